@@ -1,0 +1,94 @@
+"""The Flask application factory: create_app reads like a table of contents."""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Mapping
+
+from dotenv import load_dotenv
+from flask import Flask, render_template, request
+
+from newsletter import config as config_module
+from newsletter.extensions import celery_init_app, csrf, db, limiter, login_manager, migrate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def create_app(config: Mapping | None = None) -> Flask:
+    """Build the app from the environment (and `.env`), with `config` overriding raw settings."""
+    load_dotenv(os.path.join(ROOT, ".env"), override=False)
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("INSTANCE_PATH") or os.path.join(ROOT, "instance"),
+        template_folder=os.path.join(ROOT, "templates"),
+        static_folder=os.path.join(ROOT, "static"),
+    )
+    os.makedirs(app.instance_path, exist_ok=True)
+    settings = config_module.load(os.environ, app.instance_path)
+    settings.update(config or {})
+    app.config.update(config_module.finalize(settings, app.instance_path))
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    configure_logging(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "admin.login"
+    login_manager.login_message = "Please sign in to continue."
+    celery_init_app(app)
+
+    from newsletter import models
+
+    @login_manager.user_loader
+    def load_admin(user_id: str):
+        return db.session.get(models.AdminUser, int(user_id)) if user_id.isdigit() else None
+
+
+def register_blueprints(app: Flask) -> None:
+    from newsletter.admin import bp as admin_bp
+    from newsletter.public import bp as public_bp
+
+    app.register_blueprint(public_bp)
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+
+
+def register_errorhandlers(app: Flask) -> None:
+    def render_error(error):
+        code = getattr(error, "code", 500) or 500
+        if request.path.startswith("/healthz"):
+            return {"error": getattr(error, "name", "error")}, code
+        return render_template("error.html", error=error, code=code), code
+
+    for code in (400, 403, 404, 405, 413, 429, 500):
+        app.register_error_handler(code, render_error)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from newsletter import practice
+
+    @app.context_processor
+    def inject_practice():
+        return {"practice": practice.profile()}
+
+    app.jinja_env.filters["local_time"] = practice.local_time
+
+
+def register_commands(app: Flask) -> None:
+    from newsletter.commands import register
+
+    register(app)
+
+
+def configure_logging(app: Flask) -> None:
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,180 @@
+"""Configuration from environment variables, with the embedded defaults of SPEC.md.
+
+`load(environ, instance_path)` reads the raw settings; `finalize(settings)` derives the
+Flask, SQLAlchemy and Celery keys from them, so a test can override a raw setting
+(say `DATABASE_URL`) and get every derived key right.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Mapping
+
+from cryptography.fernet import Fernet
+from kombu import Queue
+
+
+class ConfigError(RuntimeError):
+    """Start-up refused: the message says which setting is missing and why."""
+
+
+def _flag(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _float(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _instance_secret(instance_path: str, filename: str, generate) -> str:
+    """Read a development secret from instance/, creating it once (mode 600)."""
+    path = Path(instance_path) / filename
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = generate()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
+def load(environ: Mapping[str, str], instance_path: str) -> dict:
+    """Raw settings: every environment variable the product reads, with its default."""
+    e = environ
+    return {
+        "APP_ENV": e.get("APP_ENV", "development"),
+        "SECRET_KEY": e.get("SECRET_KEY", ""),
+        "DATABASE_URL": e.get("DATABASE_URL", ""),
+        "REDIS_URL": e.get("REDIS_URL", ""),
+        "SMTP_HOST": e.get("SMTP_HOST", ""),
+        "SMTP_PORT": _int(e, "SMTP_PORT", 0),
+        "SMTP_USERNAME": e.get("SMTP_USERNAME", ""),
+        "SMTP_PASSWORD": e.get("SMTP_PASSWORD", ""),
+        "SMTP_SECURITY": e.get("SMTP_SECURITY", "none").lower(),
+        "SMTP_TIMEOUT": _float(e, "SMTP_TIMEOUT", 30.0),
+        "MAIL_FROM": e.get("MAIL_FROM", "Inner Calm Counseling <newsletter@localhost>"),
+        "PRACTICE_INBOX": e.get("PRACTICE_INBOX", "practice@localhost"),
+        "BASE_URL": e.get("BASE_URL", "http://localhost:5000").rstrip("/"),
+        "LIST_ID": e.get("LIST_ID", ""),
+        "UNSUBSCRIBE_MAILTO": e.get("UNSUBSCRIBE_MAILTO", ""),
+        "SEND_RATE_PER_SECOND": _float(e, "SEND_RATE_PER_SECOND", 10.0),
+        "SEND_RATE_PER_HOUR": _int(e, "SEND_RATE_PER_HOUR", 0),
+        "SEND_RATE_PER_DAY": _int(e, "SEND_RATE_PER_DAY", 0),
+        "SEND_BATCH_SIZE": _int(e, "SEND_BATCH_SIZE", 100),
+        "SEND_MAX_CONSECUTIVE_FAILURES": _int(e, "SEND_MAX_CONSECUTIVE_FAILURES", 20),
+        "DKIM_DOMAIN": e.get("DKIM_DOMAIN", ""),
+        "DKIM_SELECTOR": e.get("DKIM_SELECTOR", ""),
+        "DKIM_PRIVATE_KEY": e.get("DKIM_PRIVATE_KEY", ""),
+        "INQUIRY_ENCRYPTION_KEY": e.get("INQUIRY_ENCRYPTION_KEY", ""),
+        "INQUIRY_FORWARD_MODE": e.get("INQUIRY_FORWARD_MODE", "full").lower(),
+        "INQUIRY_RETENTION_DAYS": _int(e, "INQUIRY_RETENTION_DAYS", 365),
+        "INQUIRY_DIGEST_AFTER_HOURS": _int(e, "INQUIRY_DIGEST_AFTER_HOURS", 24),
+        "CONFIRM_TOKEN_MAX_AGE_HOURS": _int(e, "CONFIRM_TOKEN_MAX_AGE_HOURS", 48),
+        "PRACTICE_TIMEZONE": e.get("PRACTICE_TIMEZONE", "America/Denver"),
+        "EMBED_ALLOWED_ORIGINS": e.get("EMBED_ALLOWED_ORIGINS", ""),
+        "OUTBOX_DIR": e.get("OUTBOX_DIR", str(Path(instance_path) / "outbox")),
+        "RATELIMIT_ENABLED": _flag(e.get("RATELIMIT_ENABLED"), True),
+    }
+
+
+def _database_uri(url: str, instance_path: str) -> str:
+    if not url:
+        return f"sqlite:///{Path(instance_path) / 'newsletter.sqlite'}"
+    # Hosting providers hand out postgres:// URLs; SQLAlchemy wants the psycopg 3 driver named.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _celery(settings: dict, instance_path: str) -> dict:
+    redis_url = settings["REDIS_URL"]
+    broker = redis_url or f"sqla+sqlite:///{Path(instance_path) / 'broker.sqlite'}"
+    return {
+        "broker_url": broker,
+        # Results are never read: the database is the record of what happened.
+        "task_ignore_result": True,
+        "result_backend": None,
+        # A task is acknowledged after it ran, and a worker killed mid-task gives it back.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": (
+            {"visibility_timeout": 3600, "socket_connect_timeout": 3, "socket_timeout": 10}
+            if redis_url else {}
+        ),
+        # Transactional mail ("mail") never waits behind an issue's batches ("bulk");
+        # a plain `celery -A worker worker` consumes both.
+        "task_queues": (Queue("mail"), Queue("bulk")),
+        "task_default_queue": "bulk",
+        "task_routes": {"worker.tasks.*_outgoing_mail": {"queue": "mail"}},
+        "beat_schedule_filename": str(Path(instance_path) / "celerybeat-schedule"),
+        "timezone": "UTC",
+    }
+
+
+def finalize(settings: dict, instance_path: str) -> dict:
+    """Check the raw settings and derive Flask, SQLAlchemy and Celery keys."""
+    cfg = dict(settings)
+    production = cfg["APP_ENV"] == "production"
+    if not cfg["SECRET_KEY"]:
+        if production:
+            raise ConfigError(
+                "SECRET_KEY is not set. In production it must come from the environment, so that "
+                "sessions and reader links survive a restart. Generate one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        cfg["SECRET_KEY"] = _instance_secret(instance_path, "secret_key", lambda: secrets.token_urlsafe(48))
+    if not cfg["INQUIRY_ENCRYPTION_KEY"]:
+        if production:
+            raise ConfigError(
+                "INQUIRY_ENCRYPTION_KEY is not set. Inquiries are encrypted at rest; in production the key "
+                "must come from the environment. Generate one with: "
+                "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+            )
+        cfg["INQUIRY_ENCRYPTION_KEY"] = _instance_secret(
+            instance_path, "inquiry_encryption_key", lambda: Fernet.generate_key().decode()
+        )
+    if cfg["SMTP_SECURITY"] not in {"none", "starttls", "ssl"}:
+        raise ConfigError(f"SMTP_SECURITY must be none, starttls or ssl, got {cfg['SMTP_SECURITY']!r}")
+    if cfg["INQUIRY_FORWARD_MODE"] not in {"full", "notice"}:
+        raise ConfigError(f"INQUIRY_FORWARD_MODE must be full or notice, got {cfg['INQUIRY_FORWARD_MODE']!r}")
+    if production and cfg["BASE_URL"].startswith("http://"):
+        raise ConfigError("BASE_URL must be https in production: unsubscribe links in mail use it.")
+    if not cfg["SMTP_PORT"]:
+        cfg["SMTP_PORT"] = {"ssl": 465, "starttls": 587}.get(cfg["SMTP_SECURITY"], 25)
+    if not cfg["LIST_ID"]:
+        host = cfg["BASE_URL"].split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "localhost"
+        cfg["LIST_ID"] = f"newsletter.{host}"
+    cfg["SQLALCHEMY_DATABASE_URI"] = _database_uri(cfg["DATABASE_URL"], instance_path)
+    cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
+    cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"] or "memory://"
+    cfg["RATELIMIT_HEADERS_ENABLED"] = True
+    cfg["CELERY"] = _celery(cfg, instance_path)
+    cfg["SESSION_COOKIE_HTTPONLY"] = True
+    cfg["SESSION_COOKIE_SAMESITE"] = "Lax"
+    cfg["SESSION_COOKIE_SECURE"] = production
+    cfg["REMEMBER_COOKIE_SECURE"] = production
+    cfg["MAX_CONTENT_LENGTH"] = 5 * 1024 * 1024
+    return cfg

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from newsletter.extensions import db
+from newsletter.models.base import utcnow
+
+INQUIRY_STATUSES = ("new", "contacted", "consultation_scheduled", "client", "not_a_fit", "no_reply")
+
+
+class Inquiry(db.Model):
+    """A prospective client's message. Message and phone are stored Fernet-encrypted."""
+
+    __tablename__ = "inquiries"
+    __table_args__ = (Index("ix_inquiries_spam_status_created", "spam", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    phone_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    message_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    preferred_contact: Mapped[str] = mapped_column(String(10), default="email")
+    source: Mapped[str] = mapped_column(String(20), default="site")
+    status: Mapped[str] = mapped_column(String(30), default="new")
+    urgent: Mapped[bool] = mapped_column(default=False)
+    spam: Mapped[bool] = mapped_column(default=False)
+    spam_reason: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    first_response_at: Mapped[datetime | None]
+    status_changed_at: Mapped[datetime | None]
+    digest_sent_at: Mapped[datetime | None]
+    purged_at: Mapped[datetime | None]
+
+    notes: Mapped[list[InquiryNote]] = relationship(order_by="InquiryNote.id", passive_deletes=True)
+
+
+class InquiryNote(db.Model):
+    """The therapist's own notes on an inquiry, encrypted like the inquiry itself."""
+
+    __tablename__ = "inquiry_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiries.id", ondelete="CASCADE"), index=True)
+    admin_id: Mapped[int | None] = mapped_column(ForeignKey("admin_users.id", ondelete="SET NULL"))
+    body_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InquiryAccess(db.Model):
+    """Audit log: every time an admin opened or changed an inquiry."""
+
+    __tablename__ = "inquiry_access"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inquiry_id: Mapped[int | None] = mapped_column(ForeignKey("inquiries.id", ondelete="SET NULL"), index=True)
+    admin_id: Mapped[int | None] = mapped_column(ForeignKey("admin_users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from newsletter.extensions import db
+from newsletter.models.base import utcnow
+
+DRAFT = "draft"
+SCHEDULED = "scheduled"
+SENDING = "sending"
+PAUSED = "paused"
+SENT = "sent"
+CANCELED = "canceled"
+ISSUE_STATUSES = (DRAFT, SCHEDULED, SENDING, PAUSED, SENT, CANCELED)
+
+DELIVERY_PENDING = "pending"
+DELIVERY_SENT = "sent"
+DELIVERY_FAILED = "failed"
+DELIVERY_SKIPPED = "skipped"
+
+
+class Issue(db.Model):
+    """An article as an email issue: its source, its rendering once per issue, and its schedule."""
+
+    __tablename__ = "issues"
+    __table_args__ = (Index("ix_issues_status_send_at", "status", "send_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(String(300))
+    preheader: Mapped[str] = mapped_column(String(500), default="")
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    source: Mapped[str] = mapped_column(Text, default="")
+    source_format: Mapped[str] = mapped_column(String(10), default="text")  # text, markdown
+    signature: Mapped[str] = mapped_column(Text, default="")
+    # The article alone, as an HTML fragment and as wrapped text (for the web archive and feed).
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    # The whole mail, CSS inlined, rendered once per issue with placeholders for each reader.
+    email_html: Mapped[str] = mapped_column(Text, default="")
+    email_text: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default=DRAFT)
+    send_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    dispatched_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    canceled_at: Mapped[datetime | None]
+    pause_reason: Mapped[str] = mapped_column(Text, default="")
+    recipients_count: Mapped[int] = mapped_column(default=0)
+
+    deliveries: Mapped[list[Delivery]] = relationship(back_populates="issue", lazy="dynamic", passive_deletes=True)
+
+
+class Delivery(db.Model):
+    """The delivery ledger: one row per (issue, reader), fixed when the issue is dispatched."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("issue_id", "subscriber_id", name="uq_deliveries_issue_subscriber"),
+        # Batches are claimed in id order among the pending rows of one issue.
+        Index("ix_deliveries_issue_status_id", "issue_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(20), default=DELIVERY_PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    lease_until: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    error: Mapped[str] = mapped_column(String(500), default="")
+
+    issue: Mapped[Issue] = relationship(back_populates="deliveries")

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from sqlalchemy import String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from newsletter.extensions import db
+
+
+class PracticeProfile(db.Model):
+    """The practice's own details, shown in mail and pages; a single row, edited in the admin."""
+
+    __tablename__ = "practice_profile"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practice_name: Mapped[str] = mapped_column(String(200), default="Inner Calm Counseling")
+    therapist_name: Mapped[str] = mapped_column(String(200), default="Shoshana Ort, LCSW")
+    credentials: Mapped[str] = mapped_column(
+        String(300), default="Licensed Clinical Social Worker · Emotionally Focused Couples Therapy"
+    )
+    signature: Mapped[str] = mapped_column(Text, default="")
+    postal_address: Mapped[str] = mapped_column(String(300), default="Greenwood Village, CO")
+    website: Mapped[str] = mapped_column(String(300), default="https://www.innercalmcounseling.com")
+    email: Mapped[str] = mapped_column(String(320), default="shoshanaortlcsw@gmail.com")
+    phone: Mapped[str] = mapped_column(String(40), default="720-772-7149")
+    tagline: Mapped[str] = mapped_column(
+        String(300), default="Articles on couples, connection and Emotionally Focused Therapy"
+    )

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from newsletter.extensions import db
+from newsletter.models.base import utcnow
+
+PENDING = "pending"
+ACTIVE = "active"
+UNSUBSCRIBED = "unsubscribed"
+BOUNCED = "bounced"
+COMPLAINED = "complained"
+SUBSCRIBER_STATUSES = (PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED)
+
+
+class Subscriber(db.Model):
+    """A reader: one row per normalized address, whatever its state."""
+
+    __tablename__ = "subscribers"
+    # Sending streams active readers in id order; the admin list filters by status.
+    __table_args__ = (Index("ix_subscribers_status_id", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(20), default=PENDING)
+    source: Mapped[str] = mapped_column(String(20), default="site")
+    # Random per-reader secret mixed into unsubscribe tokens: rotating it revokes old links.
+    token_key: Mapped[str] = mapped_column(String(32))
+    # Set when a confirmation is sent, cleared when used: confirm links are single-use.
+    confirm_nonce: Mapped[str | None] = mapped_column(String(32))
+    confirmation_sent_at: Mapped[datetime | None]
+    confirmations_sent_today: Mapped[int] = mapped_column(default=0)
+    already_subscribed_note_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
+    unsubscribed_at: Mapped[datetime | None]
+
+    consent_events: Mapped[list[ConsentEvent]] = relationship(
+        back_populates="subscriber", order_by="ConsentEvent.id", passive_deletes=True
+    )
+
+
+class ConsentEvent(db.Model):
+    """Proof of each change of state: when, from where, and the exact words agreed to."""
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    action: Mapped[str] = mapped_column(String(30))  # subscribe, confirm, unsubscribe, import, erase...
+    source: Mapped[str] = mapped_column(String(20))  # site, embed, import, admin, email
+    wording: Mapped[str] = mapped_column(Text, default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(400), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    subscriber: Mapped[Subscriber | None] = relationship(back_populates="consent_events")
+
+
+class Suppression(db.Model):
+    """Addresses never to be mailed again, kept as a hash so erasure leaves no address behind."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[str] = mapped_column(String(20))  # bounced, complained, erased, manual
+    detail: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

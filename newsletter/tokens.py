@@ -1,0 +1,34 @@
+"""Signed tokens for links in mail. Each purpose has its own salt, so a confirm token is
+never accepted as an unsubscribe token, and the reverse."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
+
+
+class BadToken(Exception):
+    """Forged, tampered, expired or meant for another purpose."""
+
+    def __init__(self, expired: bool = False):
+        super().__init__("expired" if expired else "invalid")
+        self.expired = expired
+
+
+def _serializer(purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"newsletter.{purpose}")
+
+
+def make(purpose: str, payload: Any) -> str:
+    return _serializer(purpose).dumps(payload)
+
+
+def read(purpose: str, token: str, max_age: int | None = None) -> Any:
+    """The payload of a valid token, else BadToken (with .expired when only the age is wrong)."""
+    try:
+        return _serializer(purpose).loads(token, max_age=max_age)
+    except SignatureExpired as exc:
+        raise BadToken(expired=True) from exc
+    except BadData as exc:
+        raise BadToken() from exc

@@ -1,0 +1,264 @@
+"""Fixtures: app → client → runner, on SQLite and on PostgreSQL, with a real Redis, a real SMTP
+server and real Celery worker processes.
+
+Every test that uses `app` runs twice, once per database. PostgreSQL is skipped only where no
+server answers, and the summary says so loudly; with CI=true an unreachable PostgreSQL fails.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+from werkzeug.serving import make_server
+
+from tests.support import RedisServer, SMTPServer, WorkerProcess, redis_answers
+
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+DEFAULT_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+# One Redis database per backend, so the SQLite worker never takes the PostgreSQL run's tasks.
+REDIS_DB = {"sqlite": 11, "postgresql": 12}
+FERNET_TEST_KEY = "u1Zp2Gq2m0mS8b1c2YJx9bqgk1m3n6Qq3y4Rr8Sx1Xw="
+
+_postgres_skipped: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _postgres_skipped:
+        terminalreporter.write_sep("!", "PostgreSQL WAS NOT TESTED", red=True, bold=True)
+        terminalreporter.write_line(f"No PostgreSQL server answered at {POSTGRES_ADMIN_URL}: {_postgres_skipped[0]}",
+                                    red=True, bold=True)
+        terminalreporter.write_line("Every database test ran on SQLite only. Start PostgreSQL or set TEST_POSTGRES_URL.",
+                                    red=True, bold=True)
+
+
+# -- real services, once per session
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    if redis_answers(DEFAULT_REDIS_URL):
+        yield DEFAULT_REDIS_URL
+        return
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    server = SMTPServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp(smtp_server):
+    """The SMTP server's recorder, emptied for this test."""
+    smtp_server.recorder.reset()
+    yield smtp_server.recorder
+    smtp_server.recorder.reset()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database(request, tmp_path_factory):
+    """A fresh database URL for the session: a SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield "sqlite", f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.sqlite'}"
+        return
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        admin.dispose()
+        reason = str(exc).splitlines()[0]
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must test PostgreSQL, but none answered: {reason}")
+        _postgres_skipped.append(reason)
+        pytest.skip(f"PostgreSQL unreachable: {reason}")
+    name = f"newsletter_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield "postgresql", POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(database, redis_url, smtp_server, tmp_path_factory):
+    """The environment both the test app and the worker processes are built from."""
+    backend, url = database
+    instance = tmp_path_factory.mktemp(f"instance-{backend}")
+    return {
+        "DATABASE_URL": url,
+        "REDIS_URL": f"{redis_url}/{REDIS_DB[backend]}",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_server.port),
+        "SMTP_TIMEOUT": "10",
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        "INQUIRY_ENCRYPTION_KEY": FERNET_TEST_KEY,
+        "BASE_URL": "http://newsletter.test",
+        "MAIL_FROM": "Inner Calm Counseling <newsletter@newsletter.test>",
+        "PRACTICE_INBOX": "practice@newsletter.test",
+        "SEND_RATE_PER_SECOND": "500",
+        "OUTBOX_DIR": str(instance / "outbox"),
+        "INSTANCE_PATH": str(instance),
+    }
+
+
+@pytest.fixture(scope="session")
+def _schema(settings):
+    from newsletter import create_app
+    from newsletter.extensions import db
+
+    app = create_app(_app_config(settings))
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        db.engine.dispose()
+    return True
+
+
+def _app_config(settings: dict) -> dict:
+    config = {key: value for key, value in settings.items() if key != "INSTANCE_PATH"}
+    config["SMTP_PORT"] = int(settings["SMTP_PORT"])
+    config["SMTP_TIMEOUT"] = float(settings["SMTP_TIMEOUT"])
+    config["SEND_RATE_PER_SECOND"] = float(settings["SEND_RATE_PER_SECOND"])
+    return config
+
+
+# -- the app chain
+
+@pytest.fixture
+def app(settings, _schema, monkeypatch):
+    """The app on this session's database, emptied after the test. Rate limits and CSRF are
+    off here; the tests about them turn them on with `make_app`."""
+    monkeypatch.setenv("INSTANCE_PATH", settings["INSTANCE_PATH"])
+    app = make_app(settings)
+    yield app
+    _empty_database(app)
+
+
+def make_app(settings: dict, **overrides):
+    from newsletter import create_app
+
+    config = _app_config(settings)
+    config.update({"TESTING": True, "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False,
+                   "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex[:8]}"})
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture
+def app_factory(settings, _schema, monkeypatch):
+    """Build an app with config overrides (CSRF on, rate limits on...), emptied after the test."""
+    monkeypatch.setenv("INSTANCE_PATH", settings["INSTANCE_PATH"])
+    built = []
+
+    def factory(**overrides):
+        built.append(make_app(settings, **overrides))
+        return built[-1]
+
+    yield factory
+    for app in built:
+        _empty_database(app)
+
+
+def _empty_database(app) -> None:
+    from newsletter.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            else:
+                for table in reversed(db.metadata.sorted_tables):
+                    conn.execute(table.delete())
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def app_ctx(app):
+    with app.app_context():
+        yield app
+
+
+# -- workers
+
+@pytest.fixture(scope="session")
+def worker(settings, _schema, tmp_path_factory):
+    """One real Celery worker process for the session's database, consuming every queue."""
+    backend = "postgresql" if settings["DATABASE_URL"].startswith("postgresql") else "sqlite"
+    process = WorkerProcess(settings, tmp_path_factory.mktemp("logs") / f"worker-{backend}.log",
+                            name=f"session-{backend}-{uuid.uuid4().hex[:6]}").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def start_worker(settings, _schema, tmp_path):
+    """Start extra worker processes (for crash tests); all are stopped after the test."""
+    started: list[WorkerProcess] = []
+
+    def start(**options) -> WorkerProcess:
+        name = f"extra{len(started)}-{uuid.uuid4().hex[:6]}"
+        process = WorkerProcess(settings, tmp_path / f"{name}.log", name=name, **options).start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+# -- a real browser against a live server
+
+@pytest.fixture
+def live_server(app):
+    """The app served over HTTP on a free local port, for the browser."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    executable = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    if not os.path.exists(executable):
+        pytest.fail(f"Chromium not found at {executable}: scripts/test.sh installs Debian's chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    yield page
+    context.close()

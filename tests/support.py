@@ -1,0 +1,239 @@
+"""Real parts for the test suite: a controllable SMTP server, Celery worker processes, Redis."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Callable
+
+from aiosmtpd.controller import Controller
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 15.0, interval: float = 0.05, message: str = ""):
+    """Poll until predicate() is truthy and return its value; fail the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(message or f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+@dataclass
+class Received:
+    """One message as the SMTP server accepted it."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+    message: EmailMessage = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.message = BytesParser(policy=policy.default).parsebytes(self.raw)
+
+    @property
+    def text(self) -> str:
+        part = self.message.get_body(("plain",))
+        return part.get_content() if part else ""
+
+    @property
+    def html(self) -> str:
+        part = self.message.get_body(("html",))
+        return part.get_content() if part else ""
+
+
+class SMTPRecorder:
+    """aiosmtpd handler: records every accepted message and fails on demand.
+
+    - fail_next(n, code): the next n messages are answered `code` at DATA (421, 451, 550...)
+    - reject(address, code): RCPT for that address is answered `code` (until cleared)
+    - drop_next(n): the next n messages have their connection dropped at DATA
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self.messages: list[Received] = []
+        self.connections = 0
+        self._failures: deque[int] = deque()
+        self._drops = 0
+        self._rejects: dict[str, int] = {}
+        self.answers: list[int] = []
+
+    # -- control, from the test thread
+    def reset(self) -> None:
+        with self._lock:
+            self.messages.clear()
+            self._failures.clear()
+            self._drops = 0
+            self._rejects.clear()
+            self.answers.clear()
+            self.connections = 0
+
+    def fail_next(self, count: int, code: int = 451) -> None:
+        with self._lock:
+            self._failures.extend([code] * count)
+
+    def drop_next(self, count: int = 1) -> None:
+        with self._lock:
+            self._drops += count
+
+    def reject(self, address: str, code: int = 550) -> None:
+        with self._lock:
+            self._rejects[address.lower()] = code
+
+    def wait_for_messages(self, count: int, timeout: float = 20.0) -> list[Received]:
+        with self._lock:
+            if not self._lock.wait_for(lambda: len(self.messages) >= count, timeout):
+                raise AssertionError(f"expected {count} messages, the SMTP server got {len(self.messages)}")
+            return list(self.messages)
+
+    def to(self, address: str) -> list[Received]:
+        with self._lock:
+            return [m for m in self.messages if address.lower() in (r.lower() for r in m.rcpt_tos)]
+
+    # -- aiosmtpd hooks, on the server's thread
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        with self._lock:
+            self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        with self._lock:
+            code = self._rejects.get(address.lower())
+        if code:
+            with self._lock:
+                self.answers.append(code)
+            return f"{code} {'5.1.1 No such user here' if code >= 500 else '4.2.1 Mailbox busy, try later'}"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self._lock:
+            if self._drops:
+                self._drops -= 1
+                server.transport.close()
+                return "421 4.4.2 Connection dropped"
+            if self._failures:
+                code = self._failures.popleft()
+                self.answers.append(code)
+                return f"{code} {'5.7.1 Message rejected' if code >= 500 else '4.3.0 Try again later'}"
+            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+            self.answers.append(250)
+            self._lock.notify_all()
+        return "250 Message accepted"
+
+
+class SMTPServer:
+    """A real SMTP server on a free local port."""
+
+    def __init__(self) -> None:
+        self.recorder = SMTPRecorder()
+        self.port = free_port()
+        self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port,
+                                     decode_data=False, enable_SMTPUTF8=True)
+
+    def start(self) -> "SMTPServer":
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+def redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+class RedisServer:
+    """A throwaway redis-server on a spare port, for machines where none is running."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed: scripts/test.sh installs it (apt-get install redis-server)")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_for(lambda: redis_answers(self.url), timeout=10, message="redis-server did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+class WorkerProcess:
+    """A real `celery -A worker worker` process with the test settings in its environment."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, name: str, concurrency: int = 1,
+                 pool: str = "solo") -> None:
+        self.log_path = log_path
+        self.name = name
+        self.env = {**os.environ, **env}
+        self.args = [sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel", "INFO",
+                     "--hostname", f"{name}@%h", "--pool", pool, "--concurrency", str(concurrency),
+                     "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> "WorkerProcess":
+        self._log = self.log_path.open("ab")
+        start_offset = self.log_path.stat().st_size
+        self.process = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=self._log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(lambda: self._ready(start_offset), timeout=timeout,
+                 message=f"worker {self.name} did not become ready; see {self.log_path}")
+        return self
+
+    def _ready(self, offset: int) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"worker {self.name} exited with {self.process.returncode}; see {self.log_path}:\n"
+                                 + self.log_path.read_text()[-3000:])
+        with self.log_path.open("rb") as handle:
+            handle.seek(offset)
+            return b" ready." in handle.read()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: what a crash or an OOM kill does."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if getattr(self, "_log", None):
+            self._log.close()

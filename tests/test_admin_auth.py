@@ -1,0 +1,87 @@
+"""The admin area: create-admin, sign-in, sign-out, everything else behind sign-in."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from newsletter.extensions import db
+from newsletter.models import AdminUser
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def admin(runner, monkeypatch):
+    monkeypatch.setenv("ADMIN_PASSWORD", PASSWORD)
+    result = runner.invoke(args=["create-admin", "Therapist@Example.com"])
+    assert result.exit_code == 0, result.output
+    return "therapist@example.com"
+
+
+def sign_in(client, email, password):
+    return client.post("/admin/login", data={"email": email, "password": password})
+
+
+def test_create_admin_stores_an_argon2_hash_not_the_password(app, admin):
+    with app.app_context():
+        user = db.session.scalar(select(AdminUser))
+    assert user.email == admin
+    assert user.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in user.password_hash
+
+
+def test_create_admin_again_resets_the_password(app, runner, admin, client, monkeypatch):
+    monkeypatch.setenv("ADMIN_PASSWORD", "a brand new passphrase")
+    assert runner.invoke(args=["create-admin", admin]).exit_code == 0
+
+    assert sign_in(client, admin, PASSWORD).status_code == 400
+    assert sign_in(client, admin, "a brand new passphrase").status_code == 302
+    with app.app_context():
+        assert db.session.query(AdminUser).count() == 1
+
+
+def test_create_admin_refuses_a_short_password(runner, monkeypatch):
+    monkeypatch.setenv("ADMIN_PASSWORD", "short")
+    result = runner.invoke(args=["create-admin", "a@example.com"])
+    assert result.exit_code != 0
+    assert "at least 10 characters" in result.output
+
+
+def test_admin_pages_need_sign_in(client):
+    response = client.get("/admin/")
+    assert response.status_code == 302
+    assert "/admin/login" in response.headers["Location"]
+
+
+def test_sign_in_then_sign_out(client, admin):
+    response = sign_in(client, admin, PASSWORD)
+    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 200
+
+    client.post("/admin/logout")
+    assert client.get("/admin/").status_code == 302
+
+
+@pytest.mark.parametrize("email,password", [
+    ("therapist@example.com", "wrong password!"),
+    ("nobody@example.com", PASSWORD),
+    ("therapist@example.com\r\nBcc: x@evil.test", PASSWORD),
+    ("x" * 10_000, "y" * 10_000),
+    ("<script>alert(1)</script>", "' OR 1=1 --"),
+])
+def test_bad_sign_in_gets_a_clear_message_and_no_session(client, admin, email, password):
+    response = sign_in(client, email, password)
+    assert response.status_code == 400
+    assert b"<script>alert(1)</script>" not in response.data
+    assert client.get("/admin/").status_code == 302
+
+
+def test_sign_in_never_redirects_to_another_site(client, admin):
+    response = client.post("/admin/login?next=//evil.test/x", data={"email": admin, "password": PASSWORD})
+    assert response.headers["Location"] == "/admin/"
+
+
+def test_sign_in_form_requires_csrf_token(app_factory, runner, admin):
+    app = app_factory(WTF_CSRF_ENABLED=True)
+    response = app.test_client().post("/admin/login", data={"email": admin, "password": PASSWORD})
+    assert response.status_code == 400

@@ -1,0 +1,79 @@
+"""The plumbing end to end: web → database → real worker → real SMTP server; health; config."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import select
+
+from newsletter import create_app
+from newsletter.config import ConfigError
+from newsletter.extensions import db
+from newsletter.models import OutgoingMail, Subscriber
+from tests.support import ROOT, wait_for
+
+
+def test_signup_is_stored_pending_and_the_worker_delivers_the_confirmation(app, client, smtp, worker):
+    response = client.post("/subscribe", data={"email": "Dana.Reader@Example.COM", "name": "Dana"})
+
+    assert response.status_code == 200
+    assert b"check your inbox" in response.data
+    with app.app_context():
+        reader = db.session.scalar(select(Subscriber))
+        assert (reader.email, reader.status) == ("Dana.Reader@example.com", "pending")
+    [received] = smtp.wait_for_messages(1)
+    assert received.rcpt_tos == ["Dana.Reader@example.com"]
+    assert received.message["Subject"] == "Please confirm your subscription to Inner Calm Counseling"
+    assert "/confirm/" in received.text and "/confirm/" in received.html
+    with app.app_context():
+        wait_for(lambda: _outgoing_statuses() == ["sent"], message="the outgoing mail row was not marked sent")
+
+
+def _outgoing_statuses() -> list[str]:
+    db.session.remove()  # a fresh transaction sees the worker's commits
+    return list(db.session.scalars(select(OutgoingMail.status)))
+
+
+def test_healthz_reports_database_and_broker(client):
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json == {"status": "ok", "database": "ok", "broker": "ok"}
+
+
+def test_healthz_says_when_the_broker_is_unreachable(app_factory):
+    app = app_factory(REDIS_URL="redis://127.0.0.1:1/0")
+
+    response = app.test_client().get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json["database"] == "ok"
+    assert response.json["broker"].startswith("error")
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app({"APP_ENV": "production", "SECRET_KEY": "", "BASE_URL": "https://example.org"})
+
+
+def test_development_generates_a_secret_key_once_into_instance(tmp_path, monkeypatch):
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    first = create_app({"SECRET_KEY": ""}).config["SECRET_KEY"]
+    second = create_app({"SECRET_KEY": ""}).config["SECRET_KEY"]
+
+    assert first == second and len(first) > 40
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_migrations_build_the_schema_the_models_describe(tmp_path):
+    """`flask db upgrade` on an empty database, then Alembic finds nothing left to migrate."""
+    env = {"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path}/m.sqlite", "PATH": "/usr/bin:/bin"}
+    upgrade = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env,
+                             capture_output=True, text=True)
+    assert upgrade.returncode == 0, upgrade.stderr
+    check = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "check"], cwd=ROOT, env=env,
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr

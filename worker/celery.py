@@ -1,0 +1,12 @@
+"""The Celery app, bound to the Flask app: every task runs inside its app context."""
+from datetime import timedelta
+
+from newsletter import create_app
+
+flask_app = create_app()
+app = flask_app.extensions["celery"]
+app.conf.include = ["worker.tasks"]
+# The database is the record of what must be sent; these sweeps send what a queue lost.
+app.conf.beat_schedule = {
+    "sweep-outgoing-mail": {"task": "worker.tasks.sweep_outgoing_mail", "schedule": timedelta(seconds=30)},
+}
