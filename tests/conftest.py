@@ -18,7 +18,6 @@ from werkzeug.serving import make_server
 from tests.support import RedisServer, SMTPServer, WorkerProcess, redis_answers
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-DEFAULT_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 # One Redis database per backend, so the SQLite worker never takes the PostgreSQL run's tasks.
 REDIS_DB = {"sqlite": 11, "postgresql": 12}
 FERNET_TEST_KEY = "u1Zp2Gq2m0mS8b1c2YJx9bqgk1m3n6Qq3y4Rr8Sx1Xw="
@@ -38,13 +37,25 @@ def pytest_terminal_summary(terminalreporter):
 # -- real services, once per session
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory):
-    if redis_answers(DEFAULT_REDIS_URL):
-        yield DEFAULT_REDIS_URL
-        return
+def redis_server(tmp_path_factory):
+    """This session's own Redis; `redis_server.stop()` / `.start()` simulate an outage."""
     server = RedisServer(tmp_path_factory.mktemp("redis"))
-    yield server.url
+    yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server):
+    return redis_server.url
+
+
+@pytest.fixture
+def redis_outage(redis_server):
+    """Yields the server stopped; it is running again after the test, whatever happened."""
+    redis_server.stop()
+    yield redis_server
+    if not redis_answers(redis_server.url):
+        redis_server.start()
 
 
 @pytest.fixture(scope="session")

@@ -172,7 +172,8 @@ def redis_answers(url: str) -> bool:
 
 
 class RedisServer:
-    """A throwaway redis-server on a spare port, for machines where none is running."""
+    """A private redis-server on a spare port: each test session has its own, so parallel runs
+    never share a queue, and outage tests can stop and restart it on the same port."""
 
     def __init__(self, workdir: Path) -> None:
         binary = shutil.which("redis-server")
@@ -180,16 +181,20 @@ class RedisServer:
             raise RuntimeError("redis-server is not installed: scripts/test.sh installs it (apt-get install redis-server)")
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        self.args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                     "--dir", str(workdir)]
+        self.process: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: redis_answers(self.url), timeout=10, message="redis-server did not start")
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+        """Stop it (what a Redis outage looks like); data is lost, as with a real restart."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
 
 
 class WorkerProcess:

@@ -1,0 +1,2 @@
+"""Admin: inquiries."""
+from newsletter.admin.blueprint import bp  # noqa: F401

@@ -1,0 +1,2 @@
+"""Admin: issues."""
+from newsletter.admin.blueprint import bp  # noqa: F401

@@ -1,0 +1,2 @@
+"""Admin: practice_profile."""
+from newsletter.admin.blueprint import bp  # noqa: F401

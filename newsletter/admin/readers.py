@@ -1,0 +1,2 @@
+"""Admin: readers."""
+from newsletter.admin.blueprint import bp  # noqa: F401

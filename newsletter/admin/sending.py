@@ -1,0 +1,2 @@
+"""Admin: sending."""
+from newsletter.admin.blueprint import bp  # noqa: F401

@@ -1,0 +1,58 @@
+"""One issue, many readers: the mail is rendered once per issue with placeholders, and each
+reader's copy is made by substitution (fast), with the list headers every issue carries."""
+from __future__ import annotations
+
+import html
+import re
+from email.message import EmailMessage
+
+from flask import current_app
+
+from newsletter import mail
+from newsletter.models import Issue
+
+# Markers the issue templates put where per-reader values go. Neither Markdown nor our
+# escaping produces them from an article's text.
+UNSUBSCRIBE_URL = "%%unsubscribe_url%%"
+READER_NAME = "%%reader_name%%"
+_PATTERN = re.compile("|".join(re.escape(m) for m in (UNSUBSCRIBE_URL, READER_NAME)))
+
+
+def fill(template: str, *, unsubscribe_url: str, name: str, as_html: bool) -> str:
+    """Replace the markers in one pass; values are HTML-escaped for the HTML part."""
+    values = {UNSUBSCRIBE_URL: unsubscribe_url, READER_NAME: name}
+    if as_html:
+        values = {k: html.escape(v, quote=True) for k, v in values.items()}
+    return _PATTERN.sub(lambda m: values[m.group(0)], template)
+
+
+def issue_message_id(issue_id: int, reader_key: str) -> str:
+    """The same Message-ID for the same issue and reader, so a resend after a crash is one message."""
+    domain = mail.domain_of(current_app.config["MAIL_FROM"])
+    return f"<issue-{issue_id}.{reader_key}@{domain}>"
+
+
+def list_headers(unsubscribe_url: str) -> dict[str, str]:
+    """List-Unsubscribe (URL, and mailto where configured), RFC 8058 one-click, List-Id."""
+    targets = [f"<{unsubscribe_url}>"]
+    if current_app.config["UNSUBSCRIBE_MAILTO"]:
+        targets.append(f"<mailto:{current_app.config['UNSUBSCRIBE_MAILTO']}?subject=unsubscribe>")
+    practice_name = mail.one_line(current_app.config["MAIL_FROM"].split("<")[0].strip(' "') or "Newsletter", 80)
+    return {
+        "List-Unsubscribe": ", ".join(targets),
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        "List-Id": f"{practice_name} <{current_app.config['LIST_ID']}>",
+    }
+
+
+def issue_message(issue: Issue, *, to: str, name: str, unsubscribe_url: str, message_id: str,
+                  subject_prefix: str = "") -> EmailMessage:
+    """One reader's copy of an issue."""
+    return mail.build_message(
+        to=mail.format_address(to, name),
+        subject=subject_prefix + issue.subject,
+        text=fill(issue.email_text, unsubscribe_url=unsubscribe_url, name=name, as_html=False),
+        html=fill(issue.email_html, unsubscribe_url=unsubscribe_url, name=name, as_html=True),
+        message_id=message_id,
+        headers=list_headers(unsubscribe_url),
+    )

@@ -1,0 +1,2 @@
+"""The contact form for prospective clients."""
+from newsletter.public.blueprint import bp  # noqa: F401
