@@ -7,6 +7,7 @@ from typing import Mapping
 
 from dotenv import load_dotenv
 from flask import Flask, render_template, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from newsletter import config as config_module
 from newsletter.extensions import celery_init_app, csrf, db, limiter, login_manager, migrate
@@ -28,6 +29,9 @@ def create_app(config: Mapping | None = None) -> Flask:
     settings.update(config or {})
     app.config.update(config_module.finalize(settings, app.instance_path))
 
+    if app.config["PROXY_FIX_HOPS"]:
+        hops = app.config["PROXY_FIX_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)

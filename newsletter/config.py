@@ -94,7 +94,14 @@ def load(environ: Mapping[str, str], instance_path: str) -> dict:
         "EMBED_ALLOWED_ORIGINS": e.get("EMBED_ALLOWED_ORIGINS", ""),
         "OUTBOX_DIR": e.get("OUTBOX_DIR", str(Path(instance_path) / "outbox")),
         "RATELIMIT_ENABLED": _flag(e.get("RATELIMIT_ENABLED"), True),
+        # How many reverse proxies (nginx, Caddy...) sit in front of gunicorn and set X-Forwarded-*.
+        "PROXY_FIX_HOPS": _int(e, "PROXY_FIX_HOPS", 0),
     }
+
+
+def _is_local(url: str) -> bool:
+    host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+    return host in {"localhost", "127.0.0.1"}
 
 
 def _database_uri(url: str, instance_path: str) -> str:
@@ -160,7 +167,7 @@ def finalize(settings: dict, instance_path: str) -> dict:
         raise ConfigError(f"SMTP_SECURITY must be none, starttls or ssl, got {cfg['SMTP_SECURITY']!r}")
     if cfg["INQUIRY_FORWARD_MODE"] not in {"full", "notice"}:
         raise ConfigError(f"INQUIRY_FORWARD_MODE must be full or notice, got {cfg['INQUIRY_FORWARD_MODE']!r}")
-    if production and cfg["BASE_URL"].startswith("http://"):
+    if production and cfg["BASE_URL"].startswith("http://") and not _is_local(cfg["BASE_URL"]):
         raise ConfigError("BASE_URL must be https in production: unsubscribe links in mail use it.")
     if not cfg["SMTP_PORT"]:
         cfg["SMTP_PORT"] = {"ssl": 465, "starttls": 587}.get(cfg["SMTP_SECURITY"], 25)
