@@ -89,6 +89,7 @@ def load(environ: Mapping[str, str], instance_path: str) -> dict:
         "INQUIRY_FORWARD_MODE": e.get("INQUIRY_FORWARD_MODE", "full").lower(),
         "INQUIRY_RETENTION_DAYS": _int(e, "INQUIRY_RETENTION_DAYS", 365),
         "INQUIRY_DIGEST_AFTER_HOURS": _int(e, "INQUIRY_DIGEST_AFTER_HOURS", 24),
+        "INQUIRY_REPLY_BUSINESS_DAYS": _int(e, "INQUIRY_REPLY_BUSINESS_DAYS", 2),
         "CONFIRM_TOKEN_MAX_AGE_HOURS": _int(e, "CONFIRM_TOKEN_MAX_AGE_HOURS", 48),
         "PRACTICE_TIMEZONE": e.get("PRACTICE_TIMEZONE", "America/Denver"),
         "EMBED_ALLOWED_ORIGINS": e.get("EMBED_ALLOWED_ORIGINS", ""),

@@ -1,7 +1,9 @@
 """Small request helpers shared by the blueprints."""
 from __future__ import annotations
 
-from flask import request
+import re
+
+from flask import Response, current_app, request
 
 from newsletter.subscriptions import Origin
 
@@ -13,3 +15,19 @@ def origin(source: str = "site") -> Origin:
         ip=request.remote_addr or "",
         user_agent=(request.user_agent.string or "")[:400],
     )
+
+
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+def embed_origins() -> list[str]:
+    """The well-formed origins in EMBED_ALLOWED_ORIGINS (comma or space separated); others are ignored."""
+    raw = current_app.config["EMBED_ALLOWED_ORIGINS"].replace(",", " ").split()
+    return [origin.rstrip("/") for origin in raw if _ORIGIN.match(origin.rstrip("/"))]
+
+
+def allow_embedding(response: Response) -> Response:
+    """Let this site and the configured origins, and no one else, show the page in an iframe."""
+    response.headers["Content-Security-Policy"] = " ".join(["frame-ancestors 'self'", *embed_origins()])
+    response.headers.pop("X-Frame-Options", None)
+    return response
