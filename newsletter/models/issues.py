@@ -39,6 +39,9 @@ class Issue(db.Model):
     # The article alone, as an HTML fragment and as wrapped text (for the web archive and feed).
     body_html: Mapped[str] = mapped_column(Text, default="")
     body_text: Mapped[str] = mapped_column(Text, default="")
+    # Lines she wrote after her signature (a closing thought), shown after the signature.
+    postscript_html: Mapped[str] = mapped_column(Text, default="")
+    postscript_text: Mapped[str] = mapped_column(Text, default="")
     # The whole mail, CSS inlined, rendered once per issue with placeholders for each reader.
     email_html: Mapped[str] = mapped_column(Text, default="")
     email_text: Mapped[str] = mapped_column(Text, default="")

@@ -17,7 +17,10 @@ class PracticeProfile(db.Model):
     credentials: Mapped[str] = mapped_column(
         String(300), default="Licensed Clinical Social Worker · Emotionally Focused Couples Therapy"
     )
-    signature: Mapped[str] = mapped_column(Text, default="")
+    # The lines she signs with, above her contact details (taken from the sample article's signature).
+    signature: Mapped[str] = mapped_column(
+        Text, default="Shoshana Ort, LCSW\nLicensed Clinical Social Worker\nEmotionally Focused Couples Therapy"
+    )
     postal_address: Mapped[str] = mapped_column(String(300), default="Greenwood Village, CO")
     website: Mapped[str] = mapped_column(String(300), default="https://www.innercalmcounseling.com")
     email: Mapped[str] = mapped_column(String(320), default="shoshanaortlcsw@gmail.com")
