@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Mapping
 
 from cryptography.fernet import Fernet
-from kombu import Queue
+from kombu import Exchange, Queue
 
 
 class ConfigError(RuntimeError):
@@ -134,7 +134,10 @@ def _celery(settings: dict, instance_path: str) -> dict:
         ),
         # Transactional mail ("mail") never waits behind an issue's batches ("bulk");
         # a plain `celery -A worker worker` consumes both.
-        "task_queues": (Queue("mail"), Queue("bulk")),
+        "task_queues": (
+            Queue("mail", Exchange("mail"), routing_key="mail"),
+            Queue("bulk", Exchange("bulk"), routing_key="bulk"),
+        ),
         "task_default_queue": "bulk",
         "task_routes": {"worker.tasks.*_outgoing_mail": {"queue": "mail"}},
         "beat_schedule_filename": str(Path(instance_path) / "celerybeat-schedule"),
