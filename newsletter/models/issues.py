@@ -54,6 +54,10 @@ class Issue(db.Model):
     canceled_at: Mapped[datetime | None]
     pause_reason: Mapped[str] = mapped_column(Text, default="")
     recipients_count: Mapped[int] = mapped_column(default=0)
+    # Sending state (newsletter/sending.py): failures in a row pause the issue; the last batch
+    # claimed tells the sweeper whether anyone is still working on it.
+    consecutive_failures: Mapped[int] = mapped_column(default=0)
+    batch_claimed_at: Mapped[datetime | None]
 
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="issue", lazy="dynamic", passive_deletes=True)
 

@@ -1,0 +1,638 @@
+"""Sending an issue: dispatch, the delivery ledger, batches with leases, pause/resume/cancel, progress.
+
+The ledger (`deliveries`, one row per issue and reader) is the record of who must get an issue and
+who got it. Every step is a conditional UPDATE on it, so any number of workers, schedulers and
+sweepers may run at once:
+
+- `dispatch` moves an issue scheduled → sending and writes its ledger in the same transaction;
+- `send_batch` claims up to SEND_BATCH_SIZE pending rows with a lease, sends them over one SMTP
+  connection, and marks each row sent in its own commit right after the server accepted it;
+- `sweep` frees leases a killed worker left behind and says which issues need batches again.
+
+A worker killed at any instant therefore loses nobody (its rows come back when the lease expires)
+and repeats at most the one message it had in flight (accepted, not yet marked).
+
+These functions commit: each commit is a step of the protocol above. They know nothing of Celery;
+worker/tasks.py turns the "batches needed" they return into tasks.
+"""
+from __future__ import annotations
+
+import binascii
+import hashlib
+import hmac
+import html
+import logging
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email import policy
+from email.utils import formataddr
+from functools import lru_cache
+
+from flask import current_app
+from sqlalchemy import and_, exists, func, insert, literal, or_, select, update
+
+from newsletter import mail, personalize, subscriptions
+from newsletter.extensions import db
+from newsletter.models import Delivery, Issue, Subscriber, Suppression, utcnow
+from newsletter.models.issues import (
+    CANCELED,
+    DELIVERY_FAILED,
+    DELIVERY_PENDING,
+    DELIVERY_SENT,
+    DELIVERY_SKIPPED,
+    PAUSED,
+    SCHEDULED,
+    SENDING,
+    SENT,
+)
+from newsletter.models.readers import ACTIVE
+from newsletter.ratelimit import SendRateLimiter
+from newsletter.suppression import email_hash, suppress
+
+log = logging.getLogger(__name__)
+
+MIN_LEASE = timedelta(minutes=5)
+# A sending issue whose last batch was claimed longer ago than this has lost its tasks (Redis
+# restarted, a worker died): the sweeper hands out its batches again.
+IDLE_AFTER = timedelta(minutes=1)
+# Retries after "try later" or a dropped connection: 0.25 s, 0.5 s, 1 s... at most a minute apart.
+# With 20 failures allowed in a row, an issue pauses after about 13 minutes of refusals.
+RETRY_FIRST_DELAY = 0.25
+RETRY_MAX_DELAY = 60.0
+# How often a batch looks whether the issue was paused or canceled meanwhile.
+STATUS_CHECK_EVERY = 0.5
+
+deliveries = Delivery.__table__
+issues = Issue.__table__
+
+
+# -- dispatch
+
+def due_issue_ids(now: datetime | None = None) -> list[int]:
+    """Scheduled issues whose send time has come."""
+    now = now or utcnow()
+    ids = list(db.session.scalars(
+        select(Issue.id).where(Issue.status == SCHEDULED, Issue.send_at <= now).order_by(Issue.send_at)
+    ))
+    db.session.commit()  # end the read, so the conditional update below starts from fresh data
+    return ids
+
+
+def dispatch(issue_id: int) -> int | None:
+    """Start sending: scheduled → sending, and fix the recipients in the ledger. Commits.
+
+    Returns the number of recipients, or None when the issue was not scheduled (already started
+    by another scheduler, or unscheduled meanwhile): a repeated dispatch changes nothing.
+    """
+    now = utcnow()
+    # Two schedulers may race here: the row lock (PostgreSQL) or the write lock (SQLite) lets one
+    # UPDATE through; the other then finds the status changed and updates nothing.
+    started = db.session.execute(
+        update(issues)
+        .where(issues.c.id == issue_id, issues.c.status == SCHEDULED)
+        .values(status=SENDING, dispatched_at=now, consecutive_failures=0, pause_reason="", batch_claimed_at=now)
+    ).rowcount
+    if started != 1:
+        db.session.rollback()
+        return None
+    # One statement copies the active readers into the ledger: they are never loaded into Python.
+    # Whoever joins later is not in it; whoever leaves before their turn is skipped at send time.
+    readers = select(literal(issue_id), Subscriber.id, literal(DELIVERY_PENDING), literal(0), literal("")).where(
+        Subscriber.status == ACTIVE
+    )
+    db.session.execute(
+        insert(deliveries).from_select(["issue_id", "subscriber_id", "status", "attempts", "error"], readers)
+    )
+    recipients = db.session.scalar(
+        select(func.count()).select_from(deliveries).where(deliveries.c.issue_id == issue_id)
+    )
+    db.session.execute(update(issues).where(issues.c.id == issue_id).values(recipients_count=recipients))
+    db.session.commit()
+    log.info("issue %s dispatched to %s readers", issue_id, recipients)
+    return recipients
+
+
+def dispatch_due(now: datetime | None = None) -> list[int]:
+    """Dispatch every due issue; returns the ids this call started."""
+    return [issue_id for issue_id in due_issue_ids(now) if dispatch(issue_id) is not None]
+
+
+def batches_needed(issue_id: int) -> int:
+    """How many batch tasks the issue's claimable deliveries fill (0 unless it is sending)."""
+    status = db.session.scalar(select(Issue.status).where(Issue.id == issue_id))
+    if status != SENDING:
+        db.session.commit()
+        return 0
+    claimable = db.session.scalar(
+        select(func.count()).select_from(deliveries).where(_claimable(issue_id, utcnow()))
+    )
+    db.session.commit()
+    return math.ceil(claimable / _batch_size())
+
+
+# -- one batch
+
+@dataclass
+class BatchResult:
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    released: int = 0
+    stopped: str = ""  # why the batch stopped early: paused, canceled, rate cap
+
+    def as_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+@dataclass
+class Recipient:
+    delivery_id: int
+    subscriber_id: int | None
+    email: str
+    name: str
+    token_key: str
+    status: str | None
+
+    @property
+    def id(self) -> int | None:
+        """The reader's id, under the name subscriptions.unsubscribe_url reads."""
+        return self.subscriber_id
+
+
+def send_batch(issue_id: int) -> BatchResult:
+    """Claim a batch of pending deliveries and send them over one connection. Commits per message."""
+    result = BatchResult()
+    issue = db.session.get(Issue, issue_id)
+    if issue is None or issue.status != SENDING:
+        db.session.commit()
+        return result
+    recipients = _claim(issue_id)
+    result.claimed = len(recipients)
+    if not recipients:
+        finish_if_done(issue_id)
+        return result
+    recipients = _skip_unwanted(recipients, result)
+    if recipients:
+        _send(issue, recipients, result)
+    finish_if_done(issue_id)
+    return result
+
+
+def _batch_size() -> int:
+    return max(1, current_app.config["SEND_BATCH_SIZE"])
+
+
+def _lease() -> timedelta:
+    """Long enough for a whole batch at the configured rate, with room to spare."""
+    rate = current_app.config["SEND_RATE_PER_SECOND"] or 1000.0
+    return max(MIN_LEASE, timedelta(seconds=3 * _batch_size() / rate))
+
+
+def _claimable(issue_id: int, now: datetime):
+    return and_(
+        deliveries.c.issue_id == issue_id,
+        deliveries.c.status == DELIVERY_PENDING,
+        or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+        or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now),
+    )
+
+
+def _claim(issue_id: int) -> list[Recipient]:
+    """Lease the next pending deliveries (in ledger order) to this worker and read their readers."""
+    now = utcnow()
+    candidates = select(deliveries.c.id).where(_claimable(issue_id, now)).order_by(deliveries.c.id)
+    candidates = candidates.limit(_batch_size())
+    if db.engine.dialect.name == "postgresql":
+        # Concurrent claimers skip each other's rows instead of queueing behind them.
+        candidates = candidates.with_for_update(skip_locked=True)
+    # SQLite: the UPDATE takes the database's write lock before it reads, and repeating the
+    # conditions makes it claim only rows that are still free.
+    claimed = db.session.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(candidates.scalar_subquery()), _claimable(issue_id, now))
+        .values(lease_until=now + _lease(), attempts=deliveries.c.attempts + 1)
+        .returning(deliveries.c.id)
+    ).scalars().all()
+    if claimed:
+        db.session.execute(update(issues).where(issues.c.id == issue_id).values(batch_claimed_at=now))
+    db.session.commit()
+    if not claimed:
+        return []
+    rows = db.session.execute(
+        select(deliveries.c.id, deliveries.c.subscriber_id, Subscriber.email, Subscriber.name,
+               Subscriber.token_key, Subscriber.status)
+        .select_from(deliveries.outerjoin(Subscriber.__table__, Subscriber.id == deliveries.c.subscriber_id))
+        .where(deliveries.c.id.in_(claimed))
+        .order_by(deliveries.c.id)
+    ).all()
+    db.session.commit()
+    return [Recipient(*row) for row in rows]
+
+
+def _skip_unwanted(recipients: list[Recipient], result: BatchResult) -> list[Recipient]:
+    """Readers who left (or were erased, or suppressed) since dispatch get nothing."""
+    hashes = {r.delivery_id: email_hash(r.email) for r in recipients if r.email}
+    suppressed = set(db.session.scalars(
+        select(Suppression.email_hash).where(Suppression.email_hash.in_(set(hashes.values())))
+    )) if hashes else set()
+    keep, skip = [], []
+    for recipient in recipients:
+        if recipient.status != ACTIVE or hashes.get(recipient.delivery_id) in suppressed:
+            skip.append(recipient.delivery_id)
+        else:
+            keep.append(recipient)
+    if skip:
+        db.session.execute(
+            update(deliveries).where(deliveries.c.id.in_(skip), deliveries.c.status == DELIVERY_PENDING)
+            .values(status=DELIVERY_SKIPPED, lease_until=None, error="no longer an active reader")
+        )
+        result.skipped = len(skip)
+    db.session.commit()
+    return keep
+
+
+def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> None:
+    """Send each claimed message in order; on trouble stop and give the rest back to the ledger."""
+    config = current_app.config
+    message = IssueMail(issue)
+    limiter = _limiter()
+    sender = mail.envelope_sender()
+    max_failures = config["SEND_MAX_CONSECUTIVE_FAILURES"]
+    failures_in_a_row = 0
+    next_status_check = time.monotonic() + STATUS_CHECK_EVERY
+    with mail.transport() as connection:
+        for position, recipient in enumerate(recipients):
+            if time.monotonic() >= next_status_check:
+                next_status_check = time.monotonic() + STATUS_CHECK_EVERY
+                status = _issue_status(issue.id)
+                if status != SENDING:
+                    result.stopped = status
+                    result.released = _release(recipients[position:])
+                    return
+            wait, capped = limiter.reserve()
+            if capped:
+                result.stopped = "rate cap"
+                result.released = _release(recipients[position:], retry_in=wait)
+                return
+            if wait > 0:
+                time.sleep(wait)
+            data = mail.dkim_sign(message.for_reader(recipient), config)
+            while True:
+                try:
+                    connection.send(sender, recipient.email, data)
+                except mail.TemporaryFailure as exc:
+                    failures_in_a_row += 1
+                    if _count_failure(issue.id, str(exc), max_failures):
+                        result.stopped = PAUSED
+                        result.released = _release(recipients[position:])
+                        return
+                    delay = min(RETRY_FIRST_DELAY * 2 ** (failures_in_a_row - 1), RETRY_MAX_DELAY)
+                    log.info("issue %s: %s; retrying in %.2fs", issue.id, exc, delay)
+                    _extend_lease(recipients[position:], delay)
+                    time.sleep(delay)
+                    continue
+                except mail.PermanentFailure as exc:
+                    _mark_failed(recipient, str(exc))
+                    result.failed += 1
+                    failures_in_a_row += 1
+                    if _count_failure(issue.id, str(exc), max_failures):
+                        result.stopped = PAUSED
+                        result.released = _release(recipients[position + 1:])
+                        return
+                    break
+                _mark_sent(recipient.delivery_id)
+                result.sent += 1
+                if failures_in_a_row:
+                    failures_in_a_row = 0
+                    _reset_failures(issue.id)
+                break
+
+
+def _issue_status(issue_id: int) -> str | None:
+    status = db.session.scalar(select(issues.c.status).where(issues.c.id == issue_id))
+    db.session.commit()
+    return status
+
+
+def _mark_sent(delivery_id: int) -> None:
+    """The server accepted the message: record it at once, so a crash from now on cannot resend it."""
+    db.session.execute(
+        update(deliveries).where(deliveries.c.id == delivery_id)
+        .values(status=DELIVERY_SENT, sent_at=utcnow(), lease_until=None, error="")
+    )
+    db.session.commit()
+
+
+def _mark_failed(recipient: Recipient, error: str) -> None:
+    """A permanent refusal: the delivery fails and the address is suppressed as bounced."""
+    db.session.execute(
+        update(deliveries).where(deliveries.c.id == recipient.delivery_id)
+        .values(status=DELIVERY_FAILED, lease_until=None, error=error[:500])
+    )
+    suppress(recipient.email, "bounced", error)
+    db.session.commit()
+    log.warning("issue delivery %s refused for good: %s", recipient.delivery_id, error)
+
+
+def _count_failure(issue_id: int, error: str, max_failures: int) -> bool:
+    """Count a failure on the issue, pausing it after too many in a row; True when the batch must stop."""
+    count = db.session.execute(
+        update(issues).where(issues.c.id == issue_id)
+        .values(consecutive_failures=issues.c.consecutive_failures + 1)
+        .returning(issues.c.consecutive_failures)
+    ).scalar_one()
+    if max_failures and count >= max_failures:
+        reason = (f"Paused after {count} failed attempts in a row. The mail server last said: "
+                  f"{mail.one_line(error, 300)}. Resume when it accepts mail again; nobody is lost or sent twice.")
+        db.session.execute(
+            update(issues).where(issues.c.id == issue_id, issues.c.status == SENDING)
+            .values(status=PAUSED, pause_reason=reason)
+        )
+    stopped = db.session.scalar(select(issues.c.status).where(issues.c.id == issue_id)) != SENDING
+    db.session.commit()
+    return stopped
+
+
+def _reset_failures(issue_id: int) -> None:
+    db.session.execute(update(issues).where(issues.c.id == issue_id).values(consecutive_failures=0))
+    db.session.commit()
+
+
+def _release(recipients: list[Recipient], retry_in: float = 0.0) -> int:
+    """Give unsent claimed deliveries back to the ledger (optionally not before `retry_in` seconds)."""
+    ids = [r.delivery_id for r in recipients]
+    if not ids:
+        return 0
+    values = {"lease_until": None}
+    if retry_in:
+        values["next_attempt_at"] = utcnow() + timedelta(seconds=retry_in)
+    released = db.session.execute(
+        update(deliveries).where(deliveries.c.id.in_(ids), deliveries.c.status == DELIVERY_PENDING).values(**values)
+    ).rowcount
+    db.session.commit()
+    return released
+
+
+def _extend_lease(recipients: list[Recipient], seconds: float) -> None:
+    """Before a long wait, keep the batch's deliveries leased beyond it."""
+    ids = [r.delivery_id for r in recipients]
+    db.session.execute(
+        update(deliveries).where(deliveries.c.id.in_(ids), deliveries.c.status == DELIVERY_PENDING)
+        .values(lease_until=utcnow() + _lease() + timedelta(seconds=seconds))
+    )
+    db.session.commit()
+
+
+def _limiter() -> SendRateLimiter:
+    config = current_app.config
+    return _shared_limiter(config["REDIS_URL"], config["SEND_RATE_PER_SECOND"], config["SEND_RATE_PER_HOUR"],
+                           config["SEND_RATE_PER_DAY"])
+
+
+@lru_cache(maxsize=8)
+def _shared_limiter(redis_url: str, per_second: float, per_hour: int, per_day: int) -> SendRateLimiter:
+    """One limiter (and Redis connection) per process and setting, kept across batches."""
+    return SendRateLimiter({"REDIS_URL": redis_url, "SEND_RATE_PER_SECOND": per_second,
+                            "SEND_RATE_PER_HOUR": per_hour, "SEND_RATE_PER_DAY": per_day})
+
+
+def finish_if_done(issue_id: int) -> bool:
+    """sending → sent once no delivery is pending. Commits; True if this call finished it."""
+    pending = exists().where(deliveries.c.issue_id == issue_id, deliveries.c.status == DELIVERY_PENDING)
+    done = db.session.execute(
+        update(issues).where(issues.c.id == issue_id, issues.c.status == SENDING, ~pending)
+        .values(status=SENT, sent_at=utcnow())
+    ).rowcount
+    db.session.commit()
+    if done:
+        log.info("issue %s sent", issue_id)
+    return bool(done)
+
+
+# -- one reader's message, fast
+
+class IssueMail:
+    """An issue's message as bytes, built once, with slots filled per reader.
+
+    The same message `personalize.issue_message` builds (headers, multipart/alternative, UTF-8),
+    but the MIME structure is generated once per batch: per reader only the To, Message-ID and
+    List-Unsubscribe values and the two bodies (quoted-printable, by the C codec) change.
+    """
+
+    _TO = "reader@slot.invalid"
+    _ID = "<message-id@slot.invalid>"
+    _URL = "https://slot.invalid/unsubscribe"
+    _TEXT = "x-text-slot"
+    _HTML = "x-html-slot"
+
+    def __init__(self, issue: Issue):
+        self.issue_id = issue.id
+        self.secret = current_app.config["SECRET_KEY"].encode()
+        self.domain = mail.domain_of(current_app.config["MAIL_FROM"])
+        template = mail.build_message(to=self._TO, subject=issue.subject, text=self._TEXT, html=self._HTML,
+                                      message_id=self._ID, headers=personalize.list_headers(self._URL))
+        for part in template.iter_parts():
+            part.set_content(self._TEXT if part.get_content_subtype() == "plain" else self._HTML,
+                             subtype=part.get_content_subtype(), charset="utf-8", cte="quoted-printable")
+        raw = template.as_bytes(policy=policy.SMTP)
+        self.pieces = _split(raw, [b"To: " + self._TO.encode(), self._ID.encode(), self._URL.encode(),
+                                   self._TEXT.encode(), self._HTML.encode()])
+        self.text = _Template(issue.email_text, as_html=False)
+        self.html = _Template(issue.email_html, as_html=True)
+
+    def message_id(self, subscriber_id: int) -> str:
+        """Stable per (issue, reader) and opaque: it does not reveal the reader's id."""
+        digest = hmac.new(self.secret, f"{self.issue_id}:{subscriber_id}".encode(), hashlib.sha256).hexdigest()[:20]
+        return personalize.issue_message_id(self.issue_id, digest)
+
+    def for_reader(self, recipient: Recipient) -> bytes:
+        """The complete message for one reader, CRLF line ends, ready for SMTP (and DKIM)."""
+        url = subscriptions.unsubscribe_url(recipient)
+        name = mail.one_line(recipient.name or "", 100)
+        values = [
+            _to_header(recipient.email, name),
+            self.message_id(recipient.subscriber_id).encode(),
+            mail.check_header(url).encode(),
+            _quoted_printable(self.text.fill(url, name)),
+            _quoted_printable(self.html.fill(url, name)),
+        ]
+        out = [self.pieces[0]]
+        for value, piece in zip(values, self.pieces[1:]):
+            out.append(value)
+            out.append(piece)
+        return b"".join(out)
+
+
+class _Template:
+    """A body split at its markers once, so filling it is a join (same result as personalize.fill)."""
+
+    def __init__(self, template: str, as_html: bool):
+        self.as_html = as_html
+        self.segments = personalize._PATTERN.split(template)
+        self.markers = personalize._PATTERN.findall(template)
+
+    def fill(self, unsubscribe_url: str, name: str) -> str:
+        if not self.markers:
+            return self.segments[0]
+        values = {personalize.UNSUBSCRIBE_URL: unsubscribe_url, personalize.READER_NAME: name}
+        if self.as_html:
+            values = {k: html.escape(v, quote=True) for k, v in values.items()}
+        out = [self.segments[0]]
+        for marker, segment in zip(self.markers, self.segments[1:]):
+            out.append(values[marker])
+            out.append(segment)
+        return "".join(out)
+
+
+def _split(raw: bytes, slots: list[bytes]) -> list[bytes]:
+    """Cut the template at each slot, in order; each must occur exactly once."""
+    pieces = []
+    for slot in slots:
+        if raw.count(slot) != 1:
+            raise RuntimeError(f"message template lost its slot {slot!r}")
+        before, raw = raw.split(slot)
+        pieces.append(before)
+    pieces.append(raw)
+    return pieces
+
+
+def _to_header(email: str, name: str) -> bytes:
+    mail.check_header(email)
+    if name.isascii() and email.isascii():
+        return b"To: " + formataddr((name, email)).encode()
+    folded = policy.SMTP.header_factory("To", mail.format_address(email, name)).fold(policy=policy.SMTP)
+    return folded.rstrip("\r\n").encode("ascii")
+
+
+def _quoted_printable(body: str) -> bytes:
+    data = body.replace("\r\n", "\n").encode("utf-8")
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n").rstrip(b"\r\n")
+
+
+# -- pause, resume, cancel, sweep
+
+def pause(issue_id: int, reason: str = "Paused by you.") -> bool:
+    """sending → paused; batches stop within a moment and give their rest back. Commits."""
+    changed = db.session.execute(
+        update(issues).where(issues.c.id == issue_id, issues.c.status == SENDING)
+        .values(status=PAUSED, pause_reason=reason)
+    ).rowcount
+    db.session.commit()
+    return bool(changed)
+
+
+def resume(issue_id: int) -> bool:
+    """paused → sending, from where it stopped; the caller then hands out its batches. Commits."""
+    changed = db.session.execute(
+        update(issues).where(issues.c.id == issue_id, issues.c.status == PAUSED)
+        .values(status=SENDING, pause_reason="", consecutive_failures=0, batch_claimed_at=utcnow())
+    ).rowcount
+    db.session.execute(
+        update(deliveries).where(deliveries.c.issue_id == issue_id, deliveries.c.status == DELIVERY_PENDING)
+        .values(next_attempt_at=None)
+    )
+    db.session.commit()
+    if changed:
+        finish_if_done(issue_id)
+    return bool(changed)
+
+
+def cancel(issue_id: int) -> bool:
+    """sending or paused → canceled; readers not yet mailed never will be. Commits."""
+    changed = db.session.execute(
+        update(issues).where(issues.c.id == issue_id, issues.c.status.in_((SENDING, PAUSED)))
+        .values(status=CANCELED, canceled_at=utcnow())
+    ).rowcount
+    if changed:
+        db.session.execute(
+            update(deliveries).where(deliveries.c.issue_id == issue_id, deliveries.c.status == DELIVERY_PENDING)
+            .values(status=DELIVERY_SKIPPED, lease_until=None, error="issue canceled")
+        )
+    db.session.commit()
+    return bool(changed)
+
+
+def sweep(now: datetime | None = None) -> dict[int, int]:
+    """Free expired leases, finish issues with nothing pending, and return {issue id: batches
+    needed} for sending issues nobody has worked on lately (their tasks were lost). Commits."""
+    now = now or utcnow()
+    expired = db.session.execute(
+        update(deliveries).where(deliveries.c.status == DELIVERY_PENDING, deliveries.c.lease_until < now)
+        .values(lease_until=None)
+    ).rowcount
+    db.session.commit()
+    if expired:
+        log.warning("%s deliveries had an expired lease (a worker died?); they go out again", expired)
+    needed = {}
+    for issue_id, claimed_at in db.session.execute(
+        select(Issue.id, Issue.batch_claimed_at).where(Issue.status == SENDING)
+    ).all():
+        if finish_if_done(issue_id):
+            continue
+        if expired or claimed_at is None or claimed_at < now - IDLE_AFTER:
+            needed[issue_id] = batches_needed(issue_id)
+    db.session.commit()
+    return {issue_id: count for issue_id, count in needed.items() if count}
+
+
+# -- progress
+
+@dataclass
+class Progress:
+    issue_id: int
+    status: str
+    recipients: int
+    sent: int
+    failed: int
+    skipped: int
+    pending: int
+    rate_per_second: float
+    seconds_left: float | None
+    pause_reason: str
+
+    @property
+    def percent_done(self) -> float:
+        done = self.sent + self.failed + self.skipped
+        return round(100.0 * done / self.recipients, 1) if self.recipients else 100.0
+
+    def as_dict(self) -> dict:
+        return {**self.__dict__, "percent_done": self.percent_done}
+
+
+RATE_WINDOW = timedelta(seconds=30)
+
+
+def progress(issue_id: int) -> Progress | None:
+    """Counts from the ledger, the recent sending rate and an estimate of the time left."""
+    issue = db.session.get(Issue, issue_id)
+    if issue is None:
+        return None
+    counts = dict(db.session.execute(
+        select(deliveries.c.status, func.count()).where(deliveries.c.issue_id == issue_id)
+        .group_by(deliveries.c.status)
+    ).all())
+    now = utcnow()
+    window_start = max(now - RATE_WINDOW, issue.dispatched_at or now)
+    seconds = max((now - window_start).total_seconds(), 1.0)
+    recent = db.session.scalar(
+        select(func.count()).select_from(deliveries).where(
+            deliveries.c.issue_id == issue_id, deliveries.c.status == DELIVERY_SENT,
+            deliveries.c.sent_at >= window_start)
+    ) if issue.status == SENDING else 0
+    rate = round(recent / seconds, 1)
+    pending = counts.get(DELIVERY_PENDING, 0)
+    result = Progress(
+        issue_id=issue_id, status=issue.status, recipients=issue.recipients_count,
+        sent=counts.get(DELIVERY_SENT, 0), failed=counts.get(DELIVERY_FAILED, 0),
+        skipped=counts.get(DELIVERY_SKIPPED, 0), pending=pending, rate_per_second=rate,
+        seconds_left=round(pending / rate) if rate and pending else (0.0 if not pending else None),
+        pause_reason=issue.pause_reason,
+    )
+    db.session.commit()
+    return result
+

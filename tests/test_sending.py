@@ -1,0 +1,296 @@
+"""Sending an issue through the ledger: dispatch, batches, failures, pause/resume/cancel, progress.
+
+These call the sending service in the test process against the real SMTP server; the tests with
+worker processes (crashes, races between workers) are in test_sending_workers.py.
+"""
+from __future__ import annotations
+
+import base64
+import secrets
+import threading
+from collections import Counter
+from datetime import timedelta
+from email import policy
+from email.parser import BytesParser
+
+import dkim
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import func, select
+
+from newsletter import personalize, sending, subscriptions
+from newsletter.extensions import db
+from newsletter.models import Delivery, Issue, Subscriber, Suppression, utcnow
+from newsletter.suppression import email_hash
+
+EMAIL_HTML = (
+    "<html><body><p style=\"color:#333\">Dear %%reader_name%%, a long line of article text with “curly quotes”, "
+    "an em dash — and an emoji 🌿 that must survive encoding. " + "More words to make the line long. " * 8 +
+    "</p><p><a href=\"%%unsubscribe_url%%\">Unsubscribe</a></p></body></html>"
+)
+EMAIL_TEXT = "Dear %%reader_name%%,\n\nArticle text — with “quotes” and 🌿.\n\nUnsubscribe: %%unsubscribe_url%%\n"
+
+
+def add_readers(count: int, status: str = "active", prefix: str = "reader") -> list[Subscriber]:
+    readers = [Subscriber(email=f"{prefix}{i}@example.org", name=f"Reader {i}", status=status,
+                          token_key=secrets.token_hex(16)) for i in range(count)]
+    db.session.add_all(readers)
+    db.session.commit()
+    return readers
+
+
+def add_issue(status: str = "scheduled", send_at=None) -> Issue:
+    issue = Issue(title="Turning toward", subject="Turning toward each other — a note 🌿",
+                  slug=f"turning-toward-{secrets.token_hex(4)}", email_html=EMAIL_HTML, email_text=EMAIL_TEXT,
+                  status=status, send_at=send_at or utcnow() - timedelta(minutes=1))
+    db.session.add(issue)
+    db.session.commit()
+    return issue
+
+
+def send_all(issue_id: int) -> None:
+    for _ in range(sending.batches_needed(issue_id)):
+        sending.send_batch(issue_id)
+
+
+def copies_by_reader(smtp) -> Counter:
+    return Counter(rcpt for message in smtp.messages for rcpt in message.rcpt_tos)
+
+
+def delivery_statuses(issue_id: int) -> Counter:
+    db.session.commit()  # a fresh transaction sees what the sender committed
+    return Counter(db.session.scalars(select(Delivery.status).where(Delivery.issue_id == issue_id)))
+
+
+def test_each_active_reader_gets_the_issue_once_with_their_own_links(app_ctx, smtp):
+    readers = add_readers(7)
+    add_readers(2, status="pending", prefix="unconfirmed")
+    add_readers(1, status="unsubscribed", prefix="gone")
+    issue = add_issue()
+
+    assert sending.dispatch_due() == [issue.id]
+    send_all(issue.id)
+
+    assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers})
+    assert db.session.get(Issue, issue.id).status == "sent"
+    received = smtp.to("reader3@example.org")[0]
+    url = subscriptions.unsubscribe_url(readers[3])
+    assert "Dear Reader 3," in received.text and url in received.text
+    assert f'href="{url}"' in received.html and "🌿" in received.html and "“curly quotes”" in received.html
+    assert received.message["List-Unsubscribe"] == f"<{url}>"
+    assert received.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert received.message["List-Id"].endswith("<newsletter.newsletter.test>")
+    assert received.message["Subject"] == "Turning toward each other — a note 🌿"
+    assert received.message["To"] == "Reader 3 <reader3@example.org>"
+
+
+def test_fast_message_matches_the_personalize_contract(app_ctx):
+    [reader] = add_readers(1)
+    reader.name = "Zoë O’Brien <&>"
+    issue = add_issue()
+    recipient = sending.Recipient(1, reader.id, reader.email, reader.name, reader.token_key, "active")
+    mailer = sending.IssueMail(issue)
+
+    fast = BytesParser(policy=policy.default).parsebytes(mailer.for_reader(recipient))
+    url = subscriptions.unsubscribe_url(reader)
+    reference = personalize.issue_message(issue, to=reader.email, name=reader.name, unsubscribe_url=url,
+                                          message_id=mailer.message_id(reader.id))
+    reference = BytesParser(policy=policy.default).parsebytes(reference.as_bytes(policy=policy.SMTP))
+
+    assert fast.get_content_type() == "multipart/alternative"
+    for header in ("From", "To", "Subject", "Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post", "List-Id"):
+        assert str(fast[header]) == str(reference[header]), header
+    for kind in ("plain", "html"):
+        assert fast.get_body((kind,)).get_content() == reference.get_body((kind,)).get_content()
+    assert "Zoë O’Brien &lt;&amp;&gt;" in fast.get_body(("html",)).get_content()
+    assert mailer.message_id(reader.id) == sending.IssueMail(issue).message_id(reader.id)
+
+
+def test_two_dispatchers_racing_start_the_issue_once(app, smtp):
+    with app.app_context():
+        add_readers(30)
+        issue_id = add_issue().id
+    barrier = threading.Barrier(4)
+    results = []
+
+    def dispatcher():
+        with app.app_context():
+            barrier.wait()
+            results.append(sending.dispatch(issue_id))
+            db.session.remove()
+
+    threads = [threading.Thread(target=dispatcher) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(results, key=str) == [30, None, None, None]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Delivery)) == 30
+        assert sending.dispatch(issue_id) is None
+        assert sending.dispatch_due() == []
+
+
+def test_reader_who_joins_mid_send_is_left_out_and_one_who_leaves_gets_nothing(app_ctx, smtp):
+    readers = add_readers(5)
+    issue = add_issue()
+    sending.dispatch(issue.id)
+
+    add_readers(1, prefix="latecomer")
+    readers[2].status = "unsubscribed"
+    db.session.commit()
+    send_all(issue.id)
+
+    assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers if r.status == "active"})
+    assert delivery_statuses(issue.id) == Counter(sent=4, skipped=1)
+    assert db.session.get(Issue, issue.id).status == "sent"
+
+
+def test_suppressed_address_is_not_mailed(app_ctx, smtp):
+    readers = add_readers(3)
+    db.session.add(Suppression(email_hash=email_hash(readers[0].email), reason="complained"))
+    db.session.commit()
+    issue = add_issue()
+    sending.dispatch(issue.id)
+    send_all(issue.id)
+
+    assert set(copies_by_reader(smtp)) == {readers[1].email, readers[2].email}
+
+
+def test_try_later_answers_are_retried_and_nobody_is_lost_or_doubled(app_ctx, smtp):
+    readers = add_readers(6)
+    issue = add_issue()
+    sending.dispatch(issue.id)
+    smtp.fail_next(3, 451)
+
+    send_all(issue.id)
+
+    assert smtp.answers.count(451) == 3
+    assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers})
+    assert delivery_statuses(issue.id) == Counter(sent=6)
+
+
+def test_dropped_connection_mid_batch_resumes_at_the_same_reader(app_ctx, smtp):
+    readers = add_readers(6)
+    issue = add_issue()
+    sending.dispatch(issue.id)
+    smtp.wait_for_messages(0)
+    smtp.drop_next(1)
+
+    send_all(issue.id)
+
+    assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers})
+    assert smtp.connections == 2
+
+
+def test_permanent_refusal_fails_that_reader_and_suppresses_the_address(app_ctx, smtp):
+    readers = add_readers(5)
+    issue = add_issue()
+    sending.dispatch(issue.id)
+    smtp.reject("reader1@example.org", 550)
+
+    send_all(issue.id)
+
+    assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers if r.email != "reader1@example.org"})
+    assert delivery_statuses(issue.id) == Counter(sent=4, failed=1)
+    assert db.session.scalar(select(Subscriber.status).where(Subscriber.email == "reader1@example.org")) == "bounced"
+    assert db.session.scalar(select(Suppression.reason)) == "bounced"
+    assert db.session.get(Issue, issue.id).status == "sent"
+
+
+def test_too_many_failures_in_a_row_pause_the_issue_with_a_reason_and_resume_continues(app_factory, smtp):
+    app = app_factory(SEND_MAX_CONSECUTIVE_FAILURES=3)
+    with app.app_context():
+        readers = add_readers(4)
+        issue = add_issue()
+        sending.dispatch(issue.id)
+        smtp.fail_next(3, 421)
+
+        send_all(issue.id)
+
+        paused = db.session.get(Issue, issue.id)
+        assert paused.status == "paused"
+        assert "3 failed attempts in a row" in paused.pause_reason and "421" in paused.pause_reason
+        assert delivery_statuses(issue.id) == Counter(pending=4)
+        assert sending.batches_needed(issue.id) == 0
+
+        assert sending.resume(issue.id)
+        send_all(issue.id)
+
+        assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers})
+        assert db.session.get(Issue, issue.id).status == "sent"
+
+
+def test_paused_issue_sends_nothing_until_resumed_and_cancel_skips_the_rest(app_ctx, smtp):
+    add_readers(4)
+    issue = add_issue()
+    sending.dispatch(issue.id)
+
+    assert sending.pause(issue.id)
+    send_all(issue.id)
+    assert sending.send_batch(issue.id).claimed == 0
+    assert smtp.messages == []
+    assert sending.progress(issue.id).as_dict()["pending"] == 4
+
+    assert sending.cancel(issue.id)
+    assert delivery_statuses(issue.id) == Counter(skipped=4)
+    assert db.session.get(Issue, issue.id).status == "canceled"
+    assert not sending.resume(issue.id)
+
+
+def test_progress_counts_the_ledger(app_ctx, smtp):
+    add_readers(5)
+    issue = add_issue()
+    sending.dispatch(issue.id)
+    smtp.reject("reader0@example.org", 550)
+    sending.send_batch(issue.id)
+
+    report = sending.progress(issue.id).as_dict()
+
+    assert {k: report[k] for k in ("status", "recipients", "sent", "failed", "pending", "percent_done")} == {
+        "status": "sent", "recipients": 5, "sent": 4, "failed": 1, "pending": 0, "percent_done": 100.0}
+
+
+def test_sweeper_gives_a_dead_workers_deliveries_to_the_next_batch(app_ctx, smtp):
+    readers = add_readers(3)
+    issue = add_issue()
+    sending.dispatch(issue.id)
+    assert len(sending._claim(issue.id)) == 3  # a worker claims the batch, then dies
+    assert sending.send_batch(issue.id).claimed == 0
+
+    assert sending.sweep() == {}
+    assert sending.sweep(now=utcnow() + timedelta(minutes=10)) == {issue.id: 1}
+    sending.send_batch(issue.id)
+
+    assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers})
+
+
+def test_embedded_mode_sends_to_the_outbox_folder_without_redis(app_factory, tmp_path):
+    app = app_factory(REDIS_URL="", SMTP_HOST="", OUTBOX_DIR=str(tmp_path))
+    with app.app_context():
+        add_readers(3)
+        issue = add_issue()
+        sending.dispatch(issue.id)
+        send_all(issue.id)
+
+        assert len(list(tmp_path.glob("*.eml"))) == 3
+        assert db.session.get(Issue, issue.id).status == "sent"
+
+
+def test_issue_is_dkim_signed_when_a_key_is_configured(app_factory, smtp):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.DER,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    app = app_factory(DKIM_DOMAIN="newsletter.test", DKIM_SELECTOR="mail", DKIM_PRIVATE_KEY=private)
+    with app.app_context():
+        add_readers(1)
+        issue = add_issue()
+        sending.dispatch(issue.id)
+        send_all(issue.id)
+
+    [received] = smtp.messages
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    assert dkim.verify(received.raw, dnsfunc=lambda name, timeout=5: record)
