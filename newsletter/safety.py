@@ -34,7 +34,7 @@ SELF_HARM = (
 )
 DANGER = (
     "threatened to kill", "threatens to kill", "want to kill", "wants to kill", "kill him", "kill her",
-    "he hit me", "she hit me", "he hits me", "she hits me", "he beats me", "he beat me", "she beats me",
+    "he hit me", "she hit me", "he hits me", "she hits me", "he beats me", "she beats me", "beat me up", "beats me up",
     "chokes me", "choked me", "strangled me", "shoved me",
     "afraid for my life", "afraid for my safety", "fear for my life", "fear for my safety",
     "not safe at home", "dont feel safe", "do not feel safe", "im not safe", "i am not safe",

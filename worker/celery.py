@@ -1,6 +1,8 @@
 """The Celery app, bound to the Flask app: every task runs inside its app context."""
 from datetime import timedelta
 
+from celery.schedules import crontab
+
 from newsletter import create_app
 
 flask_app = create_app()
@@ -9,4 +11,7 @@ app.conf.include = ["worker.tasks"]
 # The database is the record of what must be sent; these sweeps send what a queue lost.
 app.conf.beat_schedule = {
     "sweep-outgoing-mail": {"task": "worker.tasks.sweep_outgoing_mail", "schedule": timedelta(seconds=30)},
+    # 14:00 UTC is early morning in the practice's (US) timezone.
+    "send-inquiry-digest": {"task": "worker.tasks.send_inquiry_digest", "schedule": crontab(hour=14, minute=0)},
+    "purge-old-inquiries": {"task": "worker.tasks.purge_old_inquiries", "schedule": crontab(hour=9, minute=15)},
 }

@@ -7,7 +7,8 @@ from typing import Iterable
 from celery import shared_task
 from kombu.exceptions import OperationalError
 
-from newsletter import outbox
+from newsletter import inquiries, outbox
+from newsletter.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -38,3 +39,20 @@ def enqueue(task, *args) -> bool:
 def enqueue_mail(mail_ids: Iterable[int]) -> None:
     for mail_id in mail_ids:
         enqueue(send_outgoing_mail, mail_id)
+
+
+@shared_task
+def send_inquiry_digest() -> int:
+    """Daily: remind the practice of inquiries still new after INQUIRY_DIGEST_AFTER_HOURS."""
+    mail_ids = inquiries.queue_digest()
+    db.session.commit()
+    enqueue_mail(mail_ids)
+    return len(mail_ids)
+
+
+@shared_task
+def purge_old_inquiries() -> int:
+    """Daily: erase inquiry content older than INQUIRY_RETENTION_DAYS (counts are kept)."""
+    purged = inquiries.purge_expired()
+    db.session.commit()
+    return purged

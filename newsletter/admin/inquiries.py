@@ -1,2 +1,115 @@
-"""Admin: inquiries."""
-from newsletter.admin.blueprint import bp  # noqa: F401
+"""Admin: the inquiry pipeline (inbox, spam folder, detail with status, notes and reply). Every
+opening of an inquiry is written to the access log by the service."""
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from newsletter import inquiries
+from newsletter.admin.blueprint import bp
+from newsletter.admin.forms import InquiryNoteForm, InquiryStatusForm
+from newsletter.extensions import db
+from newsletter.models import Inquiry
+from worker.tasks import enqueue_mail
+
+
+@bp.get("/inquiries", endpoint="inquiries")
+def inquiries_list():
+    spam = request.args.get("folder") == "spam"
+    status = request.args.get("status")
+    if status not in inquiries.STATUS_LABELS:
+        status = None
+    rows = inquiries.list_inquiries(spam=spam, status=status)
+    return render_template(
+        "admin/inquiries.html",
+        rows=rows,
+        spam=spam,
+        status=status,
+        counts=inquiries.status_counts(),
+        spam_count=inquiries.spam_count(),
+        median_wait=inquiries.describe_wait(inquiries.median_response_time(inquiries.list_inquiries())),
+        labels=inquiries.STATUS_LABELS,
+        describe_wait=inquiries.describe_wait,
+        response_time=inquiries.response_time,
+    )
+
+
+@bp.get("/inquiries/<int:inquiry_id>")
+def inquiry_detail(inquiry_id: int):
+    return _detail_page(inquiry_id)
+
+
+def _detail_page(inquiry_id: int, status_form: InquiryStatusForm | None = None,
+                 note_form: InquiryNoteForm | None = None, code: int = 200):
+    opened = inquiries.open_inquiry(inquiry_id, current_user.id)
+    if opened is None:
+        abort(404)
+    db.session.commit()  # the access log entry
+    status_form = status_form or InquiryStatusForm(status=opened.inquiry.status)
+    return render_template(
+        "admin/inquiries_detail.html",
+        opened=opened,
+        inquiry=opened.inquiry,
+        status_form=status_form,
+        note_form=note_form or InquiryNoteForm(formdata=None),
+        labels=inquiries.STATUS_LABELS,
+        wait=inquiries.describe_wait(inquiries.response_time(opened.inquiry)),
+        retention_days=current_app.config["INQUIRY_RETENTION_DAYS"],
+    ), code
+
+
+def _inquiry_or_404(inquiry_id: int) -> Inquiry:
+    inquiry = db.session.get(Inquiry, inquiry_id)
+    if inquiry is None:
+        abort(404)
+    return inquiry
+
+
+@bp.post("/inquiries/<int:inquiry_id>/status")
+def inquiry_status(inquiry_id: int):
+    inquiry = _inquiry_or_404(inquiry_id)
+    form = InquiryStatusForm()
+    if not form.validate():
+        return _detail_page(inquiry_id, status_form=form, code=400)
+    inquiries.change_status(inquiry, form.status.data, current_user.id)
+    db.session.commit()
+    flash(f"Status set to “{inquiries.STATUS_LABELS[inquiry.status]}”.")
+    return redirect(url_for("admin.inquiry_detail", inquiry_id=inquiry_id))
+
+
+@bp.post("/inquiries/<int:inquiry_id>/notes")
+def inquiry_note(inquiry_id: int):
+    inquiry = _inquiry_or_404(inquiry_id)
+    form = InquiryNoteForm()
+    if not form.validate():
+        return _detail_page(inquiry_id, note_form=form, code=400)
+    inquiries.add_note(inquiry, form.body.data, current_user.id)
+    db.session.commit()
+    flash("Note saved.")
+    return redirect(url_for("admin.inquiry_detail", inquiry_id=inquiry_id))
+
+
+@bp.post("/inquiries/<int:inquiry_id>/reply")
+def inquiry_reply(inquiry_id: int):
+    """Count the reply toward time to first response, then open the admin's mail program."""
+    inquiry = _inquiry_or_404(inquiry_id)
+    if not inquiry.email:
+        abort(404)  # purged: there is no one to reply to
+    link = inquiries.record_reply(inquiry, current_user.id)
+    db.session.commit()
+    return redirect(link, code=303)
+
+
+@bp.post("/inquiries/<int:inquiry_id>/spam")
+def inquiry_spam(inquiry_id: int):
+    inquiry = _inquiry_or_404(inquiry_id)
+    if request.form.get("action") == "not_spam":
+        mail_ids = inquiries.not_spam(inquiry, current_user.id)
+        db.session.commit()
+        enqueue_mail(mail_ids)
+        flash("Moved to the inbox." + (" Its forward and acknowledgement are on their way." if mail_ids else ""))
+    else:
+        inquiries.mark_spam(inquiry, current_user.id)
+        db.session.commit()
+        flash("Moved to the spam folder. It is kept there until the retention period ends.")
+    return redirect(url_for("admin.inquiry_detail", inquiry_id=inquiry_id))

@@ -29,6 +29,7 @@ class Inquiry(db.Model):
     spam: Mapped[bool] = mapped_column(default=False)
     spam_reason: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    forwarded_at: Mapped[datetime | None]  # when its forward and acknowledgement were queued
     first_response_at: Mapped[datetime | None]
     status_changed_at: Mapped[datetime | None]
     digest_sent_at: Mapped[datetime | None]

@@ -1,2 +1,87 @@
-"""The contact form for prospective clients."""
-from newsletter.public.blueprint import bp  # noqa: F401
+"""The contact form for prospective clients, on the site (/contact) and in an iframe (/embed/contact)."""
+from __future__ import annotations
+
+import logging
+
+from flask import current_app, render_template, request
+from limits import parse_many
+
+from newsletter import inquiries, subscriptions
+from newsletter.extensions import csrf, db, limiter
+from newsletter.public.blueprint import bp
+from newsletter.public.forms import ContactForm
+from newsletter.web import allow_embedding, origin
+from worker.tasks import enqueue_mail
+
+log = logging.getLogger(__name__)
+
+# Per IP address. Only inquiries that were taken in count, so a person correcting a typo is never held up.
+CONTACT_LIMITS = parse_many("5 per 10 minutes; 20 per day")
+
+
+@bp.route("/contact", methods=["GET", "POST"])
+def contact():
+    return _contact(ContactForm(), embed=False)
+
+
+@bp.route("/embed/contact", methods=["GET", "POST"])
+@csrf.exempt  # an iframe on another site gets no session cookie (SameSite), so no CSRF token can work there
+def embed_contact():
+    return allow_embedding(current_app.make_response(_contact(ContactForm(meta={"csrf": False}), embed=True)))
+
+
+def _contact(form: ContactForm, *, embed: bool):
+    if not form.validate_on_submit():
+        return _form_page(form, embed), 400 if request.method == "POST" else 200
+    if _over_limit():
+        return _form_page(form, embed, too_many=True), 429
+    try:
+        result = inquiries.submit(
+            name=form.name.data,
+            email=form.email.data,
+            phone=form.phone.data or "",
+            preferred_contact=form.preferred_contact.data,
+            message=form.message.data,
+            origin=origin("embed" if embed else "site"),
+            honeypot_filled=form.is_bot,
+        )
+    except subscriptions.InvalidEmail as exc:
+        db.session.rollback()
+        form.email.errors.append(str(exc))
+        return _form_page(form, embed), 400
+    db.session.commit()
+    _count_toward_limit()
+    enqueue_mail(result.mail_ids)
+    return render_template("public/contact_done.html", urgent=result.urgent, embed=embed,
+                           reply_days=current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"])
+
+
+def _form_page(form: ContactForm, embed: bool, too_many: bool = False) -> str:
+    return render_template("public/contact.html", form=form, embed=embed, too_many=too_many,
+                           action=request.path)
+
+
+def _limit_keys() -> list[str]:
+    prefix = current_app.config.get("RATELIMIT_KEY_PREFIX", "")
+    return [key for key in (prefix, "contact", request.remote_addr or "unknown") if key]
+
+
+def _over_limit() -> bool:
+    """True when this address has sent as many inquiries as CONTACT_LIMITS allow (when limits are on)."""
+    if not current_app.config["RATELIMIT_ENABLED"]:
+        return False
+    try:
+        return not all(limiter.limiter.test(limit, *_limit_keys()) for limit in CONTACT_LIMITS)
+    except Exception:  # noqa: BLE001 - the limit's store (Redis) being down must never turn an inquiry away
+        log.warning("rate limit store unreachable; contact form not limited")
+        return False
+
+
+def _count_toward_limit() -> None:
+    if not current_app.config["RATELIMIT_ENABLED"]:
+        return
+    try:
+        for limit in CONTACT_LIMITS:
+            limiter.limiter.hit(limit, *_limit_keys())
+    except Exception:  # noqa: BLE001 - as above: the inquiry is stored, the count is only a guard
+        log.warning("rate limit store unreachable; inquiry not counted")

@@ -1,0 +1,342 @@
+"""Prospective clients' inquiries: taking one in, the practice's pipeline, and forgetting it in time.
+
+No Flask request and no Celery here. `submit` stores the inquiry (message and phone encrypted) and
+queues its two mails in the caller's transaction; the view commits and hands the mail ids to a
+worker, and the outbox sweeper sends whatever the queue lost. Functions that change data leave the
+commit to their caller. Nothing here logs what an inquirer wrote.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+from statistics import median
+from urllib.parse import quote
+
+from flask import current_app
+from sqlalchemy import delete, func, select
+
+from newsletter import crypto, mail, outbox, safety
+from newsletter.extensions import db
+from newsletter.models import AdminUser, Inquiry, InquiryAccess, InquiryNote, OutgoingMail, utcnow
+from newsletter.models.inquiries import INQUIRY_STATUSES
+from newsletter.models.outbox import MAIL_PENDING
+from newsletter.practice import profile
+from newsletter.subscriptions import Origin, normalize_email
+
+STATUS_LABELS = {
+    "new": "New",
+    "contacted": "Contacted",
+    "consultation_scheduled": "Consultation scheduled",
+    "client": "Became a client",
+    "not_a_fit": "Not a fit",
+    "no_reply": "No reply",
+}
+MAIL_KINDS = ("inquiry_forward", "inquiry_notice", "inquiry_ack")
+DIGEST_KIND = "inquiry_digest"
+
+_LINK = re.compile(r"https?://|www\.|\[url|<a\s", re.IGNORECASE)
+# Words that real inquiries to a couples therapist do not use and advertising does.
+_SPAM_WORDS = re.compile(
+    r"\b(seo|backlinks?|casino|viagra|cialis|crypto(currency)?|bitcoin|forex|porn|loans?|guest post|"
+    r"web design services|rank (your|on) google|increase (your )?traffic)\b",
+    re.IGNORECASE,
+)
+MAX_LINKS = 2
+
+
+class InvalidStatus(ValueError):
+    """Not one of the pipeline's statuses."""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What became of a submitted inquiry, for the thank-you page and the worker."""
+
+    inquiry_id: int
+    urgent: bool
+    spam: bool
+    mail_ids: list[int]
+
+
+def spam_reason(name: str, message: str) -> str:
+    """Why this looks like advertising rather than a person reaching out, or "" if it does not."""
+    links = len(_LINK.findall(message))
+    if links > MAX_LINKS:
+        return f"{links} links in the message"
+    if _LINK.search(name):
+        return "a link in the name"
+    if "<a " in message.lower() or "[url" in message.lower():
+        return "link markup in the message"
+    found = _SPAM_WORDS.search(f"{name} {message}")
+    if found:
+        return f"advertising words ({found.group(0).lower()})"
+    return ""
+
+
+def submit(*, name: str, email: str, phone: str, preferred_contact: str, message: str, origin: Origin,
+           honeypot_filled: bool = False) -> Submitted:
+    """Store an inquiry and queue its forward and acknowledgement; raises InvalidEmail.
+
+    Suspected spam (a filled hidden field, too many links, advertising words) is kept in the spam
+    folder and nothing is sent. A message that speaks of a crisis is never treated as spam.
+    """
+    address = normalize_email(email)
+    name = mail.one_line(name, 100)
+    urgent = safety.is_urgent(message)
+    reason = "" if urgent else ("the hidden field was filled in" if honeypot_filled else spam_reason(name, message))
+    inquiry = Inquiry(
+        name=name,
+        email=address,
+        phone_encrypted=crypto.encrypt(phone.strip()) if phone and phone.strip() else None,
+        message_encrypted=crypto.encrypt(message.strip()),
+        preferred_contact="phone" if preferred_contact == "phone" else "email",
+        source=origin.source,
+        urgent=urgent,
+        spam=bool(reason),
+        spam_reason=reason,
+    )
+    db.session.add(inquiry)
+    db.session.flush()
+    mail_ids = [] if inquiry.spam else _queue_mails(inquiry)
+    return Submitted(inquiry_id=inquiry.id, urgent=urgent, spam=inquiry.spam, mail_ids=mail_ids)
+
+
+def _practice_inbox() -> str:
+    return parseaddr(current_app.config["PRACTICE_INBOX"])[1]
+
+
+def admin_url(inquiry: Inquiry) -> str:
+    """The inquiry's page in the admin, absolute (also built by beat tasks, outside any request)."""
+    return f"{current_app.config['BASE_URL']}/admin/inquiries/{inquiry.id}"
+
+
+def _queue_mails(inquiry: Inquiry) -> list[int]:
+    """The forward (or notice) to the practice and the acknowledgement to the inquirer."""
+    notice_only = current_app.config["INQUIRY_FORWARD_MODE"] == "notice"
+    inquiry.forwarded_at = utcnow()
+    forward = outbox.queue_template(
+        "inquiry_notice" if notice_only else "inquiry_forward",
+        to=_practice_inbox(),
+        reply_to=mail.format_address(inquiry.email, inquiry.name),
+        inquiry=inquiry,
+        first_name=mail.one_line(inquiry.name, 100).split(" ")[0],
+        message=crypto.decrypt_text(inquiry.message_encrypted),
+        phone=crypto.decrypt_text(inquiry.phone_encrypted),
+        admin_url=admin_url(inquiry),
+    )
+    ack = outbox.queue_template(
+        "inquiry_ack",
+        to=inquiry.email,
+        to_name=inquiry.name,
+        inquiry=inquiry,
+        reply_days=current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"],
+    )
+    return [forward.id, ack.id]
+
+
+# -- the pipeline in the admin
+
+def list_inquiries(*, spam: bool = False, status: str | None = None) -> list[Inquiry]:
+    """Inquiries in the inbox or the spam folder, newest first."""
+    query = select(Inquiry).where(Inquiry.spam.is_(spam))
+    if status:
+        query = query.where(Inquiry.status == status)
+    return list(db.session.scalars(query.order_by(Inquiry.created_at.desc(), Inquiry.id.desc())))
+
+
+def status_counts() -> dict[str, int]:
+    """How many inquiries (spam aside, purged ones included) are in each status."""
+    rows = db.session.execute(
+        select(Inquiry.status, func.count()).where(Inquiry.spam.is_(False)).group_by(Inquiry.status)
+    )
+    counts = dict.fromkeys(INQUIRY_STATUSES, 0)
+    counts.update({status: count for status, count in rows})
+    return counts
+
+
+def spam_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(Inquiry).where(Inquiry.spam.is_(True))) or 0
+
+
+@dataclass(frozen=True)
+class OpenedInquiry:
+    """An inquiry with its words decrypted, for one admin page view."""
+
+    inquiry: Inquiry
+    message: str
+    phone: str
+    notes: list[tuple[InquiryNote, str]]
+    accesses: list[tuple[InquiryAccess, str | None]]  # newest first, with the admin's address
+
+
+def _log(inquiry: Inquiry, admin_id: int | None, action: str) -> None:
+    db.session.add(InquiryAccess(inquiry_id=inquiry.id, admin_id=admin_id, action=action[:60]))
+
+
+def open_inquiry(inquiry_id: int, admin_id: int | None) -> OpenedInquiry | None:
+    """Decrypt an inquiry for an admin and record that they opened it; None if there is no such inquiry."""
+    inquiry = db.session.get(Inquiry, inquiry_id)
+    if inquiry is None:
+        return None
+    _log(inquiry, admin_id, "viewed")
+    db.session.flush()
+    accesses = list(db.session.execute(
+        select(InquiryAccess, AdminUser.email)
+        .outerjoin(AdminUser, AdminUser.id == InquiryAccess.admin_id)
+        .where(InquiryAccess.inquiry_id == inquiry.id)
+        .order_by(InquiryAccess.id.desc())
+        .limit(50)
+    ))
+    return OpenedInquiry(
+        inquiry=inquiry,
+        message=crypto.decrypt_text(inquiry.message_encrypted),
+        phone=crypto.decrypt_text(inquiry.phone_encrypted),
+        notes=[(note, crypto.decrypt_text(note.body_encrypted)) for note in inquiry.notes],
+        accesses=accesses,
+    )
+
+
+def _first_response(inquiry: Inquiry, when: datetime) -> None:
+    if inquiry.first_response_at is None:
+        inquiry.first_response_at = when
+
+
+def change_status(inquiry: Inquiry, status: str, admin_id: int | None) -> None:
+    """Move an inquiry along the pipeline; leaving 'new' the first time counts as the first response."""
+    if status not in INQUIRY_STATUSES:
+        raise InvalidStatus(status)
+    if status == inquiry.status:
+        return
+    now = utcnow()
+    if inquiry.status == "new":
+        _first_response(inquiry, now)
+    inquiry.status, inquiry.status_changed_at = status, now
+    _log(inquiry, admin_id, f"status: {status}")
+
+
+def add_note(inquiry: Inquiry, body: str, admin_id: int | None) -> InquiryNote:
+    """Keep a private note on an inquiry, encrypted like the inquiry itself."""
+    note = InquiryNote(inquiry_id=inquiry.id, admin_id=admin_id, body_encrypted=crypto.encrypt(body.strip()))
+    db.session.add(note)
+    _log(inquiry, admin_id, "note added")
+    return note
+
+
+def reply_link(inquiry: Inquiry) -> str:
+    """A mailto: link that opens a reply to the inquirer in the admin's own mail program."""
+    subject = f"Your inquiry to {profile().practice_name}"
+    return f"mailto:{quote(inquiry.email, safe='@')}?subject={quote(subject)}"
+
+
+def record_reply(inquiry: Inquiry, admin_id: int | None) -> str:
+    """The admin chose to reply by e-mail: count it as a response and return the mailto: link."""
+    _first_response(inquiry, utcnow())
+    _log(inquiry, admin_id, "replied by e-mail")
+    return reply_link(inquiry)
+
+
+def mark_spam(inquiry: Inquiry, admin_id: int | None) -> None:
+    """Move an inquiry to the spam folder (it stays there until purged with the others)."""
+    if not inquiry.spam:
+        inquiry.spam, inquiry.spam_reason = True, "marked as spam by the practice"
+        _log(inquiry, admin_id, "marked as spam")
+
+
+def not_spam(inquiry: Inquiry, admin_id: int | None) -> list[int]:
+    """Move an inquiry back to the inbox and send the forward and acknowledgement it never got."""
+    if not inquiry.spam:
+        return []
+    inquiry.spam, inquiry.spam_reason = False, ""
+    _log(inquiry, admin_id, "not spam")
+    if inquiry.forwarded_at is not None or inquiry.purged_at is not None:
+        return []
+    return _queue_mails(inquiry)
+
+
+def response_time(inquiry: Inquiry) -> timedelta | None:
+    """How long the inquirer waited for a first response, if there has been one."""
+    if inquiry.first_response_at is None:
+        return None
+    return inquiry.first_response_at - inquiry.created_at
+
+
+def median_response_time(inquiries: list[Inquiry]) -> timedelta | None:
+    """The median time to first response over the inquiries that have one."""
+    waits = [wait for wait in map(response_time, inquiries) if wait is not None]
+    return timedelta(seconds=median(w.total_seconds() for w in waits)) if waits else None
+
+
+def describe_wait(wait: timedelta | None) -> str:
+    """'3 h 20 min', '2 days 4 h' or '' for a time to first response."""
+    if wait is None:
+        return ""
+    minutes = int(wait.total_seconds() // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} day{'s' if days != 1 else ''} {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min"
+
+
+# -- the beat jobs
+
+def queue_digest(now: datetime | None = None) -> list[int]:
+    """Queue one reminder to the practice listing inquiries still new after INQUIRY_DIGEST_AFTER_HOURS.
+
+    Returns the mail ids queued: none when nothing is waiting or a digest already went out in the
+    last 20 hours (a second beat run the same day sends nothing).
+    """
+    now = now or utcnow()
+    recent = db.session.scalar(
+        select(func.count()).select_from(OutgoingMail)
+        .where(OutgoingMail.kind == DIGEST_KIND, OutgoingMail.created_at > now - timedelta(hours=20))
+    )
+    if recent:
+        return []
+    cutoff = now - timedelta(hours=current_app.config["INQUIRY_DIGEST_AFTER_HOURS"])
+    waiting = list(db.session.scalars(
+        select(Inquiry)
+        .where(Inquiry.status == "new", Inquiry.spam.is_(False), Inquiry.purged_at.is_(None),
+               Inquiry.created_at <= cutoff)
+        .order_by(Inquiry.urgent.desc(), Inquiry.created_at)
+    ))
+    if not waiting:
+        return []
+    for inquiry in waiting:
+        inquiry.digest_sent_at = now
+    row = outbox.queue_template(
+        DIGEST_KIND,
+        to=_practice_inbox(),
+        waiting=[(inquiry, admin_url(inquiry), describe_wait(now - inquiry.created_at)) for inquiry in waiting],
+        hours=current_app.config["INQUIRY_DIGEST_AFTER_HOURS"],
+        names=current_app.config["INQUIRY_FORWARD_MODE"] == "full",
+        list_url=f"{current_app.config['BASE_URL']}/admin/inquiries",
+    )
+    return [row.id]
+
+
+def purge_expired(now: datetime | None = None) -> int:
+    """Erase what inquirers wrote (name, address, phone, message, notes, sent mail) after
+    INQUIRY_RETENTION_DAYS; the rows stay, so counts by status and response times survive.
+    Returns how many inquiries were purged."""
+    now = now or utcnow()
+    cutoff = now - timedelta(days=current_app.config["INQUIRY_RETENTION_DAYS"])
+    expired = list(db.session.scalars(
+        select(Inquiry).where(Inquiry.created_at < cutoff, Inquiry.purged_at.is_(None))
+    ))
+    for inquiry in expired:
+        inquiry.name, inquiry.email = "", ""
+        inquiry.phone_encrypted = inquiry.message_encrypted = None
+        inquiry.purged_at = now
+    if expired:
+        db.session.execute(delete(InquiryNote).where(InquiryNote.inquiry_id.in_([i.id for i in expired])))
+    # The forwards and acknowledgements carry the same words, encrypted; sent ones go too.
+    db.session.execute(
+        delete(OutgoingMail).where(OutgoingMail.kind.in_(MAIL_KINDS), OutgoingMail.status != MAIL_PENDING,
+                                   OutgoingMail.created_at < cutoff)
+    )
+    return len(expired)
