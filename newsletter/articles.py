@@ -255,8 +255,8 @@ _markdown = MarkdownIt("commonmark", {"html": False, "typographer": False}).enab
 def _render_markdown(source: str, base_url: str) -> tuple[Markup, str]:
     tokens = _markdown.parse(source)
     for token in tokens:
-        if token.type in ("heading_open", "heading_close") and token.tag in ("h1", "h2"):
-            token.tag = {"h1": "h2", "h2": "h3"}[token.tag]  # the title is the only h1
+        if token.type in ("heading_open", "heading_close") and token.tag == "h1":
+            token.tag = "h2"  # the title is the only h1
         if token.type == "inline" and token.children:
             token.children = _linked_children(token.children, base_url)
     html = _markdown.renderer.render(tokens, _markdown.options, {})
