@@ -1,30 +1,58 @@
-"""Readers' lifecycle: signup, double opt-in, unsubscribe, with a consent record at each step.
+"""Readers' lifecycle: signup, double opt-in, unsubscribe, import, export and erasure, with a
+consent record at each change of state.
 
 No Flask request and no Celery here: views pass in where a request came from (`Origin`) and
 commit; the functions return the ids of mail they queued so the caller can hand them to a worker.
+Links in mail are built from BASE_URL, never from a request, so the CLI and workers can build them.
 """
 from __future__ import annotations
 
+import csv
+import io
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import IO, Iterator
 
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app, url_for
-from sqlalchemy import select
+from flask import current_app
+from sqlalchemy import delete, func, or_, select
 
-from newsletter import outbox, tokens
+from newsletter import outbox, personalize, practice, tokens
 from newsletter.extensions import db
-from newsletter.models import ConsentEvent, Subscriber, utcnow
+from newsletter.models import ConsentEvent, OutgoingMail, Subscriber, utcnow
 from newsletter.models.readers import ACTIVE, PENDING, UNSUBSCRIBED
+from newsletter.suppression import is_suppressed, suppress
 
 SIGNUP_WORDING = (
     "Yes, send me new articles from {practice} by email. I can unsubscribe at any time "
     "with one click."
 )
+CONFIRM_WORDING = "Yes, subscribe me (confirmation link sent to this address)"
+UNSUBSCRIBE_WORDING = "Unsubscribe me (button on the unsubscribe page)"
+ONE_CLICK_WORDING = "List-Unsubscribe=One-Click (the mail program's unsubscribe button)"
+
+# How the therapist vouches for imported readers; the wording goes on each reader's record.
+IMPORT_ASK = "ask"
+IMPORT_ELSEWHERE = "elsewhere"
+IMPORT_WORDING = {
+    IMPORT_ASK: "Imported by the practice; each reader is asked to confirm by email before receiving anything.",
+    IMPORT_ELSEWHERE: "Imported by the practice, who declared that these readers already consented elsewhere.",
+}
+
+RESEND_AFTER = timedelta(hours=1)
+RESENDS_PER_DAY = 3
+NOTE_AFTER = timedelta(days=1)
+PURGE_PENDING_AFTER = timedelta(days=7)
+NAME_MAX = 100
 
 
 class InvalidEmail(ValueError):
     """The address cannot receive mail; the message says why, in plain words."""
+
+
+class InvalidImport(ValueError):
+    """The CSV file cannot be imported at all (wrong header, not text)."""
 
 
 @dataclass(frozen=True)
@@ -36,27 +64,58 @@ class Origin:
     user_agent: str = ""
 
 
+@dataclass
+class ImportResult:
+    """What an import did, line by line where something was skipped."""
+
+    added: int = 0
+    existing: int = 0
+    suppressed: int = 0
+    invalid: list[tuple[int, str]] = field(default_factory=list)
+    mail_ids: list[int] = field(default_factory=list)
+
+
 def normalize_email(raw: str) -> str:
-    """A syntactically valid, normalized address (no DNS lookup), or InvalidEmail."""
+    """A syntactically valid, normalized address (no DNS lookup), or InvalidEmail.
+
+    International domains are kept in their ASCII form; addresses with non-ASCII characters
+    before the @ are refused, since most mail servers on the way cannot carry them.
+    """
     raw = (raw or "").strip()
     if not raw:
         raise InvalidEmail("Please enter your email address.")
     if len(raw) > 254:
         raise InvalidEmail("That email address is too long.")
     try:
-        result = validate_email(raw, check_deliverability=False)
+        result = validate_email(raw, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise InvalidEmail("Please enter a valid email address, like name@example.com.") from exc
-    local, _, domain = result.normalized.rpartition("@")
+    local, _, domain = result.ascii_email.rpartition("@")
     return f"{local}@{domain.lower()}"
 
 
-def _record(subscriber: Subscriber, action: str, origin: Origin, wording: str = "") -> None:
+def clean_name(raw: str | None) -> str:
+    """A name on one line, without control characters, at most NAME_MAX characters."""
+    printable = "".join(ch if ch.isprintable() else " " for ch in (raw or ""))
+    return " ".join(printable.split())[:NAME_MAX]
+
+
+def signup_wording() -> str:
+    """The exact sentence the signup form shows and the consent record keeps."""
+    return SIGNUP_WORDING.format(practice=practice.profile().practice_name)
+
+
+def find(email: str) -> Subscriber | None:
+    """The reader with this address, whatever its case."""
+    return db.session.scalar(select(Subscriber).where(func.lower(Subscriber.email) == email.lower()))
+
+
+def _record(subscriber: Subscriber | None, action: str, origin: Origin, wording: str = "") -> None:
     db.session.add(
         ConsentEvent(
             subscriber=subscriber,
             action=action,
-            source=origin.source,
+            source=origin.source[:20],
             wording=wording,
             ip=origin.ip[:64],
             user_agent=origin.user_agent[:400],
@@ -64,20 +123,34 @@ def _record(subscriber: Subscriber, action: str, origin: Origin, wording: str = 
     )
 
 
+def _link(path: str) -> str:
+    return f"{current_app.config['BASE_URL']}{path}"
+
+
 def confirm_url(subscriber: Subscriber) -> str:
-    token = tokens.make("confirm", {"id": subscriber.id, "n": subscriber.confirm_nonce})
-    return current_app.config["BASE_URL"] + url_for("public.confirm", token=token)
+    """The reader's current confirmation link (single-use, expires)."""
+    return _link("/confirm/" + tokens.make("confirm", {"id": subscriber.id, "n": subscriber.confirm_nonce}))
 
 
 def unsubscribe_url(subscriber: Subscriber) -> str:
-    """The reader's permanent unsubscribe link (rotating `token_key` revokes it)."""
-    token = tokens.make("unsubscribe", {"id": subscriber.id, "k": subscriber.token_key})
-    return current_app.config["BASE_URL"] + url_for("public.unsubscribe", token=token)
+    """The reader's permanent unsubscribe link (rotating `token_key` revokes it); no query."""
+    return _link("/unsubscribe/" + tokens.make("unsubscribe", {"id": subscriber.id, "k": subscriber.token_key}))
 
 
-def _queue_confirmation(subscriber: Subscriber) -> int:
-    subscriber.confirm_nonce = secrets.token_hex(16)
-    subscriber.confirmation_sent_at = utcnow()
+def _may_send_confirmation(subscriber: Subscriber, now: datetime) -> bool:
+    """At most one confirmation an hour and RESENDS_PER_DAY a day, whoever asks."""
+    last = subscriber.confirmation_sent_at
+    if last is not None and now - last < RESEND_AFTER:
+        return False
+    if last is None or now - last >= timedelta(days=1):
+        subscriber.confirmations_sent_today = 0
+    return subscriber.confirmations_sent_today < RESENDS_PER_DAY
+
+
+def _queue_confirmation(subscriber: Subscriber, now: datetime) -> int:
+    # Earlier links stay valid until one of them is used: the nonce changes only once used.
+    subscriber.confirm_nonce = subscriber.confirm_nonce or secrets.token_hex(16)
+    subscriber.confirmation_sent_at = now
     subscriber.confirmations_sent_today += 1
     row = outbox.queue_template(
         "confirm",
@@ -90,49 +163,260 @@ def _queue_confirmation(subscriber: Subscriber) -> int:
     return row.id
 
 
+def _queue_with_unsubscribe(prefix: str, subscriber: Subscriber) -> int:
+    link = unsubscribe_url(subscriber)
+    row = outbox.queue_template(
+        prefix,
+        to=subscriber.email,
+        to_name=subscriber.name,
+        headers=personalize.list_headers(link),
+        subscriber=subscriber,
+        unsubscribe_url=link,
+        archive_url=_link("/issues"),
+    )
+    return row.id
+
+
+def _new_reader(address: str, name: str, status: str, source: str, now: datetime) -> Subscriber:
+    subscriber = Subscriber(email=address, name=name, status=status, source=source[:20],
+                            token_key=secrets.token_hex(16), created_at=now,
+                            pending_since=now if status == PENDING else None,
+                            confirmed_at=now if status == ACTIVE else None)
+    db.session.add(subscriber)
+    db.session.flush()
+    return subscriber
+
+
 def subscribe(email: str, name: str, origin: Origin, wording: str) -> list[int]:
-    """Sign an address up (pending until confirmed); returns the ids of the mail queued."""
+    """Sign an address up (pending until confirmed); returns the ids of the mail queued.
+
+    Whatever the address's state, the caller shows the same answer: new and unsubscribed
+    addresses start double opt-in, pending ones get the confirmation again (within limits),
+    active ones at most one "already subscribed" note a day, suppressed ones nothing.
+    """
     address = normalize_email(email)
-    subscriber = db.session.scalar(select(Subscriber).where(Subscriber.email == address))
+    name = clean_name(name)
+    if is_suppressed(address):
+        return []
+    now = utcnow()
+    subscriber = find(address)
     if subscriber is None:
-        subscriber = Subscriber(email=address, name=name, status=PENDING, source=origin.source,
-                                token_key=secrets.token_hex(16))
-        db.session.add(subscriber)
-        db.session.flush()
-        _record(subscriber, "subscribe", origin, wording)
-        return [_queue_confirmation(subscriber)]
-    return []
+        subscriber = _new_reader(address, name, PENDING, origin.source, now)
+    elif subscriber.status == ACTIVE:
+        last_note = subscriber.already_subscribed_note_at
+        if last_note is not None and now - last_note < NOTE_AFTER:
+            return []
+        subscriber.already_subscribed_note_at = now
+        return [_queue_with_unsubscribe("already_subscribed", subscriber)]
+    elif subscriber.status == UNSUBSCRIBED:
+        subscriber.status, subscriber.pending_since = PENDING, now
+        subscriber.name = name or subscriber.name
+    elif subscriber.status != PENDING:  # bounced or complained: never mailed again
+        return []
+    if not _may_send_confirmation(subscriber, now):
+        return []
+    _record(subscriber, "subscribe", origin, wording)
+    return [_queue_confirmation(subscriber, now)]
 
 
-def confirm(token: str, origin: Origin) -> Subscriber:
-    """Activate the reader a confirm token names; BadToken if forged, expired or already used."""
+def reader_for_confirm(token: str) -> Subscriber:
+    """The pending reader a confirm token names; BadToken if forged, expired or already used."""
     max_age = current_app.config["CONFIRM_TOKEN_MAX_AGE_HOURS"] * 3600
     payload = tokens.read("confirm", token, max_age=max_age)
     subscriber = db.session.get(Subscriber, payload.get("id")) if isinstance(payload, dict) else None
-    if subscriber is None or not subscriber.confirm_nonce or subscriber.confirm_nonce != payload.get("n"):
+    if (subscriber is None or subscriber.status != PENDING or not subscriber.confirm_nonce
+            or not secrets.compare_digest(subscriber.confirm_nonce, str(payload.get("n")))):
+        raise tokens.BadToken()
+    return subscriber
+
+
+def confirm(token: str, origin: Origin) -> tuple[Subscriber, list[int]]:
+    """Activate the reader a confirm token names and queue the welcome mail."""
+    subscriber = reader_for_confirm(token)
+    if is_suppressed(subscriber.email):
         raise tokens.BadToken()
     subscriber.status = ACTIVE
     subscriber.confirm_nonce = None
+    subscriber.pending_since = None
     subscriber.confirmed_at = utcnow()
-    _record(subscriber, "confirm", origin)
-    return subscriber
+    # Only the reader can end this state (with the unsubscribe link), so a later return starts afresh.
+    subscriber.confirmation_sent_at, subscriber.confirmations_sent_today = None, 0
+    _record(subscriber, "confirm", origin, CONFIRM_WORDING)
+    return subscriber, [_queue_with_unsubscribe("welcome", subscriber)]
 
 
 def reader_for_unsubscribe(token: str) -> Subscriber:
     """The reader an unsubscribe token names; BadToken if forged or revoked. Never expires."""
     payload = tokens.read("unsubscribe", token)
     subscriber = db.session.get(Subscriber, payload.get("id")) if isinstance(payload, dict) else None
-    if subscriber is None or subscriber.token_key != payload.get("k"):
+    if subscriber is None or not secrets.compare_digest(subscriber.token_key, str(payload.get("k"))):
         raise tokens.BadToken()
     return subscriber
 
 
-def unsubscribe(token: str, origin: Origin) -> Subscriber:
+def unsubscribe(token: str, origin: Origin, wording: str = UNSUBSCRIBE_WORDING) -> Subscriber:
     """Stop all mail to the reader the token names; repeating it changes nothing."""
     subscriber = reader_for_unsubscribe(token)
     if subscriber.status in (ACTIVE, PENDING):
         subscriber.status = UNSUBSCRIBED
         subscriber.unsubscribed_at = utcnow()
         subscriber.confirm_nonce = None
-        _record(subscriber, "unsubscribe", origin)
+        subscriber.pending_since = None
+        _record(subscriber, "unsubscribe", origin, wording)
     return subscriber
+
+
+def resubscribe(token: str, origin: Origin) -> list[int]:
+    """From the goodbye page: start double opt-in again for the reader the token names."""
+    subscriber = reader_for_unsubscribe(token)
+    return subscribe(subscriber.email, subscriber.name, origin, signup_wording())
+
+
+def purge_unconfirmed(now: datetime | None = None) -> int:
+    """Forget readers who never confirmed within a week; returns how many were removed.
+
+    A former reader who asked to come back but did not confirm stays unsubscribed instead.
+    """
+    cutoff = (now or utcnow()) - PURGE_PENDING_AFTER
+    stale = (Subscriber.status == PENDING, Subscriber.pending_since < cutoff)
+    returning = db.session.scalars(select(Subscriber).where(*stale, Subscriber.confirmed_at.is_not(None))).all()
+    for subscriber in returning:
+        subscriber.status, subscriber.confirm_nonce, subscriber.pending_since = UNSUBSCRIBED, None, None
+    removed = db.session.execute(
+        delete(Subscriber).where(*stale, Subscriber.confirmed_at.is_(None)).execution_options(synchronize_session=False)
+    ).rowcount
+    return removed
+
+
+def import_csv(stream: IO[str], mode: str, origin: Origin) -> ImportResult:
+    """Add the readers of a CSV file with the header `email,name`; existing readers are left as they are.
+
+    mode IMPORT_ASK: each new reader is pending and asked to confirm; IMPORT_ELSEWHERE: active at once,
+    on the practice's word, which the consent record keeps. The caller commits.
+    """
+    if mode not in IMPORT_WORDING:
+        raise InvalidImport("Please choose how these readers agreed to receive the newsletter.")
+    reader = csv.reader(stream)
+    header = [cell.strip().lower().lstrip("\ufeff") for cell in next(reader, [])]
+    if not header or header[0] != "email" or header[1:] not in ([], ["name"]):
+        raise InvalidImport("The first line must be the header email,name.")
+    result, seen, now = ImportResult(), set(), utcnow()
+    for line, row in enumerate(reader, start=2):
+        if not row or not "".join(row).strip():
+            continue
+        try:
+            address = normalize_email(row[0])
+        except InvalidEmail as exc:
+            result.invalid.append((line, str(exc)))
+            continue
+        if address.lower() in seen or find(address) is not None:
+            result.existing += 1
+            continue
+        seen.add(address.lower())
+        if is_suppressed(address):
+            result.suppressed += 1
+            continue
+        status = PENDING if mode == IMPORT_ASK else ACTIVE
+        subscriber = _new_reader(address, clean_name(row[1] if len(row) > 1 else ""), status, "import", now)
+        _record(subscriber, "import", origin, IMPORT_WORDING[mode])
+        result.added += 1
+        if mode == IMPORT_ASK:
+            result.mail_ids.append(_queue_confirmation(subscriber, now))
+    return result
+
+
+EXPORT_COLUMNS = ("email", "name", "status", "source", "created_at", "confirmed_at", "unsubscribed_at")
+
+
+def _csv_cell(value: object) -> str:
+    text = "" if value is None else (value.isoformat(sep=" ", timespec="seconds")
+                                     if isinstance(value, datetime) else str(value))
+    # A spreadsheet would run a cell starting like a formula: keep it text.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def export_csv() -> Iterator[str]:
+    """Every reader as CSV lines (header first), streamed in id order; times in UTC."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    rows = db.session.execute(
+        select(*(getattr(Subscriber, column) for column in EXPORT_COLUMNS))
+        .order_by(Subscriber.id)
+        .execution_options(yield_per=1000)
+    )
+    for number, row in enumerate(rows):
+        writer.writerow([_csv_cell(value) for value in row])
+        if number % 500 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def reader_data(subscriber: Subscriber) -> dict:
+    """Everything kept about one reader, for a data-access request (times in UTC, ISO 8601)."""
+    def when(value: datetime | None) -> str | None:
+        return value.isoformat() + "Z" if value else None
+
+    return {
+        "email": subscriber.email,
+        "name": subscriber.name,
+        "status": subscriber.status,
+        "source": subscriber.source,
+        "created_at": when(subscriber.created_at),
+        "confirmed_at": when(subscriber.confirmed_at),
+        "unsubscribed_at": when(subscriber.unsubscribed_at),
+        "consent_events": [
+            {"action": event.action, "source": event.source, "wording": event.wording, "ip": event.ip,
+             "user_agent": event.user_agent, "at": when(event.created_at)}
+            for event in subscriber.consent_events
+        ],
+    }
+
+
+def erase(subscriber: Subscriber, origin: Origin) -> None:
+    """Remove the reader and their mail; only a hash stays, so the address is never mailed again.
+
+    The erasure itself is recorded without any of the reader's data. The caller commits.
+    """
+    suppress(subscriber.email, "erased")
+    db.session.execute(delete(OutgoingMail).where(func.lower(OutgoingMail.recipient) == subscriber.email.lower()))
+    db.session.delete(subscriber)
+    _record(None, "erase", origin, "Personal data erased at the reader's request; address kept only as a hash.")
+
+
+def search(query: str = "", status: str = "", after: int | None = None, before: int | None = None,
+           per_page: int = 50) -> tuple[list[Subscriber], bool, bool]:
+    """One page of readers, newest first, paged by id (keyset): (rows, has_newer, has_older).
+
+    `after` pages towards older readers (ids below it), `before` towards newer ones.
+    """
+    conditions = []
+    if status:
+        conditions.append(Subscriber.status == status)
+    if query:
+        pattern = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(or_(func.lower(Subscriber.email).like(pattern, escape="\\"),
+                              func.lower(Subscriber.name).like(pattern, escape="\\")))
+    statement = select(Subscriber).where(*conditions)
+    if before is not None:
+        rows = list(db.session.scalars(statement.where(Subscriber.id > before)
+                                       .order_by(Subscriber.id.asc()).limit(per_page + 1)))
+        has_newer = len(rows) > per_page
+        rows = rows[:per_page][::-1]
+        has_older = True
+    else:
+        if after is not None:
+            statement = statement.where(Subscriber.id < after)
+        rows = list(db.session.scalars(statement.order_by(Subscriber.id.desc()).limit(per_page + 1)))
+        has_older = len(rows) > per_page
+        rows = rows[:per_page]
+        has_newer = after is not None
+    return rows, has_newer, has_older
+
+
+def status_counts() -> dict[str, int]:
+    """How many readers in each state (one indexed pass)."""
+    return dict(db.session.execute(select(Subscriber.status, func.count()).group_by(Subscriber.status)).all())
+

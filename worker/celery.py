@@ -14,4 +14,5 @@ app.conf.beat_schedule = {
     # 14:00 UTC is early morning in the practice's (US) timezone.
     "send-inquiry-digest": {"task": "worker.tasks.send_inquiry_digest", "schedule": crontab(hour=14, minute=0)},
     "purge-old-inquiries": {"task": "worker.tasks.purge_old_inquiries", "schedule": crontab(hour=9, minute=15)},
+    "purge-unconfirmed-readers": {"task": "worker.tasks.purge_unconfirmed_readers", "schedule": timedelta(hours=1)},
 }

@@ -7,7 +7,7 @@ from typing import Iterable
 from celery import shared_task
 from kombu.exceptions import OperationalError
 
-from newsletter import inquiries, outbox
+from newsletter import inquiries, outbox, subscriptions
 from newsletter.extensions import db
 
 log = logging.getLogger(__name__)
@@ -56,3 +56,11 @@ def purge_old_inquiries() -> int:
     purged = inquiries.purge_expired()
     db.session.commit()
     return purged
+
+
+@shared_task
+def purge_unconfirmed_readers() -> int:
+    """Hourly: forget readers who did not confirm within a week."""
+    removed = subscriptions.purge_unconfirmed()
+    db.session.commit()
+    return removed

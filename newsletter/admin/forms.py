@@ -1,5 +1,6 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, TextAreaField
+from flask_wtf.file import FileField, FileRequired
+from wtforms import EmailField, PasswordField, RadioField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
@@ -18,3 +19,11 @@ class InquiryStatusForm(FlaskForm):
 class InquiryNoteForm(FlaskForm):
     body = TextAreaField("Add a note", validators=[DataRequired("Please write the note first."),
                                                    Length(max=5000, message="Please keep a note under 5,000 characters.")])
+
+
+class ReaderImportForm(FlaskForm):
+    csv_file = FileField("CSV file (first line: email,name)", validators=[FileRequired("Please choose a CSV file.")])
+    consent = RadioField("How did these readers agree to receive the newsletter?", choices=[
+        ("ask", "Ask each of them to confirm by email (recommended)"),
+        ("elsewhere", "They already consented elsewhere: add them as active readers"),
+    ], validators=[DataRequired("Please choose how these readers agreed.")])

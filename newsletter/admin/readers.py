@@ -1,2 +1,93 @@
-"""Admin: readers."""
-from newsletter.admin.blueprint import bp  # noqa: F401
+"""Admin: readers. The list pages by id (keyset), so page 1000 costs what page 1 costs."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from flask import Response, abort, current_app, flash, redirect, render_template, request, stream_with_context, url_for
+
+from newsletter import subscriptions
+from newsletter.admin.blueprint import bp
+from newsletter.admin.forms import ReaderImportForm
+from newsletter.extensions import db
+from newsletter.models import Subscriber
+from newsletter.models.readers import SUBSCRIBER_STATUSES
+from newsletter.web import embed_origins, origin
+from worker.tasks import enqueue_mail
+
+PER_PAGE = 50
+
+
+def _page_arg(name: str) -> int | None:
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
+@bp.get("/readers")
+def readers():
+    query = " ".join(request.args.get("q", "").split())[:200]
+    status = request.args.get("status", "")
+    status = status if status in SUBSCRIBER_STATUSES else ""
+    rows, has_newer, has_older = subscriptions.search(query, status, after=_page_arg("after"),
+                                                      before=_page_arg("before"), per_page=PER_PAGE)
+    return render_template("admin/readers.html", rows=rows, query=query, status=status, statuses=SUBSCRIBER_STATUSES,
+                           counts=subscriptions.status_counts(), has_newer=has_newer, has_older=has_older)
+
+
+def _reader(reader_id: int) -> Subscriber:
+    return db.session.get(Subscriber, reader_id) or abort(404)
+
+
+@bp.get("/readers/<int:reader_id>")
+def reader_detail(reader_id: int):
+    return render_template("admin/readers_detail.html", reader=_reader(reader_id))
+
+
+@bp.get("/readers/<int:reader_id>/export.json")
+def reader_export(reader_id: int):
+    """Everything kept about one reader, as a JSON download (a data-access request)."""
+    body = json.dumps(subscriptions.reader_data(_reader(reader_id)), indent=2, ensure_ascii=False)
+    return Response(body, mimetype="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="reader-{reader_id}.json"'})
+
+
+@bp.post("/readers/<int:reader_id>/erase")
+def reader_erase(reader_id: int):
+    subscriptions.erase(_reader(reader_id), origin("admin"))
+    db.session.commit()
+    flash("The reader's data is erased. Their address is kept only as a hash, so it is never mailed again.")
+    return redirect(url_for("admin.readers"))
+
+
+@bp.route("/readers/import", methods=["GET", "POST"])
+def readers_import():
+    form = ReaderImportForm()
+    if not form.validate_on_submit():
+        return render_template("admin/readers_import.html", form=form), 400 if request.method == "POST" else 200
+    text = io.TextIOWrapper(form.csv_file.data.stream, encoding="utf-8-sig", newline="")
+    try:
+        result = subscriptions.import_csv(text, form.consent.data, origin("import"))
+    except subscriptions.InvalidImport as exc:
+        form.csv_file.errors.append(str(exc))
+    except (UnicodeDecodeError, csv.Error):
+        form.csv_file.errors.append("That file isn't a readable CSV file. Please save it as CSV (UTF-8) and try again.")
+    else:
+        db.session.commit()
+        enqueue_mail(result.mail_ids)
+        return render_template("admin/readers_import.html", form=ReaderImportForm(formdata=None), result=result)
+    db.session.rollback()
+    return render_template("admin/readers_import.html", form=form), 400
+
+
+@bp.get("/readers/export.csv")
+def readers_export():
+    return Response(stream_with_context(subscriptions.export_csv()), mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="readers.csv"'})
+
+
+@bp.get("/readers/embed")
+def readers_embed():
+    """The copy-paste snippet that puts the signup form on the practice's own website."""
+    return render_template("admin/readers_embed.html", embed_url=current_app.config["BASE_URL"] + "/embed/subscribe",
+                           origins=embed_origins())

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from newsletter.extensions import db
@@ -20,7 +20,7 @@ class Subscriber(db.Model):
     """A reader: one row per normalized address, whatever its state."""
 
     __tablename__ = "subscribers"
-    # Sending streams active readers in id order; the admin list filters by status.
+    # Sending streams active readers in id order; the admin list pages by status and id.
     __table_args__ = (Index("ix_subscribers_status_id", "status", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -33,15 +33,22 @@ class Subscriber(db.Model):
     # Set when a confirmation is sent, cleared when used: confirm links are single-use.
     confirm_nonce: Mapped[str | None] = mapped_column(String(32))
     confirmation_sent_at: Mapped[datetime | None]
+    # Confirmations sent since the count last restarted (a day after the previous one).
     confirmations_sent_today: Mapped[int] = mapped_column(default=0)
     already_subscribed_note_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the reader last became pending: unconfirmed readers are purged a week later.
+    pending_since: Mapped[datetime | None]
     confirmed_at: Mapped[datetime | None]
     unsubscribed_at: Mapped[datetime | None]
 
     consent_events: Mapped[list[ConsentEvent]] = relationship(
         back_populates="subscriber", order_by="ConsentEvent.id", passive_deletes=True
     )
+
+
+# Dana@Example.com and dana@example.com are one reader: lookups go by the lowercased address.
+Index("ix_subscribers_email_lower", func.lower(Subscriber.email), unique=True)
 
 
 class ConsentEvent(db.Model):
@@ -53,8 +60,8 @@ class ConsentEvent(db.Model):
     subscriber_id: Mapped[int | None] = mapped_column(
         ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
     )
-    action: Mapped[str] = mapped_column(String(30))  # subscribe, confirm, unsubscribe, import, erase...
-    source: Mapped[str] = mapped_column(String(20))  # site, embed, import, admin, email
+    action: Mapped[str] = mapped_column(String(30))  # subscribe, confirm, unsubscribe, import, bounced, erase...
+    source: Mapped[str] = mapped_column(String(20))  # site, embed, import, admin, email, system
     wording: Mapped[str] = mapped_column(Text, default="")
     ip: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(400), default="")

@@ -1,58 +1,134 @@
-"""Signup, double opt-in confirmation and unsubscribe."""
+"""Signup (on the site and in an iframe), double opt-in confirmation and unsubscribe.
+
+Every signup gets the same answer, whatever the address's state: nobody learns from this
+form who is subscribed. Limits per IP answer 429; the limit per address is silent.
+"""
 from __future__ import annotations
 
-from flask import render_template, request
+import logging
+
+from flask import current_app, render_template, request
+from limits import parse
 
 from newsletter import subscriptions, tokens
-from newsletter.extensions import csrf, db
+from newsletter.extensions import csrf, db, limiter
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import SubscribeForm
-from newsletter.web import origin
+from newsletter.suppression import email_hash
+from newsletter.web import allow_embedding, origin
 from worker.tasks import enqueue_mail
+
+log = logging.getLogger(__name__)
+
+SIGNUP_LIMIT_PER_IP = "5 per minute; 30 per hour"
+# Signup attempts for one address, from anywhere; past it the form answers as usual and does nothing.
+SIGNUP_LIMIT_PER_ADDRESS = parse("5 per hour")
+
+
+@bp.app_context_processor
+def inject_signup_wording():
+    return {"signup_wording": subscriptions.signup_wording}
+
+
+def _address_within_limit(address: str) -> bool:
+    if not limiter.enabled:
+        return True
+    try:
+        return limiter.limiter.hit(SIGNUP_LIMIT_PER_ADDRESS, "signup-address", email_hash(address))
+    except Exception as exc:  # noqa: BLE001 - storage down: the per-address mail caps in the database still hold
+        log.warning("rate limit storage unreachable for the per-address signup limit: %s", exc)
+        return True
+
+
+def _signup(form: SubscribeForm, source: str, template: str, done_template: str):
+    """The signup flow shared by /subscribe and /embed/subscribe."""
+    if request.method == "GET":
+        return render_template(template, form=form)
+    if form.is_bot:  # whatever else it sent: a bot learns nothing
+        return render_template(done_template)
+    if not form.validate_on_submit():
+        return render_template(template, form=form), 400
+    try:
+        address = subscriptions.normalize_email(form.email.data)
+    except subscriptions.InvalidEmail as exc:
+        form.email.errors.append(str(exc))
+        return render_template(template, form=form), 400
+    if _address_within_limit(address):
+        mail_ids = subscriptions.subscribe(address, form.name.data or "", origin(source),
+                                           subscriptions.signup_wording())
+        db.session.commit()
+        enqueue_mail(mail_ids)
+    return render_template(done_template)
 
 
 @bp.route("/subscribe", methods=["GET", "POST"])
+@limiter.limit(SIGNUP_LIMIT_PER_IP, methods=["POST"])
 def subscribe():
-    form = SubscribeForm()
-    if not form.validate_on_submit():
-        return render_template("public/subscribe.html", form=form), 400 if request.method == "POST" else 200
-    if form.is_bot:
-        return render_template("public/subscribe_done.html")
-    wording = subscriptions.SIGNUP_WORDING.format(practice="the practice")
-    try:
-        mail_ids = subscriptions.subscribe(form.email.data, form.name.data or "", origin(), wording)
-    except subscriptions.InvalidEmail as exc:
-        db.session.rollback()
-        form.email.errors.append(str(exc))
-        return render_template("public/subscribe.html", form=form), 400
-    db.session.commit()
-    enqueue_mail(mail_ids)
-    return render_template("public/subscribe_done.html")
+    return _signup(SubscribeForm(), "site", "public/subscribe.html", "public/subscribe_done.html")
+
+
+@bp.route("/embed/subscribe", methods=["GET", "POST"])
+@limiter.limit(SIGNUP_LIMIT_PER_IP, methods=["POST"])
+@csrf.exempt  # in a cross-site iframe the session cookie (SameSite=Lax) is not sent; double opt-in protects
+def embed_subscribe():
+    form = SubscribeForm(meta={"csrf": False})
+    return allow_embedding(current_app.make_response(
+        _signup(form, "embed", "public/embed_subscribe.html", "public/embed_subscribe_done.html")
+    ))
+
+
+def _invalid_link(expired: bool = False):
+    return render_template("public/token_invalid.html", expired=expired, form=SubscribeForm()), 400
 
 
 @bp.route("/confirm/<token>", methods=["GET", "POST"])
+@limiter.limit("20 per minute", methods=["POST"])
 def confirm(token: str):
     """GET only shows a button: link scanners that prefetch must not confirm."""
-    if request.method == "GET":
-        return render_template("public/confirm.html", token=token)
     try:
-        subscriber = subscriptions.confirm(token, origin("email"))
+        if request.method == "GET":
+            subscriptions.reader_for_confirm(token)
+            return render_template("public/confirm.html", token=token)
+        subscriber, mail_ids = subscriptions.confirm(token, origin("email"))
     except tokens.BadToken as exc:
         db.session.rollback()
-        return render_template("public/token_invalid.html", expired=exc.expired, form=SubscribeForm()), 400
+        return _invalid_link(exc.expired)
     db.session.commit()
+    enqueue_mail(mail_ids)
     return render_template("public/confirmed.html", subscriber=subscriber)
+
+
+def _is_one_click() -> bool:
+    return request.form.get("List-Unsubscribe") == "One-Click"
 
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
 @csrf.exempt  # RFC 8058 one-click POSTs come from mail providers with no cookie and no token
 def unsubscribe(token: str):
     try:
-        subscriber = subscriptions.reader_for_unsubscribe(token)
+        if request.method == "GET":
+            subscriptions.reader_for_unsubscribe(token)
+            return render_template("public/unsubscribe.html", token=token)
+        wording = subscriptions.ONE_CLICK_WORDING if _is_one_click() else subscriptions.UNSUBSCRIBE_WORDING
+        subscriptions.unsubscribe(token, origin("email"), wording)
     except tokens.BadToken:
-        return render_template("public/token_invalid.html", expired=False, form=SubscribeForm()), 400
-    if request.method == "GET":
-        return render_template("public/unsubscribe.html", token=token, subscriber=subscriber)
-    subscriptions.unsubscribe(token, origin("email"))
+        db.session.rollback()
+        return _invalid_link()
     db.session.commit()
-    return render_template("public/unsubscribed.html", subscriber=subscriber)
+    if _is_one_click():
+        return "You are unsubscribed.\n", 200, {"Content-Type": "text/plain; charset=utf-8"}
+    return render_template("public/unsubscribed.html", token=token)
+
+
+@bp.post("/unsubscribe/<token>/resubscribe")
+@limiter.limit("5 per minute")
+def resubscribe(token: str):
+    """The goodbye page's "I changed my mind": double opt-in again, by mail."""
+    try:
+        mail_ids = subscriptions.resubscribe(token, origin("site"))
+    except tokens.BadToken:
+        db.session.rollback()
+        return _invalid_link()
+    db.session.commit()
+    enqueue_mail(mail_ids)
+    return render_template("public/subscribe_done.html")
