@@ -203,6 +203,14 @@ def _claimable(issue_id: int, now: datetime):
 def _claim(issue_id: int) -> list[Recipient]:
     """Lease the next pending deliveries (in ledger order) to this worker and read their readers."""
     now = utcnow()
+    # The issue row first, as dispatch, pause, resume and cancel do: one lock order, no deadlock.
+    # It also makes the claim fail once the issue is no longer sending.
+    sending_still = db.session.execute(
+        update(issues).where(issues.c.id == issue_id, issues.c.status == SENDING).values(batch_claimed_at=now)
+    ).rowcount
+    if not sending_still:
+        db.session.commit()
+        return []
     candidates = select(deliveries.c.id).where(_claimable(issue_id, now)).order_by(deliveries.c.id)
     candidates = candidates.limit(_batch_size())
     if db.engine.dialect.name == "postgresql":
@@ -216,8 +224,6 @@ def _claim(issue_id: int) -> list[Recipient]:
         .values(lease_until=now + _lease(), attempts=deliveries.c.attempts + 1)
         .returning(deliveries.c.id)
     ).scalars().all()
-    if claimed:
-        db.session.execute(update(issues).where(issues.c.id == issue_id).values(batch_claimed_at=now))
     db.session.commit()
     if not claimed:
         return []

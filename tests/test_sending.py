@@ -18,10 +18,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, select
 
-from newsletter import personalize, sending, subscriptions
+from newsletter import accounts, personalize, sending, subscriptions
 from newsletter.extensions import db
 from newsletter.models import Delivery, Issue, Subscriber, Suppression, utcnow
 from newsletter.suppression import email_hash
+from tests.support import wait_for
 
 EMAIL_HTML = (
     "<html><body><p style=\"color:#333\">Dear %%reader_name%%, a long line of article text with “curly quotes”, "
@@ -294,3 +295,52 @@ def test_issue_is_dkim_signed_when_a_key_is_configured(app_factory, smtp):
     [received] = smtp.messages
     record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
     assert dkim.verify(received.raw, dnsfunc=lambda name, timeout=5: record)
+
+
+def sign_in(client) -> None:
+    accounts.set_admin("therapist@example.org", "a long and careful passphrase")
+    db.session.commit()
+    response = client.post("/admin/login", data={"email": "therapist@example.org",
+                                                 "password": "a long and careful passphrase"})
+    assert response.status_code == 302
+
+
+def test_admin_follows_progress_and_pauses_resumes_and_cancels(app_ctx, client, smtp, worker):
+    sign_in(client)
+    add_readers(3)
+    issue = add_issue()
+    sending.dispatch(issue.id)
+
+    progress = client.get(f"/admin/issues/{issue.id}/sending/progress").json
+    assert {k: progress[k] for k in ("status", "recipients", "sent", "pending")} == {
+        "status": "sending", "recipients": 3, "sent": 0, "pending": 3}
+    page = client.get(f"/admin/issues/{issue.id}")
+    assert b'id="sending-progress"' in page.data and b"js/issue-progress.js" in page.data
+    assert client.get("/static/js/issue-progress.js").status_code == 200
+
+    assert client.post(f"/admin/issues/{issue.id}/sending/pause").status_code == 302
+    assert client.get(f"/admin/issues/{issue.id}/sending/progress").json["status"] == "paused"
+    assert b"Resume sending" in client.get(f"/admin/issues/{issue.id}").data
+
+    client.post(f"/admin/issues/{issue.id}/sending/resume")  # the worker sends the rest
+    smtp.wait_for_messages(3)
+    wait_for(lambda: client.get(f"/admin/issues/{issue.id}/sending/progress").json["status"] == "sent")
+    assert client.post(f"/admin/issues/{issue.id}/sending/cancel").status_code == 302
+    assert client.get(f"/admin/issues/{issue.id}/sending/progress").json["status"] == "sent"
+    assert client.get("/admin/issues/999999/sending/progress").status_code == 404
+
+
+def test_cli_reports_status_and_pauses_resumes_and_cancels(app_ctx, runner, smtp):
+    add_readers(2)
+    issue = add_issue()
+    sending.dispatch(issue.id)
+
+    status = runner.invoke(args=["issue", "status", str(issue.id)])
+    assert "recipients: 2\nsent: 0\nfailed: 0\nskipped: 0\npending: 2" in status.output
+    assert runner.invoke(args=["issue", "pause", str(issue.id)]).output == f"Issue {issue.id} paused.\n"
+    refused = runner.invoke(args=["issue", "pause", str(issue.id)])
+    assert refused.exit_code == 1 and "this one is paused" in refused.output
+    assert runner.invoke(args=["issue", "resume", str(issue.id)]).exit_code == 0
+    assert runner.invoke(args=["issue", "cancel", str(issue.id)]).exit_code == 0
+    assert "pending: 0" in runner.invoke(args=["issue", "status", str(issue.id)]).output
+    assert runner.invoke(args=["issue", "status", "999999"]).exit_code == 1

@@ -1,2 +1,53 @@
-"""Admin: sending."""
-from newsletter.admin.blueprint import bp  # noqa: F401
+"""Admin: follow a sending issue (progress as JSON for the page's progress bar), pause, resume, cancel."""
+from __future__ import annotations
+
+from flask import abort, flash, jsonify, redirect, url_for
+
+from newsletter import sending
+from newsletter.admin.blueprint import bp
+from worker.tasks import enqueue_batches
+
+
+@bp.get("/issues/<int:issue_id>/sending/progress")
+def issue_sending_progress(issue_id: int):
+    """Sent, failed, pending, rate and time left; polled by static/js/issue-progress.js."""
+    report = sending.progress(issue_id)
+    if report is None:
+        abort(404)
+    response = jsonify(report.as_dict())
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/issues/<int:issue_id>/sending/pause")
+def issue_sending_pause(issue_id: int):
+    if sending.pause(issue_id):
+        flash("Paused. Messages already on their way finish; resume whenever you are ready.")
+    else:
+        flash("Only an issue that is sending can be paused.")
+    return redirect(url_for("admin.issue_edit", issue_id=issue_id))
+
+
+@bp.post("/issues/<int:issue_id>/sending/resume")
+def issue_sending_resume(issue_id: int):
+    if sending.resume(issue_id):
+        enqueue_batches(issue_id)
+        flash("Sending again, from where it stopped. Nobody gets it twice.")
+    else:
+        flash("Only a paused issue can be resumed.")
+    return redirect(url_for("admin.issue_edit", issue_id=issue_id))
+
+
+@bp.post("/issues/<int:issue_id>/sending/cancel")
+def issue_sending_cancel(issue_id: int):
+    if sending.cancel(issue_id):
+        flash("Canceled. Readers who already got it keep it; nobody else will get it.")
+    else:
+        flash("Only a sending or paused issue can be canceled here.")
+    return redirect(url_for("admin.issue_edit", issue_id=issue_id))
+
+
+@bp.app_template_global("sending_progress")
+def sending_progress(issue_id: int) -> sending.Progress | None:
+    """The progress of an issue, for templates/admin/_issue_progress.html's first paint."""
+    return sending.progress(issue_id)
