@@ -140,8 +140,10 @@ def opening_sentence(text: str, limit: int = 160) -> str:
 def _is_contact_line(line: str) -> bool:
     """A line of addresses, links and phone numbers, perhaps with a place name and emoji."""
     stripped = line.strip().strip("*_")
-    if not stripped or len(stripped) > 300 or _BLOCK_MARKUP.match(stripped):
+    if not stripped or len(stripped) > 300 or _BLOCK_MARKUP.match(stripped) or stripped.endswith(("!", "?", "…")):
         return False
+    if stripped.endswith(".") and not _LINKABLE.search(stripped.split()[-1]):
+        return False  # a sentence that mentions a link
     has_item = bool(_LINKABLE.search(stripped)) or stripped[0] in _CONTACT_EMOJI
     leftover = _LINKABLE.sub("", stripped)
     leftover = "".join(ch for ch in leftover if ch.isalnum() or ch == " ")
@@ -174,8 +176,8 @@ def _signature_span(lines: list[str]) -> tuple[int, int]:
     while start > 0 and names < 5 and _is_name_line(lines[filled[start - 1]]):
         start -= 1
         names += 1
-    if names == 0 and start == position and len(filled) - position > 4:
-        return len(lines), len(lines)  # a lone link in the closing lines, not a signature
+    if start == 0 or (names == 0 and start == position and len(filled) - position > 4):
+        return len(lines), len(lines)  # the whole text, or a lone link in the closing lines
     return filled[start], last_contact + 1
 
 

@@ -9,6 +9,8 @@ from flask.cli import AppGroup, with_appcontext
 
 from newsletter import accounts, subscriptions, suppression
 from newsletter.extensions import db
+from newsletter import issues, outbox, practice
+from newsletter.models import Issue
 from worker.tasks import enqueue_mail
 
 issue_cli = AppGroup("issue", help="Import, send, test and follow issues.")
@@ -68,6 +70,108 @@ def suppress_subscriber(email: str, reason: str) -> None:
     suppression.suppress(address, reason, "flask cli")
     db.session.commit()
     click.echo(f"{address} is suppressed ({reason}).")
+
+
+@issue_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--title", default=None, help="The title, when the first line isn't it.")
+def import_issue(path: str, title: str | None) -> None:
+    """Make a draft issue of a plain-text or Markdown article; prints its id."""
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            source = handle.read()
+        issue = issues.create_from_source(source, title=title, filename=os.path.basename(path))
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"{path} is not UTF-8 text.") from exc
+    except issues.IssueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(issue.id)
+
+
+@issue_cli.command("send")
+@click.argument("issue_id", type=int)
+@click.option("--at", "send_at", default=None, help="ISO-8601 time; without a zone, the practice's timezone.")
+def send_issue(issue_id: int, send_at: str | None) -> None:
+    """Schedule the issue (now when --at is absent)."""
+    issue = _issue_or_fail(issue_id)
+    try:
+        if send_at:
+            issues.schedule(issue, issues.parse_local_time(send_at))
+        else:
+            issues.send_now(issue)
+    except issues.IssueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(f"Issue {issue.id} scheduled for {practice.local_time(issue.send_at)} ({practice.timezone().key}).")
+
+
+@issue_cli.command("test")
+@click.argument("issue_id", type=int)
+@click.option("--to", "to", required=True, help="Who gets the test copy.")
+def test_issue(issue_id: int, to: str) -> None:
+    """Send one test copy of the issue, now."""
+    issue = _issue_or_fail(issue_id)
+    try:
+        mail_id = issues.send_test(issue, to)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    outcome = outbox.deliver(mail_id)
+    click.echo(f"Test copy of issue {issue.id} to {to.strip()}: {outcome}.")
+
+
+def _issue_or_fail(issue_id: int) -> Issue:
+    issue = db.session.get(Issue, issue_id)
+    if issue is None:
+        raise click.ClickException(f"There is no issue {issue_id}.")
+    return issue
+
+
+@issue_cli.command("status")
+@click.argument("issue_id", type=int)
+def issue_status(issue_id: int) -> None:
+    """Recipients, sent, failed and pending for an issue."""
+    report = sending.progress(issue_id)
+    if report is None:
+        raise click.ClickException(f"There is no issue {issue_id}.")
+    click.echo(f"Issue {issue_id}: {report.status}")
+    click.echo(f"recipients: {report.recipients}\nsent: {report.sent}\nfailed: {report.failed}\n"
+               f"skipped: {report.skipped}\npending: {report.pending}")
+    if report.pause_reason:
+        click.echo(f"paused: {report.pause_reason}")
+
+
+def _change_sending(issue_id: int, change, done: str, refused: str) -> None:
+    if not change(issue_id):
+        report = sending.progress(issue_id)
+        raise click.ClickException(refused.format(status=report.status if report else "missing"))
+    click.echo(done)
+
+
+@issue_cli.command("pause")
+@click.argument("issue_id", type=int)
+def issue_pause(issue_id: int) -> None:
+    """Pause a sending issue; `issue resume` continues where it stopped."""
+    _change_sending(issue_id, sending.pause, f"Issue {issue_id} paused.",
+                    "Only a sending issue can be paused (this one is {status}).")
+
+
+@issue_cli.command("resume")
+@click.argument("issue_id", type=int)
+def issue_resume(issue_id: int) -> None:
+    """Resume a paused issue from where it stopped."""
+    _change_sending(issue_id, sending.resume, f"Issue {issue_id} is sending again.",
+                    "Only a paused issue can be resumed (this one is {status}).")
+    enqueue_batches(issue_id)
+
+
+@issue_cli.command("cancel")
+@click.argument("issue_id", type=int)
+def issue_cancel(issue_id: int) -> None:
+    """Cancel a sending or paused issue: readers not yet mailed will not be."""
+    _change_sending(issue_id, sending.cancel, f"Issue {issue_id} canceled.",
+                    "Only a sending or paused issue can be canceled (this one is {status}).")
 
 
 def register(app: Flask) -> None:

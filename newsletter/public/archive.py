@@ -1,2 +1,43 @@
-"""The web archive of sent issues and the Atom feed."""
-from newsletter.public.blueprint import bp  # noqa: F401
+"""The web archive of sent issues, the Atom feed, and the latest issues on the home page."""
+from __future__ import annotations
+
+from flask import abort, current_app, render_template
+
+from newsletter import issues, practice
+from newsletter.extensions import csrf
+from newsletter.public.blueprint import bp
+from newsletter.public.forms import SubscribeForm
+
+
+@bp.app_context_processor
+def latest_issues_helper():
+    """`latest_issues(n)` for the home page's list of recent articles."""
+    return {"latest_issues": lambda limit=5: issues.published(limit)}
+
+
+@bp.get("/issues")
+def archive():
+    return render_template("public/issues.html", issues=issues.published())
+
+
+@bp.get("/issues/<slug>")
+def issue_page(slug: str):
+    issue = issues.published_by_slug(slug)
+    if issue is None:
+        abort(404)
+    return render_template("public/issue.html", issue=issue, form=SubscribeForm(),
+                           url=issues.web_url(issue), contact_items=issues.contact_items(practice.profile()))
+
+
+@bp.route("/issues/test-copy", methods=["GET", "POST"])
+@csrf.exempt  # a mail client's one-click unsubscribe of a test copy lands here
+def test_copy_unsubscribe():
+    """Where a test copy's unsubscribe link leads: nobody is unsubscribed."""
+    return render_template("public/issue_test_copy.html")
+
+
+@bp.get("/feed.xml")
+def feed():
+    entries = issues.published(20)
+    body = render_template("public/feed.xml", issues=entries, base_url=current_app.config["BASE_URL"])
+    return body, 200, {"Content-Type": "application/atom+xml; charset=utf-8"}
