@@ -139,7 +139,12 @@ def _celery(settings: dict, instance_path: str) -> dict:
             Queue("bulk", Exchange("bulk"), routing_key="bulk"),
         ),
         "task_default_queue": "bulk",
-        "task_routes": {"worker.tasks.*_outgoing_mail": {"queue": "mail"}},
+        "task_routes": {
+            "worker.tasks.*_outgoing_mail": {"queue": "mail"},
+            "worker.tasks.dispatch_due_issues": {"queue": "bulk"},
+            "worker.tasks.send_batch": {"queue": "bulk"},
+            "worker.tasks.sweep_deliveries": {"queue": "bulk"},
+        },
         "beat_schedule_filename": str(Path(instance_path) / "celerybeat-schedule"),
         "timezone": "UTC",
     }

@@ -15,4 +15,6 @@ app.conf.beat_schedule = {
     "send-inquiry-digest": {"task": "worker.tasks.send_inquiry_digest", "schedule": crontab(hour=14, minute=0)},
     "purge-old-inquiries": {"task": "worker.tasks.purge_old_inquiries", "schedule": crontab(hour=9, minute=15)},
     "purge-unconfirmed-readers": {"task": "worker.tasks.purge_unconfirmed_readers", "schedule": timedelta(hours=1)},
+    "dispatch-due-issues": {"task": "worker.tasks.dispatch_due_issues", "schedule": timedelta(seconds=10)},
+    "sweep-deliveries": {"task": "worker.tasks.sweep_deliveries", "schedule": timedelta(seconds=30)},
 }

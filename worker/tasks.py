@@ -7,7 +7,7 @@ from typing import Iterable
 from celery import shared_task
 from kombu.exceptions import OperationalError
 
-from newsletter import inquiries, outbox, subscriptions
+from newsletter import inquiries, outbox, sending, subscriptions
 from newsletter.extensions import db
 
 log = logging.getLogger(__name__)
@@ -64,3 +64,37 @@ def purge_unconfirmed_readers() -> int:
     removed = subscriptions.purge_unconfirmed()
     db.session.commit()
     return removed
+
+
+# -- sending an issue (newsletter/sending.py): bulk work, on the "bulk" queue
+
+@shared_task
+def dispatch_due_issues() -> list[int]:
+    """Beat: start every due scheduled issue and hand its batches to the workers."""
+    started = sending.dispatch_due()
+    for issue_id in started:
+        enqueue_batches(issue_id)
+    return started
+
+
+@shared_task
+def send_batch(issue_id: int) -> dict:
+    return sending.send_batch(issue_id).as_dict()
+
+
+@shared_task
+def sweep_deliveries() -> dict[int, int]:
+    """Beat: requeue deliveries a dead worker held and batches a lost queue dropped."""
+    needed = sending.sweep()
+    for issue_id in needed:
+        enqueue_batches(issue_id)
+    return needed
+
+
+def enqueue_batches(issue_id: int) -> int:
+    """One send_batch task per batch of the issue's claimable deliveries; the sweeper covers a broker outage."""
+    count = sending.batches_needed(issue_id)
+    for number in range(count):
+        if not enqueue(send_batch, issue_id):
+            return number
+    return count
