@@ -24,6 +24,6 @@ class InquiryNoteForm(FlaskForm):
 class ReaderImportForm(FlaskForm):
     csv_file = FileField("CSV file (first line: email,name)", validators=[FileRequired("Please choose a CSV file.")])
     consent = RadioField("How did these readers agree to receive the newsletter?", choices=[
-        ("ask", "Ask each of them to confirm by email (recommended)"),
-        ("elsewhere", "They already consented elsewhere: add them as active readers"),
+        SelectChoice("ask", "Ask each of them to confirm by email (recommended)"),
+        SelectChoice("elsewhere", "They already consented elsewhere: add them as active readers"),
     ], validators=[DataRequired("Please choose how these readers agreed.")])

@@ -26,7 +26,7 @@ def _page_arg(name: str) -> int | None:
 
 @bp.get("/readers")
 def readers():
-    query = " ".join(request.args.get("q", "").split())[:200]
+    query = " ".join("".join(ch for ch in request.args.get("q", "") if ch.isprintable()).split())[:200]
     status = request.args.get("status", "")
     status = status if status in SUBSCRIBER_STATUSES else ""
     rows, has_newer, has_older = subscriptions.search(query, status, after=_page_arg("after"),
