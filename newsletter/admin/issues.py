@@ -1,2 +1,214 @@
-"""Admin: issues."""
-from newsletter.admin.blueprint import bp  # noqa: F401
+"""Admin: the issues list, import, the editor with its live preview, test sends and scheduling."""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from sqlalchemy import select
+from wtforms import DateTimeLocalField, EmailField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from newsletter import articles, issues, practice
+from newsletter.admin.blueprint import bp
+from newsletter.extensions import db
+from newsletter.models import Issue
+from newsletter.subscriptions import InvalidEmail
+from worker.tasks import enqueue_mail
+
+FORMAT_CHOICES = [("", "Detect automatically"), (articles.TEXT, "Plain text"), (articles.MARKDOWN, "Markdown")]
+MAX_SOURCE = 200_000
+
+
+class ImportForm(FlaskForm):
+    file = FileField("Article file (.txt or .md)")
+    source = TextAreaField("…or paste the article", validators=[Optional(), Length(max=MAX_SOURCE)])
+    title = StringField("Title (optional: the first line is the title)", validators=[Optional(), Length(max=300)])
+    source_format = SelectField("Format", choices=FORMAT_CHOICES, validate_choice=True)
+
+
+class IssueForm(FlaskForm):
+    title = StringField("Title", validators=[DataRequired("Please give the issue a title."), Length(max=300)])
+    subject = StringField("Subject line (empty: the title)", validators=[Optional(), Length(max=300)])
+    preheader = StringField("Preheader (empty: the opening sentence)", validators=[Optional(), Length(max=500)])
+    source = TextAreaField("Article", validators=[DataRequired("The article is empty."), Length(max=MAX_SOURCE)])
+    source_format = SelectField("Format", choices=FORMAT_CHOICES[1:], validate_choice=True)
+
+    def content(self) -> issues.Content:
+        return issues.Content(title=self.title.data, subject=self.subject.data or "",
+                              preheader=self.preheader.data or "", source=self.source.data,
+                              source_format=self.source_format.data)
+
+
+class TestSendForm(FlaskForm):
+    to = EmailField("Send a test copy to", validators=[DataRequired("Please enter an address."), Length(max=254)])
+
+
+class ScheduleForm(FlaskForm):
+    send_at = DateTimeLocalField("Send on", format="%Y-%m-%dT%H:%M", validators=[Optional()])
+
+
+def _issue(issue_id: int) -> Issue:
+    issue = db.session.get(Issue, issue_id)
+    if issue is None:
+        abort(404)
+    return issue
+
+
+def _editor(issue: Issue, *, status: int = 200, form: IssueForm | None = None,
+            test_form: TestSendForm | None = None, schedule_form: ScheduleForm | None = None):
+    form = form or IssueForm(formdata=None, obj=issue)
+    schedule_form = schedule_form or ScheduleForm(formdata=None)
+    if schedule_form.send_at.data is None and issue.send_at:
+        schedule_form.send_at.data = issues.local_datetime(issue.send_at)
+    return render_template(
+        "admin/issue_edit.html",
+        issue=issue,
+        form=form,
+        test_form=test_form or TestSendForm(formdata=None),
+        schedule_form=schedule_form,
+        editable=issues.is_editable(issue),
+        timezone=practice.timezone().key,
+    ), status
+
+
+@bp.get("/issues")
+def issues_list():
+    rows = db.session.scalars(select(Issue).order_by(Issue.created_at.desc(), Issue.id.desc())).all()
+    return render_template("admin/issues.html", issues=rows)
+
+
+@bp.route("/issues/new", methods=["GET", "POST"])
+def issue_new():
+    form = ImportForm()
+    if request.method == "POST" and form.validate():
+        source, filename = _uploaded_source(form)
+        if source is not None:
+            try:
+                issue = issues.create_from_source(source, title=form.title.data or None, filename=filename,
+                                                  source_format=form.source_format.data or None)
+            except issues.IssueError as exc:
+                db.session.rollback()
+                form.source.errors.append(str(exc))
+            else:
+                db.session.commit()
+                flash("Your article is a draft issue now. Check the preview, send yourself a test, then schedule it.")
+                return redirect(url_for("admin.issue_edit", issue_id=issue.id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("admin/issue_new.html", form=form), status
+
+
+def _uploaded_source(form: ImportForm) -> tuple[str | None, str]:
+    """The article from the uploaded file, else from the text box; errors go on the form."""
+    upload = form.file.data
+    if upload and getattr(upload, "filename", ""):
+        try:
+            return upload.read().decode("utf-8-sig"), upload.filename
+        except UnicodeDecodeError:
+            form.file.errors.append("That file isn't UTF-8 text. Save it as plain text (UTF-8) and try again.")
+            return None, ""
+    if not (form.source.data or "").strip():
+        form.source.errors.append("Choose a file or paste the article.")
+        return None, ""
+    return form.source.data, ""
+
+
+@bp.route("/issues/<int:issue_id>", methods=["GET", "POST"])
+def issue_edit(issue_id: int):
+    issue = _issue(issue_id)
+    if request.method == "GET":
+        return _editor(issue)
+    form = IssueForm()
+    if not form.validate():
+        return _editor(issue, status=400, form=form)
+    try:
+        issues.update(issue, form.content())
+    except issues.IssueError as exc:
+        db.session.rollback()
+        form.title.errors.append(str(exc))
+        return _editor(_issue(issue_id), status=400, form=form)
+    db.session.commit()
+    flash("Saved.")
+    return redirect(url_for("admin.issue_edit", issue_id=issue.id))
+
+
+@bp.post("/issues/<int:issue_id>/preview")
+def issue_preview(issue_id: int):
+    """The mail as the editor's unsaved content would make it: the live preview."""
+    issue = _issue(issue_id)
+    form = IssueForm()
+    if not form.validate():
+        return "; ".join(error for errors in form.errors.values() for error in errors), 400
+    try:
+        return issues.preview(issue, form.content())
+    except issues.IssueError as exc:
+        return str(exc), 400
+
+
+@bp.get("/issues/<int:issue_id>/email")
+def issue_email(issue_id: int):
+    """The saved mail, as a reader will see it (with a harmless unsubscribe link)."""
+    return issues.preview(_issue(issue_id), None)
+
+
+@bp.post("/issues/<int:issue_id>/test")
+def issue_test(issue_id: int):
+    issue = _issue(issue_id)
+    form = TestSendForm()
+    if form.validate():
+        try:
+            mail_id = issues.send_test(issue, form.to.data)
+        except InvalidEmail as exc:
+            db.session.rollback()
+            form.to.errors.append(str(exc))
+        else:
+            db.session.commit()
+            enqueue_mail([mail_id])
+            flash(f"A test copy is on its way to {form.to.data.strip()}.")
+            return redirect(url_for("admin.issue_edit", issue_id=issue.id))
+    return _editor(issue, status=400, test_form=form)
+
+
+@bp.post("/issues/<int:issue_id>/schedule")
+def issue_schedule(issue_id: int):
+    issue = _issue(issue_id)
+    form = ScheduleForm()
+    now = request.form.get("action") == "now"
+    if form.validate() and (now or form.send_at.data):
+        try:
+            if now:
+                issues.send_now(issue)
+            else:
+                issues.schedule(issue, practice.to_utc(form.send_at.data))
+        except issues.IssueError as exc:
+            db.session.rollback()
+            form.send_at.errors.append(str(exc))
+        else:
+            db.session.commit()
+            flash("Sending now: the first readers get it within a minute." if now else
+                  f"Scheduled for {practice.local_time(issue.send_at)} ({practice.timezone().key}).")
+            return redirect(url_for("admin.issue_edit", issue_id=issue.id))
+    elif not form.send_at.errors:
+        form.send_at.errors.append("Please choose a date and a time.")
+    return _editor(_issue(issue_id), status=400, schedule_form=form)
+
+
+@bp.post("/issues/<int:issue_id>/cancel")
+def issue_cancel(issue_id: int):
+    issue = _issue(issue_id)
+    try:
+        issues.cancel(issue)
+    except issues.IssueError as exc:
+        db.session.rollback()
+        flash(str(exc))
+        return _editor(_issue(issue_id), status=400)
+    db.session.commit()
+    flash("Canceled. Nothing will be sent; you can still edit it and schedule it again.")
+    return redirect(url_for("admin.issue_edit", issue_id=issue.id))
+
+
+@bp.post("/issues/<int:issue_id>/duplicate")
+def issue_duplicate(issue_id: int):
+    copy = issues.duplicate(_issue(issue_id))
+    db.session.commit()
+    flash("This is a copy, saved as a draft.")
+    return redirect(url_for("admin.issue_edit", issue_id=copy.id))

@@ -17,7 +17,7 @@ def latest_issues_helper():
 
 @bp.get("/issues")
 def archive():
-    return render_template("public/issues.html", issues=issues.published())
+    return render_template("public/issues.html", issues=issues.published(), form=SubscribeForm())
 
 
 @bp.get("/issues/<slug>")

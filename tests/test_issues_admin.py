@@ -1,0 +1,156 @@
+"""The therapist takes the sample article from file to scheduled issue through the admin."""
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import pytest
+from sqlalchemy import select
+
+from newsletter import outbox
+from newsletter.extensions import db
+from newsletter.models import Issue, OutgoingMail
+from newsletter.models.issues import SCHEDULED
+from tests.test_admin_auth import PASSWORD, sign_in
+from tests.test_articles import SAMPLE
+from tests.support import wait_for
+
+
+@pytest.fixture
+def admin_client(client, runner, monkeypatch):
+    monkeypatch.setenv("ADMIN_PASSWORD", PASSWORD)
+    assert runner.invoke(args=["create-admin", "therapist@example.com"]).exit_code == 0
+    assert sign_in(client, "therapist@example.com", PASSWORD).status_code == 302
+    return client
+
+
+def upload_sample(client) -> int:
+    response = client.post("/admin/issues/new", data={
+        "file": (io.BytesIO(SAMPLE.read_bytes()), "sample-article.txt"), "source": "", "title": "", "source_format": "",
+    }, content_type="multipart/form-data")
+    assert response.status_code == 302, response.data
+    return int(response.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+
+
+def editor_data(**changes) -> dict:
+    data = {"title": "Why Small Moments Matter", "subject": "", "preheader": "", "source_format": "text",
+            "source": "A first paragraph, with care.\nA second one."}
+    data.update(changes)
+    return data
+
+
+def test_sample_goes_from_file_to_scheduled_issue_through_the_admin(app, admin_client, smtp):
+    issue_id = upload_sample(admin_client)
+    page = admin_client.get(f"/admin/issues/{issue_id}").get_data(as_text=True)
+    assert "Why Small Moments of Disconnection Hurt More Than Big Fights" in page
+    assert 'data-width="375"' in page and 'data-width="600"' in page
+
+    saved = admin_client.get(f"/admin/issues/{issue_id}/email").get_data(as_text=True)
+    assert "Many couples are surprised" in saved and "Shoshana Ort, LCSW" in saved
+
+    response = admin_client.post(f"/admin/issues/{issue_id}/test", data={"to": "me@example.org"})
+    assert response.status_code == 302
+    with app.app_context():
+        assert outbox.deliver_due() == {"sent": 1}  # what the worker does, to a real SMTP server
+    [received] = smtp.wait_for_messages(1)
+    assert received.message["Subject"].startswith("[Test] Why Small Moments")
+
+    response = admin_client.post(f"/admin/issues/{issue_id}/schedule",
+                                 data={"send_at": "2031-03-02T08:30", "action": "schedule"})
+    assert response.status_code == 302
+    assert "Mar 2, 2031 8:30 AM" in admin_client.get(f"/admin/issues/{issue_id}").get_data(as_text=True)
+    with app.app_context():
+        issue = db.session.get(Issue, issue_id)
+        assert (issue.status, issue.send_at) == (SCHEDULED, datetime(2031, 3, 2, 15, 30))
+    assert "scheduled" in admin_client.get("/admin/issues").get_data(as_text=True)
+
+
+def test_live_preview_renders_unsaved_edits_without_saving(app, admin_client):
+    issue_id = upload_sample(admin_client)
+
+    response = admin_client.post(f"/admin/issues/{issue_id}/preview", data=editor_data(title="A new title <b>x</b>"))
+
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "A new title &lt;b&gt;x&lt;/b&gt;" in html and "A first paragraph, with care." in html
+    with app.app_context():
+        assert db.session.get(Issue, issue_id).title.startswith("Why Small Moments of Disconnection")
+
+
+def test_saving_edits_re_renders_the_mail(app, admin_client):
+    issue_id = upload_sample(admin_client)
+
+    response = admin_client.post(f"/admin/issues/{issue_id}", data=editor_data(subject="A gentle subject"))
+
+    assert response.status_code == 302
+    with app.app_context():
+        issue = db.session.get(Issue, issue_id)
+        assert (issue.title, issue.subject, issue.preheader) == (
+            "Why Small Moments Matter", "A gentle subject", "A first paragraph, with care.")
+        assert "A second one." in issue.email_html and issue.slug == "why-small-moments-matter"
+
+
+@pytest.mark.parametrize("path,data", [
+    ("", {"title": "", "source": ""}),
+    ("/schedule", {"send_at": "2001-01-01T09:00", "action": "schedule"}),
+    ("/schedule", {"send_at": "not a time", "action": "schedule"}),
+    ("/test", {"to": "not an address\r\nBcc: x@evil.test"}),
+])
+def test_bad_input_gets_a_message_and_changes_nothing(app, admin_client, path, data):
+    issue_id = upload_sample(admin_client)
+
+    response = admin_client.post(f"/admin/issues/{issue_id}{path}", data=data)
+
+    assert response.status_code == 400
+    assert b'class="errors"' in response.data
+    with app.app_context():
+        issue = db.session.get(Issue, issue_id)
+        assert issue.status == "draft" and issue.title.startswith("Why Small Moments")
+        assert db.session.scalar(select(OutgoingMail.id)) is None
+
+
+def test_cancel_then_duplicate(app, admin_client):
+    issue_id = upload_sample(admin_client)
+    admin_client.post(f"/admin/issues/{issue_id}/schedule", data={"action": "now"})
+
+    assert admin_client.post(f"/admin/issues/{issue_id}/cancel").status_code == 302
+    response = admin_client.post(f"/admin/issues/{issue_id}/duplicate")
+
+    assert response.status_code == 302
+    with app.app_context():
+        statuses = dict(db.session.execute(select(Issue.id, Issue.status)).all())
+    assert statuses[issue_id] == "canceled" and sorted(statuses.values()) == ["canceled", "draft"]
+
+
+def test_practice_profile_edit_shows_in_unsent_issues(app, admin_client):
+    issue_id = upload_sample(admin_client)
+    form = admin_client.get("/admin/practice").get_data(as_text=True)
+    assert "Shoshana Ort, LCSW" in form
+
+    response = admin_client.post("/admin/practice", data={
+        "practice_name": "Inner Calm Counseling", "therapist_name": "Shoshana Ort, LCSW", "credentials": "",
+        "tagline": "Notes on love", "signature": "Shoshana Ort, LCSW\nCouples therapist",
+        "postal_address": "5 Calm Street, Greenwood Village, CO 80111", "website": "innercalmcounseling.com",
+        "email": "hello@innercalmcounseling.com", "phone": "720-772-7149"})
+
+    assert response.status_code == 302
+    with app.app_context():
+        html = db.session.get(Issue, issue_id).email_html
+    assert "5 Calm Street" in html and "Couples therapist" in html and "mailto:hello@innercalmcounseling.com" in html
+
+
+def test_live_preview_follows_typing_at_phone_width(app, admin_client, live_server, page):
+    issue_id = upload_sample(admin_client)
+    page.goto(f"{live_server}/admin/login")
+    page.fill("input[name=email]", "therapist@example.com")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(f"{live_server}/admin/issues/{issue_id}")
+
+    page.click("button[data-width='375']")
+    page.fill("input[name=title]", "Typed just now")
+
+    frame = page.frame_locator("#preview")
+    wait_for(lambda: "Typed just now" in (frame.locator("h1").text_content() or ""), timeout=10)
+    assert page.locator("#preview").get_attribute("width") == "375"
+    assert frame.locator("html").evaluate("html => html.scrollWidth <= html.clientWidth")  # no sideways scrolling
