@@ -187,6 +187,9 @@ def finalize(settings: dict, instance_path: str) -> dict:
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
     cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"] or "memory://"
     cfg["RATELIMIT_HEADERS_ENABLED"] = True
+    # Redis down must not turn a signup away: limits fall back to each process's memory meanwhile.
+    cfg["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = True
+    cfg["RATELIMIT_SWALLOW_ERRORS"] = True
     cfg["CELERY"] = _celery(cfg, instance_path)
     cfg["SESSION_COOKIE_HTTPONLY"] = True
     cfg["SESSION_COOKIE_SAMESITE"] = "Lax"

@@ -399,3 +399,13 @@ def test_unsubscribe_link_is_built_without_a_request_or_a_query(app):
 
     assert links[0].startswith("http://newsletter.test/unsubscribe/")
     assert elapsed < 1.0
+
+
+def test_signup_succeeds_while_redis_is_down_and_the_confirmation_waits_in_the_database(app_factory, redis_outage):
+    app = app_factory(RATELIMIT_ENABLED=True)
+
+    response = signup(app.test_client(), "outage@example.org", ip="192.0.2.250")
+
+    assert response.status_code == 200 and b"check your inbox" in response.data
+    assert reader(app, "outage@example.org").status == "pending"
+    assert [m["To"] for m in queued(app, "confirm")] == ["outage@example.org"]

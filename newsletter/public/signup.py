@@ -31,10 +31,11 @@ def inject_signup_wording():
 
 
 def _address_within_limit(address: str) -> bool:
-    if not limiter.enabled:
+    if not current_app.config["RATELIMIT_ENABLED"]:
         return True
+    keys = [current_app.config.get("RATELIMIT_KEY_PREFIX", ""), "signup-address", email_hash(address)]
     try:
-        return limiter.limiter.hit(SIGNUP_LIMIT_PER_ADDRESS, "signup-address", email_hash(address))
+        return limiter.limiter.hit(SIGNUP_LIMIT_PER_ADDRESS, *filter(None, keys))
     except Exception as exc:  # noqa: BLE001 - storage down: the per-address mail caps in the database still hold
         log.warning("rate limit storage unreachable for the per-address signup limit: %s", exc)
         return True
