@@ -15,6 +15,8 @@ import redis
 
 log = logging.getLogger(__name__)
 
+REDIS_RETRY_AFTER = 5.0  # seconds without asking Redis after it failed to answer
+
 # KEYS: bucket, hour counter, day counter. ARGV: rate/s, burst, now (s), hour cap, day cap,
 # seconds left in the hour, seconds left in the day.
 # Returns {wait in ms as a string, 1 when a cap stopped us}. Caps are fixed windows: a cap that is
@@ -80,6 +82,7 @@ class SendRateLimiter:
         self.name = name
         self.local = LocalBucket(self.rate, self.per_hour, self.per_day) if self.rate > 0 else None
         self.redis = None
+        self.redis_down_until = 0.0
         if config.get("REDIS_URL") and self.rate > 0:
             self.redis = redis.Redis.from_url(config["REDIS_URL"], socket_connect_timeout=1, socket_timeout=2)
             self.script = self.redis.register_script(_RESERVE)
@@ -89,7 +92,7 @@ class SendRateLimiter:
         if self.local is None:  # SEND_RATE_PER_SECOND=0: no limit
             return 0.0, False
         now = time.time()
-        if self.redis is not None:
+        if self.redis is not None and now >= self.redis_down_until:
             hour, day = int(now // 3600), int(now // 86400)
             keys = [f"{self.name}:bucket", f"{self.name}:hour:{hour}", f"{self.name}:day:{day}"]
             args = [self.rate, max(1.0, self.rate), f"{now:.6f}", self.per_hour, self.per_day,
@@ -98,5 +101,6 @@ class SendRateLimiter:
                 wait_ms, capped = self.script(keys=keys, args=args)
                 return float(wait_ms) / 1000, bool(capped)
             except redis.RedisError as exc:
+                self.redis_down_until = now + REDIS_RETRY_AFTER
                 log.warning("rate limit storage unreachable, limiting this process alone: %s", exc)
         return self.local.reserve(now)

@@ -344,3 +344,35 @@ def test_cli_reports_status_and_pauses_resumes_and_cancels(app_ctx, runner, smtp
     assert runner.invoke(args=["issue", "cancel", str(issue.id)]).exit_code == 0
     assert "pending: 0" in runner.invoke(args=["issue", "status", str(issue.id)]).output
     assert runner.invoke(args=["issue", "status", "999999"]).exit_code == 1
+
+
+def test_rate_limit_is_shared_through_redis_and_caps_stop_sending_until_the_next_window(app_ctx):
+    from newsletter.ratelimit import SendRateLimiter
+
+    config = {"REDIS_URL": app_ctx.config["REDIS_URL"], "SEND_RATE_PER_SECOND": 10, "SEND_RATE_PER_HOUR": 0,
+              "SEND_RATE_PER_DAY": 0}
+    name = f"test-rate-{secrets.token_hex(4)}"
+    first, second = SendRateLimiter(config, name=name), SendRateLimiter(config, name=name)
+    waits = [limiter.reserve()[0] for _ in range(10) for limiter in (first, second)]
+    assert waits[9] < 0.05 and 0.9 < waits[-1] < 1.2  # a burst of 10, then 10 a second across both
+
+    for storage in (app_ctx.config["REDIS_URL"], ""):
+        capped = SendRateLimiter({**config, "REDIS_URL": storage, "SEND_RATE_PER_HOUR": 3},
+                                 name=f"test-cap-{secrets.token_hex(4)}")
+        assert [capped.reserve()[1] for _ in range(4)] == [False, False, False, True]
+        assert 0 < capped.reserve()[0] <= 3600
+
+
+def test_hourly_cap_gives_the_rest_of_the_batch_back_for_later(app_factory, smtp):
+    app = app_factory(SEND_RATE_PER_HOUR=2, REDIS_URL="")
+    sending._shared_limiter.cache_clear()  # a fresh hour's count for this process
+    with app.app_context():
+        add_readers(5)
+        issue = add_issue()
+        sending.dispatch(issue.id)
+
+        result = sending.send_batch(issue.id)
+
+        assert (result.sent, result.released, result.stopped) == (2, 3, "rate cap")
+        assert sending.batches_needed(issue.id) == 0  # not before the next hour
+        assert sending.progress(issue.id).pending == 3

@@ -1,0 +1,118 @@
+"""Sending with real worker processes: the whole path through Celery, a worker killed mid-send,
+pause and resume while a worker is sending, and a Redis outage mid-send.
+
+The crash and pause tests give their slow worker (20 messages a second) a queue of its own, so
+the session worker never takes their batches and the timing stays predictable.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from newsletter import sending
+from newsletter.extensions import db
+from newsletter.models import Delivery, Issue, utcnow
+from tests.support import wait_for
+from tests.test_sending import add_issue, add_readers, copies_by_reader, delivery_statuses
+from worker.tasks import dispatch_due_issues, enqueue, send_batch
+
+SLOW = {"SEND_RATE_PER_SECOND": "20", "SEND_BATCH_SIZE": "30"}
+
+
+def issue_status(issue_id: int) -> str:
+    db.session.commit()  # see the worker's commits
+    return db.session.scalar(select(Issue.status).where(Issue.id == issue_id))
+
+
+def hand_out_batches(issue_id: int, queue: str, count: int) -> None:
+    for _ in range(count):
+        send_batch.apply_async(args=[issue_id], queue=queue)
+
+
+def test_issue_goes_out_through_the_worker_despite_try_later_a_dropped_connection_and_a_bounce(
+        app_ctx, smtp, worker):
+    readers = add_readers(12)
+    issue = add_issue()
+    smtp.drop_next(1)
+    smtp.fail_next(2, 451)
+    smtp.reject("reader5@example.org", 550)
+
+    assert enqueue(dispatch_due_issues)
+    wait_for(lambda: issue_status(issue.id) == "sent", timeout=30)
+
+    assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers if r.email != "reader5@example.org"})
+    assert smtp.answers.count(451) == 2 and smtp.answers.count(550) == 1
+    assert delivery_statuses(issue.id) == Counter(sent=11, failed=1)
+
+
+def test_worker_killed_mid_send_loses_nobody_and_repeats_at_most_the_message_in_flight(
+        app_ctx, smtp, start_worker):
+    readers = add_readers(60)
+    issue = add_issue()
+    queue = f"crash-{uuid.uuid4().hex[:8]}"
+    doomed = start_worker(env=SLOW, queues=queue)
+    sending.dispatch(issue.id)
+    hand_out_batches(issue.id, queue, sending.batches_needed(issue.id))
+
+    smtp.wait_for_messages(25)
+    doomed.kill()
+    assert len(smtp.messages) < 60
+    # Later, the sweeper finds the dead worker's lease expired and hands the rest out again.
+    needed = sending.sweep(now=utcnow() + timedelta(minutes=10))
+    assert needed[issue.id] >= 1
+    start_worker(queues=queue)
+    hand_out_batches(issue.id, queue, needed[issue.id])
+    wait_for(lambda: issue_status(issue.id) == "sent", timeout=30)
+
+    copies = copies_by_reader(smtp)
+    assert set(copies) == {r.email for r in readers}
+    assert sum(copies.values()) - len(readers) <= 1  # at most the one message in flight
+    for address in (a for a, n in copies.items() if n > 1):
+        assert len({m.message["Message-ID"] for m in smtp.to(address)}) == 1
+    assert delivery_statuses(issue.id) == Counter(sent=60)
+
+
+def test_pause_stops_a_sending_worker_and_resume_finishes_without_doubles(app_ctx, smtp, start_worker):
+    readers = add_readers(40)
+    issue = add_issue()
+    queue = f"pause-{uuid.uuid4().hex[:8]}"
+    start_worker(env={**SLOW, "SEND_BATCH_SIZE": "40"}, queues=queue)
+    sending.dispatch(issue.id)
+    hand_out_batches(issue.id, queue, 1)
+
+    smtp.wait_for_messages(10)
+    assert sending.pause(issue.id)
+    wait_for(lambda: _unleased_pending(issue.id), timeout=10, message="the batch did not stop")
+    stopped_at = len(smtp.messages)
+    time.sleep(0.5)
+    assert len(smtp.messages) == stopped_at < 40
+    assert delivery_statuses(issue.id) == Counter(sent=stopped_at, pending=40 - stopped_at)
+
+    assert sending.resume(issue.id)
+    hand_out_batches(issue.id, queue, sending.batches_needed(issue.id))
+    wait_for(lambda: issue_status(issue.id) == "sent", timeout=30)
+
+    assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers})
+
+
+def _unleased_pending(issue_id: int) -> bool:
+    db.session.commit()
+    leased = db.session.scalar(
+        select(Delivery.id).where(Delivery.issue_id == issue_id, Delivery.status == "pending",
+                                  Delivery.lease_until.is_not(None)).limit(1))
+    return leased is None
+
+
+def test_redis_outage_mid_send_falls_back_to_a_local_rate_limit(app_ctx, smtp, redis_outage):
+    readers = add_readers(4)
+    issue = add_issue()
+    sending.dispatch(issue.id)
+
+    sending.send_batch(issue.id)
+
+    assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers})
+    assert issue_status(issue.id) == "sent"
