@@ -224,12 +224,13 @@ def worker(settings, _schema, tmp_path_factory):
 
 @pytest.fixture
 def start_worker(settings, _schema, tmp_path):
-    """Start extra worker processes (for crash tests); all are stopped after the test."""
+    """Start extra worker processes (for crash tests); all are stopped after the test.
+    `env` overrides settings for that worker (say a low SEND_RATE_PER_SECOND)."""
     started: list[WorkerProcess] = []
 
-    def start(**options) -> WorkerProcess:
+    def start(env: dict[str, str] | None = None, **options) -> WorkerProcess:
         name = f"extra{len(started)}-{uuid.uuid4().hex[:6]}"
-        process = WorkerProcess(settings, tmp_path / f"{name}.log", name=name, **options).start()
+        process = WorkerProcess({**settings, **(env or {})}, tmp_path / f"{name}.log", name=name, **options).start()
         started.append(process)
         return process
 

@@ -201,13 +201,15 @@ class WorkerProcess:
     """A real `celery -A worker worker` process with the test settings in its environment."""
 
     def __init__(self, env: dict[str, str], log_path: Path, name: str, concurrency: int = 1,
-                 pool: str = "solo") -> None:
+                 pool: str = "solo", queues: str | None = None) -> None:
         self.log_path = log_path
         self.name = name
         self.env = {**os.environ, **env}
         self.args = [sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel", "INFO",
                      "--hostname", f"{name}@%h", "--pool", pool, "--concurrency", str(concurrency),
                      "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        if queues:  # a test's own queue, so the session worker never takes its tasks
+            self.args += ["--queues", queues]
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60.0) -> "WorkerProcess":
