@@ -45,7 +45,7 @@ def test_the_mail_is_rendered_once_with_inlined_styles_and_reader_markers(app, r
     assert html.startswith("<!doctype html>")
     assert '<p style="margin:0 0 22px">Many couples' in html
     assert re.search(r"<h1 style=.margin:0 0 26px", html)
-    assert "@media only screen and (max-width: 620px)" in html and "!important" in html
+    assert "@media only screen and (max-width: 480px)" in html and "!important" in html
     assert "prefers-color-scheme: dark" in html
     assert f'href="{personalize.UNSUBSCRIBE_URL}"' in html
     assert 'href="http://newsletter.test/contact"' in html

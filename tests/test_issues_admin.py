@@ -111,7 +111,7 @@ def test_bad_input_gets_a_message_and_changes_nothing(app, admin_client, path, d
 
 def test_cancel_then_duplicate(app, admin_client):
     issue_id = upload_sample(admin_client)
-    admin_client.post(f"/admin/issues/{issue_id}/schedule", data={"action": "now"})
+    admin_client.post(f"/admin/issues/{issue_id}/schedule", data={"send_at": "2031-03-02T08:30", "action": "schedule"})
 
     assert admin_client.post(f"/admin/issues/{issue_id}/cancel").status_code == 302
     response = admin_client.post(f"/admin/issues/{issue_id}/duplicate")

@@ -13,7 +13,7 @@ from newsletter.admin.blueprint import bp
 from newsletter.extensions import db
 from newsletter.models import Issue
 from newsletter.subscriptions import InvalidEmail
-from worker.tasks import enqueue_mail
+from worker.tasks import dispatch_due_issues, enqueue, enqueue_mail
 
 FORMAT_CHOICES = [("", "Detect automatically"), (articles.TEXT, "Plain text"), (articles.MARKDOWN, "Markdown")]
 MAX_SOURCE = 200_000
@@ -184,6 +184,8 @@ def issue_schedule(issue_id: int):
             form.send_at.errors.append(str(exc))
         else:
             db.session.commit()
+            if now:
+                enqueue(dispatch_due_issues)  # start at once rather than at the dispatcher's next round
             flash("Sending now: the first readers get it within a minute." if now else
                   f"Scheduled for {practice.local_time(issue.send_at)} ({practice.timezone().key}).")
             return redirect(url_for("admin.issue_edit", issue_id=issue.id))

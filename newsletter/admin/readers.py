@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, stream_with_context, url_for
 
@@ -17,6 +18,8 @@ from newsletter.web import embed_origins, origin
 from worker.tasks import enqueue_mail
 
 PER_PAGE = 50
+# Counting every reader costs a full pass over the table, so the counts shown are up to a minute old.
+COUNTS_MAX_AGE = 60.0
 
 
 def _page_arg(name: str) -> int | None:
@@ -32,7 +35,18 @@ def readers():
     rows, has_newer, has_older = subscriptions.search(query, status, after=_page_arg("after"),
                                                       before=_page_arg("before"), per_page=PER_PAGE)
     return render_template("admin/readers.html", rows=rows, query=query, status=status, statuses=SUBSCRIBER_STATUSES,
-                           counts=subscriptions.status_counts(), has_newer=has_newer, has_older=has_older)
+                           counts=_status_counts(), has_newer=has_newer, has_older=has_older)
+
+
+def _status_counts() -> dict[str, int]:
+    cached = current_app.extensions.get("reader_counts")
+    if cached is None or time.monotonic() - cached[0] > COUNTS_MAX_AGE:
+        cached = current_app.extensions["reader_counts"] = (time.monotonic(), subscriptions.status_counts())
+    return cached[1]
+
+
+def _forget_counts() -> None:
+    current_app.extensions.pop("reader_counts", None)
 
 
 def _reader(reader_id: int) -> Subscriber:
@@ -56,6 +70,7 @@ def reader_export(reader_id: int):
 def reader_erase(reader_id: int):
     subscriptions.erase(_reader(reader_id), origin("admin"))
     db.session.commit()
+    _forget_counts()
     flash("The reader's data is erased. Their address is kept only as a hash, so it is never mailed again.")
     return redirect(url_for("admin.readers"))
 
@@ -75,6 +90,7 @@ def readers_import():
     else:
         db.session.commit()
         enqueue_mail(result.mail_ids)
+        _forget_counts()
         return render_template("admin/readers_import.html", form=ReaderImportForm(formdata=None), result=result)
     db.session.rollback()
     return render_template("admin/readers_import.html", form=form), 400
