@@ -38,7 +38,8 @@ def enqueue(task, *args) -> bool:
 
 def enqueue_mail(mail_ids: Iterable[int]) -> None:
     for mail_id in mail_ids:
-        enqueue(send_outgoing_mail, mail_id)
+        if not enqueue(send_outgoing_mail, mail_id):
+            break  # the broker is down (each try waits out its retries): the sweeper sends this one and the rest
 
 
 @shared_task

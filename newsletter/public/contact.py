@@ -51,9 +51,13 @@ def _contact(form: ContactForm, *, embed: bool):
         return _form_page(form, embed), 400
     db.session.commit()
     _count_toward_limit()
-    enqueue_mail(result.mail_ids)
-    return render_template("public/contact_done.html", urgent=result.urgent, embed=embed,
-                           reply_days=current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"])
+    response = current_app.make_response(render_template(
+        "public/contact_done.html", urgent=result.urgent, embed=embed,
+        reply_days=current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"]))
+    # Hand the mail to a worker once the page is sent: while Redis is down each hand-off waits out
+    # its connection retries (seconds), and the inquirer should not wait; the sweeper sends it anyway.
+    response.call_on_close(lambda: enqueue_mail(result.mail_ids))
+    return response
 
 
 def _form_page(form: ContactForm, embed: bool, too_many: bool = False) -> str:

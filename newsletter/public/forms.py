@@ -1,6 +1,7 @@
 """Public forms. Field names are part of the interface (SPEC.md): keep them."""
 from flask_wtf import FlaskForm
 from wtforms import EmailField, RadioField, StringField, TelField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 
@@ -29,7 +30,7 @@ class ContactForm(HoneypotMixin, FlaskForm):
         Regexp(r"^[0-9+().\- ]+\Z", message="Please use only digits, spaces and + ( ) - in the phone number."),
     ])
     preferred_contact = RadioField("How would you like us to reach you?", default="email",
-                                   choices=[("email", "Email"), ("phone", "Phone")],
+                                   choices=[SelectChoice("email", "Email"), SelectChoice("phone", "Phone")],
                                    validators=[DataRequired("Please choose email or phone.")])
     message = TextAreaField("How can we help?", validators=[
         DataRequired("Please write a short message."),

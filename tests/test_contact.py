@@ -1,0 +1,199 @@
+"""The contact form as a prospective client meets it: the page, the embed, bad input, spam guards,
+and an inquiry that reaches the practice and the inquirer through the real worker and SMTP server,
+also when Redis was down at the moment of submitting."""
+from __future__ import annotations
+
+import re
+import time
+
+from sqlalchemy import func, select
+
+from newsletter.extensions import db
+from newsletter.models import Inquiry, OutgoingMail
+from tests.support import wait_for
+from tests.test_inquiries import PRACTICE, queued, text_of
+
+FORM = {"name": "Dana Reyes", "email": "dana@example.com", "phone": "", "preferred_contact": "email",
+        "message": "We would like to learn how couples therapy works.", "website": ""}
+
+
+def inquiry_count() -> int:
+    db.session.remove()
+    return db.session.scalar(select(func.count()).select_from(Inquiry))
+
+
+def test_contact_page_has_the_fields_and_the_care_notice_near_the_message_box(app_factory):
+    page = app_factory(WTF_CSRF_ENABLED=True).test_client().get("/contact").get_data(as_text=True)
+
+    for name in ("name", "email", "phone", "preferred_contact", "message", "csrf_token", "website"):
+        assert f'name="{name}"' in page, name
+    notice = page[page.index('id="message-care"'):page.index('name="message"')]
+    assert "don't include clinical or private health details" in notice
+    assert "not for emergencies" in notice and "988" in notice and "911" in notice
+    assert 'class="hp"' in page
+
+
+def test_embed_page_can_be_framed_only_by_configured_origins(app_factory):
+    app = app_factory(EMBED_ALLOWED_ORIGINS="https://www.innercalmcounseling.com, javascript:alert(1) https://x.test;evil")
+    client = app.test_client()
+
+    response = client.get("/embed/contact")
+
+    assert response.status_code == 200
+    assert response.headers["Content-Security-Policy"] == "frame-ancestors 'self' https://www.innercalmcounseling.com"
+    page = response.get_data(as_text=True)
+    assert 'class="embed"' in page and 'action="/embed/contact"' in page and "site-header" not in page
+
+
+def test_embed_form_submits_without_a_session_and_thanks_inside_the_frame(app_factory):
+    app = app_factory(WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+
+    response = client.post("/embed/contact", data=FORM)
+
+    assert response.status_code == 200 and "Thank you for reaching out" in response.get_data(as_text=True)
+    assert "frame-ancestors" in response.headers["Content-Security-Policy"]
+    with app.app_context():
+        assert db.session.scalar(select(Inquiry.source)) == "embed"
+
+
+def test_the_site_form_needs_its_csrf_token(app_factory):
+    app = app_factory(WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+
+    assert client.post("/contact", data=FORM).status_code == 400
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/contact").get_data(as_text=True))
+    assert client.post("/contact", data={**FORM, "csrf_token": token.group(1)}).status_code == 200
+    with app.app_context():
+        assert inquiry_count() == 1
+
+
+def test_bad_input_gets_a_clear_message_a_400_and_stores_nothing(app, client):
+    cases = [
+        ({"email": "not-an-address"}, "valid email address"),
+        ({"email": "dana@example.com\r\nBcc: victim@evil.test"}, "valid email address"),
+        ({"name": ""}, "Please tell us your name."),
+        ({"message": ""}, "Please write a short message."),
+        ({"message": "x" * 4001}, "under 4,000 characters"),
+        ({"preferred_contact": "phone"}, "Please add a phone number, or choose email."),
+        ({"preferred_contact": "fax"}, "Not a valid choice"),
+        ({"phone": "720\r\nBcc: x"}, "only digits"),
+    ]
+    for change, message in cases:
+        response = client.post("/contact", data={**FORM, **change})
+        assert response.status_code == 400, change
+        assert message in response.get_data(as_text=True), change
+        assert FORM["message"] in response.get_data(as_text=True) or "message" in change, "their words stay in the form"
+    with app.app_context():
+        assert inquiry_count() == 0
+        assert db.session.scalar(select(func.count()).select_from(OutgoingMail)) == 0
+
+
+def test_urgent_message_thank_you_page_leads_with_crisis_resources(client):
+    response = client.post("/contact", data={**FORM, "message": "I keep thinking about suicide."})
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "741741" in page and "988" in page
+    assert page.index("988") < page.index("Thank you for reaching out")
+
+
+def test_ordinary_thank_you_page_is_calm_and_does_not_claim_anyone_read_it(client):
+    page = client.post("/contact", data=FORM).get_data(as_text=True)
+
+    assert "Thank you for reaching out" in page and "typically replies within 2 business days" in page
+    assert "crisis-heading" not in page
+    assert "read your message" not in page.lower()
+
+
+def test_honeypot_submission_looks_like_success_and_lands_in_the_spam_folder(app, client):
+    response = client.post("/contact", data={**FORM, "website": "http://spam.example"})
+
+    assert response.status_code == 200 and "Thank you" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(Inquiry.spam)) is True
+        assert queued() == []
+
+
+def test_rate_limit_per_address_keeps_the_words_and_says_what_to_do(app_factory):
+    app = app_factory(RATELIMIT_ENABLED=True)
+    client = app.test_client()
+
+    for _ in range(5):
+        assert client.post("/contact", data=FORM).status_code == 200
+    assert client.post("/contact", data={**FORM, "name": ""}).status_code == 400, "form errors are not held up"
+    response = client.post("/contact", data={**FORM, "message": "One more, please keep me."})
+
+    assert response.status_code == 429
+    page = response.get_data(as_text=True)
+    assert "try again in a few minutes" in page and "One more, please keep me." in page
+    other = app.test_client().post("/contact", data=FORM, environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    assert other.status_code == 200, "another address is not limited"
+    with app.app_context():
+        assert inquiry_count() == 6
+
+
+def test_inquiry_reaches_practice_and_inquirer_through_the_real_worker(app, client, smtp, worker):
+    response = client.post("/contact", data={**FORM, "phone": "720-555-0100", "preferred_contact": "phone"})
+    response.close()  # what a WSGI server does once the page is sent: the mail goes to the worker then
+
+    assert response.status_code == 200
+    messages = smtp.wait_for_messages(2)
+    [forward] = smtp.to(PRACTICE)
+    [ack] = smtp.to("dana@example.com")
+    assert forward.rcpt_tos == [PRACTICE] and ack.rcpt_tos == ["dana@example.com"]
+    assert forward.message["Subject"] == "New inquiry from Dana via the website"
+    assert forward.message["Reply-To"] == "Dana Reyes <dana@example.com>"
+    assert "720-555-0100" in forward.text and FORM["message"] in forward.text
+    assert ack.message["Subject"] == "Your message to Inner Calm Counseling has arrived"
+    assert "by phone as you asked" in ack.text
+    assert len(messages) == 2
+
+
+def test_inquiry_submitted_while_redis_is_down_goes_out_once_after_it_is_back(app, client, smtp, worker, redis_outage):
+    from worker.tasks import enqueue, sweep_outgoing_mail
+
+    started = time.monotonic()
+    response = client.post("/contact", data=FORM)
+
+    assert time.monotonic() - started < 3, "the inquirer does not wait for the broker"
+    assert response.status_code == 200 and "Thank you for reaching out" in response.get_data(as_text=True)
+    response.close()  # the hand-off to the broker, after the page was sent, fails: nothing is lost
+    with app.app_context():
+        assert inquiry_count() == 1
+        assert sorted(db.session.scalars(select(OutgoingMail.status))) == ["pending", "pending"]
+    assert smtp.messages == []
+
+    redis_outage.start()
+    wait_for(lambda: enqueue(sweep_outgoing_mail), timeout=30, message="the broker did not come back")
+    smtp.wait_for_messages(2, timeout=60)
+
+    with app.app_context():
+        wait_for(lambda: sorted(_statuses()) == ["sent", "sent"], timeout=30)
+    assert sorted(r for m in smtp.messages for r in m.rcpt_tos) == ["dana@example.com", PRACTICE]
+    enqueue(sweep_outgoing_mail)
+    with app.app_context():
+        wait_for(lambda: not _pending(), timeout=10)
+    assert len(smtp.messages) == 2, "each mail went out exactly once"
+
+
+def _statuses() -> list[str]:
+    db.session.remove()
+    return list(db.session.scalars(select(OutgoingMail.status)))
+
+
+def _pending() -> bool:
+    return "pending" in _statuses()
+
+
+def test_a_person_sends_an_inquiry_through_the_real_page(app, live_server, page, smtp, worker):
+    page.goto(f"{live_server}/contact")
+    page.get_by_label("Your name").fill("Sam Ortiz")
+    page.get_by_label("Email address").fill("sam@example.com")
+    page.get_by_label("How can we help?").fill("We'd like to book a first consultation.")
+    page.get_by_role("button", name="Send message").click()
+
+    page.get_by_role("heading", name="Thank you for reaching out").wait_for()
+    smtp.wait_for_messages(2)
+    assert smtp.to(PRACTICE)[0].message["Reply-To"] == "Sam Ortiz <sam@example.com>"
+    assert "automatic note" in text_of(smtp.to("sam@example.com")[0].message)
