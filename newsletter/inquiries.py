@@ -44,6 +44,7 @@ _SPAM_WORDS = re.compile(
     re.IGNORECASE,
 )
 MAX_LINKS = 2
+DUPLICATE_WINDOW = timedelta(minutes=30)
 
 
 class InvalidStatus(ValueError):
@@ -84,6 +85,9 @@ def submit(*, name: str, email: str, phone: str, preferred_contact: str, message
     """
     address = normalize_email(email)
     name = mail.one_line(name, 100)
+    repeat = _recent_duplicate(address, message.strip())
+    if repeat is not None:  # a double click or a resent page: one inquiry, one forward
+        return Submitted(inquiry_id=repeat.id, urgent=repeat.urgent, spam=repeat.spam, mail_ids=[])
     urgent = safety.is_urgent(message)
     reason = "" if urgent else ("the hidden field was filled in" if honeypot_filled else spam_reason(name, message))
     inquiry = Inquiry(
@@ -101,6 +105,14 @@ def submit(*, name: str, email: str, phone: str, preferred_contact: str, message
     db.session.flush()
     mail_ids = [] if inquiry.spam else _queue_mails(inquiry)
     return Submitted(inquiry_id=inquiry.id, urgent=urgent, spam=inquiry.spam, mail_ids=mail_ids)
+
+
+def _recent_duplicate(address: str, message: str) -> Inquiry | None:
+    """The same message from the same address in the last DUPLICATE_WINDOW, if any."""
+    recent = db.session.scalars(
+        select(Inquiry).where(Inquiry.email == address, Inquiry.created_at > utcnow() - DUPLICATE_WINDOW)
+    )
+    return next((i for i in recent if crypto.decrypt_text(i.message_encrypted) == message), None)
 
 
 def _practice_inbox() -> str:

@@ -119,8 +119,8 @@ def test_rate_limit_per_address_keeps_the_words_and_says_what_to_do(app_factory)
     app = app_factory(RATELIMIT_ENABLED=True)
     client = app.test_client()
 
-    for _ in range(5):
-        assert client.post("/contact", data=FORM).status_code == 200
+    for number in range(5):
+        assert client.post("/contact", data={**FORM, "message": f"Message {number}"}).status_code == 200
     assert client.post("/contact", data={**FORM, "name": ""}).status_code == 400, "form errors are not held up"
     response = client.post("/contact", data={**FORM, "message": "One more, please keep me."})
 

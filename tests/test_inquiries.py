@@ -174,6 +174,15 @@ def test_the_raw_database_row_does_not_contain_the_message_or_phone(app_ctx):
     assert crypto.decrypt_text(inquiry.message_encrypted) == "A very particular sentence about our anniversary trip."
 
 
+def test_the_same_message_sent_twice_is_one_inquiry_with_one_forward(app_ctx):
+    first = submit()
+    again = submit(name="Dana R.")
+
+    assert again.inquiry_id == first.inquiry_id and again.mail_ids == []
+    assert len(queued()) == 2
+    assert submit(message="One more thing: evenings work best.").inquiry_id != first.inquiry_id
+
+
 # -- spam
 
 @pytest.mark.parametrize("message, reason", [
@@ -329,9 +338,9 @@ def test_spam_and_not_spam_buttons(app, client):
 # -- digest and purge
 
 def test_digest_lists_inquiries_still_new_after_24_hours_once_a_day(app_ctx):
-    old = submit(name="Waiting Wanda").inquiry_id
-    answered = submit(name="Answered Ann").inquiry_id
-    submit(name="Fresh Fran")
+    old = submit(name="Waiting Wanda", email="wanda@example.com").inquiry_id
+    answered = submit(name="Answered Ann", email="ann@example.com").inquiry_id
+    submit(name="Fresh Fran", email="fran@example.com")
     submit(name="Spam Sam", message="casino")
     for inquiry_id in (old, answered):
         db.session.get(Inquiry, inquiry_id).created_at = utcnow() - timedelta(hours=25)
@@ -371,8 +380,8 @@ def test_digest_task_runs_through_celery(app_ctx):
 def test_purge_erases_content_after_retention_and_keeps_counts(app_ctx):
     from worker.tasks import purge_old_inquiries
 
-    old_id = submit(name="Old Olive", phone="720-555-0100").inquiry_id
-    recent_id = submit(name="Recent Rita").inquiry_id
+    old_id = submit(name="Old Olive", email="olive@example.com", phone="720-555-0100").inquiry_id
+    recent_id = submit(name="Recent Rita", email="rita@example.com").inquiry_id
     old = db.session.get(Inquiry, old_id)
     inquiries.add_note(old, "private note", None)
     inquiries.change_status(old, "client", None)
