@@ -330,7 +330,7 @@ def _markdown_text(tokens: list[Token]) -> str:
     """Markdown as readable plain text: headings underlined, lists dashed, quotes with "> "."""
     blocks: list[tuple[str, bool]] = []  # (text, is a list item)
     quote_depth = 0
-    lists: list[list] = []  # for each open list: [ordered, next number]
+    lists: list[list] = []  # for each open list: [ordered, next number, an item just began]
     heading = ""
     for token in tokens:
         if token.type == "blockquote_open":
@@ -338,7 +338,9 @@ def _markdown_text(tokens: list[Token]) -> str:
         elif token.type == "blockquote_close":
             quote_depth -= 1
         elif token.type in ("bullet_list_open", "ordered_list_open"):
-            lists.append([token.type == "ordered_list_open", int(token.attrs.get("start", 1) or 1)])
+            lists.append([token.type == "ordered_list_open", int(token.attrs.get("start", 1) or 1), False])
+        elif token.type == "list_item_open":
+            lists[-1][2] = True
         elif token.type in ("bullet_list_close", "ordered_list_close"):
             lists.pop()
         elif token.type == "heading_open":
@@ -365,9 +367,12 @@ def _text_block(text: str, heading: str, quote_depth: int, lists: list[list]) ->
         line = " ".join(text.split())
         return f"{prefix}{line}\n{prefix}{('=' if heading == 'h2' else '-') * min(len(line), WRAP)}"
     if lists:
-        ordered, number = lists[-1]
+        ordered, number, item_began = lists[-1]
         marker = f"{number}. " if ordered else "- "
-        lists[-1][1] += 1
+        if item_began:
+            lists[-1][1:] = [number + 1, False]
+        else:  # a second paragraph of the same item
+            marker = " " * len(marker)
         indent = "  " * (len(lists) - 1)
         return textwrap.fill(" ".join(text.split()), width=WRAP, initial_indent=prefix + indent + marker,
                              subsequent_indent=prefix + indent + " " * len(marker),

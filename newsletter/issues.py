@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
@@ -57,10 +57,6 @@ def is_editable(issue: Issue) -> bool:
     return issue.status in (DRAFT, SCHEDULED) or (issue.status == CANCELED and issue.dispatched_at is None)
 
 
-def is_published(issue: Issue) -> bool:
-    return issue.status in PUBLISHED
-
-
 # -- creating and editing
 
 def create_from_source(source: str, *, title: str | None = None, filename: str = "",
@@ -85,7 +81,13 @@ def _new_draft(content: Content) -> Issue:
 
 
 def update(issue: Issue, content: Content) -> Issue:
-    """Save edited content and re-render; refused once the issue went to readers."""
+    """Save edited content and re-render; refused once the issue went to readers.
+
+    A subject or preheader left at its default (the title, the opening sentence) follows the new text."""
+    if issue.subject == issue.title and content.subject.strip() == issue.subject:
+        content = replace(content, subject="")
+    if issue.preheader == articles.opening_sentence(issue.body_text) and content.preheader.strip() == issue.preheader:
+        content = replace(content, preheader="")
     slug = issue.slug if issue.title == content.title.strip() else unique_slug(content.title, exclude=issue.id)
     values = _rendered(content, slug=slug)
     _guarded(issue, _editable(), slug=slug, **values)
@@ -226,7 +228,7 @@ def unique_slug(title: str, exclude: int | None = None) -> str:
 
 # -- rendering, once per issue
 
-def _rendered(content: Content, *, slug: str | None) -> dict:
+def _rendered(content: Content, *, slug: str) -> dict:
     """Every column derived from the content: the article parts and the whole mail."""
     title = " ".join(content.title.split())
     if not title:
@@ -245,7 +247,7 @@ def _rendered(content: Content, *, slug: str | None) -> dict:
         "postscript_html": str(body.postscript_html),
         "postscript_text": body.postscript_text,
     }
-    html, text = render_mail(values, web_url=f"{base_url}/issues/{slug or 'preview'}")
+    html, text = render_mail(values, web_url=f"{base_url}/issues/{slug}")
     values.update(email_html=html, email_text=text)
     return values
 

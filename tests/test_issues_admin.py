@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from newsletter import outbox
 from newsletter.extensions import db
-from newsletter.models import Issue, OutgoingMail
+from newsletter.models import Issue, OutgoingMail, Subscriber
 from newsletter.models.issues import SCHEDULED
+from newsletter.models.readers import ACTIVE
 from tests.test_admin_auth import PASSWORD, sign_in
 from tests.test_articles import SAMPLE
 from tests.support import wait_for
@@ -63,6 +64,19 @@ def test_sample_goes_from_file_to_scheduled_issue_through_the_admin(app, admin_c
         issue = db.session.get(Issue, issue_id)
         assert (issue.status, issue.send_at) == (SCHEDULED, datetime(2031, 3, 2, 15, 30))
     assert "scheduled" in admin_client.get("/admin/issues").get_data(as_text=True)
+
+
+def test_a_default_subject_and_preheader_follow_the_edited_text(app, admin_client):
+    issue_id = upload_sample(admin_client)
+    with app.app_context():
+        issue = db.session.get(Issue, issue_id)
+        shown = {"subject": issue.subject, "preheader": issue.preheader}
+
+    admin_client.post(f"/admin/issues/{issue_id}", data=editor_data(**shown))
+
+    with app.app_context():
+        issue = db.session.get(Issue, issue_id)
+        assert (issue.subject, issue.preheader) == ("Why Small Moments Matter", "A first paragraph, with care.")
 
 
 def test_live_preview_renders_unsaved_edits_without_saving(app, admin_client):
@@ -154,3 +168,22 @@ def test_live_preview_follows_typing_at_phone_width(app, admin_client, live_serv
     wait_for(lambda: "Typed just now" in (frame.locator("h1").text_content() or ""), timeout=10)
     assert page.locator("#preview").get_attribute("width") == "375"
     assert frame.locator("html").evaluate("html => html.scrollWidth <= html.clientWidth")  # no sideways scrolling
+
+
+def test_send_now_reaches_an_active_reader_with_their_own_unsubscribe_link(app, admin_client, smtp, worker):
+    with app.app_context():
+        db.session.add(Subscriber(email="dana@example.org", name="Dana", status=ACTIVE, token_key="k" * 32))
+        db.session.commit()
+    issue_id = upload_sample(admin_client)
+
+    assert admin_client.post(f"/admin/issues/{issue_id}/schedule", data={"action": "now"}).status_code == 302
+
+    [received] = smtp.wait_for_messages(1)
+    assert received.rcpt_tos == ["dana@example.org"]
+    assert received.message["Subject"] == "Why Small Moments of Disconnection Hurt More Than Big Fights"
+    assert received.message["List-Unsubscribe"].startswith("<http://newsletter.test/unsubscribe/")
+    for part in (received.text, received.html):
+        assert "http://newsletter.test/unsubscribe/" in part and "%%" not in part
+        assert "📞" in part and "“uh-huh.”" in part
+    with app.app_context():
+        wait_for(lambda: (db.session.remove() or db.session.get(Issue, issue_id).status) == "sent")
