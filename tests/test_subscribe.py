@@ -355,6 +355,21 @@ def test_nobody_can_flood_a_victims_inbox_from_many_ips(app_factory):
     assert [m["To"] for m in queued(app)] == [victim]
 
 
+def test_the_limit_per_address_holds_silently_even_when_the_hourly_resend_would_allow_a_mail(app_factory):
+    app = app_factory(RATELIMIT_ENABLED=True)
+    client = app.test_client()
+    address = f"limited-{uuid.uuid4().hex[:8]}@example.org"
+    first = signup(client, address, ip="192.0.2.101").data
+    for n in range(4):
+        signup(client, address, ip=f"192.0.2.{110 + n}")
+    _age_last_confirmation(app, address, timedelta(hours=2))
+
+    sixth = signup(client, address, ip="192.0.2.120")
+
+    assert sixth.status_code == 200 and sixth.data == first
+    assert len(queued(app, "confirm")) == 1
+
+
 def test_a_filled_honeypot_is_answered_like_success_and_stores_nothing(app, client):
     response = signup(client, "bot@example.org", website="http://spam.example")
 
