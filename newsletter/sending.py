@@ -31,7 +31,7 @@ from email.utils import formataddr
 from functools import lru_cache
 
 from flask import current_app
-from sqlalchemy import and_, exists, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, and_, exists, func, insert, literal, or_, select, update
 
 from newsletter import mail, personalize, subscriptions
 from newsletter.extensions import db
@@ -261,91 +261,103 @@ def _skip_unwanted(recipients: list[Recipient], result: BatchResult) -> list[Rec
 
 
 def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> None:
-    """Send each claimed message in order; on trouble stop and give the rest back to the ledger."""
+    """Send each claimed message in order; on trouble stop and give the rest back to the ledger.
+
+    The batch keeps one database connection in autocommit mode, as it keeps one SMTP connection:
+    each mark is then one statement and one round trip, where a session would add a COMMIT, a
+    pool reset and a ping.
+    """
     config = current_app.config
     message = IssueMail(issue)
+    db.session.commit()
     limiter = _limiter()
     sender = mail.envelope_sender()
     max_failures = config["SEND_MAX_CONSECUTIVE_FAILURES"]
     failures_in_a_row = 0
+    allowance = 0  # messages the rate limiter has granted and this batch has not sent yet
     next_status_check = time.monotonic() + STATUS_CHECK_EVERY
-    with mail.transport() as connection:
+    with mail.transport() as connection, db.engine.connect() as ledger:
+        ledger = ledger.execution_options(isolation_level="AUTOCOMMIT")
         for position, recipient in enumerate(recipients):
             if time.monotonic() >= next_status_check:
                 next_status_check = time.monotonic() + STATUS_CHECK_EVERY
-                status = _issue_status(issue.id)
+                status = _issue_status(ledger, issue.id)
                 if status != SENDING:
                     result.stopped = status
-                    result.released = _release(recipients[position:])
+                    result.released = _release(ledger, recipients[position:])
                     return
-            wait, capped = limiter.reserve()
-            if capped:
-                result.stopped = "rate cap"
-                result.released = _release(recipients[position:], retry_in=wait)
-                return
-            if wait > 0:
-                time.sleep(wait)
+            if not allowance:
+                grant = limiter.reserve(len(recipients) - position)
+                if not grant.count:
+                    result.stopped = "rate cap"
+                    result.released = _release(ledger, recipients[position:], retry_in=grant.wait)
+                    return
+                if grant.wait > 0:
+                    time.sleep(grant.wait)
+                allowance = grant.count
+            allowance -= 1
             data = mail.dkim_sign(message.for_reader(recipient), config)
             while True:
                 try:
                     connection.send(sender, recipient.email, data)
                 except mail.TemporaryFailure as exc:
                     failures_in_a_row += 1
-                    if _count_failure(issue.id, str(exc), max_failures):
+                    if _count_failure(ledger, issue.id, str(exc), max_failures):
                         result.stopped = PAUSED
-                        result.released = _release(recipients[position:])
+                        result.released = _release(ledger, recipients[position:])
                         return
                     delay = min(RETRY_FIRST_DELAY * 2 ** (failures_in_a_row - 1), RETRY_MAX_DELAY)
                     log.info("issue %s: %s; retrying in %.2fs", issue.id, exc, delay)
-                    _extend_lease(recipients[position:], delay)
+                    _extend_lease(ledger, recipients[position:], delay)
                     time.sleep(delay)
                     continue
                 except mail.PermanentFailure as exc:
-                    _mark_failed(recipient, str(exc))
+                    _mark_failed(ledger, recipient, str(exc))
                     result.failed += 1
                     failures_in_a_row += 1
-                    if _count_failure(issue.id, str(exc), max_failures):
+                    if _count_failure(ledger, issue.id, str(exc), max_failures):
                         result.stopped = PAUSED
-                        result.released = _release(recipients[position + 1:])
+                        result.released = _release(ledger, recipients[position + 1:])
                         return
                     break
-                _mark_sent(recipient.delivery_id)
+                _mark_sent(ledger, recipient.delivery_id)
                 result.sent += 1
                 if failures_in_a_row:
                     failures_in_a_row = 0
-                    _reset_failures(issue.id)
+                    _reset_failures(ledger, issue.id)
                 break
 
 
-def _issue_status(issue_id: int) -> str | None:
-    status = db.session.scalar(select(issues.c.status).where(issues.c.id == issue_id))
-    db.session.commit()
+def _issue_status(ledger: Connection, issue_id: int) -> str | None:
+    status = ledger.scalar(select(issues.c.status).where(issues.c.id == issue_id))
+    ledger.commit()
     return status
 
 
-def _mark_sent(delivery_id: int) -> None:
+def _mark_sent(ledger: Connection, delivery_id: int) -> None:
     """The server accepted the message: record it at once, so a crash from now on cannot resend it."""
-    db.session.execute(
+    ledger.execute(
         update(deliveries).where(deliveries.c.id == delivery_id)
         .values(status=DELIVERY_SENT, sent_at=utcnow(), lease_until=None, error="")
     )
-    db.session.commit()
+    ledger.commit()
 
 
-def _mark_failed(recipient: Recipient, error: str) -> None:
+def _mark_failed(ledger: Connection, recipient: Recipient, error: str) -> None:
     """A permanent refusal: the delivery fails and the address is suppressed as bounced."""
-    db.session.execute(
+    ledger.execute(
         update(deliveries).where(deliveries.c.id == recipient.delivery_id)
         .values(status=DELIVERY_FAILED, lease_until=None, error=error[:500])
     )
+    ledger.commit()
     suppress(recipient.email, "bounced", error)
     db.session.commit()
     log.warning("issue delivery %s refused for good: %s", recipient.delivery_id, error)
 
 
-def _count_failure(issue_id: int, error: str, max_failures: int) -> bool:
+def _count_failure(ledger: Connection, issue_id: int, error: str, max_failures: int) -> bool:
     """Count a failure on the issue, pausing it after too many in a row; True when the batch must stop."""
-    count = db.session.execute(
+    count = ledger.execute(
         update(issues).where(issues.c.id == issue_id)
         .values(consecutive_failures=issues.c.consecutive_failures + 1)
         .returning(issues.c.consecutive_failures)
@@ -353,21 +365,21 @@ def _count_failure(issue_id: int, error: str, max_failures: int) -> bool:
     if max_failures and count >= max_failures:
         reason = (f"Paused after {count} failed attempts in a row. The mail server last said: "
                   f"{mail.one_line(error, 300)}. Resume when it accepts mail again; nobody is lost or sent twice.")
-        db.session.execute(
+        ledger.execute(
             update(issues).where(issues.c.id == issue_id, issues.c.status == SENDING)
             .values(status=PAUSED, pause_reason=reason)
         )
-    stopped = db.session.scalar(select(issues.c.status).where(issues.c.id == issue_id)) != SENDING
-    db.session.commit()
+    stopped = ledger.scalar(select(issues.c.status).where(issues.c.id == issue_id)) != SENDING
+    ledger.commit()
     return stopped
 
 
-def _reset_failures(issue_id: int) -> None:
-    db.session.execute(update(issues).where(issues.c.id == issue_id).values(consecutive_failures=0))
-    db.session.commit()
+def _reset_failures(ledger: Connection, issue_id: int) -> None:
+    ledger.execute(update(issues).where(issues.c.id == issue_id).values(consecutive_failures=0))
+    ledger.commit()
 
 
-def _release(recipients: list[Recipient], retry_in: float = 0.0) -> int:
+def _release(ledger: Connection, recipients: list[Recipient], retry_in: float = 0.0) -> int:
     """Give unsent claimed deliveries back to the ledger (optionally not before `retry_in` seconds)."""
     ids = [r.delivery_id for r in recipients]
     if not ids:
@@ -375,21 +387,21 @@ def _release(recipients: list[Recipient], retry_in: float = 0.0) -> int:
     values = {"lease_until": None}
     if retry_in:
         values["next_attempt_at"] = utcnow() + timedelta(seconds=retry_in)
-    released = db.session.execute(
+    released = ledger.execute(
         update(deliveries).where(deliveries.c.id.in_(ids), deliveries.c.status == DELIVERY_PENDING).values(**values)
     ).rowcount
-    db.session.commit()
+    ledger.commit()
     return released
 
 
-def _extend_lease(recipients: list[Recipient], seconds: float) -> None:
+def _extend_lease(ledger: Connection, recipients: list[Recipient], seconds: float) -> None:
     """Before a long wait, keep the batch's deliveries leased beyond it."""
     ids = [r.delivery_id for r in recipients]
-    db.session.execute(
+    ledger.execute(
         update(deliveries).where(deliveries.c.id.in_(ids), deliveries.c.status == DELIVERY_PENDING)
         .values(lease_until=utcnow() + _lease() + timedelta(seconds=seconds))
     )
-    db.session.commit()
+    ledger.commit()
 
 
 def _limiter() -> SendRateLimiter:

@@ -353,14 +353,14 @@ def test_rate_limit_is_shared_through_redis_and_caps_stop_sending_until_the_next
               "SEND_RATE_PER_DAY": 0}
     name = f"test-rate-{secrets.token_hex(4)}"
     first, second = SendRateLimiter(config, name=name), SendRateLimiter(config, name=name)
-    waits = [limiter.reserve()[0] for _ in range(10) for limiter in (first, second)]
+    waits = [limiter.reserve().wait for _ in range(10) for limiter in (first, second)]
     assert waits[9] < 0.05 and 0.9 < waits[-1] < 1.2  # a burst of 10, then 10 a second across both
 
     for storage in (app_ctx.config["REDIS_URL"], ""):
-        capped = SendRateLimiter({**config, "REDIS_URL": storage, "SEND_RATE_PER_HOUR": 3},
-                                 name=f"test-cap-{secrets.token_hex(4)}")
-        assert [capped.reserve()[1] for _ in range(4)] == [False, False, False, True]
-        assert 0 < capped.reserve()[0] <= 3600
+        capped = SendRateLimiter({**config, "REDIS_URL": storage, "SEND_RATE_PER_SECOND": 100,
+                                  "SEND_RATE_PER_HOUR": 7}, name=f"test-cap-{secrets.token_hex(4)}")
+        assert [capped.reserve(5).count for _ in range(3)] == [5, 2, 0]  # at most rate/20 at once, 7 an hour
+        assert 0 < capped.reserve().wait <= 3600
 
 
 def test_hourly_cap_gives_the_rest_of_the_batch_back_for_later(app_factory, smtp):

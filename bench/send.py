@@ -1,0 +1,311 @@
+"""Benchmark: one issue to N readers through Postfix's smtp-sink, three ways, in one run.
+
+    .venv/bin/python bench/send.py                      # 10,000 readers, 2 workers
+    .venv/bin/python bench/send.py --readers 100000
+
+(a) raw:   pre-built messages over one reused smtplib connection per process, as many processes as workers
+(b) naive: Jinja + premailer + a new SMTP connection for every recipient (a sample, it is slow)
+(c) ours:  the whole pipeline: beat's dispatch task, Celery workers, Redis, the database, the delivery ledger
+
+It prints messages per second for each, the ratios ours/raw and ours/naive, and the workers' peak RSS.
+Needs /usr/sbin/smtp-sink (Debian: `apt-get install postfix`) and redis-server (`apt-get install
+redis-server`); it starts its own of both. PostgreSQL is used when BENCH_POSTGRES_URL (default: the test
+suite's server) answers, else SQLite in a temporary folder.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import secrets
+import shutil
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, insert, select, text  # noqa: E402
+from sqlalchemy.exc import OperationalError  # noqa: E402
+
+SMTP_SINK = "/usr/sbin/smtp-sink"
+POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+SAMPLE_ARTICLE = Path(os.environ.get("BENCH_ARTICLE", ROOT.parent / "shared" / "seeds" / "sample-article.txt"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise SystemExit(f"bench: {what} did not happen within {timeout:.0f}s")
+
+
+def port_open(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+# -- the services the bench starts for itself
+
+def start_smtp_sink(port: int) -> subprocess.Popen:
+    if not os.path.exists(SMTP_SINK):
+        raise SystemExit(f"bench: {SMTP_SINK} is missing; install it with: apt-get install postfix")
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    process = subprocess.Popen([SMTP_SINK, *user, f"127.0.0.1:{port}", "1000"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until(lambda: port_open(port), 10, "smtp-sink starting")
+    return process
+
+
+def start_redis(port: int, workdir: Path) -> subprocess.Popen:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("bench: redis-server is missing; install it with: apt-get install redis-server")
+    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                                "no", "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until(lambda: port_open(port), 10, "redis-server starting")
+    return process
+
+
+def make_database(workdir: Path) -> tuple[str, callable]:
+    """A PostgreSQL database if a server answers, else a SQLite file; and how to drop it."""
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError:
+        admin.dispose()
+        return f"sqlite:///{workdir / 'bench.sqlite'}", lambda: None
+    name = f"newsletter_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}", drop
+
+
+# -- data
+
+def seed(app, readers: int) -> int:
+    """N active readers and one issue made from the sample article, scheduled for now; returns its id."""
+    from newsletter import issues
+    from newsletter.extensions import db
+    from newsletter.models import Subscriber
+
+    with app.app_context():
+        db.create_all()
+        for start in range(0, readers, 5000):
+            db.session.execute(insert(Subscriber), [
+                {"email": f"reader{i}@example.com", "name": f"Reader {i}", "status": "active", "source": "import",
+                 "token_key": secrets.token_hex(16), "confirmations_sent_today": 0}
+                for i in range(start, min(start + 5000, readers))
+            ])
+        issue = issues.create_from_source(SAMPLE_ARTICLE.read_text(encoding="utf-8"), filename=SAMPLE_ARTICLE.name)
+        db.session.commit()
+        issues.send_now(issue)
+        db.session.commit()
+        return issue.id
+
+
+def sample_recipients(app, count: int) -> list:
+    from newsletter.extensions import db
+    from newsletter.models import Subscriber
+    from newsletter.sending import Recipient
+
+    with app.app_context():
+        rows = db.session.execute(
+            select(Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.token_key).order_by(Subscriber.id)
+            .limit(count)
+        ).all()
+    return [Recipient(0, row.id, row.email, row.name, row.token_key, "active") for row in rows]
+
+
+# -- (a) raw
+
+def _raw_sender(port: int, messages: list[bytes], count: int, start, done) -> None:
+    connection = smtplib.SMTP("127.0.0.1", port)
+    start.wait()
+    for number in range(count):
+        connection.sendmail("newsletter@bench.test", [f"reader{number}@example.com"], messages[number % len(messages)])
+    connection.quit()
+    done.put(count)
+
+
+def bench_raw(app, issue_id: int, port: int, readers: int, processes: int) -> float:
+    from newsletter.extensions import db
+    from newsletter.models import Issue
+    from newsletter.sending import IssueMail
+
+    with app.app_context():
+        issue = db.session.get(Issue, issue_id)
+        mailer = IssueMail(issue)
+        messages = [mailer.for_reader(r) for r in sample_recipients(app, 1000)]
+    start, done = multiprocessing.Event(), multiprocessing.Queue()
+    share = readers // processes
+    workers = [multiprocessing.Process(target=_raw_sender, args=(port, messages, share, start, done))
+               for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    time.sleep(0.5)  # connections open
+    began = time.perf_counter()
+    start.set()
+    sent = sum(done.get() for _ in workers)
+    elapsed = time.perf_counter() - began
+    for worker in workers:
+        worker.join()
+    return sent / elapsed
+
+
+# -- (b) naive
+
+def bench_naive(app, issue_id: int, port: int, sample: int) -> float:
+    from newsletter import issues, mail, personalize, subscriptions
+    from newsletter.extensions import db
+    from newsletter.models import Issue
+
+    columns = ("title", "subject", "preheader", "source", "source_format", "signature", "body_html", "body_text",
+               "postscript_html", "postscript_text")
+    recipients = sample_recipients(app, sample)
+    with app.app_context(), app.test_request_context(base_url=app.config["BASE_URL"]):
+        issue = db.session.get(Issue, issue_id)
+        values = {name: getattr(issue, name, "") for name in columns}
+        began = time.perf_counter()
+        for recipient in recipients:
+            url = subscriptions.unsubscribe_url(recipient)
+            html, text_part = issues.render_mail(values, web_url=f"{app.config['BASE_URL']}/issues/{issue.slug}")
+            message = mail.build_message(
+                to=mail.format_address(recipient.email, recipient.name), subject=issue.subject,
+                text=personalize.fill(text_part, unsubscribe_url=url, name=recipient.name, as_html=False),
+                html=personalize.fill(html, unsubscribe_url=url, name=recipient.name, as_html=True),
+                headers=personalize.list_headers(url))
+            with smtplib.SMTP("127.0.0.1", port) as connection:
+                connection.send_message(message)
+        return len(recipients) / (time.perf_counter() - began)
+
+
+# -- (c) ours
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def bench_ours(app, issue_id: int, env: dict, workers: int, workdir: Path) -> tuple[float, float]:
+    from newsletter.extensions import db
+    from newsletter.models import Issue
+    from worker.tasks import dispatch_due_issues
+
+    processes = []
+    for number in range(workers):
+        log = workdir / f"worker-{number}.log"
+        processes.append((subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "worker", "worker", "--pool", "solo", "--loglevel", "INFO",
+             "--hostname", f"bench{number}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT), log))
+    for process, log in processes:
+        wait_until(lambda: b" ready." in log.read_bytes() or process.poll() is not None, 60, "worker start")
+        if process.poll() is not None:
+            raise SystemExit(f"bench: a worker exited; see {log}:\n{log.read_text()[-2000:]}")
+
+    def status() -> str:
+        with app.app_context():
+            value = db.session.scalar(select(Issue.status).where(Issue.id == issue_id))
+            db.session.remove()
+            return value
+
+    with app.app_context():
+        began = time.perf_counter()
+        dispatch_due_issues.delay()  # what beat does every few seconds
+    wait_until(lambda: status() == "sent", 3600, "the issue being sent", interval=0.05)
+    elapsed = time.perf_counter() - began
+    with app.app_context():
+        sent = db.session.scalar(select(Issue.recipients_count).where(Issue.id == issue_id))
+    rss = max(peak_rss_mb(process.pid) for process, _ in processes)
+    for process, _ in processes:
+        process.terminate()
+        process.wait(timeout=30)
+    return sent / elapsed, rss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--readers", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes for (c), sender processes for (a)")
+    parser.add_argument("--naive-sample", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=500, help="SEND_BATCH_SIZE for (c)")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="newsletter-bench-"))
+    sink_port, redis_port = free_port(), free_port()
+    sink = start_smtp_sink(sink_port)
+    redis = start_redis(redis_port, workdir)
+    database_url, drop_database = make_database(workdir)
+    env = {
+        **os.environ,
+        "INSTANCE_PATH": str(workdir / "instance"),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(sink_port),
+        "SECRET_KEY": "bench-" + secrets.token_hex(16),
+        "INQUIRY_ENCRYPTION_KEY": "u1Zp2Gq2m0mS8b1c2YJx9bqgk1m3n6Qq3y4Rr8Sx1Xw=",
+        "BASE_URL": "https://bench.example.org",
+        "MAIL_FROM": "Inner Calm Counseling <newsletter@bench.example.org>",
+        # High enough that the limiter (still consulted for every message) never makes anyone wait.
+        "SEND_RATE_PER_SECOND": "1000000",
+        "SEND_BATCH_SIZE": str(args.batch_size),
+    }
+    os.environ.update(env)
+    try:
+        from newsletter import create_app
+
+        app = create_app()
+        backend = "PostgreSQL" if database_url.startswith("postgresql") else "SQLite"
+        print(f"bench: {args.readers} readers, {args.workers} workers, {backend}, smtp-sink on port {sink_port}",
+              flush=True)
+        issue_id = seed(app, args.readers)
+        raw = bench_raw(app, issue_id, sink_port, args.readers, args.workers)
+        print(f"(a) raw    {raw:9.0f} messages/s  (pre-built messages, one smtplib connection per process)", flush=True)
+        naive = bench_naive(app, issue_id, sink_port, min(args.naive_sample, args.readers))
+        print(f"(b) naive  {naive:9.1f} messages/s  (Jinja + premailer + a connection per recipient, "
+              f"{min(args.naive_sample, args.readers)} recipients)", flush=True)
+        ours, rss = bench_ours(app, issue_id, env, args.workers, workdir)
+        print(f"(c) ours   {ours:9.0f} messages/s  (dispatch, ledger, leases, rate limiter, marks; "
+              f"batch size {args.batch_size})", flush=True)
+        print(f"ours/raw   {ours / raw:9.2f}   (target >= 0.5)")
+        print(f"ours/naive {ours / naive:9.1f}   (target >= 20)")
+        print(f"peak worker RSS {rss:.0f} MB   (target < 250 MB)")
+    finally:
+        drop_database()
+        redis.terminate()
+        sink.terminate()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
