@@ -288,11 +288,12 @@ def purge_unconfirmed(now: datetime | None = None) -> int:
     return removed
 
 
-def import_csv(stream: IO[str], mode: str, origin: Origin) -> ImportResult:
+def import_csv(stream: IO[str], mode: str, origin: Origin, max_rows: int | None = None) -> ImportResult:
     """Add the readers of a CSV file with the header `email,name`; existing readers are left as they are.
 
     mode IMPORT_ASK: each new reader is pending and asked to confirm; IMPORT_ELSEWHERE: active at once,
-    on the practice's word, which the consent record keeps. The caller commits.
+    on the practice's word, which the consent record keeps. A file with more than `max_rows` readers is
+    refused whole. The caller commits.
     """
     if mode not in IMPORT_WORDING:
         raise InvalidImport("Please choose how these readers agreed to receive the newsletter.")
@@ -300,8 +301,12 @@ def import_csv(stream: IO[str], mode: str, origin: Origin) -> ImportResult:
     header = [cell.strip().lower().lstrip("\ufeff") for cell in next(reader, [])]
     if not header or header[0] != "email" or header[1:] not in ([], ["name"]):
         raise InvalidImport("The first line must be the header email,name.")
+    rows = list(reader)
+    if max_rows is not None and len(rows) > max_rows:
+        raise InvalidImport(f"This file has {len(rows):,} lines; the page imports up to {max_rows:,} at once. "
+                            "Please split it, or use the command `flask subscribers import`.")
     result, seen, now = ImportResult(), set(), utcnow()
-    for line, row in enumerate(reader, start=2):
+    for line, row in enumerate(rows, start=2):
         if not row or not "".join(row).strip():
             continue
         try:

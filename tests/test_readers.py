@@ -142,6 +142,15 @@ def test_import_refuses_a_bad_file_with_a_clear_message_and_changes_nothing(app,
     assert reader(app, "a@example.org") is None
 
 
+def test_import_page_refuses_a_file_too_big_for_one_request_and_points_to_the_command(app, admin_client, monkeypatch):
+    monkeypatch.setattr("newsletter.admin.readers.IMPORT_MAX_ROWS", 2)
+
+    response = _upload(admin_client, "email\na@example.org\nb@example.org\nc@example.org\n", "ask")
+
+    assert response.status_code == 400 and b"flask subscribers import" in response.data
+    assert reader(app, "a@example.org") is None
+
+
 def test_import_refuses_a_file_that_is_not_utf8(app, admin_client):
     response = admin_client.post("/admin/readers/import", content_type="multipart/form-data", data={
         "csv_file": (io.BytesIO(b"email,name\n\xff\xfe@example.org,\xe9\n"), "r.csv"), "consent": "ask"})
