@@ -52,7 +52,7 @@ def test_sample_goes_from_file_to_scheduled_issue_through_the_admin(app, admin_c
     response = admin_client.post(f"/admin/issues/{issue_id}/test", data={"to": "me@example.org"})
     assert response.status_code == 302
     with app.app_context():
-        assert outbox.deliver_due() == {"sent": 1}  # what the worker does, to a real SMTP server
+        outbox.deliver_due()  # what a worker does, if none is running in this session
     [received] = smtp.wait_for_messages(1)
     assert received.message["Subject"].startswith("[Test] Why Small Moments")
 
