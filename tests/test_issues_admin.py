@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import datetime
 
 import pytest
 from sqlalchemy import select
 
-from newsletter import outbox
+from newsletter import issues, outbox
 from newsletter.extensions import db
 from newsletter.models import Issue, OutgoingMail, Subscriber
 from newsletter.models.issues import SCHEDULED
@@ -187,3 +188,34 @@ def test_send_now_reaches_an_active_reader_with_their_own_unsubscribe_link(app, 
         assert "📞" in part and "“uh-huh.”" in part
     with app.app_context():
         wait_for(lambda: (db.session.remove() or db.session.get(Issue, issue_id).status) == "sent")
+
+
+@pytest.mark.parametrize("content,filename,message", [
+    ("Titre\nÉté\n".encode("latin-1"), "latin1.txt", b"UTF-8 text. Save it"),
+    (b"", "", b"Choose a file or paste the article."),
+    (b"\n\n", "empty.txt", b"The article is empty"),
+])
+def test_a_bad_article_file_gets_a_message_and_creates_nothing(app, admin_client, content, filename, message):
+    response = admin_client.post("/admin/issues/new", data={
+        "file": (io.BytesIO(content), filename), "source": "", "source_format": ""}, content_type="multipart/form-data")
+
+    assert response.status_code == 400 and message in response.data
+    with app.app_context():
+        assert db.session.scalar(select(Issue.id)) is None
+
+
+def test_the_live_preview_works_with_csrf_protection_on(app_factory, runner, monkeypatch):
+    app = app_factory(WTF_CSRF_ENABLED=True)
+    monkeypatch.setenv("ADMIN_PASSWORD", PASSWORD)
+    assert app.test_cli_runner().invoke(args=["create-admin", "therapist@example.com"]).exit_code == 0
+    client = app.test_client()
+    login_page = client.get("/admin/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login_page).group(1)
+    client.post("/admin/login", data={"email": "therapist@example.com", "password": PASSWORD, "csrf_token": token})
+    with app.app_context():
+        issue_id = issues.create_from_source(SAMPLE.read_text(encoding="utf-8")).id
+        db.session.commit()
+
+    assert client.post(f"/admin/issues/{issue_id}/preview", data=editor_data()).status_code == 400
+    response = client.post(f"/admin/issues/{issue_id}/preview", data=editor_data(csrf_token=token))
+    assert response.status_code == 200 and b"A first paragraph, with care." in response.data
