@@ -16,10 +16,14 @@ from tests.test_articles import SAMPLE
 TITLE = "Why Small Moments of Disconnection Hurt More Than Big Fights"
 
 
-def import_sample(runner, *extra: str) -> int:
-    result = runner.invoke(args=["issue", "import", str(SAMPLE), *extra])
+def import_article(runner, path, *extra: str) -> int:
+    result = runner.invoke(args=["issue", "import", str(path), *extra])
     assert result.exit_code == 0, result.output
     return int(result.output.strip())
+
+
+def import_sample(runner, *extra: str) -> int:
+    return import_article(runner, SAMPLE, *extra)
 
 
 def load(app, issue_id: int) -> Issue:
@@ -158,3 +162,17 @@ def test_changing_the_practice_profile_re_renders_unsent_issues(app_ctx):
     assert issues.rerender_unsent() == 1
     assert "1 Quiet Lane, Denver, CO 80202" in issue.email_html and "1 Quiet Lane" in issue.email_text
     assert db.session.scalar(select(Issue.id).where(Issue.email_html.contains("Quiet Lane"))) == issue.id
+
+
+def test_a_markdown_article_imports_with_its_structure_in_both_parts(app, runner, tmp_path):
+    article = tmp_path / "note.md"
+    article.write_text("Some words first, *gently*.\n\n## What helps\n\n- Pausing\n- Turning toward\n\n"
+                       "> “Small moments matter.”\n\n![A quiet bench](https://example.org/bench.jpg)\n", encoding="utf-8")
+
+    issue = load(app, import_article(runner, article, "--title", "Turning toward"))
+
+    assert (issue.title, issue.source_format) == ("Turning toward", "markdown")
+    assert "<em" in issue.email_html and "Pausing</li>" in issue.email_html
+    assert 'src="https://example.org/bench.jpg"' in issue.email_html and "max-width:100%" in issue.email_html
+    assert "What helps\n==========" in issue.email_text and "- Pausing\n- Turning toward" in issue.email_text
+    assert "> “Small moments matter.”" in issue.email_text
