@@ -51,6 +51,10 @@ class InvalidEmail(ValueError):
     """The address cannot receive mail; the message says why, in plain words."""
 
 
+class AlreadyConfirmed(Exception):
+    """A confirm link used again: the reader is already active, nothing changes."""
+
+
 class InvalidImport(ValueError):
     """The CSV file cannot be imported at all (wrong header, not text)."""
 
@@ -220,10 +224,12 @@ def subscribe(email: str, name: str, origin: Origin, wording: str) -> list[int]:
 
 
 def reader_for_confirm(token: str) -> Subscriber:
-    """The pending reader a confirm token names; BadToken if forged, expired or already used."""
+    """The pending reader a confirm token names; BadToken if forged, expired or spent, AlreadyConfirmed if used."""
     max_age = current_app.config["CONFIRM_TOKEN_MAX_AGE_HOURS"] * 3600
     payload = tokens.read("confirm", token, max_age=max_age)
     subscriber = db.session.get(Subscriber, payload.get("id")) if isinstance(payload, dict) else None
+    if subscriber is not None and subscriber.status == ACTIVE:
+        raise AlreadyConfirmed()
     if (subscriber is None or subscriber.status != PENDING or not subscriber.confirm_nonce
             or not secrets.compare_digest(subscriber.confirm_nonce, str(payload.get("n")))):
         raise tokens.BadToken()

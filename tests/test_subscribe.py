@@ -102,15 +102,31 @@ def test_reader_goes_pending_active_unsubscribed_and_active_again_with_consent_o
 
 # -- tokens
 
-def test_confirm_link_works_once(app, client):
+def test_confirm_link_works_once_and_a_second_click_just_says_so(app, client):
     signup(client, "once@example.org")
     path = link_in(queued(app, "confirm")[0], "confirm")
 
     assert client.post(path).status_code == 200
-    again = client.post(path)
+    for again in (client.get(path), client.post(path)):
+        assert again.status_code == 200 and b"You're subscribed" in again.data
 
-    assert again.status_code == 400 and b"isn't valid" in again.data
     assert [e.action for e in events(app, "once@example.org")] == ["subscribe", "confirm"]
+    assert len(queued(app, "welcome")) == 1
+
+
+def test_a_spent_confirm_link_does_not_bring_back_a_reader_who_left(app, client):
+    signup(client, "left@example.org")
+    path = link_in(queued(app, "confirm")[0], "confirm")
+    client.post(path)
+    with app.app_context():
+        row = db.session.scalar(select(Subscriber))
+        subscriptions.unsubscribe(subscriptions.unsubscribe_url(row).rsplit("/", 1)[1], subscriptions.Origin())
+        db.session.commit()
+
+    response = client.post(path)
+
+    assert response.status_code == 400 and b"isn't valid" in response.data
+    assert reader(app, "left@example.org").status == "unsubscribed"
 
 
 def test_tampered_or_cross_purpose_tokens_get_a_friendly_page_and_change_nothing(app, client):

@@ -90,13 +90,16 @@ def confirm(token: str):
         if request.method == "GET":
             subscriptions.reader_for_confirm(token)
             return render_template("public/confirm.html", token=token)
-        subscriber, mail_ids = subscriptions.confirm(token, origin("email"))
+        _, mail_ids = subscriptions.confirm(token, origin("email"))
     except tokens.BadToken as exc:
         db.session.rollback()
         return _invalid_link(exc.expired)
+    except subscriptions.AlreadyConfirmed:  # a second click on the link: say so kindly, change nothing
+        db.session.rollback()
+        return render_template("public/confirmed.html")
     db.session.commit()
     enqueue_mail(mail_ids)
-    return render_template("public/confirmed.html", subscriber=subscriber)
+    return render_template("public/confirmed.html")
 
 
 def _is_one_click() -> bool:
