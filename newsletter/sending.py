@@ -18,20 +18,24 @@ worker/tasks.py turns the "batches needed" they return into tasks.
 from __future__ import annotations
 
 import binascii
+import contextlib
 import hashlib
 import hmac
 import html
 import logging
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email import policy
 from email.utils import formataddr
 from functools import lru_cache
+from typing import Iterator
 
 from flask import current_app
-from sqlalchemy import Connection, and_, exists, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, insert, literal, or_, select, update
+from sqlalchemy.exc import DBAPIError
 
 from newsletter import mail, personalize, subscriptions
 from newsletter.extensions import db
@@ -216,11 +220,13 @@ def _claim(issue_id: int) -> list[Recipient]:
     if db.engine.dialect.name == "postgresql":
         # Concurrent claimers skip each other's rows instead of queueing behind them.
         candidates = candidates.with_for_update(skip_locked=True)
-    # SQLite: the UPDATE takes the database's write lock before it reads, and repeating the
-    # conditions makes it claim only rows that are still free.
+    # A CTE, not `id IN (subquery)`: PostgreSQL may run such a subquery more than once and claim
+    # more than its LIMIT. SQLite: the UPDATE takes the database's write lock before it reads, and
+    # repeating the conditions makes it claim only rows that are still free.
+    candidates = candidates.cte("candidates")
     claimed = db.session.execute(
         update(deliveries)
-        .where(deliveries.c.id.in_(candidates.scalar_subquery()), _claimable(issue_id, now))
+        .where(deliveries.c.id == candidates.c.id, _claimable(issue_id, now))
         .values(lease_until=now + _lease(), attempts=deliveries.c.attempts + 1)
         .returning(deliveries.c.id)
     ).scalars().all()
@@ -263,9 +269,7 @@ def _skip_unwanted(recipients: list[Recipient], result: BatchResult) -> list[Rec
 def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> None:
     """Send each claimed message in order; on trouble stop and give the rest back to the ledger.
 
-    The batch keeps one database connection in autocommit mode, as it keeps one SMTP connection:
-    each mark is then one statement and one round trip, where a session would add a COMMIT, a
-    pool reset and a ping.
+    The batch keeps one database connection, as it keeps one SMTP connection (see _ledger_connection).
     """
     config = current_app.config
     message = IssueMail(issue)
@@ -276,8 +280,7 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> Non
     failures_in_a_row = 0
     allowance = 0  # messages the rate limiter has granted and this batch has not sent yet
     next_status_check = time.monotonic() + STATUS_CHECK_EVERY
-    with mail.transport() as connection, db.engine.connect() as ledger:
-        ledger = ledger.execution_options(isolation_level="AUTOCOMMIT")
+    with mail.transport() as connection, _ledger_connection() as ledger:
         for position, recipient in enumerate(recipients):
             if time.monotonic() >= next_status_check:
                 next_status_check = time.monotonic() + STATUS_CHECK_EVERY
@@ -328,6 +331,29 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> Non
                 break
 
 
+@contextmanager
+def _ledger_connection() -> Iterator[Connection]:
+    """The batch's own connection, in autocommit mode: each mark is one statement and one round
+    trip, where a session would add a COMMIT, a pool reset and a ping.
+
+    On PostgreSQL its commits do not wait for the disk (synchronous_commit=off). A killed worker
+    loses nothing by that: the server has the commit. Only a crash of the PostgreSQL server itself
+    can forget the marks of its last fraction of a second, and those readers get a second copy.
+    That trade takes a disk flush out of every message (see docs/performance.md).
+    """
+    with db.engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        postgres = connection.dialect.name == "postgresql"
+        if postgres:
+            connection.exec_driver_sql("SET synchronous_commit TO off")
+        try:
+            yield connection
+        finally:
+            if postgres:
+                with contextlib.suppress(DBAPIError):  # a broken connection is discarded by the pool anyway
+                    connection.exec_driver_sql("RESET synchronous_commit")
+
+
 def _issue_status(ledger: Connection, issue_id: int) -> str | None:
     status = ledger.scalar(select(issues.c.status).where(issues.c.id == issue_id))
     ledger.commit()
@@ -336,11 +362,15 @@ def _issue_status(ledger: Connection, issue_id: int) -> str | None:
 
 def _mark_sent(ledger: Connection, delivery_id: int) -> None:
     """The server accepted the message: record it at once, so a crash from now on cannot resend it."""
-    ledger.execute(
-        update(deliveries).where(deliveries.c.id == delivery_id)
-        .values(status=DELIVERY_SENT, sent_at=utcnow(), lease_until=None, error="")
-    )
+    ledger.execute(_MARK_SENT, {"delivery_id": delivery_id, "sent_at": utcnow()})
     ledger.commit()
+
+
+# Built once: the statement runs once per message.
+_MARK_SENT = (
+    update(deliveries).where(deliveries.c.id == bindparam("delivery_id"))
+    .values(status=DELIVERY_SENT, sent_at=bindparam("sent_at"), lease_until=None, error="")
+)
 
 
 def _mark_failed(ledger: Connection, recipient: Recipient, error: str) -> None:

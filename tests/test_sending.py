@@ -376,3 +376,14 @@ def test_hourly_cap_gives_the_rest_of_the_batch_back_for_later(app_factory, smtp
         assert (result.sent, result.released, result.stopped) == (2, 3, "rate cap")
         assert sending.batches_needed(issue.id) == 0  # not before the next hour
         assert sending.progress(issue.id).pending == 3
+
+
+def test_a_batch_claims_at_most_the_batch_size(app_factory, smtp):
+    app = app_factory(SEND_BATCH_SIZE=2)
+    with app.app_context():
+        add_readers(5)
+        issue = add_issue()
+        sending.dispatch(issue.id)
+
+        assert sending.batches_needed(issue.id) == 3
+        assert [sending.send_batch(issue.id).sent for _ in range(4)] == [2, 2, 1, 0]
