@@ -176,3 +176,15 @@ def test_a_markdown_article_imports_with_its_structure_in_both_parts(app, runner
     assert 'src="https://example.org/bench.jpg"' in issue.email_html and "max-width:100%" in issue.email_html
     assert "What helps\n==========" in issue.email_text and "- Pausing\n- Turning toward" in issue.email_text
     assert "> “Small moments matter.”" in issue.email_text
+
+
+@pytest.mark.parametrize("width", [320, 375, 600])
+def test_the_sample_mail_never_scrolls_sideways_in_a_real_browser(app_ctx, page, width):
+    issue = issues.create_from_source(SAMPLE.read_text(encoding="utf-8"))
+    page.set_viewport_size({"width": width, "height": 800})
+
+    page.set_content(issues.preview(issue))
+
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    body_size = page.locator("p", has_text="Many couples are surprised").evaluate("p => getComputedStyle(p).fontSize")
+    assert float(body_size.removesuffix("px")) >= 17
