@@ -6,6 +6,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from sqlalchemy import select
 from wtforms import DateTimeLocalField, EmailField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from newsletter import articles, issues, practice
@@ -15,7 +16,8 @@ from newsletter.models import Issue
 from newsletter.subscriptions import InvalidEmail
 from worker.tasks import dispatch_due_issues, enqueue, enqueue_mail
 
-FORMAT_CHOICES = [("", "Detect automatically"), (articles.TEXT, "Plain text"), (articles.MARKDOWN, "Markdown")]
+FORMAT_CHOICES = [SelectChoice("", "Detect automatically"), SelectChoice(articles.TEXT, "Plain text"),
+                  SelectChoice(articles.MARKDOWN, "Markdown")]
 MAX_SOURCE = 200_000
 
 
