@@ -488,8 +488,8 @@ class IssueMail:
         raw = template.as_bytes(policy=policy.SMTP)
         self.pieces = _split(raw, [b"To: " + self._TO.encode(), self._ID.encode(), self._URL.encode(),
                                    self._TEXT.encode(), self._HTML.encode()])
-        self.text = _Template(issue.email_text, as_html=False)
-        self.html = _Template(issue.email_html, as_html=True)
+        self.text = _Body(issue.email_text, as_html=False)
+        self.html = _Body(issue.email_html, as_html=True)
 
     def message_id(self, subscriber_id: int) -> str:
         """Stable per (issue, reader) and opaque: it does not reveal the reader's id."""
@@ -499,13 +499,13 @@ class IssueMail:
     def for_reader(self, recipient: Recipient) -> bytes:
         """The complete message for one reader, CRLF line ends, ready for SMTP (and DKIM)."""
         url = subscriptions.unsubscribe_url(recipient)
-        name = mail.one_line(recipient.name or "", 100)
+        name = recipient.name or ""
         values = [
-            _to_header(recipient.email, name),
+            _to_header(recipient.email, mail.one_line(name, 100)),
             self.message_id(recipient.subscriber_id).encode(),
             mail.check_header(url).encode(),
-            _quoted_printable(self.text.fill(url, name)),
-            _quoted_printable(self.html.fill(url, name)),
+            self.text.encode(url, name),
+            self.html.encode(url, name),
         ]
         out = [self.pieces[0]]
         for value, piece in zip(values, self.pieces[1:]):
@@ -514,25 +514,49 @@ class IssueMail:
         return b"".join(out)
 
 
-class _Template:
-    """A body split at its markers once, so filling it is a join (same result as personalize.fill)."""
+class _Body:
+    """A body quoted-printable encoded once, with gaps where each reader's values go.
+
+    Encoding 20 kB per reader was the costliest step of a send. Instead the text between the
+    markers is encoded once; per reader only the short values are, and each is set between
+    soft line breaks ("=" at a line end), so that every line stays within 76 characters and
+    the decoded body is exactly what personalize.fill makes.
+    """
 
     def __init__(self, template: str, as_html: bool):
         self.as_html = as_html
-        self.segments = personalize._PATTERN.split(template)
-        self.markers = personalize._PATTERN.findall(template)
+        text = template.replace("\r\n", "\n")
+        if not text.endswith("\n"):
+            text += "\n"
+        self.markers = personalize._PATTERN.findall(text)
+        segments = [_qp_before_soft_break(part.encode("utf-8")) for part in personalize._PATTERN.split(text)]
+        segments[-1] = segments[-1].rstrip(b"\r\n")
+        self.segments = segments
 
-    def fill(self, unsubscribe_url: str, name: str) -> str:
-        if not self.markers:
-            return self.segments[0]
+    def encode(self, unsubscribe_url: str, name: str) -> bytes:
         values = {personalize.UNSUBSCRIBE_URL: unsubscribe_url, personalize.READER_NAME: name}
         if self.as_html:
             values = {k: html.escape(v, quote=True) for k, v in values.items()}
+        encoded = {k: _qp_before_soft_break(v.encode("utf-8")) for k, v in values.items()}
         out = [self.segments[0]]
         for marker, segment in zip(self.markers, self.segments[1:]):
-            out.append(values[marker])
-            out.append(segment)
-        return "".join(out)
+            out += [_SOFT_BREAK, encoded[marker], _SOFT_BREAK, segment]
+        return b"".join(out)
+
+
+_SOFT_BREAK = b"=\r\n"
+
+
+def _qp_before_soft_break(data: bytes) -> bytes:
+    """Quoted-printable with CRLF line ends, its last line short enough for a soft break to follow."""
+    lines = binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n").split(b"\r\n")
+    last = lines[-1]
+    if len(last) > 75:
+        cut = 75
+        while b"=" in last[cut - 2:cut]:  # never split an =XX escape
+            cut -= 1
+        lines[-1:] = [last[:cut] + b"=", last[cut:]]
+    return b"\r\n".join(lines)
 
 
 def _split(raw: bytes, slots: list[bytes]) -> list[bytes]:
@@ -553,13 +577,6 @@ def _to_header(email: str, name: str) -> bytes:
         return b"To: " + formataddr((name, email)).encode()
     folded = policy.SMTP.header_factory("To", mail.format_address(email, name)).fold(policy=policy.SMTP)
     return folded.rstrip("\r\n").encode("ascii")
-
-
-def _quoted_printable(body: str) -> bytes:
-    data = body.replace("\r\n", "\n").encode("utf-8")
-    if not data.endswith(b"\n"):
-        data += b"\n"
-    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n").rstrip(b"\r\n")
 
 
 # -- pause, resume, cancel, sweep

@@ -87,7 +87,7 @@ def test_each_active_reader_gets_the_issue_once_with_their_own_links(app_ctx, sm
 
 def test_fast_message_matches_the_personalize_contract(app_ctx):
     [reader] = add_readers(1)
-    reader.name = "Zoë O’Brien <&>"
+    reader.name = "Zoë O’Brien <&> " + "with a very long name " * 4
     issue = add_issue()
     recipient = sending.Recipient(1, reader.id, reader.email, reader.name, reader.token_key, "active")
     mailer = sending.IssueMail(issue)
@@ -104,6 +104,8 @@ def test_fast_message_matches_the_personalize_contract(app_ctx):
     for kind in ("plain", "html"):
         assert fast.get_body((kind,)).get_content() == reference.get_body((kind,)).get_content()
     assert "Zoë O’Brien &lt;&amp;&gt;" in fast.get_body(("html",)).get_content()
+    body = mailer.for_reader(recipient).split(b"\r\n\r\n", 1)[1]
+    assert max(len(line) for line in body.split(b"\r\n")) <= 76  # quoted-printable's limit
     assert mailer.message_id(reader.id) == sending.IssueMail(issue).message_id(reader.id)
 
 
