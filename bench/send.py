@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import secrets
 import shutil
+import signal
 import smtplib
 import socket
 import subprocess
@@ -227,6 +228,7 @@ def bench_ours(app, issue_id: int, env: dict, workers: int, workdir: Path) -> tu
             [sys.executable, "-m", "celery", "-A", "worker", "worker", "--pool", "solo", "--loglevel", "INFO",
              "--hostname", f"bench{number}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT), log))
+        STARTED.append(processes[-1][0])
     for process, log in processes:
         wait_until(lambda: b" ready." in log.read_bytes() or process.poll() is not None, 60, "worker start")
         if process.poll() is not None:
@@ -246,13 +248,14 @@ def bench_ours(app, issue_id: int, env: dict, workers: int, workdir: Path) -> tu
     with app.app_context():
         sent = db.session.scalar(select(Issue.recipients_count).where(Issue.id == issue_id))
     rss = max(peak_rss_mb(process.pid) for process, _ in processes)
-    for process, _ in processes:
-        process.terminate()
-        process.wait(timeout=30)
     return sent / elapsed, rss
 
 
+STARTED: list[subprocess.Popen] = []  # every process the bench started, stopped however it ends
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the clean-up below on `kill` too
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--readers", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=2, help="worker processes for (c), sender processes for (a)")
@@ -262,8 +265,8 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="newsletter-bench-"))
     sink_port, redis_port = free_port(), free_port()
-    sink = start_smtp_sink(sink_port)
-    redis = start_redis(redis_port, workdir)
+    STARTED.append(start_smtp_sink(sink_port))
+    STARTED.append(start_redis(redis_port, workdir))
     database_url, drop_database = make_database(workdir)
     env = {
         **os.environ,
@@ -301,9 +304,13 @@ def main() -> None:
         print(f"ours/naive {ours / naive:9.1f}   (target >= 20)")
         print(f"peak worker RSS {rss:.0f} MB   (target < 250 MB)")
     finally:
+        for process in reversed(STARTED):
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
         drop_database()
-        redis.terminate()
-        sink.terminate()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
