@@ -86,8 +86,11 @@ def start_redis(port: int, workdir: Path) -> subprocess.Popen:
     return process
 
 
-def make_database(workdir: Path) -> tuple[str, callable]:
-    """A PostgreSQL database if a server answers, else a SQLite file; and how to drop it."""
+def make_database(workdir: Path, sqlite: bool) -> tuple[str, callable]:
+    """A PostgreSQL database if a server answers (and SQLite was not asked for), else a SQLite file;
+    and how to drop it."""
+    if sqlite:
+        return f"sqlite:///{workdir / 'bench.sqlite'}", lambda: None
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -261,13 +264,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="worker processes for (c), sender processes for (a)")
     parser.add_argument("--naive-sample", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=500, help="SEND_BATCH_SIZE for (c)")
+    parser.add_argument("--sqlite", action="store_true", help="use SQLite even when PostgreSQL answers")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="newsletter-bench-"))
     sink_port, redis_port = free_port(), free_port()
     STARTED.append(start_smtp_sink(sink_port))
     STARTED.append(start_redis(redis_port, workdir))
-    database_url, drop_database = make_database(workdir)
+    database_url, drop_database = make_database(workdir, args.sqlite)
     env = {
         **os.environ,
         "INSTANCE_PATH": str(workdir / "instance"),
