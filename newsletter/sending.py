@@ -62,7 +62,7 @@ MIN_LEASE = timedelta(minutes=5)
 # restarted, a worker died): the sweeper hands out its batches again.
 IDLE_AFTER = timedelta(minutes=1)
 # Retries after "try later" or a dropped connection: 0.25 s, 0.5 s, 1 s... at most a minute apart.
-# With 20 failures allowed in a row, an issue pauses after about 13 minutes of refusals.
+# With 20 failures allowed in a row, an issue pauses after about 12 minutes of refusals.
 RETRY_FIRST_DELAY = 0.25
 RETRY_MAX_DELAY = 60.0
 # How often a batch looks whether the issue was paused or canceled meanwhile.
@@ -70,6 +70,11 @@ STATUS_CHECK_EVERY = 0.5
 
 deliveries = Delivery.__table__
 issues = Issue.__table__
+
+
+def _issue_update(issue_id: int, *conditions):
+    """An UPDATE of one issue's sending state; updated_at (its last edit, shown in lists and the feed) stays."""
+    return update(issues).where(issues.c.id == issue_id, *conditions).values(updated_at=issues.c.updated_at)
 
 
 # -- dispatch
@@ -94,8 +99,7 @@ def dispatch(issue_id: int) -> int | None:
     # Two schedulers may race here: the row lock (PostgreSQL) or the write lock (SQLite) lets one
     # UPDATE through; the other then finds the status changed and updates nothing.
     started = db.session.execute(
-        update(issues)
-        .where(issues.c.id == issue_id, issues.c.status == SCHEDULED)
+        _issue_update(issue_id, issues.c.status == SCHEDULED)
         .values(status=SENDING, dispatched_at=now, consecutive_failures=0, pause_reason="", batch_claimed_at=now)
     ).rowcount
     if started != 1:
@@ -112,7 +116,7 @@ def dispatch(issue_id: int) -> int | None:
     recipients = db.session.scalar(
         select(func.count()).select_from(deliveries).where(deliveries.c.issue_id == issue_id)
     )
-    db.session.execute(update(issues).where(issues.c.id == issue_id).values(recipients_count=recipients))
+    db.session.execute(_issue_update(issue_id).values(recipients_count=recipients))
     db.session.commit()
     log.info("issue %s dispatched to %s readers", issue_id, recipients)
     return recipients
@@ -210,7 +214,7 @@ def _claim(issue_id: int) -> list[Recipient]:
     # The issue row first, as dispatch, pause, resume and cancel do: one lock order, no deadlock.
     # It also makes the claim fail once the issue is no longer sending.
     sending_still = db.session.execute(
-        update(issues).where(issues.c.id == issue_id, issues.c.status == SENDING).values(batch_claimed_at=now)
+        _issue_update(issue_id, issues.c.status == SENDING).values(batch_claimed_at=now)
     ).rowcount
     if not sending_still:
         db.session.commit()
@@ -392,7 +396,7 @@ def _mark_failed(ledger: Connection, recipient: Recipient, error: str) -> None:
 def _count_failure(ledger: Connection, issue_id: int, error: str, max_failures: int) -> bool:
     """Count a failure on the issue, pausing it after too many in a row; True when the batch must stop."""
     count = ledger.execute(
-        update(issues).where(issues.c.id == issue_id)
+        _issue_update(issue_id)
         .values(consecutive_failures=issues.c.consecutive_failures + 1)
         .returning(issues.c.consecutive_failures)
     ).scalar_one()
@@ -400,7 +404,7 @@ def _count_failure(ledger: Connection, issue_id: int, error: str, max_failures: 
         reason = (f"Paused after {count} failed attempts in a row. The mail server last said: "
                   f"{mail.one_line(error, 300)}. Resume when it accepts mail again; nobody is lost or sent twice.")
         ledger.execute(
-            update(issues).where(issues.c.id == issue_id, issues.c.status == SENDING)
+            _issue_update(issue_id, issues.c.status == SENDING)
             .values(status=PAUSED, pause_reason=reason)
         )
     stopped = ledger.scalar(select(issues.c.status).where(issues.c.id == issue_id)) != SENDING
@@ -409,7 +413,7 @@ def _count_failure(ledger: Connection, issue_id: int, error: str, max_failures: 
 
 
 def _reset_failures(ledger: Connection, issue_id: int) -> None:
-    ledger.execute(update(issues).where(issues.c.id == issue_id).values(consecutive_failures=0))
+    ledger.execute(_issue_update(issue_id).values(consecutive_failures=0))
     ledger.commit()
 
 
@@ -455,7 +459,7 @@ def finish_if_done(issue_id: int) -> bool:
     """sending → sent once no delivery is pending. Commits; True if this call finished it."""
     pending = exists().where(deliveries.c.issue_id == issue_id, deliveries.c.status == DELIVERY_PENDING)
     done = db.session.execute(
-        update(issues).where(issues.c.id == issue_id, issues.c.status == SENDING, ~pending)
+        _issue_update(issue_id, issues.c.status == SENDING, ~pending)
         .values(status=SENT, sent_at=utcnow())
     ).rowcount
     db.session.commit()
@@ -588,7 +592,7 @@ def _to_header(email: str, name: str) -> bytes:
 def pause(issue_id: int, reason: str = "Paused by you.") -> bool:
     """sending → paused; batches stop within a moment and give their rest back. Commits."""
     changed = db.session.execute(
-        update(issues).where(issues.c.id == issue_id, issues.c.status == SENDING)
+        _issue_update(issue_id, issues.c.status == SENDING)
         .values(status=PAUSED, pause_reason=reason)
     ).rowcount
     db.session.commit()
@@ -598,7 +602,7 @@ def pause(issue_id: int, reason: str = "Paused by you.") -> bool:
 def resume(issue_id: int) -> bool:
     """paused → sending, from where it stopped; the caller then hands out its batches. Commits."""
     changed = db.session.execute(
-        update(issues).where(issues.c.id == issue_id, issues.c.status == PAUSED)
+        _issue_update(issue_id, issues.c.status == PAUSED)
         .values(status=SENDING, pause_reason="", consecutive_failures=0, batch_claimed_at=utcnow())
     ).rowcount
     db.session.execute(
@@ -614,7 +618,7 @@ def resume(issue_id: int) -> bool:
 def cancel(issue_id: int) -> bool:
     """sending or paused → canceled; readers not yet mailed never will be. Commits."""
     changed = db.session.execute(
-        update(issues).where(issues.c.id == issue_id, issues.c.status.in_((SENDING, PAUSED)))
+        _issue_update(issue_id, issues.c.status.in_((SENDING, PAUSED)))
         .values(status=CANCELED, canceled_at=utcnow())
     ).rowcount
     if changed:

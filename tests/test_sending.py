@@ -389,3 +389,16 @@ def test_a_batch_claims_at_most_the_batch_size(app_factory, smtp):
 
         assert sending.batches_needed(issue.id) == 3
         assert [sending.send_batch(issue.id).sent for _ in range(4)] == [2, 2, 1, 0]
+
+
+def test_sending_leaves_the_issues_last_edit_time_alone(app_ctx, smtp):
+    add_readers(2)
+    issue = add_issue()
+    edited = issue.updated_at
+    sending.dispatch(issue.id)
+    sending.pause(issue.id)
+    sending.resume(issue.id)
+    send_all(issue.id)
+
+    db.session.commit()
+    assert (issue.status, issue.updated_at) == ("sent", edited)
