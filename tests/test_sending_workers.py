@@ -60,7 +60,10 @@ def test_worker_killed_mid_send_loses_nobody_and_repeats_at_most_the_message_in_
 
     smtp.wait_for_messages(25)
     doomed.kill()
-    assert len(smtp.messages) < 60
+    time.sleep(0.2)  # the database finishes a statement the dead worker had already sent
+    # Accepted by the server but not yet marked sent when the worker died: 0 or 1 (the one in flight).
+    in_flight = len(smtp.messages) - delivery_statuses(issue.id)["sent"]
+    assert in_flight in (0, 1) and len(smtp.messages) < 60
     # Later, the sweeper finds the dead worker's lease expired and hands the rest out again.
     needed = sending.sweep(now=utcnow() + timedelta(minutes=10))
     assert needed[issue.id] >= 1
@@ -70,7 +73,7 @@ def test_worker_killed_mid_send_loses_nobody_and_repeats_at_most_the_message_in_
 
     copies = copies_by_reader(smtp)
     assert set(copies) == {r.email for r in readers}
-    assert sum(copies.values()) - len(readers) <= 1  # at most the one message in flight
+    assert sum(copies.values()) == len(readers) + in_flight  # only the message in flight went twice
     for address in (a for a, n in copies.items() if n > 1):
         assert len({m.message["Message-ID"] for m in smtp.to(address)}) == 1
     assert delivery_statuses(issue.id) == Counter(sent=60)
