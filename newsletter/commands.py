@@ -174,52 +174,6 @@ def issue_cancel(issue_id: int) -> None:
                     "Only a sending or paused issue can be canceled (this one is {status}).")
 
 
-@issue_cli.command("status")
-@click.argument("issue_id", type=int)
-def issue_status(issue_id: int) -> None:
-    """Recipients, sent, failed and pending for an issue."""
-    report = sending.progress(issue_id)
-    if report is None:
-        raise click.ClickException(f"There is no issue {issue_id}.")
-    click.echo(f"Issue {issue_id}: {report.status}")
-    click.echo(f"recipients: {report.recipients}\nsent: {report.sent}\nfailed: {report.failed}\n"
-               f"skipped: {report.skipped}\npending: {report.pending}")
-    if report.pause_reason:
-        click.echo(f"paused: {report.pause_reason}")
-
-
-def _change_sending(issue_id: int, change, done: str, refused: str) -> None:
-    if not change(issue_id):
-        report = sending.progress(issue_id)
-        raise click.ClickException(refused.format(status=report.status if report else "missing"))
-    click.echo(done)
-
-
-@issue_cli.command("pause")
-@click.argument("issue_id", type=int)
-def issue_pause(issue_id: int) -> None:
-    """Pause a sending issue; `issue resume` continues where it stopped."""
-    _change_sending(issue_id, sending.pause, f"Issue {issue_id} paused.",
-                    "Only a sending issue can be paused (this one is {status}).")
-
-
-@issue_cli.command("resume")
-@click.argument("issue_id", type=int)
-def issue_resume(issue_id: int) -> None:
-    """Resume a paused issue from where it stopped."""
-    _change_sending(issue_id, sending.resume, f"Issue {issue_id} is sending again.",
-                    "Only a paused issue can be resumed (this one is {status}).")
-    enqueue_batches(issue_id)
-
-
-@issue_cli.command("cancel")
-@click.argument("issue_id", type=int)
-def issue_cancel(issue_id: int) -> None:
-    """Cancel a sending or paused issue: readers not yet mailed will not be."""
-    _change_sending(issue_id, sending.cancel, f"Issue {issue_id} canceled.",
-                    "Only a sending or paused issue can be canceled (this one is {status}).")
-
-
 def register(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(issue_cli)
