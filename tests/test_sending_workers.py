@@ -1,5 +1,5 @@
 """Sending with real worker processes: the whole path through Celery, a worker killed mid-send,
-pause and resume while a worker is sending, and a Redis outage mid-send.
+pause and resume while a worker is sending, and Redis restarting mid-send.
 
 The crash and pause tests give their slow worker (20 messages a second) a queue of its own, so
 the session worker never takes their batches and the timing stays predictable.
@@ -11,6 +11,8 @@ import uuid
 from collections import Counter
 from datetime import timedelta
 
+import redis
+from flask import current_app
 from sqlalchemy import select
 
 from newsletter import sending
@@ -102,12 +104,37 @@ def test_pause_stops_a_sending_worker_and_resume_finishes_without_doubles(app_ct
     assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers})
 
 
+def _queue_length(queue: str) -> int:
+    return redis.Redis.from_url(current_app.config["REDIS_URL"]).llen(queue)
+
+
 def _unleased_pending(issue_id: int) -> bool:
     db.session.commit()
     leased = db.session.scalar(
         select(Delivery.id).where(Delivery.issue_id == issue_id, Delivery.status == "pending",
                                   Delivery.lease_until.is_not(None)).limit(1))
     return leased is None
+
+
+def test_redis_restart_mid_send_loses_the_queue_but_not_a_reader(app_ctx, smtp, start_worker, redis_server):
+    readers = add_readers(60)
+    issue = add_issue()
+    queue = f"restart-{uuid.uuid4().hex[:8]}"
+    start_worker(env={"SEND_RATE_PER_SECOND": "10", "SEND_BATCH_SIZE": "30"}, queues=queue)
+    sending.dispatch(issue.id)
+    hand_out_batches(issue.id, queue, 1)
+
+    smtp.wait_for_messages(15)
+    redis_server.stop()  # the running batch carries on without the shared limiter
+    wait_for(lambda: _unleased_pending(issue.id), timeout=15, message="the running batch did not finish")
+    redis_server.start()
+    assert len(smtp.messages) == 30
+    needed = sending.sweep(now=utcnow() + timedelta(minutes=2))  # beat's sweep, once the issue looks idle
+    hand_out_batches(issue.id, queue, needed[issue.id] + 2)
+    wait_for(lambda: issue_status(issue.id) == "sent", timeout=30)
+    wait_for(lambda: _queue_length(queue) == 0, timeout=15, message="the worker stopped taking tasks")
+
+    assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers})
 
 
 def test_redis_outage_mid_send_falls_back_to_a_local_rate_limit(app_ctx, smtp, redis_outage):
