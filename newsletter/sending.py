@@ -280,8 +280,8 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> Non
     The batch keeps one database connection, as it keeps one SMTP connection (see _ledger_connection).
     """
     config = current_app.config
-    message = IssueMail(issue)
-    db.session.commit()
+    issue_id, message = issue.id, IssueMail(issue)
+    db.session.commit()  # and no more reading through the session: `issue` is expired from here on
     limiter = _limiter()
     sender = mail.envelope_sender()
     max_failures = config["SEND_MAX_CONSECUTIVE_FAILURES"]
@@ -292,7 +292,7 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> Non
         for position, recipient in enumerate(recipients):
             if time.monotonic() >= next_status_check:
                 next_status_check = time.monotonic() + STATUS_CHECK_EVERY
-                status = _issue_status(ledger, issue.id)
+                status = _issue_status(ledger, issue_id)
                 if status != SENDING:
                     result.stopped = status
                     result.released = _release(ledger, recipients[position:])
@@ -313,12 +313,12 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> Non
                     connection.send(sender, recipient.email, data)
                 except mail.TemporaryFailure as exc:
                     failures_in_a_row += 1
-                    if _count_failure(ledger, issue.id, str(exc), max_failures):
+                    if _count_failure(ledger, issue_id, str(exc), max_failures):
                         result.stopped = PAUSED
                         result.released = _release(ledger, recipients[position:])
                         return
                     delay = min(RETRY_FIRST_DELAY * 2 ** (failures_in_a_row - 1), RETRY_MAX_DELAY)
-                    log.info("issue %s: %s; retrying in %.2fs", issue.id, exc, delay)
+                    log.info("issue %s: %s; retrying in %.2fs", issue_id, exc, delay)
                     _extend_lease(ledger, recipients[position:], delay)
                     time.sleep(delay)
                     continue
@@ -326,7 +326,7 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> Non
                     _mark_failed(ledger, recipient, str(exc))
                     result.failed += 1
                     failures_in_a_row += 1
-                    if _count_failure(ledger, issue.id, str(exc), max_failures):
+                    if _count_failure(ledger, issue_id, str(exc), max_failures):
                         result.stopped = PAUSED
                         result.released = _release(ledger, recipients[position + 1:])
                         return
@@ -335,7 +335,7 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> Non
                 result.sent += 1
                 if failures_in_a_row:
                     failures_in_a_row = 0
-                    _reset_failures(ledger, issue.id)
+                    _reset_failures(ledger, issue_id)
                 break
 
 
