@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import re
 
-from flask import Response, current_app, request
+from flask import Response, after_this_request, current_app, request
 
 from newsletter.subscriptions import Origin
+from worker.tasks import enqueue_mail
 
 
 def origin(source: str = "site") -> Origin:
@@ -31,3 +32,18 @@ def allow_embedding(response: Response) -> Response:
     response.headers["Content-Security-Policy"] = " ".join(["frame-ancestors 'self'", *embed_origins()])
     response.headers.pop("X-Frame-Options", None)
     return response
+
+
+def send_after_response(mail_ids: list[int]) -> None:
+    """Hand committed mail to a worker once the response has gone out.
+
+    While Redis is down each hand-off waits out the client's connection retries (seconds); the
+    person at the form should not wait for that, and the sweeper sends the mail anyway.
+    """
+    if not mail_ids:
+        return
+
+    @after_this_request
+    def hand_off(response: Response) -> Response:
+        response.call_on_close(lambda: enqueue_mail(mail_ids))
+        return response

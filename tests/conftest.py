@@ -13,6 +13,7 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
+from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from tests.support import RedisServer, SMTPServer, WorkerProcess, redis_answers
@@ -154,6 +155,15 @@ def app(settings, _schema, monkeypatch):
     _empty_database(app)
 
 
+class ClosingClient(FlaskClient):
+    """Closes each response, as a WSGI server does once it is sent: work registered with
+    call_on_close (handing mail to the worker) then runs, as it does in production."""
+
+    def open(self, *args, **kwargs):
+        kwargs.setdefault("buffered", True)
+        return super().open(*args, **kwargs)
+
+
 def make_app(settings: dict, **overrides):
     from newsletter import create_app
 
@@ -161,7 +171,9 @@ def make_app(settings: dict, **overrides):
     config.update({"TESTING": True, "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False,
                    "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex[:8]}"})
     config.update(overrides)
-    return create_app(config)
+    app = create_app(config)
+    app.test_client_class = ClosingClient
+    return app
 
 
 @pytest.fixture

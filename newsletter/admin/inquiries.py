@@ -8,9 +8,9 @@ from flask_login import current_user
 from newsletter import inquiries
 from newsletter.admin.blueprint import bp
 from newsletter.admin.forms import InquiryNoteForm, InquiryStatusForm
+from newsletter.web import send_after_response
 from newsletter.extensions import db
 from newsletter.models import Inquiry
-from worker.tasks import enqueue_mail
 
 
 @bp.get("/inquiries", endpoint="inquiries")
@@ -106,7 +106,7 @@ def inquiry_spam(inquiry_id: int):
     if request.form.get("action") == "not_spam":
         mail_ids = inquiries.not_spam(inquiry, current_user.id)
         db.session.commit()
-        enqueue_mail(mail_ids)
+        send_after_response(mail_ids)
         flash("Moved to the inbox." + (" Its forward and acknowledgement are on their way." if mail_ids else ""))
     else:
         inquiries.mark_spam(inquiry, current_user.id)

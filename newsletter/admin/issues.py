@@ -11,10 +11,11 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from newsletter import articles, issues, practice
 from newsletter.admin.blueprint import bp
+from newsletter.web import send_after_response
 from newsletter.extensions import db
 from newsletter.models import Issue
 from newsletter.subscriptions import InvalidEmail
-from worker.tasks import dispatch_due_issues, enqueue, enqueue_mail
+from worker.tasks import dispatch_due_issues, enqueue
 
 FORMAT_CHOICES = [SelectChoice("", "Detect automatically"), SelectChoice(articles.TEXT, "Plain text"),
                   SelectChoice(articles.MARKDOWN, "Markdown")]
@@ -164,7 +165,7 @@ def issue_test(issue_id: int):
             form.to.errors.append(str(exc))
         else:
             db.session.commit()
-            enqueue_mail([mail_id])
+            send_after_response([mail_id])
             flash(f"A test copy is on its way to {form.to.data.strip()}.")
             return redirect(url_for("admin.issue_edit", issue_id=issue.id))
     return _editor(issue, status=400, test_form=form)

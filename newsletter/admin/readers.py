@@ -14,8 +14,7 @@ from newsletter.admin.forms import ReaderImportForm
 from newsletter.extensions import db
 from newsletter.models import Subscriber
 from newsletter.models.readers import SUBSCRIBER_STATUSES
-from newsletter.web import embed_origins, origin
-from worker.tasks import enqueue_mail
+from newsletter.web import embed_origins, origin, send_after_response
 
 PER_PAGE = 50
 # Counting every reader costs a full pass over the table, so the counts shown are up to a minute old.
@@ -91,7 +90,7 @@ def readers_import():
         form.csv_file.errors.append("That file isn't a readable CSV file. Please save it as CSV (UTF-8) and try again.")
     else:
         db.session.commit()
-        enqueue_mail(result.mail_ids)
+        send_after_response(result.mail_ids)
         _forget_counts()
         return render_template("admin/readers_import.html", form=ReaderImportForm(formdata=None), result=result)
     db.session.rollback()

@@ -10,8 +10,7 @@ from newsletter import inquiries, subscriptions
 from newsletter.extensions import csrf, db, limiter
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import ContactForm
-from newsletter.web import allow_embedding, origin
-from worker.tasks import enqueue_mail
+from newsletter.web import allow_embedding, origin, send_after_response
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +50,9 @@ def _contact(form: ContactForm, *, embed: bool):
         return _form_page(form, embed), 400
     db.session.commit()
     _count_toward_limit()
-    response = current_app.make_response(render_template(
-        "public/contact_done.html", urgent=result.urgent, embed=embed,
-        reply_days=current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"]))
-    # Hand the mail to a worker once the page is sent: while Redis is down each hand-off waits out
-    # its connection retries (seconds), and the inquirer should not wait; the sweeper sends it anyway.
-    response.call_on_close(lambda: enqueue_mail(result.mail_ids))
-    return response
+    send_after_response(result.mail_ids)
+    return render_template("public/contact_done.html", urgent=result.urgent, embed=embed,
+                           reply_days=current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"])
 
 
 def _form_page(form: ContactForm, embed: bool, too_many: bool = False) -> str:

@@ -15,8 +15,7 @@ from newsletter.extensions import csrf, db, limiter
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import SubscribeForm
 from newsletter.suppression import email_hash
-from newsletter.web import allow_embedding, origin
-from worker.tasks import enqueue_mail
+from newsletter.web import allow_embedding, origin, send_after_response
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +57,7 @@ def _signup(form: SubscribeForm, source: str, template: str, done_template: str)
         mail_ids = subscriptions.subscribe(address, form.name.data or "", origin(source),
                                            subscriptions.signup_wording())
         db.session.commit()
-        enqueue_mail(mail_ids)
+        send_after_response(mail_ids)
     return render_template(done_template)
 
 
@@ -98,7 +97,7 @@ def confirm(token: str):
         db.session.rollback()
         return render_template("public/confirmed.html")
     db.session.commit()
-    enqueue_mail(mail_ids)
+    send_after_response(mail_ids)
     return render_template("public/confirmed.html")
 
 
@@ -134,5 +133,5 @@ def resubscribe(token: str):
         db.session.rollback()
         return _invalid_link()
     db.session.commit()
-    enqueue_mail(mail_ids)
+    send_after_response(mail_ids)
     return render_template("public/subscribe_done.html")
