@@ -35,7 +35,8 @@ def create_admin(email: str) -> None:
 
 @subscribers_cli.command("import")
 @click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
-@click.option("--consent", type=click.Choice([subscriptions.IMPORT_ASK, subscriptions.IMPORT_ELSEWHERE]), required=True,
+@click.option("--consent", type=click.Choice([subscriptions.IMPORT_ASK, subscriptions.IMPORT_ELSEWHERE]), default=subscriptions.IMPORT_ASK,
+              show_default=True,
               help="ask: email each new reader to confirm; elsewhere: they already consented elsewhere (recorded).")
 def import_subscribers(csv_file, consent: str) -> None:
     """Add readers from a CSV file with the header email,name."""

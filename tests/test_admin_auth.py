@@ -76,9 +76,17 @@ def test_bad_sign_in_gets_a_clear_message_and_no_session(client, admin, email, p
     assert client.get("/admin/").status_code == 302
 
 
-def test_sign_in_never_redirects_to_another_site(client, admin):
-    response = client.post("/admin/login?next=//evil.test/x", data={"email": admin, "password": PASSWORD})
+@pytest.mark.parametrize("target", ["//evil.test/x", "/%09/evil.test", "/%0A/evil.test", "/\\evil.test",
+                                    "https://evil.test/", "javascript:alert(1)", "%2F%2Fevil.test"])
+def test_sign_in_never_redirects_to_another_site(client, admin, target):
+    response = client.post(f"/admin/login?next={target}", data={"email": admin, "password": PASSWORD})
+    assert response.status_code == 302
     assert response.headers["Location"] == "/admin/"
+
+
+def test_sign_in_returns_to_the_page_asked_for(client, admin):
+    response = client.post("/admin/login?next=/admin/outbox", data={"email": admin, "password": PASSWORD})
+    assert response.headers["Location"] == "/admin/outbox"
 
 
 def test_sign_in_form_requires_csrf_token(app_factory, runner, admin):

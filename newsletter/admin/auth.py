@@ -4,6 +4,7 @@ from __future__ import annotations
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import login_user, logout_user
@@ -33,10 +34,13 @@ def login():
 
 
 def _safe_next(target: str | None) -> str | None:
-    """Only same-site paths: never redirect a signed-in admin to another site."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    """Only a path on this site: never redirect a signed-in admin elsewhere, never a bad header."""
+    if not target or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return None
+    parts = urlsplit(target.replace("\\", "/"))
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return None
+    return target
 
 
 @bp.post("/logout")

@@ -6,7 +6,8 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp, Validatio
 
 
 class HoneypotMixin:
-    # Hidden from people by CSS; bots fill it. A filled honeypot is answered like success and stored nowhere.
+    # Hidden from people by CSS; bots fill it. A filled honeypot is answered like success: a signup is
+    # stored nowhere, an inquiry goes to the spam folder (never forwarded, never silently lost).
     website = StringField("Leave this field empty", validators=[Optional(), Length(max=200)])
 
     @property
