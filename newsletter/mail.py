@@ -37,11 +37,16 @@ class UnsafeHeader(ValueError):
 
 
 class TemporaryFailure(Exception):
-    """The server said "try later" (4xx) or the connection failed: retry."""
+    """The server said "try later" (4xx) or the connection failed: retry.
 
-    def __init__(self, code: int, message: str):
+    `recipient_only` is set when only this recipient was deferred (4xx at RCPT: a full mailbox,
+    greylisting), so other readers' messages can go on.
+    """
+
+    def __init__(self, code: int, message: str, recipient_only: bool = False):
         super().__init__(f"{code} {message}")
         self.code = code
+        self.recipient_only = recipient_only
 
 
 class PermanentFailure(Exception):
@@ -184,7 +189,8 @@ class SMTPTransport:
             if cfg["SMTP_USERNAME"]:
                 conn.login(cfg["SMTP_USERNAME"], cfg["SMTP_PASSWORD"])
         except smtplib.SMTPResponseException as exc:
-            raise _classify(exc.smtp_code, exc.smtp_error) from exc
+            # A refused greeting or login is our configuration's problem, never a reader's bounce.
+            raise TemporaryFailure(exc.smtp_code, f"the server refused our connection or login: {_text(exc.smtp_error)}") from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise TemporaryFailure(0, f"cannot connect to {host}:{port}: {exc}") from exc
         return conn
@@ -197,7 +203,11 @@ class SMTPTransport:
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(recipient, (550, b"refused"))
             self._reset()
-            raise _classify(code, text) from exc
+            raise _classify(code, text, recipient_only=True) from exc
+        except smtplib.SMTPSenderRefused as exc:
+            # MAIL FROM refused: every message would fail the same way; not the reader's fault.
+            self._reset()
+            raise TemporaryFailure(exc.smtp_code, f"the server refused our sender: {_text(exc.smtp_error)}") from exc
         except smtplib.SMTPResponseException as exc:
             self._reset()
             raise _classify(exc.smtp_code, exc.smtp_error) from exc
@@ -206,7 +216,7 @@ class SMTPTransport:
             raise TemporaryFailure(0, f"connection lost: {exc}") from exc
         if refused:
             code, text = refused[recipient]
-            raise _classify(code, text)
+            raise _classify(code, text, recipient_only=True)
 
     def _reset(self) -> None:
         """After a refusal, start the next message from a clean state (or a new connection)."""
@@ -254,11 +264,15 @@ class OutboxTransport:
         self.close()
 
 
-def _classify(code: int, text: bytes | str) -> Exception:
-    detail = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _classify(code: int, text: bytes | str, recipient_only: bool = False) -> Exception:
+    """5xx for this recipient's message is permanent; anything else is worth another try."""
     if 500 <= code < 600:
-        return PermanentFailure(code, detail)
-    return TemporaryFailure(code, detail)
+        return PermanentFailure(code, _text(text))
+    return TemporaryFailure(code, _text(text), recipient_only=recipient_only)
 
 
 def transport(config: Mapping | None = None) -> SMTPTransport | OutboxTransport:

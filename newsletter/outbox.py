@@ -97,29 +97,38 @@ def deliver(mail_id: int) -> str:
         row.status, row.last_error, row.lease_until = MAIL_FAILED, "suppressed address", None
         db.session.commit()
         return "suppressed"
-    message = mail.dkim_sign(crypto.decrypt(row.message), current_app.config)
     try:
+        message = mail.dkim_sign(crypto.decrypt(row.message), current_app.config)
         with mail.transport() as conn:
             conn.send(mail.envelope_sender(), row.recipient, message)
     except mail.PermanentFailure as exc:
         row.status, row.last_error, row.lease_until = MAIL_FAILED, str(exc)[:500], None
         if row.recipient.lower() != parseaddr(current_app.config["PRACTICE_INBOX"])[1].lower():
-            suppress(row.recipient, "bounced", str(exc))
+            suppress(row.recipient, "bounced", f"SMTP {exc.code}")
         db.session.commit()
-        log.warning("outgoing mail %s refused for good: %s", mail_id, exc)
+        log.warning("outgoing mail %s refused for good (SMTP %s)", mail_id, exc.code)
         return "failed"
     except mail.TemporaryFailure as exc:
-        row.last_error, row.lease_until = str(exc)[:500], None
-        if row.attempts >= MAX_ATTEMPTS:
-            row.status = MAIL_FAILED
-        else:
-            row.next_attempt_at = utcnow() + _backoff(row.attempts)
-        db.session.commit()
-        log.info("outgoing mail %s deferred: %s", mail_id, exc)
+        _defer(row, str(exc))
+        log.info("outgoing mail %s deferred (SMTP %s)", mail_id, exc.code)
+        return "deferred"
+    except Exception as exc:  # noqa: BLE001 - a bad key or DKIM file: say why, retry a while, let the sweep go on
+        _defer(row, f"cannot send: {type(exc).__name__}")
+        log.exception("outgoing mail %s could not be sent", mail_id)
         return "deferred"
     row.status, row.sent_at, row.lease_until, row.last_error = MAIL_SENT, utcnow(), None, ""
     db.session.commit()
     return "sent"
+
+
+def _defer(row: OutgoingMail, reason: str) -> None:
+    """Try again after a backoff; give up (status failed, visible in the admin) after MAX_ATTEMPTS."""
+    row.last_error, row.lease_until = reason[:500], None
+    if row.attempts >= MAX_ATTEMPTS:
+        row.status = MAIL_FAILED
+    else:
+        row.next_attempt_at = utcnow() + _backoff(row.attempts)
+    db.session.commit()
 
 
 def due_ids(limit: int = 200) -> list[int]:

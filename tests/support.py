@@ -69,6 +69,7 @@ class SMTPRecorder:
     - fail_next(n, code): the next n messages are answered `code` at DATA (421, 451, 550...)
     - reject(address, code): RCPT for that address is answered `code` (until cleared)
     - drop_next(n): the next n messages have their connection dropped at DATA
+    - reject_sender(address, code): MAIL FROM with that address is answered `code`
     """
 
     def __init__(self) -> None:
@@ -78,6 +79,7 @@ class SMTPRecorder:
         self._failures: deque[int] = deque()
         self._drops = 0
         self._rejects: dict[str, int] = {}
+        self._rejected_senders: dict[str, int] = {}
         self.answers: list[int] = []
 
     # -- control, from the test thread
@@ -87,6 +89,7 @@ class SMTPRecorder:
             self._failures.clear()
             self._drops = 0
             self._rejects.clear()
+            self._rejected_senders.clear()
             self.answers.clear()
             self.connections = 0
 
@@ -101,6 +104,11 @@ class SMTPRecorder:
     def reject(self, address: str, code: int = 550) -> None:
         with self._lock:
             self._rejects[address.lower()] = code
+
+    def reject_sender(self, address: str, code: int = 550) -> None:
+        """MAIL FROM with this address is answered `code` (until reset)."""
+        with self._lock:
+            self._rejected_senders[address.lower()] = code
 
     def wait_for_messages(self, count: int, timeout: float = 20.0) -> list[Received]:
         with self._lock:
@@ -118,6 +126,15 @@ class SMTPRecorder:
             self.connections += 1
         session.host_name = hostname
         return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        with self._lock:
+            code = self._rejected_senders.get(address.lower())
+        if code:
+            return f"{code} 5.7.1 Sender not allowed"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         with self._lock:

@@ -66,3 +66,24 @@ def test_a_message_is_sent_once_however_often_it_is_delivered(app_ctx, smtp):
 def test_the_stored_message_is_encrypted(app_ctx):
     mail_id = _queue()
     assert b"Plain words" not in db.session.get(OutgoingMail, mail_id).message
+
+
+def test_a_refused_sender_defers_the_mail_and_blames_no_reader(app_ctx, smtp, monkeypatch):
+    monkeypatch.setitem(app_ctx.config, "MAIL_FROM", "Practice <blocked@newsletter.test>")
+    smtp.reject_sender("blocked@newsletter.test", 550)
+    mail_id = _queue("reader@example.com")
+
+    assert outbox.deliver(mail_id) == "deferred"
+    assert not is_suppressed("reader@example.com")
+    assert db.session.get(OutgoingMail, mail_id).status == "pending"
+
+
+def test_a_message_that_cannot_be_decrypted_does_not_stop_the_sweep(app_ctx, smtp):
+    broken = _queue("first@example.com")
+    db.session.get(OutgoingMail, broken).message = b"not a fernet token"
+    db.session.commit()
+    _queue("second@example.com")
+
+    assert outbox.deliver_due() == {"deferred": 1, "sent": 1}
+    assert "InvalidToken" in db.session.get(OutgoingMail, broken).last_error
+    assert [m.rcpt_tos for m in smtp.messages] == [["second@example.com"]]
