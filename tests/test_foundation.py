@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.exc import IntegrityError
 
 from newsletter import create_app
 from newsletter.config import ConfigError
 from newsletter.extensions import db
 from newsletter.models import OutgoingMail, Subscriber
+from tests.conftest import POSTGRES_ADMIN_URL
 from tests.support import ROOT, wait_for
 
 
@@ -68,12 +71,41 @@ def test_development_generates_a_secret_key_once_into_instance(tmp_path, monkeyp
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
 
 
-def test_migrations_build_the_schema_the_models_describe(tmp_path):
+@pytest.fixture
+def empty_database_url(database, tmp_path):
+    """A new, empty database of this session's kind (not the one create_all filled)."""
+    backend, url = database
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path}/migrated.sqlite"
+        return
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"migrated_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield url.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_migrations_build_the_schema_the_models_describe(empty_database_url, tmp_path):
     """`flask db upgrade` on an empty database, then Alembic finds nothing left to migrate."""
-    env = {"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path}/m.sqlite", "PATH": "/usr/bin:/bin"}
-    upgrade = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env,
-                             capture_output=True, text=True)
+    env = {"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": empty_database_url, "PATH": "/usr/bin:/bin"}
+
+    def flask_db(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True)
+
+    upgrade = flask_db("upgrade")
     assert upgrade.returncode == 0, upgrade.stderr
-    check = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "check"], cwd=ROOT, env=env,
-                           capture_output=True, text=True)
+    check = flask_db("check")
     assert check.returncode == 0, check.stdout + check.stderr
+    engine = create_engine(empty_database_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        conn.execute(text("INSERT INTO subscribers (email, name, status, source, token_key, confirmations_sent_today,"
+                          " created_at) VALUES ('Dana@example.com', '', 'pending', 'site', 'k', 0, '2026-01-01')"))
+        with pytest.raises(IntegrityError):
+            conn.execute(text("INSERT INTO subscribers (email, name, status, source, token_key,"
+                              " confirmations_sent_today, created_at)"
+                              " VALUES ('dana@EXAMPLE.com', '', 'pending', 'site', 'k', 0, '2026-01-01')"))
+    engine.dispose()

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 9511872c9555
+Revision ID: 90da34ba7ddc
 Revises: 
-Create Date: 2026-11-25 16:03:12.456331
+Create Date: 2026-11-25 17:00:55.874313
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '9511872c9555'
+revision = '90da34ba7ddc'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -40,6 +40,7 @@ def upgrade():
     sa.Column('spam', sa.Boolean(), nullable=False),
     sa.Column('spam_reason', sa.String(length=200), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('forwarded_at', sa.DateTime(), nullable=True),
     sa.Column('first_response_at', sa.DateTime(), nullable=True),
     sa.Column('status_changed_at', sa.DateTime(), nullable=True),
     sa.Column('digest_sent_at', sa.DateTime(), nullable=True),
@@ -60,6 +61,8 @@ def upgrade():
     sa.Column('signature', sa.Text(), nullable=False),
     sa.Column('body_html', sa.Text(), nullable=False),
     sa.Column('body_text', sa.Text(), nullable=False),
+    sa.Column('postscript_html', sa.Text(), nullable=False),
+    sa.Column('postscript_text', sa.Text(), nullable=False),
     sa.Column('email_html', sa.Text(), nullable=False),
     sa.Column('email_text', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
@@ -71,6 +74,8 @@ def upgrade():
     sa.Column('canceled_at', sa.DateTime(), nullable=True),
     sa.Column('pause_reason', sa.Text(), nullable=False),
     sa.Column('recipients_count', sa.Integer(), nullable=False),
+    sa.Column('consecutive_failures', sa.Integer(), nullable=False),
+    sa.Column('batch_claimed_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('slug')
     )
@@ -119,6 +124,7 @@ def upgrade():
     sa.Column('confirmations_sent_today', sa.Integer(), nullable=False),
     sa.Column('already_subscribed_note_at', sa.DateTime(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('pending_since', sa.DateTime(), nullable=True),
     sa.Column('confirmed_at', sa.DateTime(), nullable=True),
     sa.Column('unsubscribed_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
@@ -126,6 +132,9 @@ def upgrade():
     )
     with op.batch_alter_table('subscribers', schema=None) as batch_op:
         batch_op.create_index('ix_subscribers_status_id', ['status', 'id'], unique=False)
+    # Written by hand: autogenerate cannot compare expression indexes on SQLite.
+    # Dana@Example.com and dana@example.com are one reader.
+    op.create_index('ix_subscribers_email_lower', 'subscribers', [sa.text('lower(email)')], unique=True)
 
     op.create_table('suppressions',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -217,6 +226,7 @@ def downgrade():
 
     op.drop_table('consent_events')
     op.drop_table('suppressions')
+    op.drop_index('ix_subscribers_email_lower', table_name='subscribers')
     with op.batch_alter_table('subscribers', schema=None) as batch_op:
         batch_op.drop_index('ix_subscribers_status_id')
 
