@@ -65,6 +65,11 @@ IDLE_AFTER = timedelta(minutes=1)
 # With 20 failures allowed in a row, an issue pauses after about 12 minutes of refusals.
 RETRY_FIRST_DELAY = 0.25
 RETRY_MAX_DELAY = 60.0
+# A "try later" for one recipient only (4xx to RCPT): that delivery waits 1, 2, 4... minutes, at
+# most an hour apart, and fails (without suppressing the address) after about a day of tries.
+RECIPIENT_RETRY_FIRST = timedelta(minutes=1)
+RECIPIENT_RETRY_MAX = timedelta(hours=1)
+RECIPIENT_MAX_ATTEMPTS = 30
 # How often a batch looks whether the issue was paused or canceled meanwhile.
 STATUS_CHECK_EVERY = 0.5
 
@@ -149,6 +154,7 @@ class BatchResult:
     failed: int = 0
     skipped: int = 0
     released: int = 0
+    deferred: int = 0  # only this reader's server said "try later": retried on its own schedule
     stopped: str = ""  # why the batch stopped early: paused, canceled, rate cap
 
     def as_dict(self) -> dict:
@@ -163,6 +169,7 @@ class Recipient:
     name: str
     token_key: str
     status: str | None
+    attempts: int = 1
 
     @property
     def id(self) -> int | None:
@@ -243,7 +250,7 @@ def _claim(issue_id: int) -> list[Recipient]:
         return []
     rows = db.session.execute(
         select(deliveries.c.id, deliveries.c.subscriber_id, Subscriber.email, Subscriber.name,
-               Subscriber.token_key, Subscriber.status)
+               Subscriber.token_key, Subscriber.status, deliveries.c.attempts)
         .select_from(deliveries.outerjoin(Subscriber.__table__, Subscriber.id == deliveries.c.subscriber_id))
         .where(deliveries.c.id.in_(claimed))
         .order_by(deliveries.c.id)
@@ -307,23 +314,11 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> Non
                     time.sleep(grant.wait)
                 allowance = grant.count
             allowance -= 1
-            data = mail.dkim_sign(message.for_reader(recipient), config)
             while True:
                 try:
-                    connection.send(sender, recipient.email, data)
-                except mail.TemporaryFailure as exc:
-                    failures_in_a_row += 1
-                    if _count_failure(ledger, issue_id, str(exc), max_failures):
-                        result.stopped = PAUSED
-                        result.released = _release(ledger, recipients[position:])
-                        return
-                    delay = min(RETRY_FIRST_DELAY * 2 ** (failures_in_a_row - 1), RETRY_MAX_DELAY)
-                    log.info("issue %s: %s; retrying in %.2fs", issue_id, exc, delay)
-                    _extend_lease(ledger, recipients[position:], delay)
-                    time.sleep(delay)
-                    continue
+                    connection.send(sender, recipient.email, mail.dkim_sign(message.for_reader(recipient), config))
                 except mail.PermanentFailure as exc:
-                    _mark_failed(ledger, recipient, str(exc))
+                    _mark_failed(ledger, recipient, exc)
                     result.failed += 1
                     failures_in_a_row += 1
                     if _count_failure(ledger, issue_id, str(exc), max_failures):
@@ -331,12 +326,31 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> Non
                         result.released = _release(ledger, recipients[position + 1:])
                         return
                     break
-                _mark_sent(ledger, recipient.delivery_id)
-                result.sent += 1
-                if failures_in_a_row:
-                    failures_in_a_row = 0
-                    _reset_failures(ledger, issue_id)
-                break
+                except mail.TemporaryFailure as exc:
+                    if exc.recipient_only:
+                        _defer_one(ledger, recipient, exc)
+                        result.deferred += 1
+                        break
+                    trouble = str(exc)
+                except Exception as exc:  # noqa: BLE001 - a fault of ours (an unreadable DKIM key...): retry, then pause saying why
+                    log.exception("issue %s: cannot build or send a message", issue_id)
+                    trouble = f"the message could not be built or sent ({type(exc).__name__}: {exc})"
+                else:
+                    _mark_sent(ledger, recipient.delivery_id)
+                    result.sent += 1
+                    if failures_in_a_row:
+                        failures_in_a_row = 0
+                        _reset_failures(ledger, issue_id)
+                    break
+                failures_in_a_row += 1
+                if _count_failure(ledger, issue_id, trouble, max_failures):
+                    result.stopped = PAUSED
+                    result.released = _release(ledger, recipients[position:])
+                    return
+                delay = min(RETRY_FIRST_DELAY * 2 ** (failures_in_a_row - 1), RETRY_MAX_DELAY)
+                log.info("issue %s: %s; retrying in %.2fs", issue_id, trouble, delay)
+                _extend_lease(ledger, recipients[position:], delay)
+                time.sleep(delay)
 
 
 @contextmanager
@@ -381,16 +395,37 @@ _MARK_SENT = (
 )
 
 
-def _mark_failed(ledger: Connection, recipient: Recipient, error: str) -> None:
-    """A permanent refusal: the delivery fails and the address is suppressed as bounced."""
+def _mark_failed(ledger: Connection, recipient: Recipient, exc: mail.PermanentFailure) -> None:
+    """A permanent refusal: the delivery fails and the address is suppressed as bounced.
+
+    Only the SMTP code is kept: the reply text usually names the address, which must not
+    outlive the reader's erasure.
+    """
     ledger.execute(
         update(deliveries).where(deliveries.c.id == recipient.delivery_id)
-        .values(status=DELIVERY_FAILED, lease_until=None, error=error[:500])
+        .values(status=DELIVERY_FAILED, lease_until=None, error=f"refused for good (SMTP {exc.code})")
     )
     ledger.commit()
-    suppress(recipient.email, "bounced", error)
+    suppress(recipient.email, "bounced", f"SMTP {exc.code}")
     db.session.commit()
-    log.warning("issue delivery %s refused for good: %s", recipient.delivery_id, error)
+    log.warning("issue delivery %s refused for good (SMTP %s)", recipient.delivery_id, exc.code)
+
+
+def _defer_one(ledger: Connection, recipient: Recipient, exc: mail.TemporaryFailure) -> None:
+    """This reader's server said "try later" (a full mailbox, greylisting): the rest of the batch
+    goes on, and this delivery waits its own backoff; after RECIPIENT_MAX_ATTEMPTS it fails,
+    without suppressing the address."""
+    row = update(deliveries).where(deliveries.c.id == recipient.delivery_id,
+                                   deliveries.c.status == DELIVERY_PENDING)
+    if recipient.attempts >= RECIPIENT_MAX_ATTEMPTS:
+        ledger.execute(row.values(status=DELIVERY_FAILED, lease_until=None,
+                                  error=f"deferred {recipient.attempts} times (SMTP {exc.code})"))
+    else:
+        wait = min(RECIPIENT_RETRY_FIRST * 2 ** (recipient.attempts - 1), RECIPIENT_RETRY_MAX)
+        ledger.execute(row.values(lease_until=None, next_attempt_at=utcnow() + wait,
+                                  error=f"deferred (SMTP {exc.code})"))
+    ledger.commit()
+    log.info("issue delivery %s deferred by the recipient's server (SMTP %s)", recipient.delivery_id, exc.code)
 
 
 def _count_failure(ledger: Connection, issue_id: int, error: str, max_failures: int) -> bool:

@@ -402,3 +402,36 @@ def test_sending_leaves_the_issues_last_edit_time_alone(app_ctx, smtp):
 
     db.session.commit()
     assert (issue.status, issue.updated_at) == ("sent", edited)
+
+
+def test_one_readers_full_mailbox_defers_only_that_reader(app_ctx, smtp):
+    """A 452 to RCPT delays that one delivery on its own schedule; everyone else gets the issue."""
+    readers = add_readers(5)
+    issue = add_issue()
+    sending.dispatch(issue.id)
+    smtp.reject("reader2@example.org", 452)
+
+    result = sending.send_batch(issue.id)
+
+    assert (result.sent, result.deferred, result.failed) == (4, 1, 0)
+    assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers if r.email != "reader2@example.org"})
+    assert delivery_statuses(issue.id) == Counter(sent=4, pending=1)
+    assert db.session.scalar(select(Subscriber.status).where(Subscriber.email == "reader2@example.org")) == "active"
+    assert db.session.get(Issue, issue.id).status == "sending", "the issue waits for the deferred reader"
+    assert sending.send_batch(issue.id).claimed == 0, "not retried before its backoff"
+
+
+def test_a_refused_sender_pauses_the_issue_and_bounces_nobody(app_factory, smtp):
+    app = app_factory(SEND_MAX_CONSECUTIVE_FAILURES=3, MAIL_FROM="Practice <blocked@newsletter.test>")
+    with app.app_context():
+        add_readers(4)
+        issue = add_issue()
+        sending.dispatch(issue.id)
+        smtp.reject_sender("blocked@newsletter.test", 550)
+
+        result = sending.send_batch(issue.id)
+
+        assert result.stopped == "paused" and result.failed == 0
+        assert delivery_statuses(issue.id) == Counter(pending=4)
+        assert db.session.scalar(select(func.count()).select_from(Suppression)) == 0
+        assert "refused our sender" in db.session.get(Issue, issue.id).pause_reason
