@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import html
 import re
-from email.message import EmailMessage
 
 from flask import current_app
 
 from newsletter import mail
-from newsletter.models import Issue
 
 # Markers the issue templates put where per-reader values go. Neither Markdown nor our
 # escaping produces them from an article's text.
@@ -43,16 +41,3 @@ def list_headers(unsubscribe_url: str) -> dict[str, str]:
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         "List-Id": f"{practice_name} <{current_app.config['LIST_ID']}>",
     }
-
-
-def issue_message(issue: Issue, *, to: str, name: str, unsubscribe_url: str, message_id: str,
-                  subject_prefix: str = "") -> EmailMessage:
-    """One reader's copy of an issue."""
-    return mail.build_message(
-        to=mail.format_address(to, name),
-        subject=subject_prefix + issue.subject,
-        text=fill(issue.email_text, unsubscribe_url=unsubscribe_url, name=name, as_html=False),
-        html=fill(issue.email_html, unsubscribe_url=unsubscribe_url, name=name, as_html=True),
-        message_id=message_id,
-        headers=list_headers(unsubscribe_url),
-    )

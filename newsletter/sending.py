@@ -508,9 +508,10 @@ def finish_if_done(issue_id: int) -> bool:
 class IssueMail:
     """An issue's message as bytes, built once, with slots filled per reader.
 
-    The same message `personalize.issue_message` builds (headers, multipart/alternative, UTF-8),
-    but the MIME structure is generated once per batch: per reader only the To, Message-ID and
-    List-Unsubscribe values and the two bodies (quoted-printable, by the C codec) change.
+    The same message `mail.build_message` would build from `personalize.fill` and `list_headers`
+    (headers, multipart/alternative, UTF-8), but the MIME structure is generated once per batch:
+    per reader only the To, Message-ID and List-Unsubscribe values and the two bodies
+    (quoted-printable, by the C codec) change.
     """
 
     _TO = "reader@slot.invalid"

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, select
 
-from newsletter import accounts, personalize, sending, subscriptions
+from newsletter import accounts, mail, personalize, sending, subscriptions
 from newsletter.extensions import db
 from newsletter.models import Delivery, Issue, Subscriber, Suppression, utcnow
 from newsletter.suppression import email_hash
@@ -94,8 +94,14 @@ def test_fast_message_matches_the_personalize_contract(app_ctx):
 
     fast = BytesParser(policy=policy.default).parsebytes(mailer.for_reader(recipient))
     url = subscriptions.unsubscribe_url(reader)
-    reference = personalize.issue_message(issue, to=reader.email, name=reader.name, unsubscribe_url=url,
-                                          message_id=mailer.message_id(reader.id))
+    reference = mail.build_message(  # the plain way to build one reader's copy
+        to=mail.format_address(reader.email, reader.name),
+        subject=issue.subject,
+        text=personalize.fill(issue.email_text, unsubscribe_url=url, name=reader.name, as_html=False),
+        html=personalize.fill(issue.email_html, unsubscribe_url=url, name=reader.name, as_html=True),
+        message_id=mailer.message_id(reader.id),
+        headers=personalize.list_headers(url),
+    )
     reference = BytesParser(policy=policy.default).parsebytes(reference.as_bytes(policy=policy.SMTP))
 
     assert fast.get_content_type() == "multipart/alternative"
