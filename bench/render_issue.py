@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SAMPLE = ROOT.parent / "shared" / "seeds" / "sample-article.txt"
+SAMPLE = ROOT / "seeds" / "sample-article.txt"
 
 
 def main() -> None:

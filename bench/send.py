@@ -37,7 +37,7 @@ from sqlalchemy.exc import OperationalError  # noqa: E402
 
 SMTP_SINK = "/usr/sbin/smtp-sink"
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-SAMPLE_ARTICLE = Path(os.environ.get("BENCH_ARTICLE", ROOT.parent / "shared" / "seeds" / "sample-article.txt"))
+SAMPLE_ARTICLE = Path(os.environ.get("BENCH_ARTICLE", ROOT / "seeds" / "sample-article.txt"))
 
 
 def free_port() -> int:

@@ -3,7 +3,7 @@ and in the admin editor, written to docs/screenshots/. Needs Debian's chromium a
 
     .venv/bin/python scripts/screenshots.py
 
-It builds the app on a throw-away SQLite database, imports shared/seeds/sample-article.txt (or the
+It builds the app on a throw-away SQLite database, imports seeds/sample-article.txt (or the
 file given as the first argument) and fails if any page scrolls sideways at phone width.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "docs" / "screenshots"
-SAMPLE = ROOT.parent / "shared" / "seeds" / "sample-article.txt"
+SAMPLE = ROOT / "seeds" / "sample-article.txt"
 ADMIN_EMAIL, ADMIN_PASSWORD = "therapist@example.com", "screenshots only"
 
 

@@ -20,6 +20,8 @@ from typing import Callable
 from aiosmtpd.controller import Controller
 
 ROOT = Path(__file__).resolve().parent.parent
+# The therapist's real article, signature block included: the first content the product must get right.
+SAMPLE_ARTICLE = ROOT / "seeds" / "sample-article.txt"
 
 
 def free_port() -> int:

@@ -9,7 +9,7 @@ from newsletter import issues
 from newsletter.extensions import db
 from newsletter.models import utcnow
 from newsletter.models.issues import SENT
-from tests.test_articles import SAMPLE
+from tests.support import SAMPLE_ARTICLE as SAMPLE
 
 
 @pytest.fixture

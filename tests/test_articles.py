@@ -1,11 +1,8 @@
 """Articles as the therapist writes them become a title, a safe HTML body, wrapped text and a signature."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from newsletter import articles
-
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "sample-article.txt"
+from tests.support import SAMPLE_ARTICLE as SAMPLE
 
 
 def sample() -> articles.Article:

@@ -11,7 +11,7 @@ from newsletter import issues, personalize, practice
 from newsletter.extensions import db
 from newsletter.models import Issue, utcnow
 from newsletter.models.issues import CANCELED, DRAFT, SCHEDULED, SENDING
-from tests.test_articles import SAMPLE
+from tests.support import SAMPLE_ARTICLE as SAMPLE
 
 TITLE = "Why Small Moments of Disconnection Hurt More Than Big Fights"
 

@@ -14,7 +14,7 @@ from newsletter.models import Issue, OutgoingMail, Subscriber
 from newsletter.models.issues import SCHEDULED
 from newsletter.models.readers import ACTIVE
 from tests.test_admin_auth import PASSWORD, sign_in
-from tests.test_articles import SAMPLE
+from tests.support import SAMPLE_ARTICLE as SAMPLE
 from tests.support import wait_for
 
 
