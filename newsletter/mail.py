@@ -8,6 +8,7 @@ email package's header-injection fixes (CVE-2024-6923).
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import socket
 import ssl
@@ -64,9 +65,13 @@ class RenderedMail:
     html: str | None
 
 
+# Line breaks (and NUL, and Unicode's line and paragraph separators) would end the header.
+_UNSAFE_IN_HEADER = re.compile("[\r\n\0\u2028\u2029]")
+
+
 def check_header(value: str) -> str:
     """Return `value` if it is safe in a header, else raise UnsafeHeader."""
-    if any(ch in value for ch in "\r\n\0") or any(0x2028 <= ord(ch) <= 0x2029 for ch in value):
+    if _UNSAFE_IN_HEADER.search(value):
         raise UnsafeHeader("line breaks are not allowed in a mail header")
     return value
 
