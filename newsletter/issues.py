@@ -175,7 +175,8 @@ def send_test(issue: Issue, to: str) -> int:
         subject="[Test] " + issue.subject,
         text=personalize.fill(issue.email_text, unsubscribe_url=unsubscribe_url, name="", as_html=False),
         html=personalize.fill(issue.email_html, unsubscribe_url=unsubscribe_url, name="", as_html=True),
-        headers=personalize.list_headers(unsubscribe_url),
+        # No mailto: a test copy's "unsubscribe" must not reach the practice as a real request.
+        headers=personalize.list_headers(unsubscribe_url, mailto=False),
     )
     return row.id
 

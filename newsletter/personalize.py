@@ -30,10 +30,10 @@ def issue_message_id(issue_id: int, reader_key: str) -> str:
     return f"<issue-{issue_id}.{reader_key}@{domain}>"
 
 
-def list_headers(unsubscribe_url: str) -> dict[str, str]:
-    """List-Unsubscribe (URL, and mailto where configured), RFC 8058 one-click, List-Id."""
+def list_headers(unsubscribe_url: str, *, mailto: bool = True) -> dict[str, str]:
+    """List-Unsubscribe (URL, and mailto where configured and wanted), RFC 8058 one-click, List-Id."""
     targets = [f"<{unsubscribe_url}>"]
-    if current_app.config["UNSUBSCRIBE_MAILTO"]:
+    if mailto and current_app.config["UNSUBSCRIBE_MAILTO"]:
         targets.append(f"<mailto:{current_app.config['UNSUBSCRIBE_MAILTO']}?subject=unsubscribe>")
     practice_name = mail.one_line(current_app.config["MAIL_FROM"].split("<")[0].strip(' "') or "Newsletter", 80)
     return {

@@ -71,6 +71,7 @@ def test_the_text_part_is_wrapped_prose_with_signature_call_and_footer(app, runn
 
 
 def test_a_test_copy_arrives_with_list_headers_unicode_and_a_harmless_unsubscribe_link(app, runner, smtp):
+    app.config["UNSUBSCRIBE_MAILTO"] = "unsubscribe@newsletter.test"
     issue_id = import_sample(runner, "--title", "Small “moments” — matter 💛")
 
     result = runner.invoke(args=["issue", "test", str(issue_id), "--to", "me@example.org"])

@@ -441,3 +441,16 @@ def test_a_refused_sender_pauses_the_issue_and_bounces_nobody(app_factory, smtp)
         assert delivery_statuses(issue.id) == Counter(pending=4)
         assert db.session.scalar(select(func.count()).select_from(Suppression)) == 0
         assert "refused our sender" in db.session.get(Issue, issue.id).pause_reason
+
+
+def test_list_unsubscribe_offers_the_mailto_where_configured(app_factory):
+    app = app_factory(UNSUBSCRIBE_MAILTO="unsubscribe@newsletter.test")
+    with app.app_context():
+        [reader] = add_readers(1)
+        issue = add_issue()
+        recipient = sending.Recipient(1, reader.id, reader.email, reader.name, reader.token_key, "active")
+
+        message = BytesParser(policy=policy.default).parsebytes(sending.IssueMail(issue).for_reader(recipient))
+
+        url = subscriptions.unsubscribe_url(reader)
+        assert message["List-Unsubscribe"] == f"<{url}>, <mailto:unsubscribe@newsletter.test?subject=unsubscribe>"

@@ -59,10 +59,7 @@ def _detail_page(inquiry_id: int, status_form: InquiryStatusForm | None = None,
 
 
 def _inquiry_or_404(inquiry_id: int) -> Inquiry:
-    inquiry = db.session.get(Inquiry, inquiry_id)
-    if inquiry is None:
-        abort(404)
-    return inquiry
+    return db.get_or_404(Inquiry, inquiry_id)
 
 
 @bp.post("/inquiries/<int:inquiry_id>/status")
