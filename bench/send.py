@@ -202,7 +202,7 @@ def bench_naive(app, issue_id: int, port: int, sample: int) -> float:
             url = subscriptions.unsubscribe_url(recipient)
             html, text_part = issues.render_mail(values, web_url=f"{app.config['BASE_URL']}/issues/{issue.slug}")
             message = mail.build_message(
-                to=mail.format_address(recipient.email, recipient.name), subject=issue.subject,
+                to=mail.Mailbox(recipient.email, recipient.name), subject=issue.subject,
                 text=personalize.fill(text_part, unsubscribe_url=url, name=recipient.name, as_html=False),
                 html=personalize.fill(html, unsubscribe_url=url, name=recipient.name, as_html=True),
                 headers=personalize.list_headers(url))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Mapping
 
@@ -176,6 +177,11 @@ def finalize(settings: dict, instance_path: str) -> dict:
         raise ConfigError(f"SMTP_SECURITY must be none, starttls or ssl, got {cfg['SMTP_SECURITY']!r}")
     if cfg["INQUIRY_FORWARD_MODE"] not in {"full", "notice"}:
         raise ConfigError(f"INQUIRY_FORWARD_MODE must be full or notice, got {cfg['INQUIRY_FORWARD_MODE']!r}")
+    for name in ("MAIL_FROM", "PRACTICE_INBOX"):
+        found = getaddresses([cfg[name]])
+        if len(found) != 1 or "@" not in found[0][1] or any(ch in cfg[name] for ch in "\r\n\0"):
+            raise ConfigError(f"{name} must be exactly one e-mail address, like 'Practice <hello@example.org>'; "
+                              f"got {cfg[name]!r}")
     if production and cfg["BASE_URL"].startswith("http://") and not _is_local(cfg["BASE_URL"]):
         raise ConfigError("BASE_URL must be https in production: unsubscribe links in mail use it.")
     if not cfg["SMTP_PORT"]:

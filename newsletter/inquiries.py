@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parseaddr
 from statistics import median
 from urllib.parse import quote
 
@@ -116,7 +115,7 @@ def _recent_duplicate(address: str, message: str) -> Inquiry | None:
 
 
 def _practice_inbox() -> str:
-    return parseaddr(current_app.config["PRACTICE_INBOX"])[1]
+    return mail.practice_inbox().address
 
 
 def admin_url(inquiry: Inquiry) -> str:
@@ -131,7 +130,7 @@ def _queue_mails(inquiry: Inquiry) -> list[int]:
     forward = outbox.queue_template(
         "inquiry_notice" if notice_only else "inquiry_forward",
         to=_practice_inbox(),
-        reply_to=mail.format_address(inquiry.email, inquiry.name),
+        reply_to=mail.Mailbox(inquiry.email, inquiry.name),
         inquiry=inquiry,
         first_name=mail.one_line(inquiry.name, 100).split(" ")[0],
         message=crypto.decrypt_text(inquiry.message_encrypted),

@@ -7,6 +7,7 @@ email package's header-injection fixes (CVE-2024-6923).
 """
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import smtplib
@@ -15,9 +16,8 @@ import ssl
 import time
 import uuid
 from dataclasses import dataclass
-from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import format_datetime, getaddresses, make_msgid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -77,9 +77,9 @@ def check_header(value: str) -> str:
 
 
 def one_line(value: str, limit: int = 200) -> str:
-    """Fold user text into a single safe header line (for subjects and display names)."""
-    cleaned = " ".join(value.replace("\0", " ").split())
-    return cleaned[:limit]
+    """Fold user text into a single line without control characters (for subjects and names)."""
+    printable = "".join(ch if ch.isprintable() else " " for ch in value)
+    return " ".join(printable.split())[:limit]
 
 
 def inline_css(html: str) -> str:
@@ -109,41 +109,165 @@ def render(prefix: str, *, inline: bool = True, **context) -> RenderedMail:
     return RenderedMail(subject=subject, text=text, html=html)
 
 
-def format_address(address: str, name: str = "") -> str:
-    """A To/From/Reply-To value from a checked address and an optional display name."""
-    check_header(address)
-    if name:
-        return str(Address(display_name=one_line(name, 100), addr_spec=address))
-    return address
+# -- headers: one way to write every header that carries text or an address
+#
+# This Python (3.11.7) predates the email package's header-injection fixes (CVE-2024-6923), and its
+# header parser decodes RFC 2047 encoded words found in a value: a name typed as
+# "=?utf-8?q?=0D=0AReply-To:...?=" becomes a real CR LF when the message is written, and a long
+# quoted name loses its quotes when folded, so its commas split it into extra addresses. So the
+# package never parses our headers: `Header` values are encoded and folded here, and the package
+# stores and writes them as they are (email.policy: a value with a `name` attribute is a header
+# object, stored unchanged and folded by its own `fold`).
+
+MAX_LINE = 78
+# RFC 5322 atext: a display name made only of these (and spaces) needs neither quotes nor encoding.
+_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+")
+# addr-spec as email-validator leaves it: ASCII, no spaces, quotes, brackets or commas, one @.
+_ADDR_SPEC = re.compile(r"[A-Za-z0-9.!#$%&'*+\-/=?^_`{|}~]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+_WORD_BYTES = 45  # UTF-8 bytes per encoded word: "=?utf-8?b?" + 60 base64 characters + "?=" = 72
 
 
-def domain_of(address: str) -> str:
-    return parseaddr(address)[1].rpartition("@")[2] or "localhost"
+class Header(str):
+    """A header value built here, as the tokens it may be folded between."""
+
+    def __new__(cls, name: str, tokens: list[str]) -> "Header":
+        for token in tokens:
+            if not token or not token.isascii() or " " in token or _UNSAFE_IN_HEADER.search(token):
+                raise UnsafeHeader(f"{name}: not a safe header token")
+        value = super().__new__(cls, " ".join(tokens))
+        value.name, value.tokens = name, tokens
+        return value
+
+    def fold(self, *, policy) -> str:
+        """Name and value on lines of at most MAX_LINE characters where the tokens allow."""
+        lines, line = [], f"{self.name}:"
+        for token in self.tokens:
+            if len(line) + 1 + len(token) > MAX_LINE and line.strip() != f"{self.name}:":
+                lines.append(line)
+                line = ""
+            line += " " + token
+        lines.append(line)
+        return policy.linesep.join(lines) + policy.linesep
+
+
+def _encoded_words(text: str) -> list[str]:
+    """RFC 2047 B-encoded words of at most 72 characters, never splitting a character.
+
+    A word ends after a space where one is near, and carries that space: decoders drop the
+    whitespace between encoded words, so the space must be inside one.
+    """
+    words, chunk = [], b""
+    for char in text:
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > _WORD_BYTES:
+            cut = chunk.rfind(b" ") + 1
+            if cut < _WORD_BYTES // 2:
+                cut = len(chunk)
+            words.append(chunk[:cut])
+            chunk = chunk[cut:]
+        chunk += encoded
+    words.append(chunk)
+    return [f"=?utf-8?b?{base64.b64encode(word).decode('ascii')}?=" for word in words if word]
+
+
+def _is_plain(words: list[str]) -> bool:
+    """ASCII words that no mail reader could take for anything but themselves."""
+    return all(word.isascii() and word.isprintable() and "=?" not in word for word in words)
+
+
+def text_header(name: str, text: str) -> Header:
+    """An unstructured header (Subject) from any text: one line, encoded words where needed."""
+    words = one_line(text, 998).split()
+    if not words:
+        return Header(name, ["(no subject)"])
+    return Header(name, words if _is_plain(words) else _encoded_words(" ".join(words)))
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """One address with an optional display name: what every From, To and Reply-To holds."""
+
+    address: str
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not _ADDR_SPEC.fullmatch(self.address) or len(self.address) > 254:
+            raise UnsafeHeader("not a plain e-mail address")
+
+    @classmethod
+    def parse(cls, value: str) -> "Mailbox":
+        """A configured sender or inbox ("Name <addr>" or "addr"); exactly one address."""
+        found = getaddresses([check_header(value)])
+        if len(found) != 1 or not found[0][1]:
+            raise UnsafeHeader(f"{value!r} is not exactly one e-mail address")
+        name, address = found[0]
+        return cls(address=address, name=name)
+
+    def phrase(self) -> list[str]:
+        return phrase_tokens(self.name)
+
+
+def phrase_tokens(name: str) -> list[str]:
+    """A display name as header tokens: atoms as typed, anything else RFC 2047 encoded."""
+    words = one_line(name, 100).split()
+    if not words:
+        return []
+    if all(_ATOM.fullmatch(word) and "=?" not in word for word in words):
+        return words
+    return _encoded_words(" ".join(words))
+
+
+def address_header(name: str, mailbox: Mailbox) -> Header:
+    """A From, To or Reply-To header naming exactly one mailbox, whatever its display name holds."""
+    phrase = mailbox.phrase()
+    return Header(name, [*phrase, f"<{mailbox.address}>"] if phrase else [mailbox.address])
+
+
+def raw_header(name: str, value: str) -> Header:
+    """A header we composed from checked parts (Message-ID, List-*, In-Reply-To): ASCII, one line."""
+    check_header(value)
+    if not value.isascii():
+        raise UnsafeHeader(f"{name}: only ASCII is allowed here")
+    return Header(name, value.split())
+
+
+def sender() -> Mailbox:
+    """MAIL_FROM, the sender of every message."""
+    return Mailbox.parse(current_app.config["MAIL_FROM"])
+
+
+def practice_inbox() -> Mailbox:
+    """PRACTICE_INBOX, where inquiries and digests go."""
+    return Mailbox.parse(current_app.config["PRACTICE_INBOX"])
+
+
+def domain_of(mailbox: Mailbox) -> str:
+    return mailbox.address.rpartition("@")[2]
 
 
 def build_message(
     *,
-    to: str,
+    to: Mailbox,
     subject: str,
     text: str,
     html: str | None = None,
-    sender: str | None = None,
-    reply_to: str | None = None,
+    from_: Mailbox | None = None,
+    reply_to: Mailbox | None = None,
     message_id: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> EmailMessage:
-    """A multipart/alternative (or text-only) UTF-8 message with every header checked."""
-    sender = sender or current_app.config["MAIL_FROM"]
+    """A multipart/alternative (or text-only) UTF-8 message; every header is written by this module."""
+    from_ = from_ or sender()
     msg = EmailMessage()
-    msg["From"] = check_header(sender)
-    msg["To"] = check_header(to)
-    msg["Subject"] = check_header(subject)
+    msg["From"] = address_header("From", from_)
+    msg["To"] = address_header("To", to)
+    msg["Subject"] = text_header("Subject", subject)
     msg["Date"] = format_datetime(datetime.now(UTC))
-    msg["Message-ID"] = check_header(message_id or make_msgid(domain=domain_of(sender)))
+    msg["Message-ID"] = raw_header("Message-ID", message_id or make_msgid(domain=domain_of(from_)))
     if reply_to:
-        msg["Reply-To"] = check_header(reply_to)
+        msg["Reply-To"] = address_header("Reply-To", reply_to)
     for name, value in (headers or {}).items():
-        msg[check_header(name)] = check_header(value)
+        msg[name] = raw_header(check_header(name), value)
     msg.set_content(text, charset="utf-8")
     if html is not None:
         msg.add_alternative(html, subtype="html", charset="utf-8")
@@ -151,7 +275,7 @@ def build_message(
 
 
 def envelope_sender() -> str:
-    return parseaddr(current_app.config["MAIL_FROM"])[1]
+    return sender().address
 
 
 def dkim_sign(message: bytes, config: Mapping) -> bytes:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from email import policy
-from email.utils import parseaddr
 from typing import Mapping
 
 from flask import current_app
@@ -35,12 +34,12 @@ def queue(
     text: str,
     html: str | None = None,
     to_name: str = "",
-    reply_to: str | None = None,
+    reply_to: mail.Mailbox | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> OutgoingMail:
     """Build the message and add it to the session; the caller commits with its own change."""
     message = mail.build_message(
-        to=mail.format_address(to, to_name),
+        to=mail.Mailbox(to, to_name),
         subject=subject,
         text=text,
         html=html,
@@ -58,7 +57,7 @@ def queue(
     return row
 
 
-def queue_template(prefix: str, *, to: str, to_name: str = "", reply_to: str | None = None,
+def queue_template(prefix: str, *, to: str, to_name: str = "", reply_to: mail.Mailbox | None = None,
                    headers: Mapping[str, str] | None = None, **context) -> OutgoingMail:
     """Render emails/PREFIX.* with `context` and queue the result."""
     rendered = mail.render(prefix, **context)
@@ -103,7 +102,7 @@ def deliver(mail_id: int) -> str:
             conn.send(mail.envelope_sender(), row.recipient, message)
     except mail.PermanentFailure as exc:
         row.status, row.last_error, row.lease_until = MAIL_FAILED, str(exc)[:500], None
-        if row.recipient.lower() != parseaddr(current_app.config["PRACTICE_INBOX"])[1].lower():
+        if row.recipient.lower() != mail.practice_inbox().address.lower():
             suppress(row.recipient, "bounced", f"SMTP {exc.code}")
         db.session.commit()
         log.warning("outgoing mail %s refused for good (SMTP %s)", mail_id, exc.code)

@@ -26,7 +26,7 @@ def fill(template: str, *, unsubscribe_url: str, name: str, as_html: bool) -> st
 
 def issue_message_id(issue_id: int, reader_key: str) -> str:
     """The same Message-ID for the same issue and reader, so a resend after a crash is one message."""
-    domain = mail.domain_of(current_app.config["MAIL_FROM"])
+    domain = mail.domain_of(mail.sender())
     return f"<issue-{issue_id}.{reader_key}@{domain}>"
 
 
@@ -35,9 +35,9 @@ def list_headers(unsubscribe_url: str, *, mailto: bool = True) -> dict[str, str]
     targets = [f"<{unsubscribe_url}>"]
     if mailto and current_app.config["UNSUBSCRIBE_MAILTO"]:
         targets.append(f"<mailto:{current_app.config['UNSUBSCRIBE_MAILTO']}?subject=unsubscribe>")
-    practice_name = mail.one_line(current_app.config["MAIL_FROM"].split("<")[0].strip(' "') or "Newsletter", 80)
+    list_name = mail.phrase_tokens(mail.sender().name or "Newsletter")
     return {
         "List-Unsubscribe": ", ".join(targets),
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        "List-Id": f"{practice_name} <{current_app.config['LIST_ID']}>",
+        "List-Id": " ".join([*list_name, f"<{current_app.config['LIST_ID']}>"]),
     }

@@ -29,7 +29,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email import policy
-from email.utils import formataddr
 from functools import lru_cache
 from typing import Callable, Iterator
 
@@ -540,12 +539,11 @@ class IssueMail:
     def __init__(self, issue: Issue):
         self.issue_id = issue.id
         self.secret = current_app.config["SECRET_KEY"].encode()
-        self.domain = mail.domain_of(current_app.config["MAIL_FROM"])
         # personalize.issue_message_id once, with a slot for the reader's key: per reader it would
         # parse MAIL_FROM again (a sixth of building a message).
         self.message_id_pieces = _split(personalize.issue_message_id(self.issue_id, self._KEY).encode(),
                                         [self._KEY.encode()])
-        template = mail.build_message(to=self._TO, subject=issue.subject, text=self._TEXT, html=self._HTML,
+        template = mail.build_message(to=mail.Mailbox(self._TO), subject=issue.subject, text=self._TEXT, html=self._HTML,
                                       message_id=self._ID, headers=personalize.list_headers(self._URL))
         for part in template.iter_parts():
             part.set_content(self._TEXT if part.get_content_subtype() == "plain" else self._HTML,
@@ -638,10 +636,7 @@ def _split(raw: bytes, slots: list[bytes]) -> list[bytes]:
 
 
 def _to_header(email: str, name: str) -> bytes:
-    mail.check_header(email)
-    if name.isascii() and email.isascii():
-        return b"To: " + formataddr((name, email)).encode()
-    folded = policy.SMTP.header_factory("To", mail.format_address(email, name)).fold(policy=policy.SMTP)
+    folded = mail.address_header("To", mail.Mailbox(email, name)).fold(policy=policy.SMTP)
     return folded.rstrip("\r\n").encode("ascii")
 
 

@@ -138,7 +138,7 @@ def confirm_url(subscriber: Subscriber) -> str:
 
 def unsubscribe_url(subscriber: Subscriber) -> str:
     """The reader's permanent unsubscribe link (rotating `token_key` revokes it); no query."""
-    return _link("/unsubscribe/" + tokens.make("unsubscribe", {"id": subscriber.id, "k": subscriber.token_key}))
+    return _link("/unsubscribe/" + tokens.make_permanent("unsubscribe", {"id": subscriber.id, "k": subscriber.token_key}))
 
 
 def _may_send_confirmation(subscriber: Subscriber, now: datetime) -> bool:

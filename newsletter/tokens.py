@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 
 class BadToken(Exception):
@@ -20,13 +20,31 @@ def _serializer(purpose: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"newsletter.{purpose}")
 
 
+def _permanent_serializer(purpose: str) -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"newsletter.{purpose}")
+
+
 def make(purpose: str, payload: Any) -> str:
+    """A token that carries its time of signing, for links that expire."""
     return _serializer(purpose).dumps(payload)
 
 
+def make_permanent(purpose: str, payload: Any) -> str:
+    """A token without a time: the same payload always gives the same link (unsubscribe links)."""
+    return _permanent_serializer(purpose).dumps(payload)
+
+
 def read(purpose: str, token: str, max_age: int | None = None) -> Any:
-    """The payload of a valid token, else BadToken (with .expired when only the age is wrong)."""
+    """The payload of a valid token, else BadToken (with .expired when only the age is wrong).
+
+    Without `max_age`, permanent tokens are read, and timed ones too (links mailed before
+    unsubscribe links became permanent keep working)."""
     try:
+        if max_age is None:
+            try:
+                return _permanent_serializer(purpose).loads(token)
+            except BadData:
+                pass
         return _serializer(purpose).loads(token, max_age=max_age)
     except SignatureExpired as exc:
         raise BadToken(expired=True) from exc

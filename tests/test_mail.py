@@ -1,33 +1,86 @@
-"""Every message is UTF-8 and no header can be built from unchecked input."""
+"""Every message is UTF-8 and every header is written by newsletter/mail.py: checked on the bytes
+that go out, because this Python's email package decodes RFC 2047 words into CR/LF (CVE-2024-6923)."""
 from __future__ import annotations
 
+import re
 from email import policy
 from email.parser import BytesParser
+from email.utils import getaddresses
 
 import pytest
 
 from newsletter import mail
 
+# Names a visitor could type into a form, as the attacker in issue 9 did.
+HOSTILE_NAMES = [
+    "Jo=?utf-8?q?=0D=0AReply-To:_attacker@evil.example?= Smith",
+    "Jo=?utf-8?q?=0D=0AFrom:_attacker@evil.example?=",
+    "Jo=?utf-8?q?=0D=0A=0D=0A?= body",
+    "=?utf-8?q?attacker=40evil=2Eexample=2C?=",
+    "A" * 70 + ",attacker@evil.example,",
+    '"Dana" <attacker@evil.example>, Sam',
+    "Dana\r\nBcc: victim@example.com ☀️",
+    "Zoë O’Brien <&> " + "with a very long name " * 4,
+]
+
+
+def header_block(raw: bytes) -> list[bytes]:
+    """The header lines as written, continuation lines joined to their header."""
+    block = raw.split(b"\r\n\r\n", 1)[0]
+    return re.split(rb"\r\n(?![ \t])", block)
+
+
+def written_headers(raw: bytes) -> list[str]:
+    return [line.split(b":", 1)[0].decode().lower() for line in header_block(raw)]
+
 
 @pytest.mark.parametrize("value", ["a\r\nBcc: victim@example.com", "a\nX: y", "a\rb", "a\0b", "a\u2028b"])
-def test_header_values_with_line_breaks_are_refused(app_ctx, value):
+def test_addresses_with_line_breaks_are_refused(app_ctx, value):
     with pytest.raises(mail.UnsafeHeader):
-        mail.build_message(to="reader@example.com", subject=value, text="hi")
+        mail.build_message(to=mail.Mailbox(value), subject="Hello", text="hi")
     with pytest.raises(mail.UnsafeHeader):
-        mail.build_message(to=value, subject="Hello", text="hi")
+        mail.raw_header("List-Id", value)
 
 
-def test_display_names_are_folded_to_one_line_and_encoded(app_ctx):
-    to = mail.format_address("reader@example.com", "Dana\r\nBcc: victim@example.com ☀️")
-    message = mail.build_message(to=to, subject="Small moments — “connection” 📍", text="Curly ’quotes’ — 📧")
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_any_display_name_gives_one_address_per_header_and_an_intact_header_block(app_ctx, name):
+    message = mail.build_message(to=mail.Mailbox("reader@example.com", name), subject=f"New inquiry from {name}",
+                                 text="hi", reply_to=mail.Mailbox("dana@example.org", name))
     raw = message.as_bytes(policy=policy.SMTP)
-    parsed = BytesParser(policy=policy.default).parsebytes(raw)
 
-    assert "Bcc" not in parsed
-    assert parsed["To"].addresses[0].addr_spec == "reader@example.com"
+    assert written_headers(raw) == ["from", "to", "subject", "date", "message-id", "reply-to",
+                                    "content-type", "content-transfer-encoding", "mime-version"]
+    assert all(byte < 128 for byte in raw.split(b"\r\n\r\n", 1)[0]), "headers must be 7-bit (RFC 2047 encoded)"
+    parsed = BytesParser(policy=policy.default).parsebytes(raw)
+    for header, address in (("To", "reader@example.com"), ("Reply-To", "dana@example.org")):
+        [value] = parsed.get_all(header)
+        assert [addr for _, addr in getaddresses([str(value)])] == [address]
+        assert [a.addr_spec for a in value.addresses] == [address]
+    assert parsed.get_content().strip() == "hi"
+
+
+def test_names_and_subjects_read_back_as_typed(app_ctx):
+    message = mail.build_message(to=mail.Mailbox("reader@example.com", "Zoë O’Brien"),
+                                 subject="Small moments — “connection” 📍", text="Curly ’quotes’ — 📧")
+    parsed = BytesParser(policy=policy.default).parsebytes(message.as_bytes(policy=policy.SMTP))
+
+    assert parsed["To"].addresses[0].display_name == "Zoë O’Brien"
     assert parsed["Subject"] == "Small moments — “connection” 📍"
     assert parsed.get_content().strip() == "Curly ’quotes’ — 📧"
-    assert all(byte < 128 for byte in raw.split(b"\r\n\r\n", 1)[0]), "headers must be 7-bit (RFC 2047 encoded)"
+
+
+def test_long_headers_are_folded_under_78_characters(app_ctx):
+    message = mail.build_message(to=mail.Mailbox("reader@example.com", "Ünïcode " * 30),
+                                 subject="A long plain subject line " * 6, text="hi")
+    lines = message.as_bytes(policy=policy.SMTP).split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert max(len(line) for line in lines) <= 78
+
+
+def test_a_configured_sender_must_be_exactly_one_address():
+    assert mail.Mailbox.parse("Inner Calm <news@example.org>") == mail.Mailbox("news@example.org", "Inner Calm")
+    for bad in ("a@example.org, b@example.org", "no address", "x@example.org\r\nBcc: y@example.org"):
+        with pytest.raises(mail.UnsafeHeader):
+            mail.Mailbox.parse(bad)
 
 
 def test_outbox_transport_writes_one_eml_file_per_message(app_ctx, tmp_path):

@@ -95,7 +95,7 @@ def test_fast_message_matches_the_personalize_contract(app_ctx):
     fast = BytesParser(policy=policy.default).parsebytes(mailer.for_reader(recipient))
     url = subscriptions.unsubscribe_url(reader)
     reference = mail.build_message(  # the plain way to build one reader's copy
-        to=mail.format_address(reader.email, reader.name),
+        to=mail.Mailbox(reader.email, reader.name),
         subject=issue.subject,
         text=personalize.fill(issue.email_text, unsubscribe_url=url, name=reader.name, as_html=False),
         html=personalize.fill(issue.email_html, unsubscribe_url=url, name=reader.name, as_html=True),
