@@ -18,12 +18,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def create_app(config: Mapping | None = None) -> Flask:
     """Build the app from the environment (and `.env`), with `config` overriding raw settings."""
     load_dotenv(os.path.join(ROOT, ".env"), override=False)
+    from newsletter.web import FormRequest
+
     app = Flask(
         __name__,
         instance_path=os.environ.get("INSTANCE_PATH") or os.path.join(ROOT, "instance"),
         template_folder=os.path.join(ROOT, "templates"),
         static_folder=os.path.join(ROOT, "static"),
     )
+    app.request_class = FormRequest  # NUL characters never reach a form or the database
     os.makedirs(app.instance_path, exist_ok=True)
     settings = config_module.load(os.environ, app.instance_path)
     settings.update(config or {})
@@ -61,6 +64,9 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from newsletter.admin import bp as admin_bp
     from newsletter.public import bp as public_bp
+    from newsletter.web import DatabaseIdConverter
+
+    app.url_map.converters["int"] = DatabaseIdConverter  # ids past the database's range are a 404
 
     app.register_blueprint(public_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
@@ -73,8 +79,21 @@ def register_errorhandlers(app: Flask) -> None:
             return {"error": getattr(error, "name", "error")}, code
         return render_template("error.html", error=error, code=code), code
 
-    for code in (400, 403, 404, 405, 413, 429, 500):
+    for code in (400, 403, 404, 405, 413, 429, 500, 503):
         app.register_error_handler(code, render_error)
+
+    from newsletter.web import DATABASE_UNAVAILABLE, rollback_quietly
+
+    def database_unavailable(error):
+        """The database is down or unreachable: a kind 503 page, never a traceback."""
+        rollback_quietly()
+        app.logger.error("database unavailable (%s)", type(error).__name__)
+        if request.path.startswith("/healthz"):
+            return {"error": "database unavailable"}, 503
+        return render_template("error.html", error=error, code=503), 503
+
+    for exception in DATABASE_UNAVAILABLE:
+        app.register_error_handler(exception, database_unavailable)
 
 
 def register_template_helpers(app: Flask) -> None:
@@ -94,5 +113,10 @@ def register_commands(app: Flask) -> None:
 
 
 def configure_logging(app: Flask) -> None:
+    from newsletter.logredact import RedactTokens
+
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    werkzeug_log = logging.getLogger("werkzeug")  # the development server's access log
+    if not any(isinstance(f, RedactTokens) for f in werkzeug_log.filters):
+        werkzeug_log.addFilter(RedactTokens())

@@ -190,7 +190,8 @@ def finalize(settings: dict, instance_path: str) -> dict:
         host = cfg["BASE_URL"].split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "localhost"
         cfg["LIST_ID"] = f"newsletter.{host}"
     cfg["SQLALCHEMY_DATABASE_URI"] = _database_uri(cfg["DATABASE_URL"], instance_path)
-    cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
+    # Trust: SQL parameters (addresses, tokens) never appear in error messages or logs.
+    cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "hide_parameters": True}
     cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"] or "memory://"
     cfg["RATELIMIT_HEADERS_ENABLED"] = True
     # Redis down must not turn a signup away: limits fall back to each process's memory meanwhile.

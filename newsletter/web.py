@@ -1,12 +1,24 @@
 """Small request helpers shared by the blueprints."""
 from __future__ import annotations
 
+import logging
 import re
+from typing import Callable, TypeVar
 
-from flask import Response, after_this_request, current_app, request
+from flask import Request, Response, after_this_request, current_app, request
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from werkzeug.routing import IntegerConverter
+from werkzeug.utils import cached_property
 
+from newsletter.extensions import db
 from newsletter.subscriptions import Origin
 from worker.tasks import enqueue_mail
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# The database cannot be reached (down, restarting, out of connections): the visitor may try again.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 def origin(source: str = "site") -> Origin:
@@ -37,8 +49,8 @@ def allow_embedding(response: Response) -> Response:
 def send_after_response(mail_ids: list[int]) -> None:
     """Hand committed mail to a worker once the response has gone out.
 
-    While Redis is down each hand-off waits out the client's connection retries (seconds); the
-    person at the form should not wait for that, and the sweeper sends the mail anyway.
+    While Redis is down the hand-off fails fast and is then skipped for a while (worker.tasks.enqueue);
+    the sweeper sends the mail anyway.
     """
     if not mail_ids:
         return
@@ -47,3 +59,53 @@ def send_after_response(mail_ids: list[int]) -> None:
     def hand_off(response: Response) -> Response:
         response.call_on_close(lambda: enqueue_mail(mail_ids))
         return response
+
+
+def commit(work: Callable[[], T]) -> T:
+    """Run `work` (a service call) and commit; if a simultaneous request inserted the same row first
+    (a double click: a unique violation), run it once more, now seeing that row."""
+    try:
+        result = work()
+        db.session.commit()
+        return result
+    except IntegrityError:
+        db.session.rollback()
+    result = work()
+    db.session.commit()
+    return result
+
+
+def rollback_quietly() -> None:
+    """Roll back after a failure; with the database gone even that may fail, which changes nothing."""
+    try:
+        db.session.rollback()
+    except DATABASE_UNAVAILABLE:
+        log.warning("rollback failed: database unreachable")
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` in URLs: no row has an id above the database's integer range, so such a URL is a 404."""
+
+    def __init__(self, map, *args, **kwargs) -> None:  # noqa: A002 - werkzeug's name
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
+class FormRequest(Request):
+    """Form fields and query values without NUL characters: nobody types one, and no database stores one."""
+
+    def _strip_nul(self, values):
+        pairs = list(values.items(multi=True))
+        if not any("\x00" in key or "\x00" in value for key, value in pairs):
+            return values
+        return self.parameter_storage_class(
+            [(key.replace("\x00", ""), value.replace("\x00", "")) for key, value in pairs]
+        )
+
+    def _load_form_data(self) -> None:
+        super()._load_form_data()
+        self.__dict__["form"] = self._strip_nul(self.__dict__["form"])
+
+    @cached_property
+    def args(self):
+        return self._strip_nul(super().args)

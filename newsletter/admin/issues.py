@@ -118,7 +118,7 @@ def _uploaded_source(form: ImportForm) -> tuple[str | None, str]:
 @bp.route("/issues/<int:issue_id>", methods=["GET", "POST"])
 def issue_edit(issue_id: int):
     issue = _issue(issue_id)
-    if request.method == "GET":
+    if request.method != "POST":  # HEAD too: only a POST changes anything
         return _editor(issue)
     form = IssueForm()
     if not form.validate():

@@ -1,6 +1,8 @@
 """The web archive of sent issues, the Atom feed, and the latest issues on the home page."""
 from __future__ import annotations
 
+import re
+
 from flask import abort, current_app, render_template
 
 from newsletter import issues, practice
@@ -20,9 +22,13 @@ def archive():
     return render_template("public/issues.html", issues=issues.published(), form=SubscribeForm())
 
 
+# What issues.slugify makes; anything else (a NUL, a quote) names no issue and never reaches the database.
+_SLUG = re.compile(r"[a-z0-9-]{1,200}\Z")
+
+
 @bp.get("/issues/<slug>")
 def issue_page(slug: str):
-    issue = issues.published_by_slug(slug)
+    issue = issues.published_by_slug(slug) if _SLUG.match(slug) else None
     if issue is None:
         abort(404)
     return render_template("public/issue.html", issue=issue, form=SubscribeForm(),

@@ -10,7 +10,7 @@ from newsletter import inquiries, subscriptions
 from newsletter.extensions import csrf, db, limiter
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import ContactForm
-from newsletter.web import allow_embedding, origin, send_after_response
+from newsletter.web import DATABASE_UNAVAILABLE, allow_embedding, commit, origin, rollback_quietly, send_after_response
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def _contact(form: ContactForm, *, embed: bool):
     if _over_limit():
         return _form_page(form, embed, too_many=True), 429
     try:
-        result = inquiries.submit(
+        result = commit(lambda: inquiries.submit(
             name=form.name.data,
             email=form.email.data,
             phone=form.phone.data or "",
@@ -43,20 +43,22 @@ def _contact(form: ContactForm, *, embed: bool):
             message=form.message.data,
             origin=origin("embed" if embed else "site"),
             honeypot_filled=form.is_bot,
-        )
+        ))
     except subscriptions.InvalidEmail as exc:
         db.session.rollback()
         form.email.errors.append(str(exc))
         return _form_page(form, embed), 400
-    db.session.commit()
+    except DATABASE_UNAVAILABLE:
+        rollback_quietly()
+        return _form_page(form, embed, unsaved=True), 503
     _count_toward_limit()
     send_after_response(result.mail_ids)
     return render_template("public/contact_done.html", urgent=result.urgent, embed=embed,
                            reply_days=current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"])
 
 
-def _form_page(form: ContactForm, embed: bool, too_many: bool = False) -> str:
-    return render_template("public/contact.html", form=form, embed=embed, too_many=too_many,
+def _form_page(form: ContactForm, embed: bool, too_many: bool = False, unsaved: bool = False) -> str:
+    return render_template("public/contact.html", form=form, embed=embed, too_many=too_many, unsaved=unsaved,
                            action=request.path)
 
 

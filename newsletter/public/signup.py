@@ -15,7 +15,7 @@ from newsletter.extensions import csrf, db, limiter
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import SubscribeForm
 from newsletter.suppression import email_hash
-from newsletter.web import allow_embedding, origin, send_after_response
+from newsletter.web import DATABASE_UNAVAILABLE, allow_embedding, commit, origin, rollback_quietly, send_after_response
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def _address_within_limit(address: str) -> bool:
 
 def _signup(form: SubscribeForm, source: str, template: str, done_template: str):
     """The signup flow shared by /subscribe and /embed/subscribe."""
-    if request.method == "GET":
+    if request.method != "POST":
         return render_template(template, form=form)
     if form.is_bot:  # whatever else it sent: a bot learns nothing
         return render_template(done_template)
@@ -54,9 +54,12 @@ def _signup(form: SubscribeForm, source: str, template: str, done_template: str)
         form.email.errors.append(str(exc))
         return render_template(template, form=form), 400
     if _address_within_limit(address):
-        mail_ids = subscriptions.subscribe(address, form.name.data or "", origin(source),
-                                           subscriptions.signup_wording())
-        db.session.commit()
+        try:
+            mail_ids = commit(lambda: subscriptions.subscribe(address, form.name.data or "", origin(source),
+                                                              subscriptions.signup_wording()))
+        except DATABASE_UNAVAILABLE:
+            rollback_quietly()
+            return render_template(template, form=form, unsaved=True), 503
         send_after_response(mail_ids)
     return render_template(done_template)
 
@@ -84,9 +87,9 @@ def _invalid_link(expired: bool = False):
 @bp.route("/confirm/<token>", methods=["GET", "POST"])
 @limiter.limit("20 per minute", methods=["POST"])
 def confirm(token: str):
-    """GET only shows a button: link scanners that prefetch must not confirm."""
+    """GET (and HEAD) only show a button: link scanners that prefetch must not confirm."""
     try:
-        if request.method == "GET":
+        if request.method != "POST":
             subscriptions.reader_for_confirm(token)
             return render_template("public/confirm.html", token=token)
         _, mail_ids = subscriptions.confirm(token, origin("email"))
@@ -108,8 +111,9 @@ def _is_one_click() -> bool:
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
 @csrf.exempt  # RFC 8058 one-click POSTs come from mail providers with no cookie and no token
 def unsubscribe(token: str):
+    """GET (and HEAD) only show a button; only a POST unsubscribes."""
     try:
-        if request.method == "GET":
+        if request.method != "POST":
             subscriptions.reader_for_unsubscribe(token)
             return render_template("public/unsubscribe.html", token=token)
         wording = subscriptions.ONE_CLICK_WORDING if _is_one_click() else subscriptions.UNSUBSCRIBE_WORDING
