@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Iterable
+from weakref import WeakKeyDictionary
 
 from celery import shared_task
 from kombu.exceptions import OperationalError
@@ -23,23 +25,36 @@ def sweep_outgoing_mail() -> dict[str, int]:
     return outbox.deliver_due()
 
 
+# A hand-off gives up at once when the broker does not answer (no retries, a short connect timeout),
+# and a failed one makes this process skip the broker for BROKER_OUTAGE_PAUSE seconds (a circuit
+# breaker): a web worker never waits on a broker that is down, and the sweepers send what was skipped.
+FAIL_FAST = {"max_retries": 0, "socket_connect_timeout": 1, "socket_timeout": 2}
+BROKER_OUTAGE_PAUSE = 10.0
+_broker_down_until: WeakKeyDictionary = WeakKeyDictionary()  # per Celery app: until when to skip its broker
+
+
 def enqueue(task, *args) -> bool:
     """Hand a task to the broker; if the broker is down, say so and let the sweeper catch up.
 
     Only call this after the database commit that made the work durable.
     """
+    if time.monotonic() < _broker_down_until.get(task.app, 0.0):
+        return False
     try:
-        task.apply_async(args=args, retry=False)
+        with task.app.connection_for_write(transport_options=FAIL_FAST) as connection:
+            task.apply_async(args=args, retry=False, connection=connection)
         return True
     except (OperationalError, OSError) as exc:
-        log.warning("broker unavailable, %s(%s) left to the sweeper: %s", task.name, args, exc)
+        _broker_down_until[task.app] = time.monotonic() + BROKER_OUTAGE_PAUSE
+        log.warning("broker unavailable for %ss, %s(%s) left to the sweeper: %s",
+                    BROKER_OUTAGE_PAUSE, task.name, args, exc)
         return False
 
 
 def enqueue_mail(mail_ids: Iterable[int]) -> None:
     for mail_id in mail_ids:
         if not enqueue(send_outgoing_mail, mail_id):
-            break  # the broker is down (each try waits out its retries): the sweeper sends this one and the rest
+            break  # the broker is down: the sweeper sends this one and the rest
 
 
 @shared_task
