@@ -7,7 +7,10 @@ commit to their caller. Nothing here logs what an inquirer wrote.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import median
@@ -84,7 +87,7 @@ def submit(*, name: str, email: str, phone: str, preferred_contact: str, message
     """
     address = normalize_email(email)
     name = mail.one_line(name, 100)
-    repeat = _recent_duplicate(address, message.strip())
+    repeat = _recent_duplicate(address, message.strip())  # and `fingerprint` when sent at the same moment
     if repeat is not None:  # a double click or a resent page: one inquiry, one forward
         return Submitted(inquiry_id=repeat.id, urgent=repeat.urgent, spam=repeat.spam, mail_ids=[])
     urgent = safety.is_urgent(message)
@@ -99,6 +102,7 @@ def submit(*, name: str, email: str, phone: str, preferred_contact: str, message
         urgent=urgent,
         spam=bool(reason),
         spam_reason=reason,
+        fingerprint=_fingerprint(address, message.strip()),
     )
     db.session.add(inquiry)
     db.session.flush()
@@ -112,6 +116,43 @@ def _recent_duplicate(address: str, message: str) -> Inquiry | None:
         select(Inquiry).where(Inquiry.email == address, Inquiry.created_at > utcnow() - DUPLICATE_WINDOW)
     )
     return next((i for i in recent if crypto.decrypt_text(i.message_encrypted) == message), None)
+
+
+def _fingerprint(address: str, message: str) -> str:
+    """Unique per address, message and DUPLICATE_WINDOW: a simultaneous copy fails to insert (the caller
+    retries, and `_recent_duplicate` then finds the first). Keyed, so it reveals nothing without SECRET_KEY."""
+    bucket = int(time.time() // DUPLICATE_WINDOW.total_seconds())
+    text = f"{address.lower()}\0{message}\0{bucket}".encode()
+    return hmac.new(current_app.config["SECRET_KEY"].encode(), text, hashlib.sha256).hexdigest()
+
+
+# A first name as people write one: letters, with inner ' or - (Anne-Marie, O'Neil).
+_FIRST_NAME = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*\Z")
+# What a name never holds and advertising does: digits, money, links, addresses.
+_NOT_A_NAME = re.compile(r"[\d$€£@/:]|www|\.[a-z]{2,}", re.IGNORECASE)
+ACK_PER_ADDRESS = timedelta(days=1)
+
+
+def greeting_name(name: str) -> str:
+    """The first name to greet an inquirer by in the acknowledgement, or "" ("Hello,").
+
+    The acknowledgement goes to whatever address was typed, so it must not carry a stranger's free
+    text from the practice's address: only a first word that looks like a name, from a name that
+    holds no digits, money, links or addresses.
+    """
+    first = mail.one_line(name, 100).split(" ")[0]
+    if _NOT_A_NAME.search(name) or not _FIRST_NAME.match(first) or len(first) > 30:
+        return ""
+    return first
+
+
+def _acknowledged_recently(address: str) -> bool:
+    """An acknowledgement went to this address in the last ACK_PER_ADDRESS (one a day, whatever is sent)."""
+    return db.session.scalar(
+        select(func.count()).select_from(OutgoingMail).where(
+            OutgoingMail.kind == "inquiry_ack", OutgoingMail.recipient == address,
+            OutgoingMail.created_at > utcnow() - ACK_PER_ADDRESS)
+    ) > 0
 
 
 def _practice_inbox() -> str:
@@ -137,11 +178,15 @@ def _queue_mails(inquiry: Inquiry) -> list[int]:
         phone=crypto.decrypt_text(inquiry.phone_encrypted),
         admin_url=admin_url(inquiry),
     )
+    if _acknowledged_recently(inquiry.email):
+        return [forward.id]
+    greeting = greeting_name(inquiry.name)
     ack = outbox.queue_template(
         "inquiry_ack",
         to=inquiry.email,
-        to_name=inquiry.name,
+        to_name=greeting,
         inquiry=inquiry,
+        greeting_name=greeting,
         reply_days=current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"],
     )
     return [forward.id, ack.id]
@@ -340,7 +385,7 @@ def purge_expired(now: datetime | None = None) -> int:
         select(Inquiry).where(Inquiry.created_at < cutoff, Inquiry.purged_at.is_(None))
     ))
     for inquiry in expired:
-        inquiry.name, inquiry.email = "", ""
+        inquiry.name, inquiry.email, inquiry.fingerprint = "", "", None
         inquiry.phone_encrypted = inquiry.message_encrypted = None
         inquiry.purged_at = now
     if expired:

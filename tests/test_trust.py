@@ -3,13 +3,14 @@ never answers 500, and leaves no personal data in the logs."""
 from __future__ import annotations
 
 import logging
+import threading
 
 import pytest
 import requests
 from sqlalchemy import func, select, text
 
 from newsletter.extensions import db
-from newsletter.models import OutgoingMail, Subscriber
+from newsletter.models import Inquiry, OutgoingMail, Subscriber
 from tests.support import wait_for
 from tests.test_subscribe import events, link_in, queued, reader, signup
 from tests.webserver import GunicornServer
@@ -119,3 +120,84 @@ def test_a_redis_outage_does_not_hold_up_the_site(app, gunicorn, redis_outage):
 
     assert count(app, Subscriber) == 4
     assert count(app, OutgoingMail, OutgoingMail.kind == "confirm", OutgoingMail.status == "pending") == 4
+
+
+# -- the acknowledgement is no spam cannon
+
+SPAM_NAME = "WINNER! Claim your $500 gift card at gift-claims.example/abc"
+
+
+def test_the_acknowledgement_never_repeats_a_strangers_advert_typed_as_the_name(app, client):
+    response = client.post("/contact", data={"name": SPAM_NAME, "email": "stranger@example.net",
+                                             "preferred_contact": "email", "message": "Please call me back."})
+    assert response.status_code == 200
+
+    [ack] = queued(app, "inquiry_ack")
+    raw = ack.as_string()
+    for echoed in ("WINNER", "$500", "gift", "Claim"):
+        assert echoed not in raw
+    assert ack["To"] == "stranger@example.net"
+    assert ack.get_body(("plain",)).get_content().startswith("Hello,\r\n")
+    [forward] = queued(app, "inquiry_forward")
+    assert "gift-claims.example/abc" in forward.get_body(("plain",)).get_content()  # the practice still sees it
+
+
+def test_one_acknowledgement_per_address_a_day_whatever_is_sent(app, client):
+    for message in ("First question.", "Second question.", "Third question."):
+        client.post("/contact", data={"name": "Anne-Marie O'Neil", "email": "target@example.net",
+                                      "preferred_contact": "email", "message": message})
+
+    assert len(queued(app, "inquiry_forward")) == 3
+    [ack] = queued(app, "inquiry_ack")
+    assert "Hello Anne-Marie," in ack.get_body(("plain",)).get_content()
+
+
+@pytest.mark.parametrize("name, greeting", [
+    ("Dana Reyes", "Dana"), ("José", "José"), ("Anne-Marie O'Neil", "Anne-Marie"), ("  李  小龙", "李"),
+    (SPAM_NAME, ""), ("Bob www.example.com", ""), ("Call 555 0100", ""), ("Win €100", ""), ("a@b.example", ""),
+    ("visit bit.ly", ""), ("Dr. Smith", ""), ("J0hn", ""), ("", ""), ("x" * 40, ""),
+])
+def test_greeting_uses_a_first_name_only_when_it_looks_like_one(name, greeting):
+    from newsletter.inquiries import greeting_name
+
+    assert greeting_name(name) == greeting
+
+
+# -- a double click: simultaneous identical requests
+
+def at_once(times: int, send) -> list[int]:
+    """Call send() from `times` threads released together; their status codes."""
+    barrier, codes = threading.Barrier(times), []
+
+    def run() -> None:
+        barrier.wait()
+        codes.append(send())
+
+    threads = [threading.Thread(target=run) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return codes
+
+
+def test_six_simultaneous_signups_of_one_new_address_are_one_reader_and_one_confirmation(app, live_server):
+    def send() -> int:
+        return requests.post(f"{live_server}/embed/subscribe", data={"email": "double@example.org"},
+                             timeout=60).status_code
+
+    assert at_once(6, send) == [200] * 6
+    assert count(app, Subscriber) == 1
+    assert count(app, OutgoingMail, OutgoingMail.kind == "confirm") == 1
+
+
+def test_the_same_inquiry_sent_four_times_at_once_is_one_inquiry_and_one_forward(app, live_server):
+    def send() -> int:
+        return requests.post(f"{live_server}/embed/contact", timeout=60, data={
+            "name": "Dana Reyes", "email": "dana@example.com", "preferred_contact": "email",
+            "message": "We would like to book a first conversation."}).status_code
+
+    assert at_once(4, send) == [200] * 4
+    assert count(app, Inquiry) == 1
+    assert count(app, OutgoingMail, OutgoingMail.kind == "inquiry_forward") == 1
+    assert count(app, OutgoingMail, OutgoingMail.kind == "inquiry_ack") == 1

@@ -34,6 +34,8 @@ class Inquiry(db.Model):
     status_changed_at: Mapped[datetime | None]
     digest_sent_at: Mapped[datetime | None]
     purged_at: Mapped[datetime | None]
+    # HMAC of address, message and DUPLICATE_WINDOW bucket: the same inquiry sent at once is one row.
+    fingerprint: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     notes: Mapped[list[InquiryNote]] = relationship(order_by="InquiryNote.id", passive_deletes=True)
 
