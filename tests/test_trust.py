@@ -201,3 +201,76 @@ def test_the_same_inquiry_sent_four_times_at_once_is_one_inquiry_and_one_forward
     assert count(app, Inquiry) == 1
     assert count(app, OutgoingMail, OutgoingMail.kind == "inquiry_forward") == 1
     assert count(app, OutgoingMail, OutgoingMail.kind == "inquiry_ack") == 1
+
+
+# -- never a 500: NUL characters, ids past the database's range, odd slugs
+
+def test_nul_characters_in_any_field_get_a_normal_answer(app, client):
+    from tests.test_inquiries import sign_in
+
+    assert client.post("/subscribe", data={"email": "nul\x00@example.org", "name": "A\x00"}).status_code in (200, 400)
+    assert client.post("/contact", data={"name": "Jo\x00", "email": "jo@example.org\x00", "phone": "\x00",
+                                         "preferred_contact": "email\x00", "message": "Hi\x00 there"}).status_code == 200
+    assert client.post("/admin/login", data={"email": "admin\x00@example.org", "password": "x\x00"}).status_code == 400
+    assert client.get("/admin/login?next=%00").status_code == 200
+    with app.app_context():
+        sign_in(client)
+        inquiry_id = db.session.scalar(select(Inquiry.id))
+    assert client.post(f"/admin/inquiries/{inquiry_id}/notes", data={"body": "note\x00"}).status_code < 500
+    assert client.get("/admin/inquiries?status=new%00").status_code == 200
+    with app.app_context():
+        assert db.session.scalar(select(Inquiry.name)) == "Jo"
+
+
+def test_odd_urls_are_404_not_500(app, client):
+    from tests.test_inquiries import sign_in
+
+    assert client.get("/issues/%00").status_code == 404
+    assert client.get("/issues/%27%22%3Cx%3E").status_code == 404
+    with app.app_context():
+        sign_in(client)
+    for path in ("/admin/readers/99999999999", "/admin/issues/99999999999", "/admin/inquiries/99999999999",
+                 "/admin/readers/2147483648", "/admin/issues/99999999999/email"):
+        assert client.get(path).status_code == 404, path
+    assert client.post("/admin/inquiries/99999999999/spam").status_code == 404
+
+
+# -- the database unreachable: 503, and the visitor's words are still in the form
+
+@pytest.fixture
+def no_database(settings, database, tmp_path, monkeypatch):
+    """The app with its database gone: a closed PostgreSQL port, or a SQLite file that cannot be opened."""
+    from tests.conftest import make_app
+
+    monkeypatch.setenv("INSTANCE_PATH", settings["INSTANCE_PATH"])
+    unreachable = ("postgresql+psycopg://postgres@127.0.0.1:1/gone" if database[0] == "postgresql"
+                   else f"sqlite:///{tmp_path}/no/such/folder/gone.sqlite")
+    return make_app(settings, DATABASE_URL=unreachable)
+
+
+def test_with_the_database_down_forms_answer_503_and_keep_the_visitors_words(no_database):
+    client = no_database.test_client()
+    words = {"name": "Dana Reyes", "email": "dana@example.com", "phone": "555 0100", "preferred_contact": "phone",
+             "message": "We keep having the same fight and would like to talk."}
+    for path in ("/contact", "/embed/contact"):
+        response = client.post(path, data=words)
+        page = response.get_data(as_text=True)
+        assert response.status_code == 503, path
+        assert "We could not save this just now. Your message is still here" in page
+        for value in words.values():
+            assert value in page
+    for path in ("/subscribe", "/embed/subscribe"):
+        response = client.post(path, data={"email": "reader@example.org", "name": "Ruth"})
+        page = response.get_data(as_text=True)
+        assert response.status_code == 503 and "Your address is still here" in page, path
+        assert 'value="reader@example.org"' in page and 'value="Ruth"' in page
+
+
+def test_with_the_database_down_pages_answer_a_kind_503(no_database):
+    client = no_database.test_client()
+    for path in ("/", "/issues", "/issues/some-article", "/feed.xml"):
+        response = client.get(path)
+        assert response.status_code == 503, path
+        assert "We can't reach our records just now" in response.get_data(as_text=True)
+    assert client.post("/confirm/anything.x.y").status_code in (400, 503)
+    assert client.get("/contact").status_code == 200
