@@ -38,23 +38,24 @@ def queue(
     headers: Mapping[str, str] | None = None,
 ) -> OutgoingMail:
     """Build the message and add it to the session; the caller commits with its own change."""
-    message = mail.build_message(
-        to=mail.Mailbox(to, to_name),
-        subject=subject,
-        text=text,
-        html=html,
-        reply_to=reply_to,
-        headers=headers,
-    )
     row = OutgoingMail(
         kind=kind,
         recipient=to,
-        message=crypto.encrypt(message.as_bytes(policy=policy.SMTP)),
+        message=_stored_message(to=to, to_name=to_name, subject=subject, text=text, html=html,
+                                reply_to=reply_to, headers=headers),
         next_attempt_at=utcnow(),
     )
     db.session.add(row)
     db.session.flush()
     return row
+
+
+def _stored_message(*, to: str, to_name: str, subject: str, text: str, html: str | None,
+                    reply_to: mail.Mailbox | None, headers: Mapping[str, str] | None) -> bytes:
+    """The whole message as the outbox keeps it: RFC 5322 bytes, encrypted."""
+    message = mail.build_message(to=mail.Mailbox(to, to_name), subject=subject, text=text, html=html,
+                                 reply_to=reply_to, headers=headers)
+    return crypto.encrypt(message.as_bytes(policy=policy.SMTP))
 
 
 def queue_template(prefix: str, *, to: str, to_name: str = "", reply_to: mail.Mailbox | None = None,
@@ -63,6 +64,14 @@ def queue_template(prefix: str, *, to: str, to_name: str = "", reply_to: mail.Ma
     rendered = mail.render(prefix, **context)
     return queue(kind=prefix, to=to, to_name=to_name, subject=rendered.subject, text=rendered.text,
                  html=rendered.html, reply_to=reply_to, headers=headers)
+
+
+def rehearse_template(prefix: str, *, to: str, to_name: str = "", **context) -> None:
+    """Do all the work of queue_template and keep nothing: a path that sends nothing then takes as
+    long as one that sends, so answer times do not tell them apart."""
+    rendered = mail.render(prefix, **context)
+    _stored_message(to=to, to_name=to_name, subject=rendered.subject, text=rendered.text, html=rendered.html,
+                    reply_to=None, headers=None)
 
 
 def _claim(mail_id: int) -> OutgoingMail | None:

@@ -156,15 +156,20 @@ def _queue_confirmation(subscriber: Subscriber, now: datetime) -> int:
     subscriber.confirm_nonce = subscriber.confirm_nonce or secrets.token_hex(16)
     subscriber.confirmation_sent_at = now
     subscriber.confirmations_sent_today += 1
-    row = outbox.queue_template(
-        "confirm",
-        to=subscriber.email,
-        to_name=subscriber.name,
-        subscriber=subscriber,
-        confirm_url=confirm_url(subscriber),
-        hours=current_app.config["CONFIRM_TOKEN_MAX_AGE_HOURS"],
-    )
-    return row.id
+    return outbox.queue_template("confirm", **_confirmation(subscriber)).id
+
+
+def _confirmation(subscriber: Subscriber) -> dict:
+    return {"to": subscriber.email, "to_name": subscriber.name, "subscriber": subscriber,
+            "confirm_url": confirm_url(subscriber), "hours": current_app.config["CONFIRM_TOKEN_MAX_AGE_HOURS"]}
+
+
+def _send_nothing(address: str, name: str) -> list[int]:
+    """Compose a confirmation and throw it away: a signup that sends nothing takes about as long as
+    one that sends, so the time of the answer does not tell whether an address is known."""
+    stand_in = Subscriber(id=0, email=address, name=name, confirm_nonce=secrets.token_hex(16))
+    outbox.rehearse_template("confirm", **_confirmation(stand_in))
+    return []
 
 
 def _queue_with_unsubscribe(prefix: str, subscriber: Subscriber) -> int:
@@ -201,7 +206,7 @@ def subscribe(email: str, name: str, origin: Origin, wording: str) -> list[int]:
     address = normalize_email(email)
     name = clean_name(name)
     if is_suppressed(address):
-        return []
+        return _send_nothing(address, name)
     now = utcnow()
     subscriber = find(address)
     if subscriber is None:
@@ -209,16 +214,16 @@ def subscribe(email: str, name: str, origin: Origin, wording: str) -> list[int]:
     elif subscriber.status == ACTIVE:
         last_note = subscriber.already_subscribed_note_at
         if last_note is not None and now - last_note < NOTE_AFTER:
-            return []
+            return _send_nothing(address, name)
         subscriber.already_subscribed_note_at = now
         return [_queue_with_unsubscribe("already_subscribed", subscriber)]
     elif subscriber.status == UNSUBSCRIBED:
         subscriber.status, subscriber.pending_since = PENDING, now
         subscriber.name = name or subscriber.name
     elif subscriber.status != PENDING:  # bounced or complained: never mailed again
-        return []
+        return _send_nothing(address, name)
     if not _may_send_confirmation(subscriber, now):
-        return []
+        return _send_nothing(address, name)
     _record(subscriber, "subscribe", origin, wording)
     return [_queue_confirmation(subscriber, now)]
 

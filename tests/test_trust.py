@@ -274,3 +274,12 @@ def test_with_the_database_down_pages_answer_a_kind_503(no_database):
         assert "We can't reach our records just now" in response.get_data(as_text=True)
     assert client.post("/confirm/anything.x.y").status_code in (400, 503)
     assert client.get("/contact").status_code == 200
+
+
+def test_the_embedded_broker_still_takes_hand_offs(app_factory):
+    """The fail-fast options are Redis's; the embedded SQLite broker must not be given them."""
+    from worker.tasks import enqueue, sweep_outgoing_mail
+
+    app = app_factory(REDIS_URL="")
+    with app.app_context():
+        assert enqueue(sweep_outgoing_mail)
