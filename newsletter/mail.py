@@ -179,7 +179,7 @@ def text_header(name: str, text: str) -> Header:
     """An unstructured header (Subject) from any text: one line, encoded words where needed."""
     words = one_line(text, 998).split()
     if not words:
-        return Header(name, ["(no subject)"])
+        return Header(name, ["(no", "subject)"])  # tokens never hold a space
     return Header(name, words if _is_plain(words) else _encoded_words(" ".join(words)))
 
 

@@ -1,0 +1,275 @@
+"""Property-based tests (hypothesis) over every public form, the sign-in form and every function that
+builds a header: whatever a visitor sends, no 5xx, and every mail that results has an intact header
+block with exactly one address in each From, To and Reply-To.
+
+CI runs the "ci" profile (a few hundred examples per form over both databases); a long run:
+
+    HYPOTHESIS_PROFILE=fuzz .venv/bin/python -m pytest tests/test_fuzz.py -p no:cacheprovider
+"""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from email import policy
+from email.parser import BytesParser
+from email.utils import getaddresses
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from newsletter import crypto, mail, outbox, sending, subscriptions
+from newsletter.extensions import db
+from newsletter.models import OutgoingMail, Subscriber
+from tests.test_mail import HOSTILE_NAMES
+from tests.test_sending import add_issue
+
+_COMMON = {"deadline": None, "derandomize": False, "print_blob": True,
+           "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                     HealthCheck.data_too_large, HealthCheck.filter_too_much]}
+settings.register_profile("ci", max_examples=60, **_COMMON)  # per form and database
+settings.register_profile("fuzz", max_examples=5000, **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def examples(ci: int) -> settings:
+    """`ci` examples in the CI profile (a slow form: password hashing), the profile's count otherwise."""
+    return settings(max_examples=ci if os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci" else settings().max_examples)
+
+# -- what a hostile visitor types
+
+HOSTILE = st.sampled_from(HOSTILE_NAMES + [
+    "\x00", "\r\n", "\r\n\r\n", "\n.\n", "\u2028", "\u2029", "=?", "=?utf-8?b?PT0=?=", "?=", "<", ">", ",", ";", '"',
+    "\\", "@", "<attacker@evil.example>", "a@b.example, c@d.example", "%0d%0a", "\t", "\x7f", "\ufeff", "🌿" * 30,
+    "WINNER! Claim your $500 gift card at gift-claims.example/abc", "x" * 300,
+])
+
+
+def hostile_text(max_size: int = 120) -> st.SearchStrategy[str]:
+    """Any text, hostile fragments, and the two mixed."""
+    return st.one_of(
+        st.text(max_size=max_size),
+        HOSTILE,
+        st.builds(lambda a, b, c: a + b + c, st.text(max_size=20), HOSTILE, st.text(max_size=20)),
+    )
+
+
+LOCAL_PART = st.from_regex(r"[a-z0-9][a-z0-9._+'-]{0,30}", fullmatch=True)
+EMAILS = st.one_of(
+    st.emails(),
+    st.builds("{}@example.org".format, LOCAL_PART),
+    st.builds(lambda local, junk: f"{local}{junk}@example.org", LOCAL_PART, HOSTILE),
+    hostile_text(80),
+)
+
+
+# -- what every mail must look like, on the bytes written
+
+SINGLE_ADDRESS = ("from", "to", "reply-to")
+EXPECTED_HEADERS = {
+    "confirm": ["from", "to", "subject", "date", "message-id", "mime-version", "content-type"],
+    "welcome": ["from", "to", "subject", "date", "message-id", "list-unsubscribe", "list-unsubscribe-post",
+                "list-id", "mime-version", "content-type"],
+    "inquiry_forward": ["from", "to", "subject", "date", "message-id", "reply-to", "mime-version", "content-type"],
+    "inquiry_ack": ["from", "to", "subject", "date", "message-id", "mime-version", "content-type"],
+    "issue": ["from", "to", "subject", "date", "message-id", "list-unsubscribe", "list-unsubscribe-post", "list-id",
+              "mime-version", "content-type"],
+}
+EXPECTED_HEADERS["already_subscribed"] = EXPECTED_HEADERS["welcome"]
+
+
+def assert_well_formed(raw: bytes, kind: str, recipient: str | None = None) -> None:
+    """The header block is intact: 7-bit, CRLF only, the expected names once each, one address per
+    From/To/Reply-To (on the raw bytes, and as a mail program parses them)."""
+    head, blank, _ = raw.partition(b"\r\n\r\n")
+    assert blank, "no blank line ends the header block"
+    assert all(byte < 128 for byte in head), "header block not 7-bit"
+    assert b"\r" not in head.replace(b"\r\n", b"") and b"\n" not in head.replace(b"\r\n", b""), "bare CR or LF"
+    lines = re.split(rb"\r\n(?![ \t])", head)
+    assert all(re.match(rb"[A-Za-z][A-Za-z0-9-]*: ", line) for line in lines), lines
+    names = [line.split(b":", 1)[0].decode().lower() for line in lines]
+    assert names == EXPECTED_HEADERS[kind], names
+    parsed = BytesParser(policy=policy.default).parsebytes(raw)
+    for name, line in zip(names, lines):
+        if name in SINGLE_ADDRESS:
+            value = re.sub(rb"\r\n[ \t]", b" ", line.split(b":", 1)[1])
+            without_words = re.sub(rb"=\?utf-8\?b\?[A-Za-z0-9+/=]*\?=", b"", value)
+            assert without_words.count(b"@") == 1 and b"," not in without_words, value
+            [header] = parsed.get_all(name)
+            assert len(header.addresses) == 1, str(header)
+            assert len(getaddresses([str(header)])) == 1, str(header)
+    if recipient is not None:
+        assert parsed["To"].addresses[0].addr_spec == recipient
+
+
+class MailChecker:
+    """Checks every message the outbox stored since the last look."""
+
+    def __init__(self, app):
+        self.app, self.last_id, self.checked = app, 0, 0
+
+    def check_new(self) -> None:
+        with self.app.app_context():
+            rows = db.session.scalars(select(OutgoingMail).where(OutgoingMail.id > self.last_id)
+                                      .order_by(OutgoingMail.id)).all()
+            for row in rows:
+                assert_well_formed(crypto.decrypt(row.message), row.kind, row.recipient)
+                self.last_id, self.checked = row.id, self.checked + 1
+            db.session.remove()
+
+    def deliver_and_check(self, smtp) -> None:
+        """Send what was stored through the real outbox path and SMTP server; check what arrived."""
+        with self.app.app_context():
+            outcomes = outbox.deliver_due()
+            db.session.remove()
+        sent = outcomes.get("sent", 0)
+        assert sent == len(smtp.messages)
+        for received in smtp.messages:
+            assert_well_formed(received.raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"),
+                               _kind_of(received.message), received.rcpt_tos[0])
+
+
+def _kind_of(message) -> str:
+    subject = str(message["Subject"])
+    if message["Reply-To"] is not None:
+        return "inquiry_forward"
+    if message["List-Id"] is not None:
+        return "welcome" if subject.startswith("Welcome") else "already_subscribed"
+    return "confirm" if "onfirm" in subject else "inquiry_ack"
+
+
+def assert_answered(response) -> None:
+    assert response.status_code < 500, response.status_code
+
+
+# -- the public forms
+
+SIGNUP = st.fixed_dictionaries({"email": EMAILS, "name": hostile_text(150)},
+                               optional={"website": hostile_text(30)})
+CONTACT = st.fixed_dictionaries(
+    {"name": hostile_text(150), "email": EMAILS, "message": hostile_text(500)},
+    optional={"phone": st.one_of(st.from_regex(r"[0-9+() -]{0,40}", fullmatch=True), hostile_text(50)),
+              "preferred_contact": st.one_of(st.sampled_from(["email", "phone"]), hostile_text(20)),
+              "website": hostile_text(30)},
+)
+
+
+def test_signup_forms_never_fail_and_every_mail_is_well_formed(app, smtp):
+    client, checker = app.test_client(), MailChecker(app)
+
+    @given(form=SIGNUP, path=st.sampled_from(["/subscribe", "/embed/subscribe"]))
+    def signup(form, path):
+        assert_answered(client.post(path, data=form))
+        checker.check_new()
+
+    signup()
+    checker.deliver_and_check(smtp)
+    assert checker.checked, "no example made a mail: the test checked nothing"
+
+
+def test_contact_forms_never_fail_and_every_mail_is_well_formed(app, smtp):
+    client, checker = app.test_client(), MailChecker(app)
+
+    @given(form=CONTACT, path=st.sampled_from(["/contact", "/embed/contact"]))
+    def contact(form, path):
+        assert_answered(client.post(path, data=form))
+        checker.check_new()
+
+    contact()
+    checker.deliver_and_check(smtp)
+    assert checker.checked, "no example made a mail: the test checked nothing"
+
+
+def _reader(app, name: str) -> tuple[str, str]:
+    """A pending reader with this name: (confirm token, unsubscribe token)."""
+    with app.app_context():
+        address = f"r{secrets.token_hex(6)}@example.org"
+        subscriptions.subscribe(address, name, subscriptions.Origin(), "fuzz")
+        row = db.session.scalar(select(Subscriber).where(Subscriber.email == address))
+        tokens = (subscriptions.confirm_url(row).rsplit("/", 1)[1], subscriptions.unsubscribe_url(row).rsplit("/", 1)[1])
+        db.session.commit()
+        return tokens
+
+
+def test_confirm_and_unsubscribe_links_never_fail_whatever_the_token_or_name(app, smtp):
+    client, checker = app.test_client(), MailChecker(app)
+
+    @examples(30)
+    @given(name=hostile_text(150), mangle=st.one_of(st.none(), hostile_text(40)),
+           method=st.sampled_from(["get", "head", "post"]), one_click=st.booleans(),
+           extra=st.dictionaries(hostile_text(20), hostile_text(40), max_size=2))
+    def links(name, mangle, method, one_click, extra):
+        confirm_token, unsubscribe_token = _reader(app, name)
+        if mangle is not None:  # a token cut, extended or replaced
+            confirm_token, unsubscribe_token = confirm_token[:len(mangle)] + mangle, mangle or "x"
+        send = getattr(client, method)
+        data = {**extra, **({"List-Unsubscribe": "One-Click"} if one_click else {})}
+        assert_answered(send(f"/confirm/{confirm_token}", data=data))
+        assert_answered(send(f"/unsubscribe/{unsubscribe_token}", data=data))
+        checker.check_new()
+
+    links()
+    checker.deliver_and_check(smtp)
+    assert checker.checked, "no example made a mail: the test checked nothing"
+
+
+def test_sign_in_form_never_fails(app):
+    client = app.test_client()
+
+    @examples(15)
+    @given(email=EMAILS, password=hostile_text(100), next_page=hostile_text(60))
+    def sign_in(email, password, next_page):
+        response = client.post("/admin/login", data={"email": email, "password": password},
+                               query_string={"next": next_page})
+        assert response.status_code == 400
+
+    sign_in()
+
+
+# -- the functions that build headers
+
+NAMES = hostile_text(200)
+
+
+@examples(100)
+@given(name=NAMES, reply_name=NAMES, subject=hostile_text(300), local=LOCAL_PART)
+def test_build_message_keeps_the_header_block_intact_whatever_the_names(app_ctx, name, reply_name, subject, local):
+    message = mail.build_message(to=mail.Mailbox(f"{local}@example.com", name), subject=subject, text="hi",
+                                 html="<p>hi</p>", reply_to=mail.Mailbox("dana@example.org", reply_name))
+    assert_well_formed(message.as_bytes(policy=policy.SMTP), "inquiry_forward", f"{local}@example.com")
+
+
+@examples(300)
+@given(name=NAMES, header=st.sampled_from(["From", "To", "Reply-To"]))
+def test_address_header_names_exactly_one_mailbox(name, header):
+    value = mail.address_header(header, mail.Mailbox("one@example.org", name))
+    folded = value.fold(policy=policy.SMTP)
+    assert folded.startswith(f"{header}: ") and folded.endswith("\r\n") and folded.isascii()
+    assert "\r\n" not in folded[:-2].replace("\r\n ", "")
+    parsed = BytesParser(policy=policy.default).parsebytes(folded.encode() + b"\r\nbody")
+    assert [a.addr_spec for a in parsed[header].addresses] == ["one@example.org"]
+
+
+@examples(300)
+@given(text=hostile_text(400))
+def test_text_and_raw_headers_stay_one_header(text):
+    folded = mail.text_header("Subject", text).fold(policy=policy.SMTP)
+    assert folded.isascii() and re.fullmatch(r"Subject: [^\r\n]*(\r\n [^\r\n]+)*\r\n", folded), folded
+    try:
+        raw = mail.raw_header("List-Id", text).fold(policy=policy.SMTP)
+    except mail.UnsafeHeader:
+        return
+    assert raw.isascii() and re.fullmatch(r"List-Id: [^\r\n]*(\r\n [^\r\n]+)*\r\n", raw), raw
+
+
+def test_issue_copy_for_each_reader_keeps_the_header_block_intact(app_ctx):
+    issue = add_issue()
+    mailer = sending.IssueMail(issue)
+
+    @given(name=NAMES, local=LOCAL_PART)
+    def copy(name, local):
+        recipient = sending.Recipient(1, 7, f"{local}@example.org", name, secrets.token_hex(16), "active")
+        assert_well_formed(mailer.for_reader(recipient), "issue", f"{local}@example.org")
+
+    copy()
