@@ -16,7 +16,7 @@ from typing import IO, Iterator
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 
 from newsletter import outbox, personalize, practice, tokens
 from newsletter.extensions import db
@@ -246,12 +246,19 @@ def confirm(token: str, origin: Origin) -> tuple[Subscriber, list[int]]:
     subscriber = reader_for_confirm(token)
     if is_suppressed(subscriber.email):
         raise tokens.BadToken()
-    subscriber.status = ACTIVE
-    subscriber.confirm_nonce = None
-    subscriber.pending_since = None
-    subscriber.confirmed_at = utcnow()
+    # A conditional update, so that of two clicks at once only one confirms (and one welcome goes out).
     # Only the reader can end this state (with the unsubscribe link), so a later return starts afresh.
-    subscriber.confirmation_sent_at, subscriber.confirmations_sent_today = None, 0
+    confirmed = db.session.execute(
+        update(Subscriber)
+        .where(Subscriber.id == subscriber.id, Subscriber.status == PENDING,
+               Subscriber.confirm_nonce == subscriber.confirm_nonce)
+        .values(status=ACTIVE, confirm_nonce=None, pending_since=None, confirmed_at=utcnow(),
+                confirmation_sent_at=None, confirmations_sent_today=0)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if confirmed != 1:
+        raise AlreadyConfirmed()
+    db.session.refresh(subscriber)
     _record(subscriber, "confirm", origin, CONFIRM_WORDING)
     return subscriber, [_queue_with_unsubscribe("welcome", subscriber)]
 

@@ -283,3 +283,15 @@ def test_the_embedded_broker_still_takes_hand_offs(app_factory):
     app = app_factory(REDIS_URL="")
     with app.app_context():
         assert enqueue(sweep_outgoing_mail)
+
+
+def test_four_clicks_at_once_on_the_confirm_button_send_one_welcome(app, client, live_server):
+    signup(client, "clicky@example.org")
+    path = link_in(queued(app, "confirm")[0], "confirm")
+
+    codes = at_once(4, lambda: requests.post(live_server + path, timeout=60).status_code)
+
+    assert codes == [200] * 4
+    assert reader(app, "clicky@example.org").status == "active"
+    assert count(app, OutgoingMail, OutgoingMail.kind == "welcome") == 1
+    assert [e.action for e in events(app, "clicky@example.org")] == ["subscribe", "confirm"]
