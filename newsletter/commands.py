@@ -7,7 +7,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-from newsletter import accounts, sending, subscriptions, suppression
+from newsletter import accounts, audit, sending, subscriptions, suppression
 from newsletter.extensions import db
 from newsletter import issues, outbox, practice
 from newsletter.models import Issue
@@ -19,18 +19,25 @@ subscribers_cli = AppGroup("subscribers", help="Import, export and suppress read
 
 @click.command("create-admin")
 @click.argument("email")
+@click.option("--reset-2fa", "reset_2fa", is_flag=True,
+              help="Also remove two-step sign-in (a lost phone): the admin sets it up again at the next sign-in.")
 @with_appcontext
-def create_admin(email: str) -> None:
-    """Create an admin, or reset their password (ADMIN_PASSWORD or a prompt)."""
+def create_admin(email: str, reset_2fa: bool) -> None:
+    """Create an admin, or reset their password (ADMIN_PASSWORD or a prompt); signs out every browser."""
     password = os.environ.get("ADMIN_PASSWORD") or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True
     )
     try:
-        accounts.set_admin(email, password)
+        user = accounts.set_admin(email, password, reset_second_factor=reset_2fa)
     except accounts.WeakPassword as exc:
         raise click.ClickException(str(exc)) from exc
+    db.session.flush()
+    audit.record("password_reset", user.email, user.id, "command line")
+    if reset_2fa:
+        audit.record("second_factor_reset", user.email, user.id, "command line")
     db.session.commit()
-    click.echo(f"Admin {email.strip().lower()} can now sign in at /admin/login.")
+    click.echo(f"Admin {user.email} can now sign in at /admin/login."
+               + (" Two-step sign-in was removed." if reset_2fa else ""))
 
 
 @subscribers_cli.command("import")
