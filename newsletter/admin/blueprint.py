@@ -4,7 +4,7 @@ from flask import Blueprint, current_app, flash, redirect, request, session, url
 from flask_login import current_user, logout_user
 
 from newsletter import audit
-from newsletter.extensions import login_manager
+from newsletter.extensions import db, login_manager
 
 bp = Blueprint("admin", __name__)
 
@@ -41,7 +41,9 @@ def _session_expired() -> bool:
     return now - session.get("seen_at", 0) > idle or now - session.get("signed_in_at", 0) > lifetime
 
 
-def audit_action(action: str, detail: str = "") -> None:
-    """Record what the signed-in admin did, from where (saved with the view's commit)."""
+def audit_action(action: str, detail: str = "", *, commit: bool = False) -> None:
+    """Record what the signed-in admin did, from where; saved with the view's commit, or now with commit=True."""
     admin_id = current_user.id if current_user.is_authenticated else None
     audit.record(action, detail, admin_id, request.remote_addr)
+    if commit:
+        db.session.commit()
