@@ -227,7 +227,7 @@ def test_the_qr_code_is_drawn_by_the_app(app, admin, client):
     assert response.headers["Cache-Control"] == "no-store"
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(email=st.one_of(st.just(EMAIL), st.text(max_size=60)), password=st.text(max_size=60),
        code=st.one_of(st.text(max_size=30), st.from_regex(r"\A[0-9]{6}\Z")))
 def test_no_sign_in_without_both_factors_and_never_a_server_error(admin_with_factor, email, password, code):
