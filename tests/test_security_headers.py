@@ -8,6 +8,7 @@ import subprocess
 
 import pyotp
 import pytest
+from cryptography.fernet import Fernet
 
 from newsletter import create_app
 from newsletter.config import ConfigError
@@ -75,7 +76,7 @@ def test_production_adds_hsts(app_factory):
 def test_production_without_smtp_host_refuses_to_start(tmp_path, monkeypatch):
     monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
     with pytest.raises(ConfigError, match="SMTP_HOST"):
-        create_app({"APP_ENV": "production", "SECRET_KEY": "x" * 40, "INQUIRY_ENCRYPTION_KEY": "",
+        create_app({"APP_ENV": "production", "SECRET_KEY": "x" * 40, "INQUIRY_ENCRYPTION_KEY": Fernet.generate_key().decode(),
                     "BASE_URL": "https://example.org", "SMTP_HOST": ""})
 
 
@@ -96,7 +97,8 @@ def test_docker_compose_file_validates(profile, tmp_path):
     result = subprocess.run(["docker-compose", "-f", os.path.join(ROOT, "docker-compose.yml"), *profile, "config"],
                             capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert "8000:8000" not in result.stdout
+    assert set(re.findall(r"published: (\d+)", result.stdout)) == {"80", "443"}, "only Caddy is reachable"
+    assert re.search(r"  mailpit:\n(    .*\n)*    profiles:\n    - dev\n", result.stdout), "Mailpit only for dev"
 
 
 def test_two_step_set_up_and_sign_in_in_a_browser_with_no_csp_violation(app, admin, runner, live_server, page):
