@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import String, cast, literal, select, union_all
+from sqlalchemy import String, case, cast, literal, select, union_all
 
 from newsletter.extensions import db
 from newsletter.models import AdminUser, AuditEntry, InquiryAccess
@@ -51,13 +51,18 @@ def record(action: str, detail: str = "", admin_id: int | None = None, ip: str |
     db.session.add(AuditEntry(action=action[:40], detail=(detail or "")[:500], admin_id=admin_id, ip=(ip or "")[:64]))
 
 
+def _inquiry_name():
+    return case((InquiryAccess.inquiry_id.is_(None), literal("one since deleted,")),
+                else_=literal("#") + cast(InquiryAccess.inquiry_id, String))
+
+
 def page(number: int, per_page: int = 50) -> tuple[list[Entry], bool]:
     """One page of the log, newest first, with the inquiry views kept in InquiryAccess; and whether more follow."""
     actions = select(AuditEntry.created_at.label("at"), AuditEntry.action.label("action"),
                      AuditEntry.detail.label("detail"), AuditEntry.ip.label("ip"),
                      AuditEntry.admin_id.label("admin_id"), AuditEntry.id.label("id"), literal(1).label("source"))
     inquiries = select(InquiryAccess.created_at, literal("inquiry"),
-                       literal("#") + cast(InquiryAccess.inquiry_id, String) + " " + InquiryAccess.action,
+                       _inquiry_name() + " " + InquiryAccess.action,
                        literal(""), InquiryAccess.admin_id, InquiryAccess.id, literal(2))
     both = union_all(actions, inquiries).subquery()
     rows = db.session.execute(

@@ -10,17 +10,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import func, select
 
 from newsletter.extensions import db
-from newsletter.models import AdminUser, AuditEntry, OutgoingMail, RecoveryCode, utcnow
-from tests.test_admin_auth import PASSWORD, sign_in
+from newsletter.models import AdminUser, AuditEntry, InquiryAccess, OutgoingMail, RecoveryCode, utcnow
+from tests.test_admin_auth import PASSWORD, admin, sign_in  # noqa: F401  (admin is a fixture)
 
 EMAIL = "therapist@example.com"
-
-
-@pytest.fixture
-def admin(runner, monkeypatch):
-    monkeypatch.setenv("ADMIN_PASSWORD", PASSWORD)
-    assert runner.invoke(args=["create-admin", EMAIL]).exit_code == 0
-    return EMAIL
 
 
 def set_up_second_factor(client) -> tuple[str, list[str]]:
@@ -266,6 +259,7 @@ def test_the_audit_log_pages(app, admin, client):
     from newsletter import audit
 
     with app.app_context():
+        db.session.add(InquiryAccess(inquiry_id=None, action="viewed", created_at=utcnow() - timedelta(hours=1)))
         for n in range(55):
             audit.record("issue_pause", f"issue #{n}")
         db.session.commit()
@@ -276,4 +270,5 @@ def test_the_audit_log_pages(app, admin, client):
 
     assert "Signed in" in first and "Older" in first
     assert "issue #0<br>" in second and "issue #0<br>" not in first
+    assert "Inquiry</strong>: one since deleted, viewed" in second
     assert client.get("/admin/audit?page=99999999999999999999").status_code == 200

@@ -12,18 +12,11 @@ from cryptography.fernet import Fernet
 
 from newsletter import create_app
 from newsletter.config import ConfigError
-from tests.test_admin_auth import PASSWORD, sign_in
+from tests.test_admin_auth import PASSWORD, admin, sign_in  # noqa: F401  (admin is a fixture)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EMAIL = "therapist@example.com"
 TITLE = "Why Small Moments of Disconnection Hurt More Than Big Fights"
-
-
-@pytest.fixture
-def admin(runner, monkeypatch):
-    monkeypatch.setenv("ADMIN_PASSWORD", PASSWORD)
-    assert runner.invoke(args=["create-admin", EMAIL]).exit_code == 0
-    return EMAIL
 
 
 def csp(response) -> dict[str, str]:

@@ -12,6 +12,8 @@ bp = Blueprint("admin", __name__)
 PUBLIC_ENDPOINTS = {"admin.login", "admin.login_code"}
 # Reachable before the second factor is set up, when production requires one.
 SETUP_ENDPOINTS = {"admin.two_factor", "admin.two_factor_qr", "admin.logout"}
+# Polled by a page left open: not the admin's activity, so it does not keep the session alive.
+BACKGROUND_ENDPOINTS = {"admin.issue_sending_progress"}
 
 
 @bp.before_request
@@ -26,7 +28,8 @@ def require_sign_in():
         session.clear()
         flash("You were signed out after a while without activity. Please sign in again.")
         return redirect(url_for("admin.login", next=request.full_path if request.method == "GET" else None))
-    session["seen_at"] = int(time.time())
+    if request.endpoint not in BACKGROUND_ENDPOINTS:
+        session["seen_at"] = int(time.time())
     if (current_app.config["APP_ENV"] == "production" and not current_user.has_second_factor
             and request.endpoint not in SETUP_ENDPOINTS):
         flash("Please set up two-step sign-in before anything else: it keeps your clients' words safe.")
