@@ -19,4 +19,5 @@ RUN useradd --create-home --uid 10001 newsletter \
 USER newsletter
 
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-", "wsgi:app"]
+# Workers, timeouts and logging live in gunicorn.conf.py; only the address is given here.
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "--bind", "0.0.0.0:8000", "wsgi:app"]

@@ -54,11 +54,10 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = "Please sign in to continue."
     celery_init_app(app)
 
-    from newsletter import models
+    from newsletter import accounts, security
 
-    @login_manager.user_loader
-    def load_admin(user_id: str):
-        return db.session.get(models.AdminUser, int(user_id)) if user_id.isdigit() else None
+    login_manager.user_loader(accounts.load_session_user)
+    security.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -1,47 +1,239 @@
-"""Admin accounts: argon2 password hashes, sign-in checks."""
+"""Admin accounts: argon2 password hashes, sign-in checks, lockout, the TOTP second factor."""
 from __future__ import annotations
 
+import io
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pyotp
+import segno
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
+from newsletter import crypto, outbox
 from newsletter.extensions import db
-from newsletter.models import AdminUser, utcnow
+from newsletter.models import AdminUser, RecoveryCode, utcnow
 
 _hasher = PasswordHasher()
+# Recovery codes carry 50 random bits, so a lighter argon2 cost keeps ten checks quick without weakening them.
+_code_hasher = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 # Verified against when the address is unknown, so a wrong address costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 MIN_PASSWORD_LENGTH = 10
+RECOVERY_CODE_COUNT = 10
+ISSUER = "Newsletter admin"
 
 
 class WeakPassword(ValueError):
     pass
 
 
-def set_admin(email: str, password: str) -> AdminUser:
-    """Create the admin or reset their password; the caller commits."""
+@dataclass(frozen=True)
+class Lockout:
+    attempts: int
+    minutes: int
+
+
+@dataclass
+class SignIn:
+    """The outcome of a password (or code) check: the admin, or why not."""
+
+    user: AdminUser | None = None
+    locked: bool = False
+    just_locked: bool = False
+    account: AdminUser | None = None  # the account the attempt was against, when the address is known
+    recovery_code: bool = False  # the second step passed with a recovery code (now used up)
+
+    @property
+    def ok(self) -> bool:
+        return self.user is not None
+
+
+def find_admin(email: str) -> AdminUser | None:
+    address = email.strip().lower()
+    return db.session.scalar(select(AdminUser).where(func.lower(AdminUser.email) == address).with_for_update())
+
+
+def set_admin(email: str, password: str, *, reset_second_factor: bool = False) -> AdminUser:
+    """Create the admin or reset their password (signing out every browser); the caller commits."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise WeakPassword(f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.")
     address = email.strip().lower()
-    user = db.session.scalar(select(AdminUser).where(AdminUser.email == address))
+    user = find_admin(address)
     if user is None:
-        user = AdminUser(email=address, password_hash="")
+        user = AdminUser(email=address, password_hash="", session_version=0, failed_attempts=0)
         db.session.add(user)
     user.password_hash = _hasher.hash(password)
+    user.locked_until = None
+    user.failed_attempts = 0
+    user.session_version = (user.session_version or 0) + 1
+    if reset_second_factor:
+        remove_second_factor(user)
     return user
 
 
-def authenticate(email: str, password: str) -> AdminUser | None:
-    """The admin with this address and password, or None."""
-    user = db.session.scalar(select(AdminUser).where(func.lower(AdminUser.email) == email.strip().lower()))
+def authenticate(email: str, password: str, lockout: Lockout) -> SignIn:
+    """Check a password. A locked account is refused even with the right password; the caller commits."""
+    user = find_admin(email)
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        right = user is not None
     except (VerificationError, InvalidHashError):
-        return None
+        right = False
     if user is None:
-        return None
+        return SignIn()
+    if is_locked(user):
+        return SignIn(locked=True, account=user)
+    if not right:
+        return _failed(user, lockout)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
+    return SignIn(user=user, account=user)
+
+
+def check_second_factor(user: AdminUser, code: str, lockout: Lockout) -> SignIn:
+    """Check a code from the authenticator app, or a recovery code (used up); the caller commits."""
+    if is_locked(user):
+        return SignIn(locked=True, account=user)
+    if verify_totp(user, code):
+        return SignIn(user=user, account=user)
+    if _use_recovery_code(user, code):
+        return SignIn(user=user, account=user, recovery_code=True)
+    return _failed(user, lockout)
+
+
+def signed_in(user: AdminUser) -> None:
+    """A complete sign-in: forget earlier failures."""
+    user.failed_attempts = 0
+    user.failure_window_start = None
     user.last_login_at = utcnow()
+
+
+def is_locked(user: AdminUser) -> bool:
+    return user.locked_until is not None and user.locked_until > utcnow()
+
+
+def _failed(user: AdminUser, lockout: Lockout) -> SignIn:
+    """Count a failure against the account, whatever IP it came from; lock it at the limit."""
+    now = utcnow()
+    window = timedelta(minutes=lockout.minutes)
+    if user.failure_window_start is None or now - user.failure_window_start > window:
+        user.failure_window_start = now
+        user.failed_attempts = 0
+    user.failed_attempts += 1
+    if user.failed_attempts < lockout.attempts:
+        return SignIn(account=user)
+    user.locked_until = now + window
+    user.failed_attempts = 0
+    user.failure_window_start = None
+    return SignIn(locked=True, just_locked=True, account=user)
+
+
+def queue_lockout_notice(user: AdminUser, practice_inbox: str, minutes: int, admin_url: str) -> int:
+    """Tell the practice that an admin account was locked; returns the mail's id."""
+    message = outbox.queue_template("admin_lockout", to=practice_inbox, email=user.email, minutes=minutes,
+                                    locked_until=user.locked_until, admin_url=admin_url)
+    db.session.flush()
+    return message.id
+
+
+def end_sessions(user: AdminUser) -> None:
+    """Every cookie issued for this admin so far stops working."""
+    user.session_version = (user.session_version or 0) + 1
+
+
+def load_session_user(session_id: str) -> AdminUser | None:
+    """The admin a session cookie names, if that cookie is still current (see AdminUser.get_id)."""
+    user_id, _, version = session_id.partition(".")
+    if not (user_id.isdigit() and version.isdigit()) or len(user_id) > 18:
+        return None
+    user = db.session.get(AdminUser, int(user_id))
+    if user is None or user.session_version != int(version):
+        return None
     return user
+
+
+# -- the second factor
+
+def start_second_factor(user: AdminUser) -> str:
+    """A new (not yet confirmed) TOTP secret for the set-up page; the caller commits."""
+    secret = pyotp.random_base32()
+    user.totp_secret_encrypted = crypto.encrypt(secret)
+    user.totp_confirmed_at = None
+    return secret
+
+
+def pending_secret(user: AdminUser) -> str | None:
+    return crypto.decrypt_text(user.totp_secret_encrypted) or None
+
+
+def provisioning_qr_svg(user: AdminUser) -> str:
+    """The set-up QR code (an otpauth:// URI) as SVG, made here: no outside service sees the secret."""
+    uri = pyotp.TOTP(pending_secret(user) or "").provisioning_uri(name=user.email, issuer_name=ISSUER)
+    svg = io.BytesIO()
+    segno.make(uri, error="m").save(svg, kind="svg", scale=5, border=2, xmldecl=False)
+    return svg.getvalue().decode("ascii")
+
+
+def verify_totp(user: AdminUser, code: str) -> bool:
+    secret = pending_secret(user)
+    digits = "".join(code.split())
+    return bool(secret) and len(digits) == 6 and digits.isdigit() and pyotp.TOTP(secret).verify(digits, valid_window=1)
+
+
+def confirm_second_factor(user: AdminUser, code: str) -> list[str] | None:
+    """Turn the second factor on when `code` matches; returns the new recovery codes (shown once)."""
+    if user.totp_secret_encrypted is None or not verify_totp(user, code):
+        return None
+    user.totp_confirmed_at = utcnow()
+    end_sessions(user)
+    return _new_recovery_codes(user)
+
+
+def remove_second_factor(user: AdminUser) -> None:
+    user.totp_secret_encrypted = None
+    user.totp_confirmed_at = None
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.admin_id == user.id))
+    end_sessions(user)
+
+
+def _new_recovery_codes(user: AdminUser) -> list[str]:
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.admin_id == user.id))
+    codes = [_format_code(secrets.token_hex(5)) for _ in range(RECOVERY_CODE_COUNT)]
+    db.session.add_all(RecoveryCode(admin_id=user.id, code_hash=_code_hasher.hash(_normal(code))) for code in codes)
+    return codes
+
+
+def _format_code(raw: str) -> str:
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+def _normal(code: str) -> str:
+    return "".join(ch for ch in code.lower() if ch.isalnum())
+
+
+def _use_recovery_code(user: AdminUser, code: str) -> bool:
+    typed = _normal(code)
+    if len(typed) != 10:
+        return False
+    unused = db.session.scalars(
+        select(RecoveryCode).where(RecoveryCode.admin_id == user.id, RecoveryCode.used_at.is_(None))
+    ).all()
+    for candidate in unused:
+        try:
+            _code_hasher.verify(candidate.code_hash, typed)
+        except (VerificationError, InvalidHashError):
+            continue
+        candidate.used_at = utcnow()
+        return True
+    return False
+
+
+def recovery_codes_left(user: AdminUser) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(RecoveryCode)
+        .where(RecoveryCode.admin_id == user.id, RecoveryCode.used_at.is_(None))
+    ) or 0

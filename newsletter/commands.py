@@ -7,30 +7,38 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-from newsletter import accounts, sending, subscriptions, suppression
+from newsletter import accounts, audit, sending, subscriptions, suppression
 from newsletter.extensions import db
 from newsletter import issues, outbox, practice
 from newsletter.models import Issue
 from worker.tasks import enqueue_batches, enqueue_mail
 
+CLI = "command line"  # where an action came from, in the audit log
 issue_cli = AppGroup("issue", help="Import, send, test and follow issues.")
 subscribers_cli = AppGroup("subscribers", help="Import, export and suppress readers.")
 
 
 @click.command("create-admin")
 @click.argument("email")
+@click.option("--reset-2fa", "reset_2fa", is_flag=True,
+              help="Also remove two-step sign-in (a lost phone): the admin sets it up again at the next sign-in.")
 @with_appcontext
-def create_admin(email: str) -> None:
-    """Create an admin, or reset their password (ADMIN_PASSWORD or a prompt)."""
+def create_admin(email: str, reset_2fa: bool) -> None:
+    """Create an admin, or reset their password (ADMIN_PASSWORD or a prompt); signs out every browser."""
     password = os.environ.get("ADMIN_PASSWORD") or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True
     )
     try:
-        accounts.set_admin(email, password)
+        user = accounts.set_admin(email, password, reset_second_factor=reset_2fa)
     except accounts.WeakPassword as exc:
         raise click.ClickException(str(exc)) from exc
+    db.session.flush()
+    audit.record("password_reset", user.email, user.id, CLI)
+    if reset_2fa:
+        audit.record("second_factor_reset", user.email, user.id, CLI)
     db.session.commit()
-    click.echo(f"Admin {email.strip().lower()} can now sign in at /admin/login.")
+    click.echo(f"Admin {user.email} can now sign in at /admin/login."
+               + (" Two-step sign-in was removed." if reset_2fa else ""))
 
 
 @subscribers_cli.command("import")
@@ -44,6 +52,7 @@ def import_subscribers(csv_file, consent: str) -> None:
         result = subscriptions.import_csv(csv_file, consent, subscriptions.Origin(source="import", user_agent="flask cli"))
     except subscriptions.InvalidImport as exc:
         raise click.ClickException(str(exc)) from exc
+    audit.record("readers_import", f"{result.added} added from {csv_file.name}", None, CLI)
     db.session.commit()
     enqueue_mail(result.mail_ids)
     for line, reason in result.invalid:
@@ -55,6 +64,8 @@ def import_subscribers(csv_file, consent: str) -> None:
 @subscribers_cli.command("export")
 def export_subscribers() -> None:
     """Print every reader as CSV."""
+    audit.record("subscribers_export", "", None, CLI)
+    db.session.commit()
     for chunk in subscriptions.export_csv():
         click.echo(chunk, nl=False)
 
@@ -103,6 +114,7 @@ def send_issue(issue_id: int, send_at: str | None) -> None:
             issues.send_now(issue)
     except issues.IssueError as exc:
         raise click.ClickException(str(exc)) from exc
+    audit.record("issue_schedule" if send_at else "issue_send", f"#{issue.id} {issue.title}", None, CLI)
     db.session.commit()
     click.echo(f"Issue {issue.id} scheduled for {practice.local_time(issue.send_at)} ({practice.timezone().key}).")
 
@@ -147,6 +159,8 @@ def _change_sending(issue_id: int, change, done: str, refused: str) -> None:
     if not change(issue_id):
         report = sending.progress(issue_id)
         raise click.ClickException(refused.format(status=report.status if report else "missing"))
+    audit.record(f"issue_{change.__name__}", f"issue #{issue_id}", None, CLI)
+    db.session.commit()
     click.echo(done)
 
 

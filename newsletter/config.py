@@ -98,6 +98,11 @@ def load(environ: Mapping[str, str], instance_path: str) -> dict:
         "RATELIMIT_ENABLED": _flag(e.get("RATELIMIT_ENABLED"), True),
         # How many reverse proxies (nginx, Caddy...) sit in front of gunicorn and set X-Forwarded-*.
         "PROXY_FIX_HOPS": _int(e, "PROXY_FIX_HOPS", 0),
+        # Admin sign-in (trust): idle timeout, absolute session lifetime, lockout across IPs.
+        "ADMIN_IDLE_MINUTES": _int(e, "ADMIN_IDLE_MINUTES", 30),
+        "ADMIN_SESSION_HOURS": _int(e, "ADMIN_SESSION_HOURS", 12),
+        "ADMIN_LOCKOUT_ATTEMPTS": _int(e, "ADMIN_LOCKOUT_ATTEMPTS", 10),
+        "ADMIN_LOCKOUT_MINUTES": _int(e, "ADMIN_LOCKOUT_MINUTES", 30),
     }
 
 
@@ -172,6 +177,11 @@ def finalize(settings: dict, instance_path: str) -> dict:
             )
         cfg["INQUIRY_ENCRYPTION_KEY"] = _instance_secret(
             instance_path, "inquiry_encryption_key", lambda: Fernet.generate_key().decode()
+        )
+    if production and not cfg["SMTP_HOST"]:
+        raise ConfigError(
+            "SMTP_HOST is not set. In production mail must go to a real SMTP server; without one every "
+            "confirmation, inquiry forward and issue would only be written to files nobody reads."
         )
     if cfg["SMTP_SECURITY"] not in {"none", "starttls", "ssl"}:
         raise ConfigError(f"SMTP_SECURITY must be none, starttls or ssl, got {cfg['SMTP_SECURITY']!r}")

@@ -1,36 +1,113 @@
 """Sign-in, sign-out, the admin home and the development outbox."""
 from __future__ import annotations
 
+import time
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from flask_login import login_user, logout_user
+from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_user, logout_user
 from sqlalchemy import func, select
 
-from newsletter import accounts, mail
-from newsletter.admin.blueprint import bp
-from newsletter.admin.forms import LoginForm
+from newsletter import accounts, audit, mail
+from newsletter.admin.blueprint import audit_action, bp
+from newsletter.admin.forms import CodeForm, LoginForm
 from newsletter.extensions import db, limiter
-from newsletter.models import Inquiry, Issue, Subscriber
+from newsletter.models import AdminUser, Inquiry, Issue, Subscriber
+from newsletter.web import send_after_response
 from newsletter.models.readers import ACTIVE
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit("10 per minute; 50 per hour", methods=["POST"])
 def login():
+    """First step: email and password. With a second factor set up, the code comes next."""
     form = LoginForm()
     if form.validate_on_submit():
-        user = accounts.authenticate(form.email.data, form.password.data)
-        if user is not None:
+        result = accounts.authenticate(form.email.data, form.password.data, _lockout())
+        if result.ok and result.user.has_second_factor:
+            session[PENDING] = {"id": result.user.id, "version": result.user.session_version, "at": int(time.time())}
             db.session.commit()
-            login_user(user)
-            return redirect(_safe_next(request.args.get("next")) or url_for("admin.home"))
-        form.password.errors.append("That email and password don't match an account.")
+            return redirect(url_for("admin.login_code", next=_safe_next(request.args.get("next"))))
+        if result.ok:
+            return _finish_sign_in(result.user, "sign_in")
+        _refused(result)
+        form.password.errors.append(REFUSED)
     status = 400 if request.method == "POST" else 200
     return render_template("admin/login.html", form=form), status
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@limiter.limit("10 per minute; 50 per hour", methods=["POST"])
+def login_code():
+    """Second step: a code from the authenticator app, or a recovery code."""
+    user = _pending_user()
+    if user is None:
+        session.pop(PENDING, None)
+        flash("Please sign in with your email and password first.")
+        return redirect(url_for("admin.login"))
+    form = CodeForm()
+    if form.validate_on_submit():
+        result = accounts.check_second_factor(user, form.code.data, _lockout())
+        if result.ok:
+            return _finish_sign_in(user, "recovery_code_used" if result.recovery_code else "sign_in")
+        _refused(result)
+        if result.locked:
+            session.pop(PENDING, None)
+        form.code.errors.append("That code didn't work. Codes change every 30 seconds: please try the newest one.")
+    status = 400 if request.method == "POST" else 200
+    return render_template("admin/login_code.html", form=form), status
+
+
+REFUSED = "That email and password don't match an account. After several failed tries, sign-in pauses for a while."
+PENDING = "password_checked"
+PENDING_SECONDS = 300
+
+
+def _lockout() -> accounts.Lockout:
+    return accounts.Lockout(current_app.config["ADMIN_LOCKOUT_ATTEMPTS"], current_app.config["ADMIN_LOCKOUT_MINUTES"])
+
+
+def _pending_user():
+    """The admin whose password was right a moment ago in this browser, if still valid."""
+    pending = session.get(PENDING)
+    if not isinstance(pending, dict) or time.time() - pending.get("at", 0) > PENDING_SECONDS:
+        return None
+    if not isinstance(pending.get("id"), int):
+        return None
+    user = db.session.get(AdminUser, pending.get("id"))
+    if user is None or user.session_version != pending.get("version") or accounts.is_locked(user):
+        return None
+    return user
+
+
+def _refused(result: accounts.SignIn) -> None:
+    """Log a refused attempt (the account's address, never what was typed) and tell the practice of a lockout."""
+    account = result.account
+    who = account.email if account else "an address that has no account"
+    audit.record("sign_in_refused_locked" if result.locked and not result.just_locked else "sign_in_failed",
+                 who, account.id if account else None, request.remote_addr)
+    mail_ids = []
+    if result.just_locked:
+        audit.record("lockout", f"{who}, for {_lockout().minutes} minutes", account.id, request.remote_addr)
+        mail_ids.append(accounts.queue_lockout_notice(account, current_app.config["PRACTICE_INBOX"],
+                                                      _lockout().minutes, url_for("admin.audit_log", _external=True)))
+    db.session.commit()
+    send_after_response(mail_ids)
+
+
+def _finish_sign_in(user: AdminUser, action: str):
+    """Both factors passed: a fresh session (new CSRF token) bound to the account's session version."""
+    accounts.signed_in(user)
+    audit.record(action, user.email, user.id, request.remote_addr)
+    db.session.commit()
+    target = _safe_next(request.args.get("next"))
+    session.clear()
+    login_user(user)
+    session["signed_in_at"] = session["seen_at"] = int(time.time())
+    return redirect(target or url_for("admin.home"))
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -45,7 +122,12 @@ def _safe_next(target: str | None) -> str | None:
 
 @bp.post("/logout")
 def logout():
+    """Sign out here and everywhere: every cookie issued so far stops working."""
+    audit_action("sign_out")
+    accounts.end_sessions(current_user)
+    db.session.commit()
     logout_user()
+    session.clear()
     flash("You are signed out.")
     return redirect(url_for("admin.login"))
 

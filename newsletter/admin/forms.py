@@ -1,15 +1,26 @@
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import EmailField, PasswordField, RadioField, SelectField, TextAreaField
+from wtforms import EmailField, PasswordField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, Regexp
 
 from newsletter.inquiries import STATUS_LABELS
 
 
+# No control characters (NUL, line breaks...): the database refuses some, and no address has them.
+_PRINTABLE = Regexp(r"^[^\x00-\x1f\x7f]*\Z", message="Please type this without special characters.")
+
+
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Length(max=320)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
+    email = EmailField("Email", validators=[DataRequired("Please type your email address."), Length(max=320),
+                                            _PRINTABLE])
+    password = PasswordField("Password", validators=[DataRequired("Please type your password."), Length(max=1000)])
+
+
+class CodeForm(FlaskForm):
+    code = StringField("Code", validators=[
+        DataRequired("Please type the 6-digit code from your authenticator app, or a recovery code."),
+        Length(max=40, message="That is longer than any code."), _PRINTABLE])
 
 
 class InquiryStatusForm(FlaskForm):

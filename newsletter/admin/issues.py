@@ -10,7 +10,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from newsletter import articles, issues, practice
-from newsletter.admin.blueprint import bp
+from newsletter.admin.blueprint import audit_action, bp
 from newsletter.web import send_after_response
 from newsletter.extensions import db
 from newsletter.models import Issue
@@ -186,6 +186,7 @@ def issue_schedule(issue_id: int):
             db.session.rollback()
             form.send_at.errors.append(str(exc))
         else:
+            audit_action("issue_send" if now else "issue_schedule", f"#{issue.id} {issue.title}")
             db.session.commit()
             if now:
                 enqueue(dispatch_due_issues)  # start at once rather than at the dispatcher's next round
@@ -206,6 +207,7 @@ def issue_cancel(issue_id: int):
         db.session.rollback()
         flash(str(exc))
         return _editor(_issue(issue_id), status=400)
+    audit_action("issue_cancel", f"#{issue.id} {issue.title}")
     db.session.commit()
     flash("Canceled. Nothing will be sent; you can still edit it and schedule it again.")
     return redirect(url_for("admin.issue_edit", issue_id=issue.id))

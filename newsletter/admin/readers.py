@@ -9,7 +9,7 @@ import time
 from flask import Response, abort, current_app, flash, redirect, render_template, request, stream_with_context, url_for
 
 from newsletter import subscriptions
-from newsletter.admin.blueprint import bp
+from newsletter.admin.blueprint import audit_action, bp
 from newsletter.admin.forms import ReaderImportForm
 from newsletter.extensions import db
 from newsletter.models import Subscriber
@@ -62,6 +62,7 @@ def reader_detail(reader_id: int):
 @bp.get("/readers/<int:reader_id>/export.json")
 def reader_export(reader_id: int):
     """Everything kept about one reader, as a JSON download (a data-access request)."""
+    audit_action("reader_export", f"reader #{reader_id}", commit=True)
     body = json.dumps(subscriptions.reader_data(_reader(reader_id)), indent=2, ensure_ascii=False)
     return Response(body, mimetype="application/json",
                     headers={"Content-Disposition": f'attachment; filename="reader-{reader_id}.json"'})
@@ -70,6 +71,7 @@ def reader_export(reader_id: int):
 @bp.post("/readers/<int:reader_id>/erase")
 def reader_erase(reader_id: int):
     subscriptions.erase(_reader(reader_id), origin("admin"))
+    audit_action("reader_erase", f"reader #{reader_id}")
     db.session.commit()
     _forget_counts()
     flash("The reader's data is erased. Their address is kept only as a hash, so it is never mailed again.")
@@ -89,6 +91,7 @@ def readers_import():
     except (UnicodeDecodeError, csv.Error):
         form.csv_file.errors.append("That file isn't a readable CSV file. Please save it as CSV (UTF-8) and try again.")
     else:
+        audit_action("readers_import", f"{result.added} added from {form.csv_file.data.filename or 'a file'}")
         db.session.commit()
         send_after_response(result.mail_ids)
         _forget_counts()
@@ -99,6 +102,7 @@ def readers_import():
 
 @bp.get("/readers/export.csv")
 def readers_export():
+    audit_action("subscribers_export", commit=True)
     return Response(stream_with_context(subscriptions.export_csv()), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="readers.csv"'})
 

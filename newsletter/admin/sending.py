@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import abort, flash, jsonify, redirect, url_for
 
 from newsletter import sending
-from newsletter.admin.blueprint import bp
+from newsletter.admin.blueprint import audit_action, bp
 from worker.tasks import enqueue_batches
 
 
@@ -22,6 +22,7 @@ def issue_sending_progress(issue_id: int):
 @bp.post("/issues/<int:issue_id>/sending/pause")
 def issue_sending_pause(issue_id: int):
     if sending.pause(issue_id):
+        audit_action("issue_pause", f"issue #{issue_id}", commit=True)
         flash("Paused. Messages already on their way finish; resume whenever you are ready.")
     else:
         flash("Only an issue that is sending can be paused.")
@@ -31,6 +32,7 @@ def issue_sending_pause(issue_id: int):
 @bp.post("/issues/<int:issue_id>/sending/resume")
 def issue_sending_resume(issue_id: int):
     if sending.resume(issue_id):
+        audit_action("issue_resume", f"issue #{issue_id}", commit=True)
         enqueue_batches(issue_id)
         flash("Sending again, from where it stopped. Nobody gets it twice.")
     else:
@@ -41,6 +43,7 @@ def issue_sending_resume(issue_id: int):
 @bp.post("/issues/<int:issue_id>/sending/cancel")
 def issue_sending_cancel(issue_id: int):
     if sending.cancel(issue_id):
+        audit_action("issue_cancel", f"issue #{issue_id}", commit=True)
         flash("Canceled. Readers who already got it keep it; nobody else will get it.")
     else:
         flash("Only a sending or paused issue can be canceled here.")

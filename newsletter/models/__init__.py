@@ -1,14 +1,16 @@
 """The data model. Times are naive UTC everywhere (`utcnow()`); pages convert to the practice's timezone."""
+from newsletter.models.audit import AuditEntry
 from newsletter.models.base import utcnow
 from newsletter.models.inquiries import Inquiry, InquiryAccess, InquiryNote
 from newsletter.models.issues import Delivery, Issue
 from newsletter.models.outbox import OutgoingMail
 from newsletter.models.practice import PracticeProfile
 from newsletter.models.readers import ConsentEvent, Subscriber, Suppression
-from newsletter.models.users import AdminUser
+from newsletter.models.users import AdminUser, RecoveryCode
 
 __all__ = [
     "AdminUser",
+    "AuditEntry",
     "ConsentEvent",
     "Delivery",
     "Inquiry",
@@ -17,6 +19,7 @@ __all__ = [
     "Issue",
     "OutgoingMail",
     "PracticeProfile",
+    "RecoveryCode",
     "Subscriber",
     "Suppression",
     "utcnow",

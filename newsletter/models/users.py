@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import String
+from sqlalchemy import ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from newsletter.extensions import db
@@ -20,3 +20,31 @@ class AdminUser(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Part of every session cookie: raising it signs out every browser (sign-out, password or 2FA change).
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # TOTP secret, Fernet-encrypted; confirmed once the admin typed a code from it.
+    totp_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_confirmed_at: Mapped[datetime | None]
+    # Lockout across IPs: failures counted since failure_window_start; locked until locked_until.
+    failed_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    failure_window_start: Mapped[datetime | None]
+    locked_until: Mapped[datetime | None]
+
+    def get_id(self) -> str:
+        """The session carries the version, so a raised version turns old cookies away."""
+        return f"{self.id}.{self.session_version}"
+
+    @property
+    def has_second_factor(self) -> bool:
+        return self.totp_confirmed_at is not None
+
+
+class RecoveryCode(db.Model):
+    """A one-time code that stands in for the authenticator app (argon2 hash)."""
+
+    __tablename__ = "admin_recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    admin_id: Mapped[int] = mapped_column(ForeignKey("admin_users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(255))
+    used_at: Mapped[datetime | None]
