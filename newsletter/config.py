@@ -98,6 +98,8 @@ def load(environ: Mapping[str, str], instance_path: str) -> dict:
         "RATELIMIT_ENABLED": _flag(e.get("RATELIMIT_ENABLED"), True),
         # How many reverse proxies (nginx, Caddy...) sit in front of gunicorn and set X-Forwarded-*.
         "PROXY_FIX_HOPS": _int(e, "PROXY_FIX_HOPS", 0),
+        # Deliverability, sender-domain check: the DNS server (host:port) it asks; empty for the system's.
+        "DNS_RESOLVER": e.get("DNS_RESOLVER", ""),
     }
 
 
