@@ -339,3 +339,19 @@ def test_the_admin_nav_links_the_page_and_strangers_are_sent_to_sign_in(admin, a
     assert 'href="/admin/sender-domain"' in admin.get("/admin/").get_data(as_text=True)
     stranger = app.test_client().get("/admin/sender-domain")
     assert stranger.status_code == 302 and "/admin/login" in stranger.headers["Location"]
+
+
+def test_the_page_fits_a_phone_and_check_again_shows_a_fixed_record(admin, zone, live_server, page):
+    zone.records.clear()
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.goto(f"{live_server}/admin/login")
+    page.fill("input[name=email]", "therapist@example.com")
+    page.fill("input[name=password]", "correct horse battery")
+    page.click("button[type=submit]")
+    page.goto(f"{live_server}/admin/sender-domain")
+
+    assert page.locator("textarea").count() == 3  # SPF, DKIM and DMARC records to copy
+    assert page.locator("html").evaluate("html => html.scrollWidth <= html.clientWidth")  # no sideways scrolling
+    zone.set("example.org", "MX", "10 mxa.mailgun.org")
+    page.get_by_role("button", name="Check again").click()
+    assert page.get_by_text("Mail to example.org goes to mxa.mailgun.org.").is_visible()
