@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from newsletter import mail
+from newsletter.config import dns_server
 
 PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"
 CACHE_SECONDS = 300
@@ -111,10 +112,10 @@ class Lookup:
 
     def __init__(self, server: str, timeout: float):
         if server:
-            host, _, port = server.rpartition(":")
+            host, port = dns_server(server)
             self.resolver = dns.resolver.Resolver(configure=False)
-            self.resolver.nameservers = [host or server]
-            self.resolver.port = int(port) if host and port else 53
+            self.resolver.nameservers = [host]
+            self.resolver.port = port
         else:
             self.resolver = dns.resolver.Resolver()
         self.resolver.lifetime = timeout

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from newsletter import accounts, domain_check
+from newsletter.config import ConfigError, dns_server
 from newsletter.extensions import db
 from newsletter.domain_check import FAIL, PASS, UNKNOWN
 from tests.support import free_port
@@ -355,3 +356,20 @@ def test_the_page_fits_a_phone_and_check_again_shows_a_fixed_record(admin, zone,
     zone.set("example.org", "MX", "10 mxa.mailgun.org")
     page.get_by_role("button", name="Check again").click()
     assert page.get_by_text("Mail to example.org goes to mxa.mailgun.org.").is_visible()
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("127.0.0.1", ("127.0.0.1", 53)), ("127.0.0.1:5353", ("127.0.0.1", 5353)), ("[::1]:5300", ("::1", 5300)),
+    ("::1", ("::1", 53)),
+])
+def test_dns_resolver_takes_an_address_and_a_port(value, expected):
+    assert dns_server(value) == expected
+
+
+@pytest.mark.parametrize("value", ["dns.example.org", "127.0.0.1:0", "127.0.0.1:99999", "1.2.3.4:x", "[::1"])
+def test_a_dns_resolver_that_is_not_an_address_stops_the_app_with_a_clear_message(value, tmp_path, monkeypatch):
+    from newsletter import create_app
+
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    with pytest.raises(ConfigError, match="DNS_RESOLVER must be a DNS server's IP address"):
+        create_app({"DNS_RESOLVER": value})
