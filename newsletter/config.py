@@ -6,6 +6,7 @@ Flask, SQLAlchemy and Celery keys from them, so a test can override a raw settin
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from email.utils import getaddresses
@@ -103,12 +104,30 @@ def load(environ: Mapping[str, str], instance_path: str) -> dict:
         "ADMIN_SESSION_HOURS": _int(e, "ADMIN_SESSION_HOURS", 12),
         "ADMIN_LOCKOUT_ATTEMPTS": _int(e, "ADMIN_LOCKOUT_ATTEMPTS", 10),
         "ADMIN_LOCKOUT_MINUTES": _int(e, "ADMIN_LOCKOUT_MINUTES", 30),
+        # Deliverability, sender-domain check: the DNS server (host:port) it asks; empty for the system's.
+        "DNS_RESOLVER": e.get("DNS_RESOLVER", ""),
     }
 
 
 def _is_local(url: str) -> bool:
     host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
     return host in {"localhost", "127.0.0.1"}
+
+
+def dns_server(value: str) -> tuple[str, int]:
+    """DNS_RESOLVER as (IP address, port): "127.0.0.1", "127.0.0.1:5353" or "[::1]:5353"; ValueError otherwise."""
+    host, port = value.strip(), "53"
+    if host.startswith("["):
+        host, bracket, rest = host[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"{value!r} is not [address]:port")
+        port = rest[1:] or port
+    elif host.count(":") == 1:
+        host, port = host.split(":")
+    ipaddress.ip_address(host)
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{port!r} is not a port")
+    return host, int(port)
 
 
 def _database_uri(url: str, instance_path: str) -> str:
@@ -194,6 +213,12 @@ def finalize(settings: dict, instance_path: str) -> dict:
                               f"got {cfg[name]!r}")
     if production and cfg["BASE_URL"].startswith("http://") and not _is_local(cfg["BASE_URL"]):
         raise ConfigError("BASE_URL must be https in production: unsubscribe links in mail use it.")
+    if cfg["DNS_RESOLVER"]:
+        try:
+            dns_server(cfg["DNS_RESOLVER"])
+        except ValueError:
+            raise ConfigError("DNS_RESOLVER must be a DNS server's IP address with an optional port, like "
+                              f"127.0.0.1:5353 or [::1]:53; got {cfg['DNS_RESOLVER']!r}") from None
     if not cfg["SMTP_PORT"]:
         cfg["SMTP_PORT"] = {"ssl": 465, "starttls": 587}.get(cfg["SMTP_SECURITY"], 25)
     if not cfg["LIST_ID"]:

@@ -10,6 +10,12 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 apt_install "${missing[@]}"
 
+# The mail checks (tests/test_mail_quality.py) run caniemail's data and axe-core from node_modules.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "Installing the mail checks' JavaScript packages (npm ci)"
+  npm ci --no-audit --no-fund --silent
+fi
+
 set +e
 python -m pytest "$@"
 status=$?

@@ -1,7 +1,7 @@
 """trust (admin side): session versions, TOTP, lockout, recovery codes, audit log
 
 Revision ID: c4e8a1f27b93
-Revises: 90da34ba7ddc
+Revises: 5e1c7a9b2d40
 Create Date: 2026-11-30 22:30:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = 'c4e8a1f27b93'
-down_revision = '90da34ba7ddc'
+down_revision = "5e1c7a9b2d40"
 branch_labels = None
 depends_on = None
 

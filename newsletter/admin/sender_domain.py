@@ -1,0 +1,16 @@
+"""Admin: does the sender domain pass SPF, DKIM and DMARC, and what to publish if not."""
+from __future__ import annotations
+
+from flask import current_app, redirect, render_template, request, url_for
+
+from newsletter import domain_check
+from newsletter.admin.blueprint import bp
+
+
+@bp.route("/sender-domain", methods=["GET", "POST"])
+def sender_domain():
+    """The last check (kept a few minutes); "Check again" (POST, CSRF-checked app-wide) looks again now."""
+    if request.method == "POST":
+        domain_check.report(current_app.config, refresh=True)
+        return redirect(url_for("admin.sender_domain"))
+    return render_template("admin/sender_domain.html", report=domain_check.report(current_app.config))
