@@ -92,6 +92,8 @@ def _samples() -> dict[str, list[dict]]:
             for urgent in (False, True)
         ],
         "inquiry_notice": [{"inquiry": _inquiry(urgent=urgent), "admin_url": admin_url} for urgent in (False, True)],
+        "admin_lockout": [{"email": "shoshana@example.com", "minutes": 30, "locked_until": utcnow(),
+                           "admin_url": f"{base}/admin/audit"}],
         "inquiry_digest": [{
             "waiting": [(_inquiry(urgent=True), admin_url, "1 day"), (_inquiry(urgent=False), admin_url, "2 days")],
             "hours": 24, "names": True, "list_url": f"{base}/admin/inquiries",
