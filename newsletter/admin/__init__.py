@@ -1,5 +1,7 @@
 """The therapist's area, behind sign-in: one blueprint, its views split by subject."""
-from newsletter.admin import auth, inquiries, issues, practice_profile, readers, sending  # noqa: F401  (each adds routes to bp)
+from newsletter.admin import (  # noqa: F401  (each adds routes to bp)
+    auth, dashboard, inquiries, issues, outbox, practice_profile, readers, sending,
+)
 from newsletter.admin.blueprint import bp
 
 __all__ = ["bp"]

@@ -1,7 +1,8 @@
 """Admin: the issues list, import, the editor with its live preview, test sends and scheduling."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from sqlalchemy import select
@@ -67,9 +68,10 @@ def _editor(issue: Issue, *, status: int = 200, form: IssueForm | None = None,
         "admin/issue_edit.html",
         issue=issue,
         form=form,
-        test_form=test_form or TestSendForm(formdata=None),
+        test_form=test_form or TestSendForm(formdata=None, to=current_user.email),
         schedule_form=schedule_form,
         editable=issues.is_editable(issue),
+        audience=issues.audience_size(),
         timezone=practice.timezone().key,
     ), status
 
@@ -132,6 +134,22 @@ def issue_edit(issue_id: int):
     db.session.commit()
     flash("Saved.")
     return redirect(url_for("admin.issue_edit", issue_id=issue.id))
+
+
+@bp.post("/issues/<int:issue_id>/autosave")
+def issue_autosave(issue_id: int):
+    """Save the editor's content as she types (static/js/issue-editor.js); JSON, never a page."""
+    issue = _issue(issue_id)
+    form = IssueForm()
+    if not form.validate():
+        return jsonify(saved=False, error=" ".join(e for errors in form.errors.values() for e in errors)), 400
+    try:
+        issues.update(issue, form.content())
+    except issues.IssueError as exc:
+        db.session.rollback()
+        return jsonify(saved=False, error=str(exc)), 409
+    db.session.commit()
+    return jsonify(saved=True, saved_at=practice.local_time(issue.updated_at, "%-I:%M %p"))
 
 
 @bp.post("/issues/<int:issue_id>/preview")
@@ -215,5 +233,20 @@ def issue_cancel(issue_id: int):
 def issue_duplicate(issue_id: int):
     copy = issues.duplicate(_issue(issue_id))
     db.session.commit()
-    flash("This is a copy, saved as a draft.")
+    flash("This is a copy, saved as a draft. Readers will see the same headline; change it if you like.")
     return redirect(url_for("admin.issue_edit", issue_id=copy.id))
+
+
+@bp.post("/issues/<int:issue_id>/delete")
+def issue_delete(issue_id: int):
+    issue = _issue(issue_id)
+    title = issue.title
+    try:
+        issues.delete_draft(issue)
+    except issues.IssueError as exc:
+        db.session.rollback()
+        flash(str(exc))
+        return _editor(_issue(issue_id), status=400)
+    db.session.commit()
+    flash(f"“{title}” is deleted.")
+    return redirect(url_for("admin.issues_list"))

@@ -1,7 +1,7 @@
 """The web archive of sent issues, the Atom feed, and the latest issues on the home page."""
 from __future__ import annotations
 
-from flask import abort, current_app, render_template
+from flask import abort, current_app, render_template, request
 
 from newsletter import issues, practice
 from newsletter.extensions import csrf
@@ -23,6 +23,8 @@ def archive():
 @bp.get("/issues/<slug>")
 def issue_page(slug: str):
     issue = issues.published_by_slug(slug)
+    if issue is None and request.args.get("preview"):  # a test copy's "View in browser", before sending
+        issue = issues.by_preview_token(slug, request.args["preview"])
     if issue is None:
         abort(404)
     return render_template("public/issue.html", issue=issue, form=SubscribeForm(),
