@@ -23,18 +23,31 @@ FORMAT_CHOICES = [SelectChoice("", "Detect automatically"), SelectChoice(article
 MAX_SOURCE = 200_000
 
 
+def _without_nul(value: str | None) -> str | None:
+    """A NUL character is never meant (PostgreSQL cannot store it in text): drop it."""
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+TEXT_FILTERS = [_without_nul]
+
+
 class ImportForm(FlaskForm):
     file = FileField("Article file (.txt or .md)")
-    source = TextAreaField("…or paste the article", validators=[Optional(), Length(max=MAX_SOURCE)])
-    title = StringField("Title (optional: the first line is the title)", validators=[Optional(), Length(max=300)])
+    source = TextAreaField("…or paste the article", validators=[Optional(), Length(max=MAX_SOURCE)], filters=TEXT_FILTERS)
+    title = StringField("Title (optional: the first line is the title)", validators=[Optional(), Length(max=300)],
+                        filters=TEXT_FILTERS)
     source_format = SelectField("Format", choices=FORMAT_CHOICES, validate_choice=True)
 
 
 class IssueForm(FlaskForm):
-    title = StringField("Title", validators=[DataRequired("Please give the issue a title."), Length(max=300)])
-    subject = StringField("Subject line (empty: the title)", validators=[Optional(), Length(max=300)])
-    preheader = StringField("Preheader (empty: the opening sentence)", validators=[Optional(), Length(max=500)])
-    source = TextAreaField("Article", validators=[DataRequired("The article is empty."), Length(max=MAX_SOURCE)])
+    title = StringField("Title", validators=[DataRequired("Please give the issue a title."), Length(max=300)],
+                        filters=TEXT_FILTERS)
+    subject = StringField("Subject line (empty: the title)", validators=[Optional(), Length(max=300)],
+                          filters=TEXT_FILTERS)
+    preheader = StringField("Preheader (empty: the opening sentence)", validators=[Optional(), Length(max=500)],
+                            filters=TEXT_FILTERS)
+    source = TextAreaField("Article", validators=[DataRequired("The article is empty."), Length(max=MAX_SOURCE)],
+                           filters=TEXT_FILTERS)
     source_format = SelectField("Format", choices=FORMAT_CHOICES[1:], validate_choice=True)
 
     def content(self) -> issues.Content:
