@@ -4,27 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
 
 from newsletter import issues, sending
 from newsletter.extensions import db
 from newsletter.models import Issue
-from tests.test_admin_auth import PASSWORD, sign_in
+from tests.test_issues_admin import admin_client  # noqa: F401  (a fixture)
 from tests.test_sending import add_issue, add_readers, send_all
 
 ARTICLE = "Repair after a rough evening\n\nA first paragraph about turning toward each other.\n"
 FUZZ = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-@pytest.fixture
-def admin_client(client, runner, monkeypatch):
-    monkeypatch.setenv("ADMIN_PASSWORD", PASSWORD)
-    assert runner.invoke(args=["create-admin", "therapist@example.com"]).exit_code == 0
-    assert sign_in(client, "therapist@example.com", PASSWORD).status_code == 302
-    return client
 
 
 def draft(app) -> int:

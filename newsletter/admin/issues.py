@@ -1,6 +1,8 @@
 """Admin: the issues list, import, the editor with its live preview, test sends and scheduling."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -230,16 +232,8 @@ def issue_schedule(issue_id: int):
 
 @bp.post("/issues/<int:issue_id>/cancel")
 def issue_cancel(issue_id: int):
-    issue = _issue(issue_id)
-    try:
-        issues.cancel(issue)
-    except issues.IssueError as exc:
-        db.session.rollback()
-        flash(str(exc))
-        return _editor(_issue(issue_id), status=400)
-    db.session.commit()
-    flash("Canceled. Nothing will be sent; you can still edit it and schedule it again.")
-    return redirect(url_for("admin.issue_edit", issue_id=issue.id))
+    return _change(issue_id, issues.cancel, "Canceled. Nothing will be sent; you can still edit it and schedule it again.",
+                   url_for("admin.issue_edit", issue_id=issue_id))
 
 
 @bp.post("/issues/<int:issue_id>/duplicate")
@@ -252,14 +246,18 @@ def issue_duplicate(issue_id: int):
 
 @bp.post("/issues/<int:issue_id>/delete")
 def issue_delete(issue_id: int):
-    issue = _issue(issue_id)
-    title = issue.title
+    title = _issue(issue_id).title
+    return _change(issue_id, issues.delete_draft, f"“{title}” is deleted.", url_for("admin.issues_list"))
+
+
+def _change(issue_id: int, change: Callable[[Issue], object], done: str, then: str):
+    """Apply `change` and commit, say `done` and go to `then`; if refused, the editor says why."""
     try:
-        issues.delete_draft(issue)
+        change(_issue(issue_id))
     except issues.IssueError as exc:
         db.session.rollback()
         flash(str(exc))
         return _editor(_issue(issue_id), status=400)
     db.session.commit()
-    flash(f"“{title}” is deleted.")
-    return redirect(url_for("admin.issues_list"))
+    flash(done)
+    return redirect(then)
