@@ -80,7 +80,7 @@
       var button = event.submitter;
       clearTimeout(saveTimer);
       save().then(function (ok) {
-        if (!ok) return;
+        if (!ok) { saveState.scrollIntoView({ block: "center" }); return; }  // she sees why nothing happened
         leaving = true;
         actionForm.dataset.confirmed = "yes";  // she has answered any question already
         actionForm.requestSubmit(button);

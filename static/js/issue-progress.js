@@ -53,6 +53,10 @@
     fetch(box.dataset.progressUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (progress) {
+        if (progress && progress.status !== "sending" && !progress.recipients && LIVE.indexOf(progress.status) < 0) {
+          window.location.reload();  // unscheduled or canceled before it went out: the editor shows what applies
+          return;
+        }
         if (progress) {
           if (progress.status !== box.dataset.status) showState(progress.status);
           if (progress.status !== "scheduled") showNumbers(progress);
