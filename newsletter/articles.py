@@ -36,6 +36,14 @@ _MARKDOWN_HINTS = re.compile(
 _BLOCK_MARKUP = re.compile(r"^\s*(#|>|!\[|[-*+]\s|\d+[.)]\s)")
 _SENTENCE = re.compile(r"^(.+?[.!?…])(?=\s|$)", re.DOTALL)
 _MARKDOWN_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
+_MARKDOWN_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+# Words that close a letter, before a comma: "Warmly," "With care,".
+_CLOSING = (r"(?i:warmly|with (?:care|warmth|love|gratitude)|best(?: wishes)?|kindly|kind regards|regards|"
+            r"sincerely|take care|gently|until next time|yours(?: truly)?)")
+# A one-line sign-off: "— Shoshana", "Warmly, Shoshana Ort", "Shoshana Ort, LCSW".
+_SIGN_OFF = re.compile(
+    rf"^\s*(?:[—–~-]+\s*\S|{_CLOSING},\s*\S|[A-Z][\w'’.-]+(?: [A-Z][\w'’.-]+){{0,3}},\s*[A-Z]{{2,}})")
+_CLOSING_LINE = re.compile(rf"^\s*{_CLOSING},\s*$")
 
 
 @dataclass(frozen=True)
@@ -66,12 +74,10 @@ def neutralize(text: str) -> str:
 
 
 def detect_format(source: str, filename: str = "") -> str:
-    """Markdown for .md files or text that uses Markdown syntax on a few lines; else plain text."""
-    name = filename.lower()
-    if name.endswith((".md", ".markdown")):
+    """Markdown for .md files or text that uses Markdown syntax on a few lines, whatever the
+    file is called (a .txt file written in Markdown is Markdown); else plain text."""
+    if filename.lower().endswith((".md", ".markdown")):
         return MARKDOWN
-    if name.endswith(".txt"):
-        return TEXT
     return MARKDOWN if len(_MARKDOWN_HINTS.findall(source)) >= 2 else TEXT
 
 
@@ -139,7 +145,7 @@ def opening_sentence(text: str, limit: int = 160) -> str:
 
 def _is_contact_line(line: str) -> bool:
     """A line of addresses, links and phone numbers, perhaps with a place name and emoji."""
-    stripped = line.strip().strip("*_")
+    stripped = _MARKDOWN_LINK.sub(r"\1", line).strip().strip("*_")  # a Markdown link reads as its words
     if not stripped or len(stripped) > 300 or _BLOCK_MARKUP.match(stripped) or stripped.endswith(("!", "?", "…")):
         return False
     if stripped.endswith(".") and not _LINKABLE.search(stripped.split()[-1]):
@@ -166,7 +172,7 @@ def _signature_span(lines: list[str]) -> tuple[int, int]:
     tail = filled[-8:]
     contact = [i for i in tail if _is_contact_line(lines[i])]
     if not contact:
-        return len(lines), len(lines)
+        return _sign_off_span(lines, filled)
     last_contact = contact[-1]
     position = filled.index(last_contact)
     start = position
@@ -179,6 +185,22 @@ def _signature_span(lines: list[str]) -> tuple[int, int]:
     if start == 0 or (names == 0 and start == position and len(filled) - position > 4):
         return len(lines), len(lines)  # the whole text, or a lone link in the closing lines
     return filled[start], last_contact + 1
+
+
+def _sign_off_span(lines: list[str], filled: list[int]) -> tuple[int, int]:
+    """A signature of one line at the very end ("— Shoshana", "Warmly, Shoshana"), or a name
+    under a closing word ("Warmly," then "Shoshana")."""
+    if len(filled) < 2:
+        return len(lines), len(lines)
+    last = lines[filled[-1]].strip().strip("*_").strip()
+    above = lines[filled[-2]].strip().strip("*_").strip()
+    if not (_is_name_line(last) and len(last) <= 80):
+        return len(lines), len(lines)
+    if _CLOSING_LINE.match(above) and len(filled) > 2:
+        return filled[-2], filled[-1] + 1
+    if _SIGN_OFF.match(last):
+        return filled[-1], filled[-1] + 1
+    return len(lines), len(lines)
 
 
 # -- plain text

@@ -25,6 +25,7 @@ ACTIONS = {
     "issue_pause": "Sending paused",
     "issue_resume": "Sending resumed",
     "issue_cancel": "Issue canceled",
+    "issue_delete": "Draft deleted",
     "reader_erase": "Reader erased",
     "reader_export": "Reader's data exported",
     "readers_import": "Readers imported",

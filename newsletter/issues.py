@@ -15,19 +15,24 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 
-from newsletter import articles, mail, outbox, personalize, practice
+from newsletter import articles, mail, outbox, personalize, practice, tokens
 from newsletter.extensions import db
-from newsletter.models import Issue, PracticeProfile, utcnow
+from newsletter.models import Issue, PracticeProfile, Subscriber, utcnow
 from newsletter.models.issues import CANCELED, DRAFT, PAUSED, SCHEDULED, SENDING, SENT
+from newsletter.models.readers import ACTIVE
 from newsletter.subscriptions import normalize_email
 
 # Issues shown on the web archive: they went (or are going) out to readers.
 PUBLISHED = (SENDING, PAUSED, SENT)
 # Routes under /issues/ that a slug must never shadow.
 RESERVED_SLUGS = {"test-copy", "feed", "new"}
+# A test copy's "View in browser" link works this long (seconds) before the issue is sent.
+PREVIEW_PURPOSE = "issue-preview"
+PREVIEW_MAX_AGE = 30 * 24 * 3600
 # A time this far in the past is a typo, not "now".
 PAST_GRACE = timedelta(minutes=5)
 
@@ -119,10 +124,27 @@ def content_of(issue: Issue) -> Content:
 
 
 def duplicate(issue: Issue) -> Issue:
-    """A new draft with the same content (to send again, or to start from)."""
-    title = issue.title if issue.title.endswith("(copy)") else f"{issue.title} (copy)"
-    return _new_draft(Content(title=title, subject=issue.subject, preheader=issue.preheader, source=issue.source,
-                              source_format=issue.source_format))
+    """A new draft with the same content and headline (to send again, or to start from)."""
+    copy = _new_draft(content_of(issue))
+    copy.is_copy = True
+    return copy
+
+
+def delete_draft(issue: Issue) -> None:
+    """Delete an issue that never went to any reader (a draft, or one canceled before sending)."""
+    deleted = db.session.execute(
+        sql_delete(Issue).where(Issue.id == issue.id, _editable(), Issue.status != SCHEDULED)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if deleted != 1:
+        db.session.refresh(issue)
+        raise IssueError("Only a draft can be deleted. Cancel a scheduled issue first; a sent one stays on record.")
+    db.session.expunge(issue)
+
+
+def audience_size() -> int:
+    """How many readers an issue sent now would go to: the active readers."""
+    return db.session.scalar(select(func.count()).select_from(Subscriber).where(Subscriber.status == ACTIVE)) or 0
 
 
 # -- scheduling
@@ -167,14 +189,21 @@ def parse_local_time(value: str) -> datetime:
 # -- test copies
 
 def send_test(issue: Issue, to: str) -> int:
-    """Queue one test copy ("[Test] " subject, harmless unsubscribe link); returns the outgoing mail id."""
+    """Queue one test copy ("[Test] " subject, harmless unsubscribe link, a "View in browser" link
+    that works before the issue is sent); returns the outgoing mail id."""
     unsubscribe_url = _test_unsubscribe_url()
+    web_link, link = re.compile(re.escape(web_url(issue)) + r"(?![\w-])"), preview_url(issue)
+
+    def test_copy(template: str, as_html: bool) -> str:
+        filled = personalize.fill(template, unsubscribe_url=unsubscribe_url, name="", as_html=as_html)
+        return filled if is_published(issue) else web_link.sub(lambda _: link, filled)
+
     row = outbox.queue(
         kind="issue_test",
         to=normalize_email(to),
         subject="[Test] " + issue.subject,
-        text=personalize.fill(issue.email_text, unsubscribe_url=unsubscribe_url, name="", as_html=False),
-        html=personalize.fill(issue.email_html, unsubscribe_url=unsubscribe_url, name="", as_html=True),
+        text=test_copy(issue.email_text, as_html=False),
+        html=test_copy(issue.email_html, as_html=True),
         # No mailto: a test copy's "unsubscribe" must not reach the practice as a real request.
         headers=personalize.list_headers(unsubscribe_url, mailto=False),
     )
@@ -197,6 +226,25 @@ def published(limit: int | None = None) -> list[Issue]:
 
 def published_by_slug(slug: str) -> Issue | None:
     return db.session.scalar(select(Issue).where(Issue.slug == slug, Issue.status.in_(PUBLISHED)))
+
+
+def is_published(issue: Issue) -> bool:
+    return issue.status in PUBLISHED
+
+
+def preview_url(issue: Issue) -> str:
+    """A signed web link to the issue that works before it is sent (for test copies)."""
+    return f"{web_url(issue)}?preview={tokens.make(PREVIEW_PURPOSE, issue.id)}"
+
+
+def by_preview_token(slug: str, token: str) -> Issue | None:
+    """The issue a test copy's signed web link shows, if the link is genuine and not too old."""
+    try:
+        issue_id = tokens.read(PREVIEW_PURPOSE, token, max_age=PREVIEW_MAX_AGE)
+    except tokens.BadToken:
+        return None
+    issue = db.session.get(Issue, issue_id) if isinstance(issue_id, int) else None
+    return issue if issue is not None and issue.slug == slug and issue.status != CANCELED else None
 
 
 def web_url(issue: Issue) -> str:

@@ -71,6 +71,8 @@ RECIPIENT_RETRY_MAX = timedelta(hours=1)
 RECIPIENT_MAX_ATTEMPTS = 30
 # How often a batch looks whether the issue was paused or canceled meanwhile.
 STATUS_CHECK_EVERY = 0.5
+# The ledger's note on deliveries skipped because the issue was canceled before they went.
+CANCELED_ERROR = "issue canceled"
 
 deliveries = Delivery.__table__
 issues = Issue.__table__
@@ -677,7 +679,7 @@ def cancel(issue_id: int) -> bool:
     if changed:
         db.session.execute(
             update(deliveries).where(deliveries.c.issue_id == issue_id, deliveries.c.status == DELIVERY_PENDING)
-            .values(status=DELIVERY_SKIPPED, lease_until=None, error="issue canceled")
+            .values(status=DELIVERY_SKIPPED, lease_until=None, error=CANCELED_ERROR)
         )
     db.session.commit()
     return bool(changed)
@@ -715,7 +717,8 @@ class Progress:
     recipients: int
     sent: int
     failed: int
-    skipped: int
+    skipped: int  # readers who left or whose address bounces
+    canceled: int  # readers not sent to because the issue was canceled
     pending: int
     rate_per_second: float
     seconds_left: float | None
@@ -726,8 +729,13 @@ class Progress:
         done = self.sent + self.failed + self.skipped
         return round(100.0 * done / self.recipients, 1) if self.recipients else 100.0
 
+    @property
+    def not_sent(self) -> int:
+        """Readers who did not get it (yet): the pending ones and those a cancel left out."""
+        return self.pending + self.canceled
+
     def as_dict(self) -> dict:
-        return {**self.__dict__, "percent_done": self.percent_done}
+        return {**self.__dict__, "percent_done": self.percent_done, "not_sent": self.not_sent}
 
 
 RATE_WINDOW = timedelta(seconds=30)
@@ -752,10 +760,15 @@ def progress(issue_id: int) -> Progress | None:
     ) if issue.status == SENDING else 0
     rate = round(recent / seconds, 1)
     pending = counts.get(DELIVERY_PENDING, 0)
+    canceled = db.session.scalar(
+        select(func.count()).select_from(deliveries).where(
+            deliveries.c.issue_id == issue_id, deliveries.c.status == DELIVERY_SKIPPED,
+            deliveries.c.error == CANCELED_ERROR)
+    ) if issue.status == CANCELED else 0
     result = Progress(
         issue_id=issue_id, status=issue.status, recipients=issue.recipients_count,
         sent=counts.get(DELIVERY_SENT, 0), failed=counts.get(DELIVERY_FAILED, 0),
-        skipped=counts.get(DELIVERY_SKIPPED, 0), pending=pending, rate_per_second=rate,
+        skipped=counts.get(DELIVERY_SKIPPED, 0) - canceled, canceled=canceled, pending=pending, rate_per_second=rate,
         seconds_left=round(pending / rate) if rate and pending else (0.0 if not pending else None),
         pause_reason=issue.pause_reason,
     )

@@ -1,10 +1,12 @@
-"""Screenshots of the sample article as a mail (phone, desktop, dark mode), on the web archive
-and in the admin editor, written to docs/screenshots/. Needs Debian's chromium and Playwright.
+"""Screenshots of the sample article as a mail (phone, desktop, dark mode), on the web archive,
+and of the admin's dashboard, editor and inquiry page at 375 and 1280 px, written to
+docs/screenshots/. Needs Debian's chromium and Playwright.
 
     .venv/bin/python scripts/screenshots.py
 
 It builds the app on a throw-away SQLite database, imports seeds/sample-article.txt (or the
-file given as the first argument) and fails if any page scrolls sideways at phone width.
+file given as the first argument), adds made-up readers and inquiries for the dashboard, and
+fails if any page scrolls sideways at phone width.
 """
 from __future__ import annotations
 
@@ -36,8 +38,9 @@ def build_app(folder: str):
     return app
 
 
-def prepare(app, source_path: Path) -> tuple[int, str, str]:
-    """Import the article, publish it for the archive page; returns (id, slug, the reader's mail HTML)."""
+def prepare(app, source_path: Path) -> tuple[int, str, str, int]:
+    """Import the article, publish it for the archive page, add readers and inquiries; returns
+    (the draft's id, the sent issue's slug, the reader's mail HTML, the urgent inquiry's id)."""
     from newsletter import accounts, issues, personalize
     from newsletter.extensions import db
     from newsletter.models.issues import SENT
@@ -47,10 +50,53 @@ def prepare(app, source_path: Path) -> tuple[int, str, str]:
         issue = issues.create_from_source(source_path.read_text(encoding="utf-8"), filename=source_path.name)
         draft = issues.duplicate(issue)  # stays a draft, for the editor screenshot
         issue.status, issue.send_at, issue.sent_at = SENT, datetime(2026, 11, 24, 15), datetime(2026, 11, 24, 15, 2)
+        issue.dispatched_at = issue.send_at
         db.session.commit()
+        inquiry_id = add_practice_life(issue.id)
         mail_html = personalize.fill(issue.email_html, unsubscribe_url="https://news.innercalmcounseling.com/unsubscribe/x",
                                      name="Dana", as_html=True)
-        return draft.id, issue.slug, mail_html
+        return draft.id, issue.slug, mail_html, inquiry_id
+
+
+def add_practice_life(issue_id: int) -> int:
+    """Made-up readers over twelve weeks, the sent issue's deliveries and a few inquiries; returns
+    the id of the urgent inquiry (for the inquiry page's screenshot)."""
+    import random
+    import secrets
+    from datetime import timedelta
+
+    from newsletter import inquiries
+    from newsletter.extensions import db
+    from newsletter.models import Delivery, Subscriber, utcnow
+    from newsletter.subscriptions import Origin
+
+    rng, now = random.Random(7), utcnow()
+    readers = []
+    for number in range(140):
+        joined = now - timedelta(days=84 * (1 - (number / 140) ** 0.7), hours=rng.randint(0, 20))
+        status = rng.choices(["active", "pending", "unsubscribed", "bounced"], [85, 6, 7, 2])[0]
+        readers.append(Subscriber(
+            email=f"reader{number}@example.org", name="", status=status, token_key=secrets.token_hex(16),
+            created_at=joined, confirmed_at=joined if status != "pending" else None,
+            unsubscribed_at=joined + timedelta(days=rng.randint(3, 40)) if status == "unsubscribed" else None))
+    db.session.add_all(readers)
+    db.session.flush()
+    db.session.add_all([Delivery(issue_id=issue_id, subscriber_id=reader.id,
+                                 status="failed" if number % 45 == 44 else "sent")
+                        for number, reader in enumerate(readers) if reader.status in ("active", "bounced")])
+    origin = Origin(source="site", ip="203.0.113.9")
+    for name, message in [("Dana Reyes", "My partner and I keep having the same argument. Could we book a first session?"),
+                          ("Sam Lee", "Do you see couples on Saturday mornings?"),
+                          ("Alex Moore", "Things are bad. Some nights I don’t want to live anymore.")]:
+        inquiries.submit(name=name, email=f"{name.split()[0].lower()}@example.com", phone="", preferred_contact="email",
+                         message=message, origin=origin)
+    db.session.flush()
+    from newsletter.models import Inquiry
+    first = db.session.query(Inquiry).order_by(Inquiry.id).first()
+    first.status, first.first_response_at = "contacted", first.created_at + timedelta(hours=5, minutes=20)
+    urgent = db.session.query(Inquiry).filter_by(urgent=True).one()
+    db.session.commit()
+    return urgent.id
 
 
 def serve(app) -> str:
@@ -75,7 +121,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         app = build_app(folder)
-        draft_id, slug, mail_html = prepare(app, source)
+        draft_id, slug, mail_html, inquiry_id = prepare(app, source)
         base = serve(app)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
@@ -92,15 +138,25 @@ def main() -> None:
             no_sideways_scroll(page, "the archive page at 375px")
             page.screenshot(path=str(OUT / "archive-375.png"), full_page=True)
             page.close()
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(f"{base}/admin/login")
-            page.fill("input[name=email]", ADMIN_EMAIL)
-            page.fill("input[name=password]", ADMIN_PASSWORD)
-            page.click("button[type=submit]")
-            page.goto(f"{base}/admin/issues/{draft_id}")
-            page.wait_for_timeout(500)
-            page.screenshot(path=str(OUT / "admin-editor.png"), full_page=False)
-            page.close()
+            admin_pages = (("admin-dashboard", "/admin/"), ("admin-editor", f"/admin/issues/{draft_id}"),
+                           ("admin-inquiry", f"/admin/inquiries/{inquiry_id}"))
+            for width, height in ((375, 800), (1280, 1000)):
+                context = browser.new_context(viewport={"width": width, "height": height})
+                page = context.new_page()
+                page.goto(f"{base}/admin/login")
+                page.fill("input[name=email]", ADMIN_EMAIL)
+                page.fill("input[name=password]", ADMIN_PASSWORD)
+                page.click("button[type=submit]")
+                for name, path in admin_pages:
+                    page.goto(f"{base}{path}")
+                    page.wait_for_load_state("networkidle")
+                    no_sideways_scroll(page, f"{path} at {width}px")
+                    if width == 375:  # the whole page: a window as tall as it, so the preview frame is painted
+                        page.set_viewport_size({"width": width, "height": page.evaluate("document.body.scrollHeight")})
+                    page.wait_for_timeout(300)
+                    page.screenshot(path=str(OUT / f"{name}-{width}.png"))
+                    page.set_viewport_size({"width": width, "height": height})
+                context.close()
             browser.close()
     print(f"screenshots written to {OUT.relative_to(ROOT)}/")
 

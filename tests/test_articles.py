@@ -1,6 +1,8 @@
 """Articles as the therapist writes them become a title, a safe HTML body, wrapped text and a signature."""
 from __future__ import annotations
 
+import pytest
+
 from newsletter import articles
 from tests.support import SAMPLE_ARTICLE as SAMPLE
 
@@ -95,3 +97,40 @@ def test_marker_lookalikes_in_an_article_are_neutralized():
 def test_an_article_without_signature_keeps_every_paragraph():
     body = articles.parse("Title\nFirst.\nSecond.\nThird, and the end.\n").body
     assert body.signature == "" and body.html.count("<p>") == 3
+
+
+def test_markdown_in_a_txt_file_is_recognized_by_its_syntax():
+    source = ("A gentle guide\n\n## When it hurts\n\nSome **strong** words and [a link](https://example.org).\n\n"
+              "- one\n- two\n\nBe gentle with yourself this week.\n")
+    article = articles.parse(source, filename="guide.txt")
+    html = str(article.body.html)
+
+    assert article.format == articles.MARKDOWN
+    assert "<h2>When it hurts</h2>" in html and "<strong>strong</strong>" in html and "<li>one</li>" in html
+    assert "##" not in html and "**" not in html and "](" not in html
+
+
+def test_a_plain_txt_article_stays_plain_text():
+    assert sample().format == articles.TEXT
+
+
+@pytest.mark.parametrize("closing, signature", [
+    ("— Shoshana", "— Shoshana"),
+    ("Warmly, Shoshana", "Warmly, Shoshana"),
+    ("Shoshana Ort, LCSW", "Shoshana Ort, LCSW"),
+    ("With care,\nShoshana", "With care,\nShoshana"),
+])
+def test_a_one_line_sign_off_is_her_signature(closing, signature):
+    body = articles.parse(f"Title\n\nA paragraph about repair.\n\nAnother thought to end on.\n\n{closing}\n").body
+
+    assert body.signature == signature
+    assert "Shoshana" not in body.html and "Shoshana" not in body.text
+    assert "Another thought to end on." in body.html
+
+
+@pytest.mark.parametrize("ending", ["Small moments matter.", "Thank you for reading", "Reach out, friend."])
+def test_a_closing_sentence_is_not_taken_for_a_signature(ending):
+    body = articles.parse(f"Title\n\nA paragraph about repair.\n\n{ending}\n").body
+
+    assert body.signature == ""
+    assert ending in body.text

@@ -138,7 +138,8 @@ def test_cancel_duplicate_and_no_edits_once_sending(app_ctx):
     assert (issue.status, issue.send_at) == (CANCELED, None)
 
     copy = issues.duplicate(issue)
-    assert (copy.status, copy.title, copy.slug) == (DRAFT, f"{TITLE} (copy)", f"{issue.slug}-copy")
+    assert (copy.status, copy.title, copy.subject, copy.slug) == (DRAFT, TITLE, issue.subject, f"{issue.slug}-2")
+    assert copy.is_copy and not issue.is_copy
     assert copy.body_html == issue.body_html
 
     copy.status = SENDING

@@ -1,23 +1,18 @@
-"""Sign-in, sign-out, the admin home and the development outbox."""
+"""Sign-in and sign-out (the dashboard is in dashboard.py, the outbox in outbox.py)."""
 from __future__ import annotations
 
 import time
-from email import policy
-from email.parser import BytesParser
-from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import func, select
 
-from newsletter import accounts, audit, mail
+from newsletter import accounts, audit
 from newsletter.admin.blueprint import audit_action, bp
 from newsletter.admin.forms import CodeForm, LoginForm
 from newsletter.extensions import db, limiter
-from newsletter.models import AdminUser, Inquiry, Issue, Subscriber
+from newsletter.models import AdminUser
 from newsletter.web import send_after_response
-from newsletter.models.readers import ACTIVE
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -130,45 +125,3 @@ def logout():
     session.clear()
     flash("You are signed out.")
     return redirect(url_for("admin.login"))
-
-
-@bp.get("/")
-def home():
-    counts = {
-        "readers": db.session.scalar(select(func.count()).select_from(Subscriber).where(Subscriber.status == ACTIVE)),
-        "issues": db.session.scalar(select(func.count()).select_from(Issue)),
-        "new_inquiries": db.session.scalar(
-            select(func.count()).select_from(Inquiry).where(Inquiry.status == "new", Inquiry.spam.is_(False))
-        ),
-    }
-    return render_template("admin/home.html", counts=counts)
-
-
-@bp.get("/outbox")
-def outbox():
-    """Mail written to instance/outbox/ when no SMTP server is configured."""
-    messages = [_summary(path) for path in mail.outbox_messages()]
-    return render_template("admin/outbox.html", messages=messages, smtp=bool(current_app.config["SMTP_HOST"]))
-
-
-@bp.get("/outbox/<name>")
-def outbox_message(name: str):
-    path = Path(current_app.config["OUTBOX_DIR"]) / name
-    if "/" in name or not name.endswith(".eml") or not path.is_file():
-        abort(404)
-    message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
-    html = message.get_body(("html",))
-    text = message.get_body(("plain",))
-    return render_template(
-        "admin/outbox_message.html",
-        name=name,
-        message=message,
-        html=html.get_content() if html else None,
-        text=text.get_content() if text else "",
-    )
-
-
-def _summary(path: Path) -> dict:
-    with path.open("rb") as handle:
-        headers = BytesParser(policy=policy.default).parse(handle, headersonly=True)
-    return {"name": path.name, "to": headers["To"], "subject": headers["Subject"], "date": headers["Date"]}

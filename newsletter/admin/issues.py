@@ -1,7 +1,10 @@
 """Admin: the issues list, import, the editor with its live preview, test sends and scheduling."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from collections.abc import Callable
+
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from sqlalchemy import select
@@ -22,18 +25,31 @@ FORMAT_CHOICES = [SelectChoice("", "Detect automatically"), SelectChoice(article
 MAX_SOURCE = 200_000
 
 
+def _without_nul(value: str | None) -> str | None:
+    """A NUL character is never meant (PostgreSQL cannot store it in text): drop it."""
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+TEXT_FILTERS = [_without_nul]
+
+
 class ImportForm(FlaskForm):
     file = FileField("Article file (.txt or .md)")
-    source = TextAreaField("…or paste the article", validators=[Optional(), Length(max=MAX_SOURCE)])
-    title = StringField("Title (optional: the first line is the title)", validators=[Optional(), Length(max=300)])
+    source = TextAreaField("…or paste the article", validators=[Optional(), Length(max=MAX_SOURCE)], filters=TEXT_FILTERS)
+    title = StringField("Title (optional: the first line is the title)", validators=[Optional(), Length(max=300)],
+                        filters=TEXT_FILTERS)
     source_format = SelectField("Format", choices=FORMAT_CHOICES, validate_choice=True)
 
 
 class IssueForm(FlaskForm):
-    title = StringField("Title", validators=[DataRequired("Please give the issue a title."), Length(max=300)])
-    subject = StringField("Subject line (empty: the title)", validators=[Optional(), Length(max=300)])
-    preheader = StringField("Preheader (empty: the opening sentence)", validators=[Optional(), Length(max=500)])
-    source = TextAreaField("Article", validators=[DataRequired("The article is empty."), Length(max=MAX_SOURCE)])
+    title = StringField("Title", validators=[DataRequired("Please give the issue a title."), Length(max=300)],
+                        filters=TEXT_FILTERS)
+    subject = StringField("Subject line (empty: the title)", validators=[Optional(), Length(max=300)],
+                          filters=TEXT_FILTERS)
+    preheader = StringField("Preheader (empty: the opening sentence)", validators=[Optional(), Length(max=500)],
+                            filters=TEXT_FILTERS)
+    source = TextAreaField("Article", validators=[DataRequired("The article is empty."), Length(max=MAX_SOURCE)],
+                           filters=TEXT_FILTERS)
     source_format = SelectField("Format", choices=FORMAT_CHOICES[1:], validate_choice=True)
 
     def content(self) -> issues.Content:
@@ -67,9 +83,10 @@ def _editor(issue: Issue, *, status: int = 200, form: IssueForm | None = None,
         "admin/issue_edit.html",
         issue=issue,
         form=form,
-        test_form=test_form or TestSendForm(formdata=None),
+        test_form=test_form or TestSendForm(formdata=None, to=current_user.email),
         schedule_form=schedule_form,
         editable=issues.is_editable(issue),
+        audience=issues.audience_size(),
         timezone=practice.timezone().key,
     ), status
 
@@ -132,6 +149,22 @@ def issue_edit(issue_id: int):
     db.session.commit()
     flash("Saved.")
     return redirect(url_for("admin.issue_edit", issue_id=issue.id))
+
+
+@bp.post("/issues/<int:issue_id>/autosave")
+def issue_autosave(issue_id: int):
+    """Save the editor's content as she types (static/js/issue-editor.js); JSON, never a page."""
+    issue = _issue(issue_id)
+    form = IssueForm()
+    if not form.validate():
+        return jsonify(saved=False, error=" ".join(e for errors in form.errors.values() for e in errors)), 400
+    try:
+        issues.update(issue, form.content())
+    except issues.IssueError as exc:
+        db.session.rollback()
+        return jsonify(saved=False, error=str(exc)), 409
+    db.session.commit()
+    return jsonify(saved=True, saved_at=practice.local_time(issue.updated_at, "%-I:%M %p"))
 
 
 @bp.post("/issues/<int:issue_id>/preview")
@@ -200,22 +233,36 @@ def issue_schedule(issue_id: int):
 
 @bp.post("/issues/<int:issue_id>/cancel")
 def issue_cancel(issue_id: int):
-    issue = _issue(issue_id)
-    try:
-        issues.cancel(issue)
-    except issues.IssueError as exc:
-        db.session.rollback()
-        flash(str(exc))
-        return _editor(_issue(issue_id), status=400)
-    audit_action("issue_cancel", f"#{issue.id} {issue.title}")
-    db.session.commit()
-    flash("Canceled. Nothing will be sent; you can still edit it and schedule it again.")
-    return redirect(url_for("admin.issue_edit", issue_id=issue.id))
+    return _change(issue_id, issues.cancel, "Canceled. Nothing will be sent; you can still edit it and schedule it again.",
+                   url_for("admin.issue_edit", issue_id=issue_id), audit="issue_cancel")
 
 
 @bp.post("/issues/<int:issue_id>/duplicate")
 def issue_duplicate(issue_id: int):
     copy = issues.duplicate(_issue(issue_id))
     db.session.commit()
-    flash("This is a copy, saved as a draft.")
+    flash("This is a copy, saved as a draft. Readers will see the same headline; change it if you like.")
     return redirect(url_for("admin.issue_edit", issue_id=copy.id))
+
+
+@bp.post("/issues/<int:issue_id>/delete")
+def issue_delete(issue_id: int):
+    title = _issue(issue_id).title
+    return _change(issue_id, issues.delete_draft, f"“{title}” is deleted.", url_for("admin.issues_list"),
+                   audit="issue_delete")
+
+
+def _change(issue_id: int, change: Callable[[Issue], object], done: str, then: str, audit: str):
+    """Apply `change` and commit, say `done` and go to `then`; if refused, the editor says why."""
+    issue = _issue(issue_id)
+    title = issue.title
+    try:
+        change(issue)
+    except issues.IssueError as exc:
+        db.session.rollback()
+        flash(str(exc))
+        return _editor(_issue(issue_id), status=400)
+    audit_action(audit, f"#{issue_id} {title}")
+    db.session.commit()
+    flash(done)
+    return redirect(then)

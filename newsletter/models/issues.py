@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from newsletter.extensions import db
@@ -46,6 +46,8 @@ class Issue(db.Model):
     email_html: Mapped[str] = mapped_column(Text, default="")
     email_text: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(20), default=DRAFT)
+    # Made with "Duplicate": the admin list says so; the title (the mail's headline) does not.
+    is_copy: Mapped[bool] = mapped_column(default=False, server_default=false())
     send_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

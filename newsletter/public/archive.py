@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from flask import abort, current_app, render_template
+from flask import abort, current_app, render_template, request
 
 from newsletter import issues, practice
 from newsletter.extensions import csrf
@@ -29,6 +29,8 @@ _SLUG = re.compile(r"[a-z0-9-]{1,200}\Z")
 @bp.get("/issues/<slug>")
 def issue_page(slug: str):
     issue = issues.published_by_slug(slug) if _SLUG.match(slug) else None
+    if issue is None and request.args.get("preview"):  # a test copy's "View in browser", before sending
+        issue = issues.by_preview_token(slug, request.args["preview"])
     if issue is None:
         abort(404)
     return render_template("public/issue.html", issue=issue, form=SubscribeForm(),
