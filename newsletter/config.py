@@ -98,6 +98,16 @@ def load(environ: Mapping[str, str], instance_path: str) -> dict:
         "RATELIMIT_ENABLED": _flag(e.get("RATELIMIT_ENABLED"), True),
         # How many reverse proxies (nginx, Caddy...) sit in front of gunicorn and set X-Forwarded-*.
         "PROXY_FIX_HOPS": _int(e, "PROXY_FIX_HOPS", 0),
+        # Bounces and complaints (newsletter/bounces.py, newsletter/webhooks.py, docs/deliverability.md).
+        "BOUNCE_SOFT_LIMIT": _int(e, "BOUNCE_SOFT_LIMIT", 3),
+        "BOUNCE_SOFT_WINDOW_DAYS": _int(e, "BOUNCE_SOFT_WINDOW_DAYS", 30),
+        "BOUNCE_VERP": _flag(e.get("BOUNCE_VERP"), False),
+        "BOUNCE_DOMAIN": e.get("BOUNCE_DOMAIN", "").strip().lower(),
+        "MAILGUN_WEBHOOK_SIGNING_KEY": e.get("MAILGUN_WEBHOOK_SIGNING_KEY", ""),
+        "WEBHOOK_USERNAME": e.get("WEBHOOK_USERNAME", ""),
+        "WEBHOOK_PASSWORD": e.get("WEBHOOK_PASSWORD", ""),
+        "SES_SNS_TOPIC_ARNS": e.get("SES_SNS_TOPIC_ARNS", ""),
+        "SENDGRID_WEBHOOK_PUBLIC_KEY": e.get("SENDGRID_WEBHOOK_PUBLIC_KEY", ""),
     }
 
 

@@ -1,5 +1,6 @@
 """The data model. Times are naive UTC everywhere (`utcnow()`); pages convert to the practice's timezone."""
 from newsletter.models.base import utcnow
+from newsletter.models.bounces import BounceEvent, WebhookNonce
 from newsletter.models.inquiries import Inquiry, InquiryAccess, InquiryNote
 from newsletter.models.issues import Delivery, Issue
 from newsletter.models.outbox import OutgoingMail
@@ -9,6 +10,7 @@ from newsletter.models.users import AdminUser
 
 __all__ = [
     "AdminUser",
+    "BounceEvent",
     "ConsentEvent",
     "Delivery",
     "Inquiry",
@@ -19,5 +21,6 @@ __all__ = [
     "PracticeProfile",
     "Subscriber",
     "Suppression",
+    "WebhookNonce",
     "utcnow",
 ]
