@@ -24,6 +24,11 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email import message_from_string
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import compat32
+from email.utils import parseaddr
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -31,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 
 from newsletter import mail, suppression
 from newsletter.extensions import db
-from newsletter.models import BounceEvent, Delivery, OutgoingMail, Subscriber, utcnow
+from newsletter.models import BounceEvent, Delivery, Issue, OutgoingMail, Subscriber, utcnow
 from newsletter.models.bounces import BOUNCE_KINDS, COMPLAINT, HARD, SOFT, UNSUBSCRIBE
 from newsletter.models.issues import DELIVERY_SENT
 from newsletter.models.readers import ACTIVE, PENDING, UNSUBSCRIBED
@@ -127,6 +132,8 @@ def _resolve(report: Report) -> tuple[str, int | None]:
     elif report.mail_id is not None:
         recipient = db.session.scalar(select(OutgoingMail.recipient).where(OutgoingMail.id == report.mail_id))
         email = recipient or email
+    if issue_id is not None and db.session.get(Issue, issue_id) is None:
+        issue_id = None  # a Message-ID naming an issue deleted since, or never ours
     return (email or "").strip(), issue_id
 
 
@@ -250,3 +257,116 @@ def should_pause(issue_id: int) -> str:
     if paused:
         log.warning("issue %s: complaint rate above %.1f %%, pausing", issue_id, PAUSE_COMPLAINT_RATE * 100)
     return PAUSE_REASON if paused else ""
+
+
+# -- bounce and complaint messages piped in (RFC 3464 DSN, RFC 5965 ARF)
+
+class UnreadableReport(ValueError):
+    """The message is not a delivery status or feedback report we can read."""
+
+
+_ISSUE_MESSAGE_ID = re.compile(r"<issue-(\d{1,12})\.")
+# Headers of the report itself where an MTA leaves the address it was delivered to: our VERP return path.
+_ENVELOPE_HEADERS = ("To", "X-Original-To", "Delivered-To", "Envelope-To", "Original-Recipient")
+# Feedback types that are a reader saying "spam" (not "not-spam", nor an authentication failure report).
+_COMPLAINT_TYPES = {"abuse", "fraud", "virus", "other"}
+
+
+def read_report(raw: bytes) -> list[Report]:
+    """Reports from a DSN (report-type=delivery-status) or an ARF complaint (report-type=feedback-report)."""
+    message = BytesParser(policy=compat32).parsebytes(raw)
+    if message.get_content_type() != "multipart/report" or not message.is_multipart():
+        raise UnreadableReport("this is not a bounce or complaint report (no multipart/report part)")
+    report_type = (message.get_param("report-type") or "").lower()
+    envelope = [str(value) for name in _ENVELOPE_HEADERS for value in message.get_all(name, [])]
+    original = _original_headers(message)
+    known = {"issue_id": _issue_from(original)}
+    if report_type == "delivery-status":
+        return _dsn_reports(message, envelope, original, known)
+    if report_type == "feedback-report":
+        return _arf_reports(message, envelope, original, known)
+    raise UnreadableReport(f"this report is {report_type or 'of no type'}, neither a bounce nor a complaint")
+
+
+def _fields(part: Message) -> list[Message]:
+    """A message/delivery-status or message/feedback-report part as its blocks of fields."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return [block for block in payload if isinstance(block, Message)]
+    text = payload if isinstance(payload, str) else ""
+    return [message_from_string(block.strip() + "\n") for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n"))
+            if block.strip()]
+
+
+def _part(message: Message, *content_types: str) -> Message | None:
+    return next((part for part in message.walk() if part.get_content_type() in content_types), None)
+
+
+def _original_headers(message: Message) -> Message | None:
+    """The headers of the message that bounced or was complained about, when the report returns them."""
+    part = _part(message, "message/rfc822", "text/rfc822-headers")
+    if part is None:
+        return None
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return payload[0] if payload and isinstance(payload[0], Message) else None
+    return message_from_string(payload if isinstance(payload, str) else "")
+
+
+def _issue_from(original: Message | None) -> int | None:
+    found = _ISSUE_MESSAGE_ID.search(str(original.get("Message-ID", ""))) if original is not None else None
+    return int(found.group(1)) if found else None
+
+
+def _address(value: object) -> str:
+    """The address of a field like "rfc822; dana@example.org" or "Dana <dana@example.org>"."""
+    text = str(value or "").split(";", 1)[-1].strip()
+    return parseaddr(text)[1]
+
+
+def _dsn_reports(message: Message, envelope: list[str], original: Message | None, known: dict) -> list[Report]:
+    part = _part(message, "message/delivery-status")
+    if part is None:
+        raise UnreadableReport("this delivery report has no message/delivery-status part")
+    blocks = _fields(part)
+    if len(blocks) < 2:
+        raise UnreadableReport("this delivery report names no recipient")
+    reports = []
+    for block in blocks[1:]:
+        action, status = str(block.get("Action", "")).strip().lower(), str(block.get("Status", "")).strip()
+        if action == "failed" and status.startswith("5"):
+            kind = HARD
+        elif action == "delayed" or (action == "failed" and status.startswith("4")):
+            kind = SOFT
+        else:
+            continue
+        recipient = _address(block.get("Final-Recipient")) or _address(block.get("Original-Recipient"))
+        verp_fields = from_verp(envelope + [str(block.get("Original-Recipient", ""))])
+        reports.append(Report(
+            "dsn", kind, email=recipient or _address(original.get("To") if original is not None else ""),
+            event_id=f"{message.get('Message-ID', '')}:{recipient.lower()}" if message.get("Message-ID") else None,
+            reason=short_reason("DSN", action, status), **{**known, **verp_fields}))
+    return reports
+
+
+def _arf_reports(message: Message, envelope: list[str], original: Message | None, known: dict) -> list[Report]:
+    part = _part(message, "message/feedback-report")
+    if part is None:
+        raise UnreadableReport("this complaint report has no message/feedback-report part")
+    fields = next(iter(_fields(part)), Message())
+    feedback_type = str(fields.get("Feedback-Type", "")).strip().lower()
+    if feedback_type not in _COMPLAINT_TYPES:
+        return []
+    candidates = [str(fields.get("Original-Mail-From", "")), *envelope]
+    if original is not None:
+        candidates.append(str(original.get("Return-Path", "")))
+    recipient = (_address(fields.get("Original-Rcpt-To")) or _address(fields.get("Removal-Recipient"))
+                 or _address(original.get("To") if original is not None else ""))
+    return [Report("arf", COMPLAINT, email=recipient,
+                   event_id=str(message.get("Message-ID", "")).strip() or None,
+                   reason=short_reason("ARF", feedback_type), **{**known, **from_verp(candidates)})]
+
+
+def ingest(raw: bytes) -> list[tuple[Report, str]]:
+    """Read a DSN or ARF message and record each report in it; the caller commits."""
+    return [(report, record(report)) for report in read_report(raw)]
