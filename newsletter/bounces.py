@@ -265,7 +265,7 @@ class UnreadableReport(ValueError):
     """The message is not a delivery status or feedback report we can read."""
 
 
-_ISSUE_MESSAGE_ID = re.compile(r"<issue-(\d{1,12})\.")
+_ISSUE_MESSAGE_ID = re.compile(r"^<?issue-(\d{1,12})\.")
 # Headers of the report itself where an MTA leaves the address it was delivered to: our VERP return path.
 _ENVELOPE_HEADERS = ("To", "X-Original-To", "Delivered-To", "Envelope-To", "Original-Recipient")
 # Feedback types that are a reader saying "spam" (not "not-spam", nor an authentication failure report).
@@ -280,7 +280,7 @@ def read_report(raw: bytes) -> list[Report]:
     report_type = (message.get_param("report-type") or "").lower()
     envelope = [str(value) for name in _ENVELOPE_HEADERS for value in message.get_all(name, [])]
     original = _original_headers(message)
-    known = {"issue_id": _issue_from(original)}
+    known = {"issue_id": issue_from_message_id(original.get("Message-ID") if original is not None else None)}
     if report_type == "delivery-status":
         return _dsn_reports(message, envelope, original, known)
     if report_type == "feedback-report":
@@ -313,8 +313,9 @@ def _original_headers(message: Message) -> Message | None:
     return message_from_string(payload if isinstance(payload, str) else "")
 
 
-def _issue_from(original: Message | None) -> int | None:
-    found = _ISSUE_MESSAGE_ID.search(str(original.get("Message-ID", ""))) if original is not None else None
+def issue_from_message_id(message_id: object) -> int | None:
+    """The issue an issue's Message-ID (personalize.issue_message_id) names; None for any other."""
+    found = _ISSUE_MESSAGE_ID.search(str(message_id or "").strip())
     return int(found.group(1)) if found else None
 
 

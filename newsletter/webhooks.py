@@ -107,18 +107,25 @@ def mailgun():
 
 
 def _mailgun_reports(event: dict) -> list[Report]:
-    name = event.get("event")
+    name = str(event.get("event"))
     if name == "failed":
         kind = HARD if event.get("severity") == "permanent" else SOFT
     else:
         kind = MAILGUN_KINDS.get(name)
     if kind is None:
         return []
-    status = event.get("delivery-status") if isinstance(event.get("delivery-status"), dict) else {}
-    envelope = event.get("envelope") if isinstance(event.get("envelope"), dict) else {}
+    status, envelope, message = (_object(event, key) for key in ("delivery-status", "envelope", "message"))
+    message_id = _object(message, "headers").get("message-id")
     return [Report("mailgun", kind, email=str(event.get("recipient", "")), event_id=str(event.get("id", "")),
                    reason=bounces.short_reason(name, event.get("reason"), status.get("code")),
+                   issue_id=bounces.issue_from_message_id(message_id),
                    **bounces.from_verp([str(envelope.get("sender", ""))]))]
+
+
+def _object(data: dict, key: str) -> dict:
+    """data[key] when it is a JSON object, else an empty one (payloads are not trusted to be well formed)."""
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, dict) else {}
 
 
 def _check_fresh(timestamp: str, max_age: timedelta) -> None:
@@ -143,10 +150,11 @@ def _use_once(provider: str, nonce: str) -> None:
 
 # -- Postmark: HTTP basic auth
 
+# A DMARC policy bounce is our configuration's fault, not the reader's address: not counted.
 POSTMARK_KINDS = {
-    "HardBounce": HARD, "BadEmailAddress": HARD,
-    "SoftBounce": SOFT, "Transient": SOFT, "DnsError": SOFT,
-    "SpamComplaint": COMPLAINT, "SpamNotification": COMPLAINT,
+    "HardBounce": HARD, "BadEmailAddress": HARD, "ManuallyDeactivated": HARD,
+    "SoftBounce": SOFT, "Transient": SOFT, "DnsError": SOFT, "SpamNotification": SOFT, "VirusNotification": SOFT,
+    "SpamComplaint": COMPLAINT,
     "Unsubscribe": UNSUBSCRIBE,
 }
 
@@ -164,7 +172,7 @@ def postmark():
     body = _json_body()
     if not isinstance(body, dict):
         raise Rejected(400, "not a Postmark webhook")
-    record_type = body.get("RecordType")
+    record_type = str(body.get("RecordType"))
     kind = COMPLAINT if record_type == "SpamComplaint" else POSTMARK_KINDS.get(str(body.get("Type")))
     if record_type not in ("Bounce", "SpamComplaint") or kind is None:
         return jsonify(recorded=0)
@@ -258,16 +266,17 @@ def _ses_reports(notification: dict, message_id: str) -> list[Report]:
     """Reports from SES's notification (notificationType) or event publishing (eventType) JSON."""
     if not isinstance(notification, dict):
         return []
-    kind_name = notification.get("notificationType") or notification.get("eventType")
-    mail_info = notification.get("mail") if isinstance(notification.get("mail"), dict) else {}
-    verp = bounces.from_verp([str(mail_info.get("source", ""))])
+    kind_name = str(notification.get("notificationType") or notification.get("eventType"))
+    mail_info = _object(notification, "mail")
+    known = {"issue_id": bounces.issue_from_message_id(_object(mail_info, "commonHeaders").get("messageId")),
+             **bounces.from_verp([str(mail_info.get("source", ""))])}
     if kind_name == "Bounce":
-        detail = notification.get("bounce") or {}
-        kind = SES_BOUNCE_KINDS.get(detail.get("bounceType"), SOFT)
+        detail = _object(notification, "bounce")
+        kind = SES_BOUNCE_KINDS.get(str(detail.get("bounceType")), SOFT)
         recipients = detail.get("bouncedRecipients") or []
         reason = (detail.get("bounceType"), detail.get("bounceSubType"))
     elif kind_name == "Complaint":
-        detail = notification.get("complaint") or {}
+        detail = _object(notification, "complaint")
         kind, recipients = COMPLAINT, detail.get("complainedRecipients") or []
         reason = ("complaint", detail.get("complaintFeedbackType"))
     else:
@@ -278,7 +287,7 @@ def _ses_reports(notification: dict, message_id: str) -> list[Report]:
         status = recipient.get("status") if isinstance(recipient, dict) else None
         # One message has one recipient in our mail, so the VERP token names that recipient.
         reports.append(Report("ses", kind, email=address, event_id=f"{message_id}:{address.lower()}",
-                              reason=bounces.short_reason(*reason, status), **verp))
+                              reason=bounces.short_reason(*reason, status), **known))
     return reports
 
 
@@ -288,6 +297,8 @@ SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 SENDGRID_KINDS = {"dropped": HARD, "spamreport": COMPLAINT, "unsubscribe": UNSUBSCRIBE,
                   "group_unsubscribe": UNSUBSCRIBE}
+# Bounces SendGrid classifies as about the message or the sender, not the address: counted as soft.
+SENDGRID_SOFT_CLASSES = {"technical", "content", "reputation", "frequency or volume"}
 
 
 @bp.post("/sendgrid")
@@ -306,8 +317,13 @@ def sendgrid():
     for event in events:
         if not isinstance(event, dict):
             continue
-        name = event.get("event")
-        kind = (SOFT if event.get("type") == "blocked" else HARD) if name == "bounce" else SENDGRID_KINDS.get(name)
+        name = str(event.get("event"))
+        if name == "bounce":
+            soft = (event.get("type") == "blocked"
+                    or str(event.get("bounce_classification", "")).lower() in SENDGRID_SOFT_CLASSES)
+            kind = SOFT if soft else HARD
+        else:
+            kind = SENDGRID_KINDS.get(name)
         if kind is not None:
             reports.append(Report("sendgrid", kind, email=str(event.get("email", "")),
                                   event_id=str(event.get("sg_event_id", "")) or None,

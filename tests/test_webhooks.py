@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -24,7 +25,7 @@ from sqlalchemy import func, select
 
 from newsletter import suppression
 from newsletter.extensions import db
-from newsletter.models import BounceEvent, ConsentEvent, Subscriber
+from newsletter.models import BounceEvent, ConsentEvent, Issue, Subscriber
 
 READER = "dana@example.org"
 MAILGUN_KEY = "key-" + "5" * 32
@@ -75,12 +76,16 @@ def mailgun_app(app_factory):
 
 
 def test_mailgun_permanent_failure_suppresses_the_reader_and_keeps_no_address(mailgun_app):
-    response = mailgun_app.test_client().post("/webhooks/mailgun", json=mailgun_body(mailgun_failure()))
+    issue = Issue(title="Turning toward", subject="Turning toward", slug="turning-toward", status="sent")
+    db.session.add(issue)
+    db.session.commit()
+    event = {**mailgun_failure(), "message": {"headers": {"message-id": f"issue-{issue.id}.k3y@newsletter.test"}}}
+    response = mailgun_app.test_client().post("/webhooks/mailgun", json=mailgun_body(event))
     assert response.status_code == 200
     assert reader_status() == "bounced"
     assert suppression.is_suppressed(READER)
-    reasons = db.session.scalars(select(BounceEvent.reason)).all()
-    assert reasons and all("@" not in reason for reason in reasons)
+    [(reason, issue_id)] = db.session.execute(select(BounceEvent.reason, BounceEvent.issue_id)).all()
+    assert "@" not in reason and issue_id == issue.id
 
 
 def test_mailgun_complaint_unsubscribes_with_a_consent_record(mailgun_app):
@@ -344,3 +349,53 @@ def test_sendgrid_tampered_or_unsigned_batch_changes_nothing(sendgrid_app, sendg
     unsigned = sendgrid_app.test_client().post("/webhooks/sendgrid", json=SENDGRID_EVENTS)
     assert unsigned.status_code == 403
     assert_nothing_changed()
+
+
+# -- hostile but verified input: never a 500, never a crash
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
+FIELDS = st.sampled_from(["event", "severity", "recipient", "id", "email", "type", "sg_event_id", "RecordType",
+                          "Type", "Email", "ID", "delivery-status", "envelope", "message", "bounce_classification"])
+EVENT = st.dictionaries(FIELDS, JSON | st.sampled_from(["failed", "permanent", "bounce", "blocked", "dropped",
+                                                        "spamreport", "Bounce", "HardBounce", READER]), max_size=6)
+
+
+@pytest.fixture
+def every_webhook_app(app_factory, sendgrid_key):
+    public = sendgrid_key.public_key().public_bytes(serialization.Encoding.DER,
+                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
+    app = app_factory(MAILGUN_WEBHOOK_SIGNING_KEY=MAILGUN_KEY, WEBHOOK_USERNAME="postmark",
+                      WEBHOOK_PASSWORD="s3cret-hook", SENDGRID_WEBHOOK_PUBLIC_KEY=base64.b64encode(public).decode())
+    with app.app_context():
+        add_reader()
+        yield app
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(event=EVENT | JSON, events=st.lists(EVENT | JSON, max_size=3))
+def test_any_verified_payload_gets_an_answer_not_an_error(every_webhook_app, sendgrid_key, event, events):
+    client = every_webhook_app.test_client()
+    answers = [
+        client.post("/webhooks/mailgun", json=mailgun_body(event)).status_code,
+        client.post("/webhooks/postmark", json=event, headers=basic("postmark", "s3cret-hook")).status_code,
+        sendgrid_post(every_webhook_app, sendgrid_key, events).status_code,
+    ]
+    assert all(code in (200, 400) for code in answers), answers
+
+
+SES_FIELDS = st.sampled_from(["notificationType", "eventType", "bounce", "complaint", "mail", "bounceType",
+                              "bouncedRecipients", "complainedRecipients", "emailAddress", "source", "commonHeaders"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(notification=st.recursive(JSON, lambda inner: st.dictionaries(SES_FIELDS, inner | st.sampled_from(
+    ["Bounce", "Complaint", "Permanent", READER]), max_size=5), max_leaves=15))
+def test_any_ses_notification_is_read_without_crashing(app_ctx, notification):
+    from newsletter.webhooks import _ses_reports
+
+    for report in _ses_reports(notification, "message-1"):
+        assert report.kind in ("hard", "soft", "complaint") and isinstance(report.email, str)
