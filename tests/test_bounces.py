@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from newsletter import bounces, sending, suppression
 from newsletter.bounces import Report
@@ -15,26 +15,9 @@ from newsletter.extensions import db
 from newsletter.models import BounceEvent, Issue, OutgoingMail, Subscriber
 from newsletter.models.issues import PAUSED, SENDING
 from tests.test_sending import add_issue, add_readers, send_all, sign_in
+from tests.test_webhooks import READER, add_reader, events as event_count, reader_status as status_of
 
 DATA = Path(__file__).parent / "data"
-READER = "dana@example.org"
-
-
-def add_reader(email: str = READER) -> Subscriber:
-    [reader] = add_readers(1, prefix="x")
-    reader.email = email
-    db.session.commit()
-    return reader
-
-
-def status_of(email: str = READER) -> str:
-    db.session.commit()
-    return db.session.scalar(select(Subscriber.status).where(Subscriber.email == email))
-
-
-def event_count() -> int:
-    db.session.commit()
-    return db.session.scalar(select(func.count()).select_from(BounceEvent))
 
 
 def test_same_provider_event_counts_once(app_ctx):

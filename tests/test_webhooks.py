@@ -32,9 +32,11 @@ MAILGUN_KEY = "key-" + "5" * 32
 TOPIC = "arn:aws:sns:us-east-1:123456789012:ses-bounces"
 
 
-def add_reader(email: str = READER) -> None:
-    db.session.add(Subscriber(email=email, name="Dana", status="active", token_key=secrets.token_hex(16)))
+def add_reader(email: str = READER) -> Subscriber:
+    reader = Subscriber(email=email, name="Dana", status="active", token_key=secrets.token_hex(16))
+    db.session.add(reader)
     db.session.commit()
+    return reader
 
 
 def reader_status(email: str = READER) -> str:
