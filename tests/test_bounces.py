@@ -206,6 +206,21 @@ def test_complaints_above_the_limit_pause_the_next_issue_and_the_admin_sees_why(
     assert "Sending is paused until this comes down" in client.get("/admin/").get_data(as_text=True)
 
 
+def test_complaints_arriving_while_an_issue_sends_stop_it(app_ctx, smtp, monkeypatch):
+    readers = add_readers(20)
+    first = add_issue()
+    sending.dispatch(first.id)
+    send_all(first.id)
+    second = add_issue()
+    sending.dispatch(second.id)
+    complain(readers[:2], first.id)  # reported after the second issue started
+    monkeypatch.setattr(sending, "STATUS_CHECK_EVERY", 0.0)  # the batch looks before its first message
+    result = sending.send_batch(second.id)
+    assert (result.stopped, result.sent) == (PAUSED, 0)
+    assert db.session.get(Issue, second.id).pause_reason == bounces.PAUSE_REASON
+    assert len(smtp.messages) == 20
+
+
 def test_a_sending_issue_without_complaints_is_not_paused(app_ctx, smtp):
     add_readers(3)
     issue = add_issue()
