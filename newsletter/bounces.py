@@ -157,7 +157,7 @@ def record(report: Report) -> str:
             db.session.add(event)
     except IntegrityError:  # the same event, recorded meanwhile by a concurrent call
         return "duplicate"
-    log.info("%s reported by %s recorded (issue %s)", report.kind, report.provider, issue_id)
+    log.info("bounce report recorded: %s from %s (issue %s)", report.kind, report.provider, issue_id)
     return _act(report.kind, email, digest, event)
 
 
