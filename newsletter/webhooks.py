@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -99,7 +100,7 @@ def mailgun():
         raise Rejected(400, "not a Mailgun webhook")
     timestamp, token, given = (str(signature.get(name, "")) for name in ("timestamp", "token", "signature"))
     expected = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
-    if not token or not hmac.compare_digest(expected, given.lower()):
+    if not token or not hmac.compare_digest(expected.encode(), given.lower().encode()):
         raise Rejected(403, "bad signature")
     _check_fresh(timestamp, MAX_AGE)
     _use_once("mailgun", token)
@@ -133,7 +134,7 @@ def _check_fresh(timestamp: str, max_age: timedelta) -> None:
         sent = float(timestamp)
     except ValueError as exc:
         raise Rejected(400, "bad timestamp") from exc
-    if abs(time.time() - sent) > max_age.total_seconds():
+    if not math.isfinite(sent) or abs(time.time() - sent) > max_age.total_seconds():
         raise Rejected(403, "stale timestamp")
 
 

@@ -99,7 +99,7 @@ def test_mailgun_complaint_unsubscribes_with_a_consent_record(mailgun_app):
     assert "complained" in db.session.scalars(select(ConsentEvent.action)).all()
 
 
-@pytest.mark.parametrize("forgery", ["wrong key", "stale", "tampered"])
+@pytest.mark.parametrize("forgery", ["wrong key", "stale", "tampered", "not ascii"])
 def test_mailgun_forged_or_stale_call_changes_nothing(mailgun_app, forgery):
     if forgery == "wrong key":
         body = mailgun_body(mailgun_failure(), key="key-" + "6" * 32)
@@ -108,6 +108,8 @@ def test_mailgun_forged_or_stale_call_changes_nothing(mailgun_app, forgery):
     else:
         body = mailgun_body(mailgun_failure())
         body["signature"]["timestamp"] = str(int(body["signature"]["timestamp"]) + 1)
+    if forgery == "not ascii":
+        body["signature"]["signature"] = "é" * 64
     assert mailgun_app.test_client().post("/webhooks/mailgun", json=body).status_code == 403
     assert_nothing_changed()
 
