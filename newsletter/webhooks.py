@@ -196,10 +196,10 @@ SNS_HASHES = {"1": hashes.SHA1, "2": hashes.SHA256}
 def ses():
     topics = {arn.strip() for arn in _setting("SES_SNS_TOPIC_ARNS").split(",") if arn.strip()}
     message = _json_body()
-    if not isinstance(message, dict) or message.get("Type") not in SNS_SIGNED_FIELDS:
+    if not isinstance(message, dict) or str(message.get("Type")) not in SNS_SIGNED_FIELDS:
         raise Rejected(400, "not an SNS message")
     _verify_sns(message)
-    if message.get("TopicArn") not in topics:
+    if str(message.get("TopicArn")) not in topics:
         raise Rejected(403, "a topic that is not ours (SES_SNS_TOPIC_ARNS)")
     if message["Type"] == "SubscriptionConfirmation":
         url = str(message.get("SubscribeURL", ""))

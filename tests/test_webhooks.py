@@ -403,3 +403,15 @@ def test_any_ses_notification_is_read_without_crashing(app_ctx, notification):
 
     for report in _ses_reports(notification, "message-1"):
         assert report.kind in ("hard", "soft", "complaint") and isinstance(report.email, str)
+
+
+SNS_FIELDS = st.sampled_from(["Type", "MessageId", "TopicArn", "Message", "Timestamp", "SignatureVersion",
+                              "Signature", "SigningCertURL", "SubscribeURL", "Token", "Subject"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(message=JSON | st.dictionaries(SNS_FIELDS, JSON | st.sampled_from(
+    ["Notification", "SubscriptionConfirmation", "1", "2", TOPIC, "https://sns.us-east-1.amazonaws.com/x.pem"]),
+    max_size=8))
+def test_any_unsigned_sns_message_is_refused_without_an_error(ses_app, message):
+    assert ses_app.test_client().post("/webhooks/ses", data=json.dumps(message)).status_code in (400, 403)
