@@ -71,7 +71,7 @@ def mailgun_failure(severity: str = "permanent", event_id: str | None = None) ->
 
 @pytest.fixture
 def mailgun_app(app_factory):
-    app = app_factory(MAILGUN_WEBHOOK_SIGNING_KEY=MAILGUN_KEY)
+    app = app_factory(MAILGUN_WEBHOOK_SIGNING_KEY=MAILGUN_KEY, WTF_CSRF_ENABLED=True)  # webhooks carry no CSRF token
     with app.app_context():
         add_reader()
         yield app
