@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import select
 
-from newsletter import bounces, sending, suppression
+from newsletter import accounts, bounces, sending, suppression
 from newsletter.bounces import Report
 from newsletter.extensions import db
 from newsletter.models import BounceEvent, Issue, OutgoingMail, Subscriber
@@ -229,3 +229,27 @@ def test_a_sending_issue_without_complaints_is_not_paused(app_ctx, smtp):
     assert db.session.get(Issue, issue.id).status == SENDING
     assert "deliverability-warning" not in app_ctx.jinja_env.get_template(
         "admin/_deliverability_warning.html").render()
+
+
+def test_the_warning_and_an_issues_bounces_read_well_on_a_phone(app_ctx, live_server, page, smtp):
+    readers = add_readers(20)
+    issue = add_issue()
+    sending.dispatch(issue.id)
+    send_all(issue.id)
+    complain(readers[:2], issue.id)
+    bounces.record(Report("postmark", "hard", email=readers[2].email, issue_id=issue.id))
+    accounts.set_admin("therapist@example.org", "a long and careful passphrase")
+    db.session.commit()
+
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.goto(f"{live_server}/admin/login")
+    page.fill("input[name=email]", "therapist@example.org")
+    page.fill("input[name=password]", "a long and careful passphrase")
+    page.click("button[type=submit]")
+    page.goto(f"{live_server}/admin/")
+    assert "marked 2 of the 20 issues they got as spam" in page.locator("#deliverability-warning").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.goto(f"{live_server}/admin/issues/{issue.id}")
+    section = page.locator("#issue-bounces")
+    assert "1 address no longer exists" in section.inner_text().replace("\n", " ")
+    assert section.evaluate("element => element.scrollWidth <= element.clientWidth")
