@@ -31,12 +31,12 @@ from email.policy import compat32
 from email.utils import parseaddr
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from newsletter import mail, suppression
 from newsletter.extensions import db
-from newsletter.models import BounceEvent, Delivery, Issue, OutgoingMail, Subscriber, utcnow
+from newsletter.models import BounceEvent, ComplaintPause, Delivery, Issue, OutgoingMail, Subscriber, utcnow
 from newsletter.models.bounces import BOUNCE_KINDS, COMPLAINT, HARD, SOFT, UNSUBSCRIBE
 from newsletter.models.issues import DELIVERY_SENT
 from newsletter.models.readers import ACTIVE, PENDING, UNSUBSCRIBED
@@ -51,7 +51,7 @@ PAUSE_COMPLAINT_RATE = 0.003
 PAUSE_MIN_COMPLAINTS = 2
 PAUSE_REASON = ("Paused because more than 0.3 % of readers marked recent issues as spam in the last 30 days. "
                 "Mailbox providers start refusing mail above that. Look at who complained on the issue pages, "
-                "then resume when you are ready.")
+                "then resume when you are ready: it pauses again only if more readers complain.")
 
 VERP_MARK = "+b-"
 _VERP_RE = re.compile(r"\+b-([dm])(\d{1,12})-([0-9a-f]{12})@", re.IGNORECASE)
@@ -243,20 +243,25 @@ def issue_health(issue_id: int) -> Health:
 
 
 def should_pause(issue_id: int) -> str:
-    """Why sending `issue_id` must stop now (the 30-day complaint rate is past 0.3 %), or "".
+    """Why sending `issue_id` must stop now (the 30-day complaint rate is past 0.3 %), or "". Commits.
 
-    Cheap when nobody complained: the deliveries are counted only once there are complaints."""
+    An issue she resumed after such a pause goes on until more complaints come in. Cheap when
+    nobody complained: the deliveries are counted only once there are complaints."""
     since = utcnow() - HEALTH_WINDOW
     complaints = db.session.scalar(select(func.count()).select_from(BounceEvent).where(
         BounceEvent.kind == COMPLAINT, BounceEvent.created_at >= since))
-    if complaints < PAUSE_MIN_COMPLAINTS:
+    acknowledged = db.session.scalar(select(ComplaintPause.complaints).where(ComplaintPause.issue_id == issue_id))
+    if complaints < PAUSE_MIN_COMPLAINTS or complaints <= (acknowledged or 0) or not health().pause:
         db.session.commit()
         return ""
-    paused = health().pause
-    db.session.commit()
-    if paused:
-        log.warning("issue %s: complaint rate above %.1f %%, pausing", issue_id, PAUSE_COMPLAINT_RATE * 100)
-    return PAUSE_REASON if paused else ""
+    db.session.execute(delete(ComplaintPause).where(ComplaintPause.issue_id == issue_id))
+    db.session.add(ComplaintPause(issue_id=issue_id, complaints=complaints))
+    try:
+        db.session.commit()
+    except IntegrityError:  # a concurrent batch of the same issue got there first: it pauses too
+        db.session.rollback()
+    log.warning("issue %s: complaint rate above %.1f %%, pausing", issue_id, PAUSE_COMPLAINT_RATE * 100)
+    return PAUSE_REASON
 
 
 # -- bounce and complaint messages piped in (RFC 3464 DSN, RFC 5965 ARF)

@@ -319,7 +319,8 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> Non
             allowance -= 1
             while True:
                 try:
-                    connection.send(bounces.verp(sender, delivery_id=recipient.delivery_id), recipient.email, mail.dkim_sign(message.for_reader(recipient), config))
+                    connection.send(bounces.verp(sender, delivery_id=recipient.delivery_id), recipient.email,
+                                    mail.dkim_sign(message.for_reader(recipient), config))
                 except mail.PermanentFailure as exc:
                     _mark_failed(ledger, recipient, exc)
                     result.failed += 1

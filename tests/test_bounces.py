@@ -203,7 +203,7 @@ def test_complaints_above_the_limit_pause_the_next_issue_and_the_admin_sees_why(
     page = client.get(f"/admin/issues/{first.id}").get_data(as_text=True)
     assert "Bounces and complaints" in page and "<strong>2</strong> marked as spam" in page
     assert "10.00 % of 20 delivered" in page
-    assert "Sending is paused until this comes down" in client.get("/admin/").get_data(as_text=True)
+    assert "New issues pause as they start" in client.get("/admin/").get_data(as_text=True)
 
 
 def test_complaints_arriving_while_an_issue_sends_stop_it(app_ctx, smtp, monkeypatch):
@@ -219,6 +219,15 @@ def test_complaints_arriving_while_an_issue_sends_stop_it(app_ctx, smtp, monkeyp
     assert (result.stopped, result.sent) == (PAUSED, 0)
     assert db.session.get(Issue, second.id).pause_reason == bounces.PAUSE_REASON
     assert len(smtp.messages) == 20
+
+    # She resumes, knowing: the issue goes on, until one more reader complains.
+    sending.resume(second.id)
+    app_ctx.config["SEND_BATCH_SIZE"] = 10
+    assert sending.send_batch(second.id).sent == 10
+    complain(readers[2:3], first.id)
+    assert sending.send_batch(second.id).stopped == PAUSED
+    db.session.commit()
+    assert db.session.get(Issue, second.id).status == PAUSED and len(smtp.messages) == 30
 
 
 def test_a_sending_issue_without_complaints_is_not_paused(app_ctx, smtp):

@@ -1,6 +1,6 @@
 """The data model. Times are naive UTC everywhere (`utcnow()`); pages convert to the practice's timezone."""
 from newsletter.models.base import utcnow
-from newsletter.models.bounces import BounceEvent, WebhookNonce
+from newsletter.models.bounces import BounceEvent, ComplaintPause, WebhookNonce
 from newsletter.models.inquiries import Inquiry, InquiryAccess, InquiryNote
 from newsletter.models.issues import Delivery, Issue
 from newsletter.models.outbox import OutgoingMail
@@ -11,6 +11,7 @@ from newsletter.models.users import AdminUser
 __all__ = [
     "AdminUser",
     "BounceEvent",
+    "ComplaintPause",
     "ConsentEvent",
     "Delivery",
     "Inquiry",

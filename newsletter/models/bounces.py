@@ -49,3 +49,15 @@ class WebhookNonce(db.Model):
     provider: Mapped[str] = mapped_column(String(20))
     nonce: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ComplaintPause(db.Model):
+    """An issue paused for the complaint rate, and how many complaints there were then: once she
+    resumes it, only complaints beyond that number pause it again."""
+
+    __tablename__ = "complaint_pauses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), unique=True)
+    complaints: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
