@@ -64,11 +64,13 @@ def register_blueprints(app: Flask) -> None:
     from newsletter.admin import bp as admin_bp
     from newsletter.public import bp as public_bp
     from newsletter.web import DatabaseIdConverter
+    from newsletter.webhooks import bp as webhooks_bp
 
     app.url_map.converters["int"] = DatabaseIdConverter  # ids past the database's range are a 404
 
     app.register_blueprint(public_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(webhooks_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

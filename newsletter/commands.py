@@ -7,7 +7,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-from newsletter import accounts, audit, sending, subscriptions, suppression
+from newsletter import accounts, audit, bounces, sending, subscriptions, suppression
 from newsletter.extensions import db
 from newsletter import issues, outbox, practice
 from newsletter.models import Issue
@@ -16,6 +16,7 @@ from worker.tasks import enqueue_batches, enqueue_mail
 CLI = "command line"  # where an action came from, in the audit log
 issue_cli = AppGroup("issue", help="Import, send, test and follow issues.")
 subscribers_cli = AppGroup("subscribers", help="Import, export and suppress readers.")
+bounces_cli = AppGroup("bounces", help="Bounces and complaints that arrive by mail.")
 
 
 @click.command("create-admin")
@@ -193,3 +194,25 @@ def register(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(issue_cli)
     app.cli.add_command(subscribers_cli)
+    app.cli.add_command(bounces_cli)
+
+
+_KIND_WORDS = {"hard": "hard bounce", "soft": "soft bounce", "complaint": "spam complaint", "unsubscribe": "unsubscribe"}
+_OUTCOME_WORDS = {"suppressed": "the address will not be mailed again", "counted": "counted (the address is "
+                  "suppressed after a few)", "unsubscribed": "the reader is unsubscribed", "duplicate": "already "
+                  "recorded before", "unknown": "it names no address we could use"}
+
+
+@bounces_cli.command("ingest")
+@click.argument("message", type=click.File("rb"), default="-")
+def ingest_bounce(message) -> None:
+    """Read one bounce (DSN) or complaint (ARF) message from MESSAGE or stdin and act on it."""
+    try:
+        results = bounces.ingest(message.read())
+    except bounces.UnreadableReport as exc:
+        raise click.ClickException(f"Cannot read {message.name}: {exc}.") from exc
+    db.session.commit()
+    if not results:
+        click.echo("Nothing to record: the report tells of no failed delivery and no complaint.")
+        return
+    click.echo("; ".join(f"{_KIND_WORDS[report.kind]}: {_OUTCOME_WORDS[outcome]}" for report, outcome in results) + ".")

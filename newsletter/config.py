@@ -106,6 +106,16 @@ def load(environ: Mapping[str, str], instance_path: str) -> dict:
         "ADMIN_LOCKOUT_MINUTES": _int(e, "ADMIN_LOCKOUT_MINUTES", 30),
         # Deliverability, sender-domain check: the DNS server (host:port) it asks; empty for the system's.
         "DNS_RESOLVER": e.get("DNS_RESOLVER", ""),
+        # Bounces and complaints (newsletter/bounces.py, newsletter/webhooks.py, docs/deliverability.md).
+        "BOUNCE_SOFT_LIMIT": _int(e, "BOUNCE_SOFT_LIMIT", 3),
+        "BOUNCE_SOFT_WINDOW_DAYS": _int(e, "BOUNCE_SOFT_WINDOW_DAYS", 30),
+        "BOUNCE_VERP": _flag(e.get("BOUNCE_VERP"), False),
+        "BOUNCE_DOMAIN": e.get("BOUNCE_DOMAIN", "").strip().lower(),
+        "MAILGUN_WEBHOOK_SIGNING_KEY": e.get("MAILGUN_WEBHOOK_SIGNING_KEY", ""),
+        "WEBHOOK_USERNAME": e.get("WEBHOOK_USERNAME", ""),
+        "WEBHOOK_PASSWORD": e.get("WEBHOOK_PASSWORD", ""),
+        "SES_SNS_TOPIC_ARNS": e.get("SES_SNS_TOPIC_ARNS", ""),
+        "SENDGRID_WEBHOOK_PUBLIC_KEY": e.get("SENDGRID_WEBHOOK_PUBLIC_KEY", ""),
     }
 
 

@@ -14,7 +14,7 @@ from typing import Mapping
 from flask import current_app
 from sqlalchemy import or_, select, update
 
-from newsletter import crypto, mail
+from newsletter import bounces, crypto, mail
 from newsletter.extensions import db
 from newsletter.models import OutgoingMail, utcnow
 from newsletter.models.outbox import MAIL_FAILED, MAIL_PENDING, MAIL_SENT
@@ -108,7 +108,7 @@ def deliver(mail_id: int) -> str:
     try:
         message = mail.dkim_sign(crypto.decrypt(row.message), current_app.config)
         with mail.transport() as conn:
-            conn.send(mail.envelope_sender(), row.recipient, message)
+            conn.send(bounces.verp(mail.envelope_sender(), mail_id=row.id), row.recipient, message)
     except mail.PermanentFailure as exc:
         row.status, row.last_error, row.lease_until = MAIL_FAILED, str(exc)[:500], None
         if row.recipient.lower() != mail.practice_inbox().address.lower():

@@ -36,7 +36,7 @@ from flask import current_app
 from sqlalchemy import Connection, and_, any_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
-from newsletter import mail, personalize, subscriptions
+from newsletter import bounces, mail, personalize, subscriptions
 from newsletter.extensions import db
 from newsletter.models import Delivery, Issue, Subscriber, Suppression, utcnow
 from newsletter.models.issues import (
@@ -125,6 +125,8 @@ def dispatch(issue_id: int) -> int | None:
     db.session.execute(_issue_update(issue_id).values(recipients_count=recipients))
     db.session.commit()
     log.info("issue %s dispatched to %s readers", issue_id, recipients)
+    if complaints := bounces.should_pause(issue_id):
+        pause(issue_id, complaints)
     return recipients
 
 
@@ -300,6 +302,8 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> Non
         for position, recipient in enumerate(recipients):
             if time.monotonic() >= next_status_check:
                 next_status_check = time.monotonic() + STATUS_CHECK_EVERY
+                if complaints := bounces.should_pause(issue_id):
+                    pause(issue_id, complaints)
                 status = _issue_status(ledger, issue_id)
                 if status != SENDING:
                     result.stopped = status
@@ -317,7 +321,8 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> Non
             allowance -= 1
             while True:
                 try:
-                    connection.send(sender, recipient.email, mail.dkim_sign(message.for_reader(recipient), config))
+                    connection.send(bounces.verp(sender, delivery_id=recipient.delivery_id), recipient.email,
+                                    mail.dkim_sign(message.for_reader(recipient), config))
                 except mail.PermanentFailure as exc:
                     _mark_failed(ledger, recipient, exc)
                     result.failed += 1

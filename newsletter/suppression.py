@@ -10,7 +10,7 @@ import hashlib
 from sqlalchemy import func, select
 
 from newsletter.extensions import db
-from newsletter.models import ConsentEvent, Subscriber, Suppression
+from newsletter.models import ConsentEvent, Subscriber, Suppression, utcnow
 from newsletter.models.readers import ACTIVE, BOUNCED, COMPLAINED, PENDING
 
 REASONS = ("bounced", "complained", "erased", "manual")
@@ -44,5 +44,12 @@ def suppress(email: str, reason: str, detail: str = "") -> Suppression:
         if reader is not None and reader.status in (ACTIVE, PENDING):
             reader.status = status
             reader.confirm_nonce = None
-            db.session.add(ConsentEvent(subscriber=reader, action=reason, source="system", wording=detail[:500]))
+            if status == COMPLAINED:  # marking mail as spam is asking to stop: an unsubscribe
+                reader.unsubscribed_at = utcnow()
+            db.session.add(consent_event(reader, reason, detail))
     return row
+
+
+def consent_event(reader: Subscriber, action: str, wording: str) -> ConsentEvent:
+    """The record of a change the system made for the reader (a bounce, a complaint, a provider's unsubscribe)."""
+    return ConsentEvent(subscriber=reader, action=action, source="system", wording=wording[:500])

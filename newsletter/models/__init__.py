@@ -1,6 +1,7 @@
 """The data model. Times are naive UTC everywhere (`utcnow()`); pages convert to the practice's timezone."""
 from newsletter.models.audit import AuditEntry
 from newsletter.models.base import utcnow
+from newsletter.models.bounces import BounceEvent, ComplaintPause, WebhookNonce
 from newsletter.models.inquiries import Inquiry, InquiryAccess, InquiryNote
 from newsletter.models.issues import Delivery, Issue
 from newsletter.models.outbox import OutgoingMail
@@ -11,6 +12,8 @@ from newsletter.models.users import AdminUser, RecoveryCode
 __all__ = [
     "AdminUser",
     "AuditEntry",
+    "BounceEvent",
+    "ComplaintPause",
     "ConsentEvent",
     "Delivery",
     "Inquiry",
@@ -22,5 +25,6 @@ __all__ = [
     "RecoveryCode",
     "Subscriber",
     "Suppression",
+    "WebhookNonce",
     "utcnow",
 ]
