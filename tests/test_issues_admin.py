@@ -217,5 +217,8 @@ def test_the_live_preview_works_with_csrf_protection_on(app_factory, runner, mon
         db.session.commit()
 
     assert client.post(f"/admin/issues/{issue_id}/preview", data=editor_data()).status_code == 400
+    # Signing in gives a new token (the one from the sign-in page no longer works): take it from the editor.
+    editor = client.get(f"/admin/issues/{issue_id}").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', editor).group(1)
     response = client.post(f"/admin/issues/{issue_id}/preview", data=editor_data(csrf_token=token))
     assert response.status_code == 200 and b"A first paragraph, with care." in response.data
