@@ -107,6 +107,8 @@ def _finish_sign_in(user: AdminUser, action: str):
     session.clear()
     login_user(user)
     session["signed_in_at"] = session["seen_at"] = int(time.time())
+    if not user.has_second_factor and current_app.config["APP_ENV"] != "production":
+        flash("Tip: turn on two-step sign-in (in the menu) so that a password alone can't open your clients' data.")
     return redirect(target or url_for("admin.home"))
 
 
