@@ -16,8 +16,8 @@ from newsletter.admin.blueprint import audit_action, bp
 from newsletter.admin.forms import CodeForm, LoginForm
 from newsletter.extensions import db, limiter
 from newsletter.models import AdminUser, Inquiry, Issue, Subscriber
-from newsletter.web import send_after_response
 from newsletter.models.readers import ACTIVE
+from newsletter.web import send_after_response
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -92,8 +92,9 @@ def _refused(result: accounts.SignIn) -> None:
     mail_ids = []
     if result.just_locked:
         audit.record("lockout", f"{who}, for {_lockout().minutes} minutes", account.id, request.remote_addr)
+        audit_url = current_app.config["BASE_URL"] + url_for("admin.audit_log")
         mail_ids.append(accounts.queue_lockout_notice(account, current_app.config["PRACTICE_INBOX"],
-                                                      _lockout().minutes, url_for("admin.audit_log", _external=True)))
+                                                      _lockout().minutes, audit_url))
     db.session.commit()
     send_after_response(mail_ids)
 
