@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import func, select
 
 from newsletter.extensions import db
-from newsletter.models import AdminUser, AuditEntry, InquiryAccess, OutgoingMail, RecoveryCode, utcnow
+from newsletter.models import AdminUser, AuditEntry, InquiryAccess, OutgoingMail, RecoveryCode, Subscriber, utcnow
 from tests.test_admin_auth import PASSWORD, admin, sign_in  # noqa: F401  (admin is a fixture)
+from tests.test_subscribe import _make_active
 
 EMAIL = "therapist@example.com"
 
@@ -272,3 +273,16 @@ def test_the_audit_log_pages(app, admin, client):
     assert "issue #0<br>" in second and "issue #0<br>" not in first
     assert "Inquiry</strong>: one since deleted, viewed" in second
     assert client.get("/admin/audit?page=99999999999999999999").status_code == 200
+
+
+def test_erasing_a_reader_is_logged_without_their_address(app, admin, client):
+    _make_active(app, "forget.me@example.org")
+    with app.app_context():
+        reader_id = db.session.scalar(select(Subscriber.id))
+    sign_in(client, admin, PASSWORD)
+
+    client.post(f"/admin/readers/{reader_id}/erase")
+
+    page = client.get("/admin/audit").get_data(as_text=True)
+    assert f"Reader erased</strong>: reader #{reader_id}" in page
+    assert "forget.me" not in page

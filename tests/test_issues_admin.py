@@ -215,6 +215,8 @@ def test_the_live_preview_works_with_csrf_protection_on(app_factory, runner, mon
     with app.app_context():
         issue_id = issues.create_from_source(SAMPLE.read_text(encoding="utf-8")).id
         db.session.commit()
+    editor = client.get(f"/admin/issues/{issue_id}").get_data(as_text=True)  # sign-in gave a new token
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', editor).group(1)
 
     assert client.post(f"/admin/issues/{issue_id}/preview", data=editor_data()).status_code == 400
     # Signing in gives a new token (the one from the sign-in page no longer works): take it from the editor.

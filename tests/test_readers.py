@@ -13,6 +13,7 @@ from newsletter import accounts, outbox, subscriptions
 from newsletter.extensions import db
 from newsletter.models import ConsentEvent, OutgoingMail, Subscriber, Suppression, utcnow
 from newsletter.suppression import email_hash, is_suppressed
+from tests.test_admin_auth import sign_in
 from tests.test_subscribe import _make_active, events, queued, reader, signup
 
 
@@ -20,12 +21,9 @@ from tests.test_subscribe import _make_active, events, queued, reader, signup
 def admin_client(app, client):
     """A client signed in as the therapist."""
     with app.app_context():
-        user = accounts.set_admin("therapist@example.com", "correct horse battery")
+        accounts.set_admin("therapist@example.com", "correct horse battery")
         db.session.commit()
-        user_id = user.id
-    with client.session_transaction() as session:
-        session["_user_id"] = str(user_id)
-        session["_fresh"] = True
+    assert sign_in(client, "therapist@example.com", "correct horse battery").status_code == 302
     return client
 
 
@@ -224,12 +222,10 @@ def test_reader_detail_shows_the_consent_record(app, admin_client, client):
 def test_embed_snippet_page_shows_the_iframe_and_the_allowed_origins(app_factory):
     app = app_factory(EMBED_ALLOWED_ORIGINS="https://www.innercalm.example")
     with app.app_context():
-        user = accounts.set_admin("therapist@example.com", "correct horse battery")
+        accounts.set_admin("therapist@example.com", "correct horse battery")
         db.session.commit()
-        user_id = user.id
     client = app.test_client()
-    with client.session_transaction() as session:
-        session["_user_id"] = str(user_id)
+    assert sign_in(client, "therapist@example.com", "correct horse battery").status_code == 302
 
     page = client.get("/admin/readers/embed").get_data(as_text=True)
 

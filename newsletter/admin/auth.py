@@ -87,8 +87,9 @@ def _refused(result: accounts.SignIn) -> None:
     mail_ids = []
     if result.just_locked:
         audit.record("lockout", f"{who}, for {_lockout().minutes} minutes", account.id, request.remote_addr)
+        audit_url = current_app.config["BASE_URL"] + url_for("admin.audit_log")
         mail_ids.append(accounts.queue_lockout_notice(account, current_app.config["PRACTICE_INBOX"],
-                                                      _lockout().minutes, url_for("admin.audit_log", _external=True)))
+                                                      _lockout().minutes, audit_url))
     db.session.commit()
     send_after_response(mail_ids)
 
@@ -102,6 +103,8 @@ def _finish_sign_in(user: AdminUser, action: str):
     session.clear()
     login_user(user)
     session["signed_in_at"] = session["seen_at"] = int(time.time())
+    if not user.has_second_factor and current_app.config["APP_ENV"] != "production":
+        flash("Tip: turn on two-step sign-in (in the menu) so that a password alone can't open your clients' data.")
     return redirect(target or url_for("admin.home"))
 
 
