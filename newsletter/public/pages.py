@@ -23,13 +23,12 @@ def home():
     form's CSRF token differs, put into the stored page (a page with a flashed message is rendered whole)."""
     if session.get("_flashes"):
         return render_template("public/home.html", form=SubscribeForm())
-    cache = current_app.extensions.setdefault("home_page", {})
     key = _home_fingerprint()
-    if key not in cache:
-        page = render_template("public/home.html", form=SubscribeForm())
-        cache.clear()
-        cache[key] = page.replace(generate_csrf(), CSRF_SLOT)
-    return cache[key].replace(CSRF_SLOT, generate_csrf())
+    page = current_app.extensions.get("home_page", {}).get(key)
+    if page is None:
+        page = render_template("public/home.html", form=SubscribeForm()).replace(generate_csrf(), CSRF_SLOT)
+        current_app.extensions["home_page"] = {key: page}  # one version kept; replaced whole, so threads are safe
+    return page.replace(CSRF_SLOT, generate_csrf())
 
 
 def _home_fingerprint() -> tuple:
