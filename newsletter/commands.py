@@ -7,7 +7,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-from newsletter import accounts, audit, bounces, sending, subscriptions, suppression
+from newsletter import accounts, audit, backup, bounces, sending, subscriptions, suppression
 from newsletter.extensions import db
 from newsletter import issues, outbox, practice
 from newsletter.models import Issue
@@ -195,6 +195,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(issue_cli)
     app.cli.add_command(subscribers_cli)
     app.cli.add_command(bounces_cli)
+    app.cli.add_command(backup_database)
+    app.cli.add_command(restore_database)
 
 
 _KIND_WORDS = {"hard": "hard bounce", "soft": "soft bounce", "complaint": "spam complaint", "unsubscribe": "unsubscribe"}
@@ -216,3 +218,37 @@ def ingest_bounce(message) -> None:
         click.echo("Nothing to record: the report tells of no failed delivery and no complaint.")
         return
     click.echo("; ".join(f"{_KIND_WORDS[report.kind]}: {_OUTCOME_WORDS[outcome]}" for report, outcome in results) + ".")
+
+
+
+# -- backups (reliability)
+
+ENCRYPTION_NOTE = ("Inquiries stay encrypted in the backup: keep INQUIRY_ENCRYPTION_KEY safe, and apart from the "
+                   "backup. It is needed to read inquiries after a restore.")
+
+
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False))
+@with_appcontext
+def backup_database(path: str) -> None:
+    """Write the whole database to PATH (safe while the app runs)."""
+    try:
+        held = backup.backup(path)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Backup written to {path}: {held}.")
+    click.echo(ENCRYPTION_NOTE)
+
+
+@click.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--yes", "replace", is_flag=True, help="Replace a database that already holds data.")
+@with_appcontext
+def restore_database(path: str, replace: bool) -> None:
+    """Replace the database with the backup at PATH, after checking the whole file."""
+    try:
+        held = backup.restore(path, replace=replace)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Restored from {path}: {held}.")
+    click.echo(ENCRYPTION_NOTE)

@@ -380,8 +380,12 @@ class OutboxTransport:
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:12]}.eml"
         partial = self.folder / f".{name}.part"
-        partial.write_bytes(message)
-        partial.rename(self.folder / name)
+        try:
+            partial.write_bytes(message)
+            partial.rename(self.folder / name)
+        except OSError:  # a full disk: leave no half message behind, the outbox retries later
+            partial.unlink(missing_ok=True)
+            raise
 
     def close(self) -> None:
         pass

@@ -6,6 +6,7 @@ or the SMTP server is down.
 """
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 from email import policy
@@ -26,6 +27,12 @@ LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 40  # with the backoff below: about a day and a half of trying
 
 
+# A stored message is either finished (its RFC 5322 bytes) or a draft: the parts, to be built (CSS
+# inlined, headers written) by the worker the first time it is sent, then stored finished so every retry
+# sends the same Message-ID. Building takes tens of milliseconds; a signup or inquiry must not wait for it.
+DRAFT_MARK = b"\x00draft\n"  # a finished message never starts with a NUL byte
+
+
 def queue(
     *,
     kind: str,
@@ -36,13 +43,18 @@ def queue(
     to_name: str = "",
     reply_to: mail.Mailbox | None = None,
     headers: Mapping[str, str] | None = None,
+    inline_html: bool = False,
 ) -> OutgoingMail:
-    """Build the message and add it to the session; the caller commits with its own change."""
+    """Add the message to the session as a draft; the caller commits with its own change.
+
+    Addresses, subject and headers are checked here, so unsafe input fails in the caller's
+    transaction; `inline_html` inlines the HTML's CSS when the message is built, in the worker.
+    """
     row = OutgoingMail(
         kind=kind,
         recipient=to,
-        message=_stored_message(to=to, to_name=to_name, subject=subject, text=text, html=html,
-                                reply_to=reply_to, headers=headers),
+        message=_draft(to=to, to_name=to_name, subject=subject, text=text, html=html, reply_to=reply_to,
+                       headers=headers, inline_html=inline_html),
         next_attempt_at=utcnow(),
     )
     db.session.add(row)
@@ -50,28 +62,56 @@ def queue(
     return row
 
 
-def _stored_message(*, to: str, to_name: str, subject: str, text: str, html: str | None,
-                    reply_to: mail.Mailbox | None, headers: Mapping[str, str] | None) -> bytes:
-    """The whole message as the outbox keeps it: RFC 5322 bytes, encrypted."""
-    message = mail.build_message(to=mail.Mailbox(to, to_name), subject=subject, text=text, html=html,
-                                 reply_to=reply_to, headers=headers)
-    return crypto.encrypt(message.as_bytes(policy=policy.SMTP))
+def _draft(*, to: str, to_name: str, subject: str, text: str, html: str | None, reply_to: mail.Mailbox | None,
+           headers: Mapping[str, str] | None, inline_html: bool) -> bytes:
+    """A message's parts as the outbox keeps a draft, encrypted. Addresses, subject and headers are
+    checked here, so unsafe input fails in the caller's transaction."""
+    recipient = mail.Mailbox(to, to_name)
+    mail.text_header("Subject", subject)
+    for name, value in (headers or {}).items():
+        mail.raw_header(mail.check_header(name), value)
+    draft = {
+        "to": [recipient.address, recipient.name],
+        "reply_to": [reply_to.address, reply_to.name] if reply_to else None,
+        "subject": subject, "text": text, "html": html, "inline_html": inline_html,
+        "headers": dict(headers or {}),
+    }
+    return crypto.encrypt(DRAFT_MARK + json.dumps(draft).encode("utf-8"))
 
 
 def queue_template(prefix: str, *, to: str, to_name: str = "", reply_to: mail.Mailbox | None = None,
                    headers: Mapping[str, str] | None = None, **context) -> OutgoingMail:
-    """Render emails/PREFIX.* with `context` and queue the result."""
-    rendered = mail.render(prefix, **context)
+    """Render emails/PREFIX.* with `context` and queue the result; its CSS is inlined by the worker."""
+    rendered = mail.render(prefix, inline=False, **context)
     return queue(kind=prefix, to=to, to_name=to_name, subject=rendered.subject, text=rendered.text,
-                 html=rendered.html, reply_to=reply_to, headers=headers)
+                 html=rendered.html, reply_to=reply_to, headers=headers, inline_html=True)
 
 
 def rehearse_template(prefix: str, *, to: str, to_name: str = "", **context) -> None:
     """Do all the work of queue_template and keep nothing: a path that sends nothing then takes as
     long as one that sends, so answer times do not tell them apart."""
-    rendered = mail.render(prefix, **context)
-    _stored_message(to=to, to_name=to_name, subject=rendered.subject, text=rendered.text, html=rendered.html,
-                    reply_to=None, headers=None)
+    rendered = mail.render(prefix, inline=False, **context)
+    _draft(to=to, to_name=to_name, subject=rendered.subject, text=rendered.text, html=rendered.html,
+           reply_to=None, headers=None, inline_html=True)
+
+
+def message_bytes(row: OutgoingMail) -> bytes:
+    """The message as it is sent; a draft is built now and stored finished (the caller commits)."""
+    stored = crypto.decrypt(row.message)
+    if not stored.startswith(DRAFT_MARK):
+        return stored
+    draft = json.loads(stored[len(DRAFT_MARK):])
+    html = draft["html"]
+    message = mail.build_message(
+        to=mail.Mailbox(*draft["to"]),
+        subject=draft["subject"],
+        text=draft["text"],
+        html=mail.inline_css(html) if html is not None and draft["inline_html"] else html,
+        reply_to=mail.Mailbox(*draft["reply_to"]) if draft["reply_to"] else None,
+        headers=draft["headers"],
+    ).as_bytes(policy=policy.SMTP)
+    row.message = crypto.encrypt(message)
+    return message
 
 
 def _claim(mail_id: int) -> OutgoingMail | None:
@@ -106,7 +146,9 @@ def deliver(mail_id: int) -> str:
         db.session.commit()
         return "suppressed"
     try:
-        message = mail.dkim_sign(crypto.decrypt(row.message), current_app.config)
+        finished = message_bytes(row)
+        db.session.commit()  # stored finished before the first attempt: a retry is the same message
+        message = mail.dkim_sign(finished, current_app.config)
         with mail.transport() as conn:
             conn.send(bounces.verp(mail.envelope_sender(), mail_id=row.id), row.recipient, message)
     except mail.PermanentFailure as exc:

@@ -83,6 +83,7 @@ class SMTPRecorder:
         self._rejects: dict[str, int] = {}
         self._rejected_senders: dict[str, int] = {}
         self.answers: list[int] = []
+        self._hooks: dict[str, Callable[[int], None]] = {}
 
     # -- control, from the test thread
     def reset(self) -> None:
@@ -94,6 +95,7 @@ class SMTPRecorder:
             self._rejected_senders.clear()
             self.answers.clear()
             self.connections = 0
+            self._hooks.clear()
 
     def fail_next(self, count: int, code: int = 451) -> None:
         with self._lock:
@@ -111,6 +113,22 @@ class SMTPRecorder:
         """MAIL FROM with this address is answered `code` (until reset)."""
         with self._lock:
             self._rejected_senders[address.lower()] = code
+
+    def on(self, event: str, callback: Callable[[int], None] | None) -> None:
+        """Run callback(messages accepted so far) on the server's thread at "MAIL" (MAIL FROM received),
+        "RCPT" (RCPT TO received) or "ACCEPTED" (message stored, before the 250 is sent): the fault
+        tests kill a worker at an exact point of the exchange. None removes the hook."""
+        with self._lock:
+            if callback is None:
+                self._hooks.pop(event, None)
+            else:
+                self._hooks[event] = callback
+
+    def _run_hook(self, event: str) -> None:
+        with self._lock:
+            hook, accepted = self._hooks.get(event), len(self.messages)
+        if hook:
+            hook(accepted)
 
     def wait_for_messages(self, count: int, timeout: float = 20.0) -> list[Received]:
         with self._lock:
@@ -134,6 +152,7 @@ class SMTPRecorder:
             code = self._rejected_senders.get(address.lower())
         if code:
             return f"{code} 5.7.1 Sender not allowed"
+        self._run_hook("MAIL")
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
@@ -145,6 +164,7 @@ class SMTPRecorder:
             with self._lock:
                 self.answers.append(code)
             return f"{code} {'5.1.1 No such user here' if code >= 500 else '4.2.1 Mailbox busy, try later'}"
+        self._run_hook("RCPT")
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -161,6 +181,7 @@ class SMTPRecorder:
             self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
             self.answers.append(250)
             self._lock.notify_all()
+        self._run_hook("ACCEPTED")
         return "250 Message accepted"
 
 
@@ -179,6 +200,12 @@ class SMTPServer:
 
     def stop(self) -> None:
         self.controller.stop()
+
+    def start_again(self) -> "SMTPServer":
+        """Back on the same port after stop(), with the same recorder (an outage that ends)."""
+        self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port,
+                                     decode_data=False, enable_SMTPUTF8=True)
+        return self.start()
 
 
 def redis_answers(url: str) -> bool:
@@ -263,3 +290,42 @@ class WorkerProcess:
                 self.kill()
         if getattr(self, "_log", None):
             self._log.close()
+
+
+class BeatProcess(WorkerProcess):
+    """A real `celery -A worker beat` process (the scheduler), with its own schedule file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, name: str) -> None:
+        super().__init__(env, log_path, name)
+        self.args = [sys.executable, "-m", "celery", "-A", "worker", "beat", "--loglevel", "INFO",
+                     "--schedule", str(log_path.with_suffix(".schedule"))]
+
+    def _ready(self, offset: int) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"beat {self.name} exited with {self.process.returncode}; see {self.log_path}")
+        with self.log_path.open("rb") as handle:
+            handle.seek(offset)
+            return b"beat: Starting" in handle.read()
+
+
+class GunicornProcess(WorkerProcess):
+    """The web app served by a real gunicorn (sync workers) on a free local port."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, name: str, workers: int = 2) -> None:
+        super().__init__(env, log_path, name)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind",
+                     f"127.0.0.1:{self.port}", "wsgi:app"]
+
+    def _ready(self, offset: int) -> bool:
+        import urllib.error
+        import urllib.request
+
+        if self.process.poll() is not None:
+            raise AssertionError(f"gunicorn exited with {self.process.returncode}; see {self.log_path}")
+        try:
+            with urllib.request.urlopen(self.url + "/", timeout=10) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False

@@ -24,7 +24,7 @@ def queued(kind: str | None = None) -> list[EmailMessage]:
     """The queued mail as the SMTP server would receive it (decrypted from the outbox table)."""
     db.session.remove()
     rows = db.session.scalars(select(OutgoingMail).order_by(OutgoingMail.id))
-    return [BytesParser(policy=policy.default).parsebytes(crypto.decrypt(row.message))
+    return [BytesParser(policy=policy.default).parsebytes(outbox.message_bytes(row))
             for row in rows if kind is None or row.kind == kind]
 
 

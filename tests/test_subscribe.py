@@ -12,7 +12,7 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
-from newsletter import crypto, subscriptions
+from newsletter import outbox, subscriptions
 from newsletter.extensions import db
 from newsletter.models import ConsentEvent, OutgoingMail, Subscriber
 from newsletter.suppression import suppress
@@ -27,7 +27,7 @@ def queued(app, kind: str | None = None) -> list:
     with app.app_context():
         db.session.remove()
         rows = db.session.scalars(select(OutgoingMail).order_by(OutgoingMail.id)).all()
-        return [BytesParser(policy=policy.default).parsebytes(crypto.decrypt(row.message))
+        return [BytesParser(policy=policy.default).parsebytes(outbox.message_bytes(row))
                 for row in rows if kind is None or row.kind == kind]
 
 

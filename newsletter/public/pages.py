@@ -1,17 +1,42 @@
 """The newsletter home page and the health check."""
 from __future__ import annotations
 
-from flask import current_app, render_template
-from sqlalchemy import text
+from flask import current_app, render_template, request, session
+from flask_wtf.csrf import generate_csrf
+from sqlalchemy import select, text
 
+from newsletter import issues, practice
 from newsletter.extensions import db
+from newsletter.models import Issue, PracticeProfile
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import SubscribeForm
+
+CSRF_SLOT = "\x00csrf\x00"
+# Built once: the versions of the issues the home page lists (issues.published's order).
+LATEST_VERSIONS = (select(Issue.id, Issue.updated_at).where(Issue.status.in_(issues.PUBLISHED))
+                   .order_by(Issue.send_at.desc().nulls_last(), Issue.id.desc()).limit(5))
 
 
 @bp.get("/")
 def home():
-    return render_template("public/home.html", form=SubscribeForm())
+    """The most visited page, rendered again only when what it shows changed: per visitor only the
+    form's CSRF token differs, put into the stored page (a page with a flashed message is rendered whole)."""
+    if session.get("_flashes"):
+        return render_template("public/home.html", form=SubscribeForm())
+    key = _home_fingerprint()
+    page = current_app.extensions.get("home_page", {}).get(key)
+    if page is None:
+        page = render_template("public/home.html", form=SubscribeForm()).replace(generate_csrf(), CSRF_SLOT)
+        current_app.extensions["home_page"] = {key: page}  # one version kept; replaced whole, so threads are safe
+    return page.replace(CSRF_SLOT, generate_csrf())
+
+
+def _home_fingerprint() -> tuple:
+    """What the home page shows, cheaply: the practice's details and the latest issues' versions."""
+    profile = practice.profile()
+    latest = db.session.execute(LATEST_VERSIONS).all()
+    details = tuple(getattr(profile, column.key) for column in PracticeProfile.__table__.columns)
+    return request.script_root, details, tuple(latest)
 
 
 @bp.get("/healthz")
