@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import make_msgid
 from statistics import median
 from urllib.parse import quote
 
@@ -18,7 +19,7 @@ from sqlalchemy import delete, func, select
 
 from newsletter import crypto, mail, outbox, safety
 from newsletter.extensions import db
-from newsletter.models import AdminUser, Inquiry, InquiryAccess, InquiryNote, OutgoingMail, utcnow
+from newsletter.models import AdminUser, Inquiry, InquiryAccess, InquiryNote, InquiryResponse, OutgoingMail, utcnow
 from newsletter.models.inquiries import INQUIRY_STATUSES
 from newsletter.models.outbox import MAIL_PENDING
 from newsletter.practice import profile
@@ -32,7 +33,7 @@ STATUS_LABELS = {
     "not_a_fit": "Not a fit",
     "no_reply": "No reply",
 }
-MAIL_KINDS = ("inquiry_forward", "inquiry_notice", "inquiry_ack")
+MAIL_KINDS = ("inquiry_forward", "inquiry_notice", "inquiry_ack", "inquiry_reply")
 DIGEST_KIND = "inquiry_digest"
 
 _LINK = re.compile(r"https?://|www\.|\[url|<a\s", re.IGNORECASE)
@@ -48,6 +49,10 @@ DUPLICATE_WINDOW = timedelta(minutes=30)
 
 class InvalidStatus(ValueError):
     """Not one of the pipeline's statuses."""
+
+
+class NoOneToReplyTo(ValueError):
+    """The inquiry's content was purged: there is no address left to write to."""
 
 
 @dataclass(frozen=True)
@@ -137,10 +142,13 @@ def _queue_mails(inquiry: Inquiry) -> list[int]:
         phone=crypto.decrypt_text(inquiry.phone_encrypted),
         admin_url=admin_url(inquiry),
     )
+    inquiry.ack_message_id = make_msgid(domain=mail.domain_of(mail.sender()))
     ack = outbox.queue_template(
         "inquiry_ack",
         to=inquiry.email,
         to_name=inquiry.name,
+        reply_to=mail.practice_inbox(),
+        message_id=inquiry.ack_message_id,
         inquiry=inquiry,
         reply_days=current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"],
     )
@@ -179,6 +187,7 @@ class OpenedInquiry:
     message: str
     phone: str
     notes: list[tuple[InquiryNote, str]]
+    responses: list[tuple[InquiryResponse, str]]  # oldest first, with the words she wrote
     accesses: list[tuple[InquiryAccess, str | None]]  # newest first, with the admin's address
 
 
@@ -205,6 +214,9 @@ def open_inquiry(inquiry_id: int, admin_id: int | None) -> OpenedInquiry | None:
         message=crypto.decrypt_text(inquiry.message_encrypted),
         phone=crypto.decrypt_text(inquiry.phone_encrypted),
         notes=[(note, crypto.decrypt_text(note.body_encrypted)) for note in inquiry.notes],
+        responses=[(response, crypto.decrypt_text(response.body_encrypted)) for response in db.session.scalars(
+            select(InquiryResponse).where(InquiryResponse.inquiry_id == inquiry.id).order_by(InquiryResponse.id)
+        )],
         accesses=accesses,
     )
 
@@ -236,16 +248,54 @@ def add_note(inquiry: Inquiry, body: str, admin_id: int | None) -> InquiryNote:
 
 
 def reply_link(inquiry: Inquiry) -> str:
-    """A mailto: link that opens a reply to the inquirer in the admin's own mail program."""
+    """A mailto: link for answering from her own mail program (records nothing: we cannot know she sent it)."""
     subject = f"Your inquiry to {profile().practice_name}"
     return f"mailto:{quote(inquiry.email, safe='@')}?subject={quote(subject)}"
 
 
-def record_reply(inquiry: Inquiry, admin_id: int | None) -> str:
-    """The admin chose to reply by e-mail: count it as a response and return the mailto: link."""
-    _first_response(inquiry, utcnow())
-    _log(inquiry, admin_id, "replied by e-mail")
-    return reply_link(inquiry)
+def _responded(inquiry: Inquiry, admin_id: int | None, action: str) -> None:
+    """A reply or call is the first response if none came before, and moves a new inquiry to 'contacted'."""
+    now = utcnow()
+    _first_response(inquiry, now)
+    if inquiry.status == "new":
+        inquiry.status, inquiry.status_changed_at = "contacted", now
+    _log(inquiry, admin_id, action)
+
+
+def send_reply(inquiry: Inquiry, body: str, *, quote_inquiry: bool, admin_id: int | None) -> list[int]:
+    """Queue her answer to the inquirer, threaded under the acknowledgement; returns the mail ids.
+
+    It goes out from MAIL_FROM with Reply-To the practice inbox, quoting the inquiry if she chose.
+    Her words are kept encrypted, like the inquiry's. Raises NoOneToReplyTo for a purged inquiry.
+    """
+    if not inquiry.email or inquiry.purged_at is not None:
+        raise NoOneToReplyTo(inquiry.id)
+    body = body.strip()
+    threading = {"In-Reply-To": inquiry.ack_message_id, "References": inquiry.ack_message_id} \
+        if inquiry.ack_message_id else None
+    row = outbox.queue_template(
+        "inquiry_reply",
+        to=inquiry.email,
+        to_name=inquiry.name,
+        reply_to=mail.practice_inbox(),
+        headers=threading,
+        inquiry=inquiry,
+        body=body,
+        quoted=crypto.decrypt_text(inquiry.message_encrypted) if quote_inquiry else "",
+    )
+    db.session.add(InquiryResponse(inquiry_id=inquiry.id, admin_id=admin_id, kind="email",
+                                   body_encrypted=crypto.encrypt(body), quoted_inquiry=quote_inquiry,
+                                   mail_id=row.id))
+    _responded(inquiry, admin_id, "replied by e-mail")
+    return [row.id]
+
+
+def record_call(inquiry: Inquiry, note: str, admin_id: int | None) -> None:
+    """She called the inquirer: a first response, with an optional note kept encrypted."""
+    note = note.strip()
+    db.session.add(InquiryResponse(inquiry_id=inquiry.id, admin_id=admin_id, kind="call",
+                                   body_encrypted=crypto.encrypt(note) if note else None))
+    _responded(inquiry, admin_id, "called")
 
 
 def mark_spam(inquiry: Inquiry, admin_id: int | None) -> None:
@@ -344,7 +394,9 @@ def purge_expired(now: datetime | None = None) -> int:
         inquiry.phone_encrypted = inquiry.message_encrypted = None
         inquiry.purged_at = now
     if expired:
-        db.session.execute(delete(InquiryNote).where(InquiryNote.inquiry_id.in_([i.id for i in expired])))
+        expired_ids = [i.id for i in expired]
+        db.session.execute(delete(InquiryNote).where(InquiryNote.inquiry_id.in_(expired_ids)))
+        db.session.execute(delete(InquiryResponse).where(InquiryResponse.inquiry_id.in_(expired_ids)))
     # The forwards and acknowledgements carry the same words, encrypted; sent ones go too.
     db.session.execute(
         delete(OutgoingMail).where(OutgoingMail.kind.in_(MAIL_KINDS), OutgoingMail.status != MAIL_PENDING,

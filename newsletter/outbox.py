@@ -36,6 +36,7 @@ def queue(
     to_name: str = "",
     reply_to: mail.Mailbox | None = None,
     headers: Mapping[str, str] | None = None,
+    message_id: str | None = None,
 ) -> OutgoingMail:
     """Build the message and add it to the session; the caller commits with its own change."""
     message = mail.build_message(
@@ -44,6 +45,7 @@ def queue(
         text=text,
         html=html,
         reply_to=reply_to,
+        message_id=message_id,
         headers=headers,
     )
     row = OutgoingMail(
@@ -58,11 +60,13 @@ def queue(
 
 
 def queue_template(prefix: str, *, to: str, to_name: str = "", reply_to: mail.Mailbox | None = None,
-                   headers: Mapping[str, str] | None = None, **context) -> OutgoingMail:
-    """Render emails/PREFIX.* with `context` and queue the result."""
+                   headers: Mapping[str, str] | None = None, message_id: str | None = None,
+                   **context) -> OutgoingMail:
+    """Render emails/PREFIX.* with `context` and queue the result (with `message_id` when the caller
+    must know it, say to thread later replies under it)."""
     rendered = mail.render(prefix, **context)
     return queue(kind=prefix, to=to, to_name=to_name, subject=rendered.subject, text=rendered.text,
-                 html=rendered.html, reply_to=reply_to, headers=headers)
+                 html=rendered.html, reply_to=reply_to, headers=headers, message_id=message_id)
 
 
 def _claim(mail_id: int) -> OutgoingMail | None:

@@ -294,20 +294,6 @@ def test_an_unknown_status_is_refused_with_a_message_and_changes_nothing(app, cl
         assert db.session.get(Inquiry, inquiry_id).status == "new"
 
 
-def test_reply_by_email_opens_the_mail_program_and_counts_as_first_response(app, client):
-    with app.app_context():
-        sign_in(client)
-        inquiry_id = submit().inquiry_id
-
-    response = client.post(f"/admin/inquiries/{inquiry_id}/reply")
-
-    assert response.status_code == 303
-    assert response.headers["Location"].startswith("mailto:dana@example.com?subject=Your%20inquiry%20to%20")
-    with app.app_context():
-        inquiry = db.session.get(Inquiry, inquiry_id)
-        assert inquiry.first_response_at is not None and inquiry.status == "new"
-
-
 def test_notes_are_stored_encrypted_and_shown_escaped(app, client):
     with app.app_context():
         sign_in(client)

@@ -1,4 +1,4 @@
-"""Admin: the inquiry pipeline (inbox, spam folder, detail with status, notes and reply). Every
+"""Admin: the inquiry pipeline (inbox, spam folder, detail with status, notes, replies and calls). Every
 opening of an inquiry is written to the access log by the service."""
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from flask_login import current_user
 from newsletter import inquiries
 from newsletter.admin.blueprint import bp
 from newsletter.admin.forms import InquiryNoteForm, InquiryStatusForm
+from newsletter.admin.inquiry_forms import InquiryCallForm, InquiryReplyForm
 from newsletter.web import send_after_response
 from newsletter.extensions import db
 from newsletter.models import Inquiry
@@ -40,7 +41,8 @@ def inquiry_detail(inquiry_id: int):
 
 
 def _detail_page(inquiry_id: int, status_form: InquiryStatusForm | None = None,
-                 note_form: InquiryNoteForm | None = None, code: int = 200):
+                 note_form: InquiryNoteForm | None = None, reply_form: InquiryReplyForm | None = None,
+                 call_form: InquiryCallForm | None = None, code: int = 200):
     opened = inquiries.open_inquiry(inquiry_id, current_user.id)
     if opened is None:
         abort(404)
@@ -52,6 +54,9 @@ def _detail_page(inquiry_id: int, status_form: InquiryStatusForm | None = None,
         inquiry=opened.inquiry,
         status_form=status_form,
         note_form=note_form or InquiryNoteForm(formdata=None),
+        reply_form=reply_form or InquiryReplyForm(formdata=None),
+        call_form=call_form or InquiryCallForm(formdata=None),
+        mailto=inquiries.reply_link(opened.inquiry) if opened.inquiry.email else "",
         labels=inquiries.STATUS_LABELS,
         wait=inquiries.describe_wait(inquiries.response_time(opened.inquiry)),
         retention_days=current_app.config["INQUIRY_RETENTION_DAYS"],
@@ -88,13 +93,33 @@ def inquiry_note(inquiry_id: int):
 
 @bp.post("/inquiries/<int:inquiry_id>/reply")
 def inquiry_reply(inquiry_id: int):
-    """Count the reply toward time to first response, then open the admin's mail program."""
+    """Send her answer from the practice address, threaded under the acknowledgement."""
     inquiry = _inquiry_or_404(inquiry_id)
-    if not inquiry.email:
+    form = InquiryReplyForm()
+    if not form.validate():
+        return _detail_page(inquiry_id, reply_form=form, code=400)
+    try:
+        mail_ids = inquiries.send_reply(inquiry, form.body.data, quote_inquiry=form.quote_inquiry.data,
+                                        admin_id=current_user.id)
+    except inquiries.NoOneToReplyTo:
         abort(404)  # purged: there is no one to reply to
-    link = inquiries.record_reply(inquiry, current_user.id)
     db.session.commit()
-    return redirect(link, code=303)
+    send_after_response(mail_ids)
+    flash("Your reply is on its way.")
+    return redirect(url_for("admin.inquiry_detail", inquiry_id=inquiry_id))
+
+
+@bp.post("/inquiries/<int:inquiry_id>/call")
+def inquiry_call(inquiry_id: int):
+    """Record that she called the inquirer."""
+    inquiry = _inquiry_or_404(inquiry_id)
+    form = InquiryCallForm()
+    if not form.validate():
+        return _detail_page(inquiry_id, call_form=form, code=400)
+    inquiries.record_call(inquiry, form.note.data or "", current_user.id)
+    db.session.commit()
+    flash("Call recorded.")
+    return redirect(url_for("admin.inquiry_detail", inquiry_id=inquiry_id))
 
 
 @bp.post("/inquiries/<int:inquiry_id>/spam")

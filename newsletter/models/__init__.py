@@ -2,6 +2,7 @@
 from newsletter.models.base import utcnow
 from newsletter.models.inquiries import Inquiry, InquiryAccess, InquiryNote
 from newsletter.models.issues import Delivery, Issue
+from newsletter.models.leads import InquiryResponse
 from newsletter.models.outbox import OutgoingMail
 from newsletter.models.practice import PracticeProfile
 from newsletter.models.readers import ConsentEvent, Subscriber, Suppression
@@ -14,6 +15,7 @@ __all__ = [
     "Inquiry",
     "InquiryAccess",
     "InquiryNote",
+    "InquiryResponse",
     "Issue",
     "OutgoingMail",
     "PracticeProfile",

@@ -30,6 +30,7 @@ class Inquiry(db.Model):
     spam_reason: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     forwarded_at: Mapped[datetime | None]  # when its forward and acknowledgement were queued
+    ack_message_id: Mapped[str | None] = mapped_column(String(250))  # replies thread under the acknowledgement
     first_response_at: Mapped[datetime | None]
     status_changed_at: Mapped[datetime | None]
     digest_sent_at: Mapped[datetime | None]
