@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, select
 from newsletter import crypto, mail, outbox, safety
 from newsletter.extensions import db
 from newsletter.models import AdminUser, Inquiry, InquiryAccess, InquiryNote, InquiryResponse, OutgoingMail, utcnow
-from newsletter.models.inquiries import INQUIRY_STATUSES
+from newsletter.models.inquiries import HEARD_FROM, INQUIRY_STATUSES
 from newsletter.models.outbox import MAIL_PENDING
 from newsletter.practice import profile
 from newsletter.subscriptions import Origin, normalize_email
@@ -56,6 +56,18 @@ class NoOneToReplyTo(ValueError):
 
 
 @dataclass(frozen=True)
+class InquiryDetails:
+    """The contact form's optional answers: a partner, how they found the practice, safe-contact wishes."""
+
+    partner_name: str = ""
+    heard_from: str = ""  # a key of HEARD_FROM, or ""
+    heard_from_other: str = ""
+    voicemail_ok: bool = False
+    text_ok: bool = False
+    discreet: bool = False  # mail to them gets a neutral subject and sender name
+
+
+@dataclass(frozen=True)
 class Submitted:
     """What became of a submitted inquiry, for the thank-you page and the worker."""
 
@@ -81,7 +93,7 @@ def spam_reason(name: str, message: str) -> str:
 
 
 def submit(*, name: str, email: str, phone: str, preferred_contact: str, message: str, origin: Origin,
-           honeypot_filled: bool = False) -> Submitted:
+           honeypot_filled: bool = False, details: InquiryDetails | None = None) -> Submitted:
     """Store an inquiry and queue its forward and acknowledgement; raises InvalidEmail.
 
     Suspected spam (a filled hidden field, too many links, advertising words) is kept in the spam
@@ -105,10 +117,18 @@ def submit(*, name: str, email: str, phone: str, preferred_contact: str, message
         spam=bool(reason),
         spam_reason=reason,
     )
+    _apply_details(inquiry, details or InquiryDetails())
     db.session.add(inquiry)
     db.session.flush()
     mail_ids = [] if inquiry.spam else _queue_mails(inquiry)
     return Submitted(inquiry_id=inquiry.id, urgent=urgent, spam=inquiry.spam, mail_ids=mail_ids)
+
+
+def _apply_details(inquiry: Inquiry, details: InquiryDetails) -> None:
+    inquiry.partner_name = mail.one_line(details.partner_name, 100)
+    inquiry.heard_from = details.heard_from if details.heard_from in HEARD_FROM else ""
+    inquiry.heard_from_other = mail.one_line(details.heard_from_other, 100) if inquiry.heard_from == "other" else ""
+    inquiry.voicemail_ok, inquiry.text_ok, inquiry.discreet = details.voicemail_ok, details.text_ok, details.discreet
 
 
 def _recent_duplicate(address: str, message: str) -> Inquiry | None:
@@ -121,6 +141,21 @@ def _recent_duplicate(address: str, message: str) -> Inquiry | None:
 
 def _practice_inbox() -> str:
     return mail.practice_inbox().address
+
+
+def heard_from_label(inquiry: Inquiry) -> str:
+    """How the inquirer heard of the practice, in words ("Somewhere else: a podcast"), or ""."""
+    label = HEARD_FROM.get(inquiry.heard_from, "")
+    return f"{label}: {inquiry.heard_from_other}" if inquiry.heard_from == "other" and inquiry.heard_from_other else label
+
+
+def sender_for(inquiry: Inquiry) -> mail.Mailbox:
+    """MAIL_FROM, or for a discreet inquiry the same address under the therapist's plain name
+    (no practice name, no credentials), so nothing in an inbox list says "therapy"."""
+    sender = mail.sender()
+    if not inquiry.discreet:
+        return sender
+    return mail.Mailbox(sender.address, profile().therapist_name.split(",")[0].strip())
 
 
 def admin_url(inquiry: Inquiry) -> str:
@@ -140,6 +175,7 @@ def _queue_mails(inquiry: Inquiry) -> list[int]:
         first_name=mail.one_line(inquiry.name, 100).split(" ")[0],
         message=crypto.decrypt_text(inquiry.message_encrypted),
         phone=crypto.decrypt_text(inquiry.phone_encrypted),
+        heard_from=heard_from_label(inquiry),
         admin_url=admin_url(inquiry),
     )
     inquiry.ack_message_id = make_msgid(domain=mail.domain_of(mail.sender()))
@@ -147,6 +183,7 @@ def _queue_mails(inquiry: Inquiry) -> list[int]:
         "inquiry_ack",
         to=inquiry.email,
         to_name=inquiry.name,
+        from_=sender_for(inquiry),
         reply_to=mail.practice_inbox(),
         message_id=inquiry.ack_message_id,
         inquiry=inquiry,
@@ -277,6 +314,7 @@ def send_reply(inquiry: Inquiry, body: str, *, quote_inquiry: bool, admin_id: in
         "inquiry_reply",
         to=inquiry.email,
         to_name=inquiry.name,
+        from_=sender_for(inquiry),
         reply_to=mail.practice_inbox(),
         headers=threading,
         inquiry=inquiry,
@@ -390,7 +428,7 @@ def purge_expired(now: datetime | None = None) -> int:
         select(Inquiry).where(Inquiry.created_at < cutoff, Inquiry.purged_at.is_(None))
     ))
     for inquiry in expired:
-        inquiry.name, inquiry.email = "", ""
+        inquiry.name, inquiry.email, inquiry.partner_name, inquiry.heard_from_other = "", "", "", ""
         inquiry.phone_encrypted = inquiry.message_encrypted = None
         inquiry.purged_at = now
     if expired:

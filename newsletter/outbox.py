@@ -34,6 +34,7 @@ def queue(
     text: str,
     html: str | None = None,
     to_name: str = "",
+    from_: mail.Mailbox | None = None,
     reply_to: mail.Mailbox | None = None,
     headers: Mapping[str, str] | None = None,
     message_id: str | None = None,
@@ -44,6 +45,7 @@ def queue(
         subject=subject,
         text=text,
         html=html,
+        from_=from_,
         reply_to=reply_to,
         message_id=message_id,
         headers=headers,
@@ -59,14 +61,14 @@ def queue(
     return row
 
 
-def queue_template(prefix: str, *, to: str, to_name: str = "", reply_to: mail.Mailbox | None = None,
-                   headers: Mapping[str, str] | None = None, message_id: str | None = None,
-                   **context) -> OutgoingMail:
+def queue_template(prefix: str, *, to: str, to_name: str = "", from_: mail.Mailbox | None = None,
+                   reply_to: mail.Mailbox | None = None, headers: Mapping[str, str] | None = None,
+                   message_id: str | None = None, **context) -> OutgoingMail:
     """Render emails/PREFIX.* with `context` and queue the result (with `message_id` when the caller
     must know it, say to thread later replies under it)."""
     rendered = mail.render(prefix, **context)
     return queue(kind=prefix, to=to, to_name=to_name, subject=rendered.subject, text=rendered.text,
-                 html=rendered.html, reply_to=reply_to, headers=headers, message_id=message_id)
+                 html=rendered.html, from_=from_, reply_to=reply_to, headers=headers, message_id=message_id)
 
 
 def _claim(mail_id: int) -> OutgoingMail | None:

@@ -2,13 +2,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from newsletter.extensions import db
 from newsletter.models.base import utcnow
 
 INQUIRY_STATUSES = ("new", "contacted", "consultation_scheduled", "client", "not_a_fit", "no_reply")
+# "How did you hear about us?": a short fixed list; "other" comes with a few words of the inquirer's own.
+HEARD_FROM = {
+    "search": "An internet search",
+    "directory": "A therapist directory",
+    "friend": "A friend or family member",
+    "professional": "A doctor or another therapist",
+    "newsletter": "The newsletter or an article",
+    "social": "Social media",
+    "other": "Somewhere else",
+}
 
 
 class Inquiry(db.Model):
@@ -31,6 +41,13 @@ class Inquiry(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     forwarded_at: Mapped[datetime | None]  # when its forward and acknowledgement were queued
     ack_message_id: Mapped[str | None] = mapped_column(String(250))  # replies thread under the acknowledgement
+    partner_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    heard_from: Mapped[str] = mapped_column(String(20), default="", server_default="")  # a key of HEARD_FROM
+    heard_from_other: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    # Safe contact: what the practice may do without risking the inquirer's privacy at home.
+    voicemail_ok: Mapped[bool] = mapped_column(default=False, server_default=false())
+    text_ok: Mapped[bool] = mapped_column(default=False, server_default=false())
+    discreet: Mapped[bool] = mapped_column(default=False, server_default=false())  # neutral subject and sender
     first_response_at: Mapped[datetime | None]
     status_changed_at: Mapped[datetime | None]
     digest_sent_at: Mapped[datetime | None]

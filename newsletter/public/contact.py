@@ -43,6 +43,14 @@ def _contact(form: ContactForm, *, embed: bool):
             message=form.message.data,
             origin=origin("embed" if embed else "site"),
             honeypot_filled=form.is_bot,
+            details=inquiries.InquiryDetails(
+                partner_name=form.partner_name.data or "",
+                heard_from=form.heard_from.data or "",
+                heard_from_other=form.heard_from_other.data or "",
+                voicemail_ok=form.voicemail_ok.data,
+                text_ok=form.text_ok.data,
+                discreet=form.discreet.data,
+            ),
         )
     except subscriptions.InvalidEmail as exc:
         db.session.rollback()
