@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from email.utils import make_msgid
 from statistics import median
 from urllib.parse import quote
@@ -17,7 +17,7 @@ from urllib.parse import quote
 from flask import current_app
 from sqlalchemy import delete, func, select
 
-from newsletter import crypto, mail, outbox, safety
+from newsletter import business_days, crypto, mail, outbox, practice, safety
 from newsletter.extensions import db
 from newsletter.models import AdminUser, Inquiry, InquiryAccess, InquiryNote, InquiryResponse, OutgoingMail, utcnow
 from newsletter.models.inquiries import HEARD_FROM, INQUIRY_STATUSES
@@ -35,6 +35,7 @@ STATUS_LABELS = {
 }
 MAIL_KINDS = ("inquiry_forward", "inquiry_notice", "inquiry_ack", "inquiry_reply")
 DIGEST_KIND = "inquiry_digest"
+NUDGE_KIND = "inquiry_nudge"
 
 _LINK = re.compile(r"https?://|www\.|\[url|<a\s", re.IGNORECASE)
 # Words that real inquiries to a couples therapist do not use and advertising does.
@@ -75,6 +76,7 @@ class Submitted:
     urgent: bool
     spam: bool
     mail_ids: list[int]
+    reply_by: date | None = None  # the day the practice promised to answer by
 
 
 def spam_reason(name: str, message: str) -> str:
@@ -103,7 +105,8 @@ def submit(*, name: str, email: str, phone: str, preferred_contact: str, message
     name = mail.one_line(name, 100)
     repeat = _recent_duplicate(address, message.strip())
     if repeat is not None:  # a double click or a resent page: one inquiry, one forward
-        return Submitted(inquiry_id=repeat.id, urgent=repeat.urgent, spam=repeat.spam, mail_ids=[])
+        return Submitted(inquiry_id=repeat.id, urgent=repeat.urgent, spam=repeat.spam, mail_ids=[],
+                         reply_by=repeat.reply_by)
     urgent = safety.is_urgent(message)
     reason = "" if urgent else ("the hidden field was filled in" if honeypot_filled else spam_reason(name, message))
     inquiry = Inquiry(
@@ -118,10 +121,12 @@ def submit(*, name: str, email: str, phone: str, preferred_contact: str, message
         spam_reason=reason,
     )
     _apply_details(inquiry, details or InquiryDetails())
+    inquiry.reply_by = practice.calendar().reply_by(utcnow(), current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"])
     db.session.add(inquiry)
     db.session.flush()
     mail_ids = [] if inquiry.spam else _queue_mails(inquiry)
-    return Submitted(inquiry_id=inquiry.id, urgent=urgent, spam=inquiry.spam, mail_ids=mail_ids)
+    return Submitted(inquiry_id=inquiry.id, urgent=urgent, spam=inquiry.spam, mail_ids=mail_ids,
+                     reply_by=inquiry.reply_by)
 
 
 def _apply_details(inquiry: Inquiry, details: InquiryDetails) -> None:
@@ -188,6 +193,7 @@ def _queue_mails(inquiry: Inquiry) -> list[int]:
         message_id=inquiry.ack_message_id,
         inquiry=inquiry,
         reply_days=current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"],
+        reply_by=business_days.long_date(inquiry.reply_by) if inquiry.reply_by else "",
     )
     return [forward.id, ack.id]
 
@@ -381,7 +387,50 @@ def describe_wait(wait: timedelta | None) -> str:
     return f"{minutes} min"
 
 
+def is_open(inquiry: Inquiry) -> bool:
+    """Still waiting for a first response from the practice."""
+    return (inquiry.first_response_at is None and not inquiry.spam and inquiry.purged_at is None
+            and inquiry.status == "new")
+
+
+def time_left(inquiry: Inquiry, now: datetime | None = None) -> str:
+    """'1 day 4 h left' or 'overdue by 2 h' until the end of the inquiry's reply-by day; '' when answered."""
+    if not is_open(inquiry) or inquiry.reply_by is None:
+        return ""
+    left = practice.calendar().end_of_day(inquiry.reply_by) - (now or utcnow())
+    amount = describe_wait(abs(left))
+    return f"{amount} left" if left >= timedelta(0) else f"overdue by {amount}"
+
+
 # -- the beat jobs
+
+def queue_nudges(now: datetime | None = None) -> list[int]:
+    """Remind the practice, once per inquiry, of inquiries still unanswered on their reply-by day.
+
+    One mail lists every inquiry that reached its day since the last run; returns the mail ids.
+    """
+    now = now or utcnow()
+    today = practice.calendar().local_date(now)
+    due = list(db.session.scalars(
+        select(Inquiry)
+        .where(Inquiry.status == "new", Inquiry.first_response_at.is_(None), Inquiry.spam.is_(False),
+               Inquiry.purged_at.is_(None), Inquiry.nudged_at.is_(None), Inquiry.reply_by <= today)
+        .order_by(Inquiry.urgent.desc(), Inquiry.reply_by, Inquiry.created_at)
+    ))
+    if not due:
+        return []
+    for inquiry in due:
+        inquiry.nudged_at = now
+    row = outbox.queue_template(
+        NUDGE_KIND,
+        to=_practice_inbox(),
+        due=[(inquiry, admin_url(inquiry), business_days.long_date(inquiry.reply_by), time_left(inquiry, now))
+             for inquiry in due],
+        names=current_app.config["INQUIRY_FORWARD_MODE"] == "full",
+        list_url=f"{current_app.config['BASE_URL']}/admin/inquiries",
+    )
+    return [row.id]
+
 
 def queue_digest(now: datetime | None = None) -> list[int]:
     """Queue one reminder to the practice listing inquiries still new after INQUIRY_DIGEST_AFTER_HOURS.

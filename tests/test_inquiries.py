@@ -89,7 +89,7 @@ def test_reply_days_come_from_configuration(app_factory):
     app = app_factory(INQUIRY_REPLY_BUSINESS_DAYS=1)
     with app.app_context():
         submit()
-        assert "typically replies within 1 business day." in text_of(queued("inquiry_ack")[0])
+        assert "typically replies within 1 business day, so you'll hear from us by " in text_of(queued("inquiry_ack")[0])
 
 
 def test_urgent_message_flags_the_forward_and_leads_the_acknowledgement_with_crisis_resources(app_ctx):

@@ -99,3 +99,12 @@ def enqueue_batches(issue_id: int) -> int:
         if not enqueue(send_batch, issue_id):
             return number
     return count
+
+
+@shared_task
+def nudge_inquiries_due() -> int:
+    """Remind the practice of inquiries reaching their reply-by day unanswered (once per inquiry)."""
+    mail_ids = inquiries.queue_nudges()
+    db.session.commit()
+    enqueue_mail(mail_ids)
+    return len(mail_ids)

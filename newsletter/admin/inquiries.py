@@ -32,6 +32,8 @@ def inquiries_list():
         labels=inquiries.STATUS_LABELS,
         describe_wait=inquiries.describe_wait,
         response_time=inquiries.response_time,
+        is_open=inquiries.is_open,
+        time_left=inquiries.time_left,
     )
 
 
@@ -60,6 +62,7 @@ def _detail_page(inquiry_id: int, status_form: InquiryStatusForm | None = None,
         heard_from=inquiries.heard_from_label(opened.inquiry),
         labels=inquiries.STATUS_LABELS,
         wait=inquiries.describe_wait(inquiries.response_time(opened.inquiry)),
+        time_left=inquiries.time_left(opened.inquiry),
         retention_days=current_app.config["INQUIRY_RETENTION_DAYS"],
     ), code
 

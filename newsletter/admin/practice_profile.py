@@ -1,12 +1,14 @@
-"""Admin: the practice profile (name, signature, address, contact details) shown in every issue."""
+"""Admin: the practice profile (name, signature, address, contact details) shown in every issue, and the
+office days and holidays the reply-by clock counts."""
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
-from wtforms import EmailField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import EmailField, SelectMultipleField, StringField, TextAreaField, widgets
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from newsletter import issues, practice
+from newsletter import business_days, issues, practice
 from newsletter.admin.blueprint import bp
 from newsletter.extensions import db
 from newsletter.subscriptions import InvalidEmail, normalize_email
@@ -24,6 +26,23 @@ class PracticeProfileForm(FlaskForm):
     website = StringField("Website", validators=[Optional(), Length(max=300)])
     email = EmailField("Contact e-mail", validators=[Optional(), Length(max=320)])
     phone = StringField("Phone", validators=[Optional(), Length(max=40)])
+
+
+class OfficeDaysForm(FlaskForm):
+    working_days = SelectMultipleField(
+        "Days you answer inquiries", coerce=int,
+        choices=[SelectChoice(day, name) for day, name in business_days.WEEKDAYS.items()],
+        option_widget=widgets.CheckboxInput(), widget=widgets.ListWidget(prefix_label=False),
+        validators=[DataRequired("Please choose at least one day.")],
+    )
+    holidays = TextAreaField("Holidays and days off (one date a line, like 2026-12-25 Christmas)",
+                             validators=[Optional(), Length(max=5000, message="Please keep the list under 5,000 characters.")])
+
+    def validate_holidays(self, field) -> None:
+        try:
+            business_days.parse_holidays(field.data or "")
+        except business_days.InvalidHoliday as exc:
+            raise ValidationError(f"“{exc}” is not a date: please write it as YYYY-MM-DD, like 2026-12-25.") from exc
 
 
 FIELDS = ("practice_name", "therapist_name", "credentials", "tagline", "signature", "postal_address", "website",
@@ -45,7 +64,30 @@ def practice_profile():
         flash(f"Saved. {count} unsent issue{'s' if count != 1 else ''} now show the new details." if count else "Saved.")
         return redirect(url_for("admin.practice_profile"))
     status = 400 if request.method == "POST" else 200
-    return render_template("admin/practice_profile.html", form=form), status
+    return _page(form=form), status
+
+
+def _page(form: PracticeProfileForm | None = None, days_form: OfficeDaysForm | None = None) -> str:
+    profile = practice.profile()
+    days_form = days_form or OfficeDaysForm(
+        formdata=None, working_days=sorted(business_days.parse_working_days(profile.working_days)),
+        holidays=profile.holidays)
+    return render_template("admin/practice_profile.html", form=form or PracticeProfileForm(formdata=None, obj=profile),
+                           days_form=days_form)
+
+
+@bp.post("/practice/days")
+def practice_days():
+    """The working days and holidays that the reply-by day is counted in."""
+    form = OfficeDaysForm()
+    if not form.validate():
+        return _page(days_form=form), 400
+    stored = practice.ensure_profile()
+    stored.working_days = business_days.format_working_days(set(form.working_days.data))
+    stored.holidays = "\n".join(line.strip() for line in (form.holidays.data or "").splitlines() if line.strip())
+    db.session.commit()
+    flash("Saved. New inquiries are promised a reply by a day counted on these days.")
+    return redirect(url_for("admin.practice_profile"))
 
 
 def _valid_contact(form: PracticeProfileForm) -> bool:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -40,6 +40,8 @@ class Inquiry(db.Model):
     spam_reason: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     forwarded_at: Mapped[datetime | None]  # when its forward and acknowledgement were queued
+    reply_by: Mapped[date | None]  # the day promised in the acknowledgement, in the practice's timezone
+    nudged_at: Mapped[datetime | None]  # when the practice was reminded of that day
     ack_message_id: Mapped[str | None] = mapped_column(String(250))  # replies thread under the acknowledgement
     partner_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
     heard_from: Mapped[str] = mapped_column(String(20), default="", server_default="")  # a key of HEARD_FROM

@@ -28,3 +28,6 @@ class PracticeProfile(db.Model):
     tagline: Mapped[str] = mapped_column(
         String(300), default="Articles on couples, connection and Emotionally Focused Therapy"
     )
+    # Office days for the reply-by clock (newsletter/business_days.py): ISO weekday digits, Monday 1.
+    working_days: Mapped[str] = mapped_column(String(7), default="12345", server_default="12345")
+    holidays: Mapped[str] = mapped_column(Text, default="", server_default="")  # one ISO date a line

@@ -6,7 +6,7 @@ import logging
 from flask import current_app, render_template, request
 from limits import parse_many
 
-from newsletter import inquiries, subscriptions
+from newsletter import business_days, inquiries, subscriptions
 from newsletter.extensions import csrf, db, limiter
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import ContactForm
@@ -60,7 +60,8 @@ def _contact(form: ContactForm, *, embed: bool):
     _count_toward_limit()
     send_after_response(result.mail_ids)
     return render_template("public/contact_done.html", urgent=result.urgent, embed=embed,
-                           reply_days=current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"])
+                           reply_days=current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"],
+                           reply_by=business_days.long_date(result.reply_by) if result.reply_by else "")
 
 
 def _form_page(form: ContactForm, embed: bool, too_many: bool = False) -> str:
