@@ -19,7 +19,8 @@ from sqlalchemy import delete, func, select
 
 from newsletter import business_days, crypto, mail, outbox, practice, safety
 from newsletter.extensions import db
-from newsletter.models import AdminUser, Inquiry, InquiryAccess, InquiryNote, InquiryResponse, OutgoingMail, utcnow
+from newsletter.models import (AdminUser, Inquiry, InquiryAccess, InquiryNote, InquiryResponse, OutgoingMail,
+                               WaitlistEntry, utcnow)
 from newsletter.models.inquiries import HEARD_FROM, INQUIRY_STATUSES
 from newsletter.models.outbox import MAIL_PENDING
 from newsletter.practice import profile
@@ -33,7 +34,8 @@ STATUS_LABELS = {
     "not_a_fit": "Not a fit",
     "no_reply": "No reply",
 }
-MAIL_KINDS = ("inquiry_forward", "inquiry_notice", "inquiry_ack", "inquiry_reply")
+MAIL_KINDS = ("inquiry_forward", "inquiry_notice", "inquiry_ack", "inquiry_reply", "waitlist_check",
+              "waitlist_goodbye", "waitlist_invite")
 DIGEST_KIND = "inquiry_digest"
 NUDGE_KIND = "inquiry_nudge"
 
@@ -95,11 +97,13 @@ def spam_reason(name: str, message: str) -> str:
 
 
 def submit(*, name: str, email: str, phone: str, preferred_contact: str, message: str, origin: Origin,
-           honeypot_filled: bool = False, details: InquiryDetails | None = None) -> Submitted:
+           honeypot_filled: bool = False, details: InquiryDetails | None = None, waitlist: bool = False) -> Submitted:
     """Store an inquiry and queue its forward and acknowledgement; raises InvalidEmail.
 
     Suspected spam (a filled hidden field, too many links, advertising words) is kept in the spam
-    folder and nothing is sent. A message that speaks of a crisis is never treated as spam.
+    folder and nothing is sent. A message that speaks of a crisis is never treated as spam. With
+    `waitlist` (the practice takes no new clients) the person joins the waitlist instead of being
+    promised a reply by a day.
     """
     address = normalize_email(email)
     name = mail.one_line(name, 100)
@@ -121,7 +125,9 @@ def submit(*, name: str, email: str, phone: str, preferred_contact: str, message
         spam_reason=reason,
     )
     _apply_details(inquiry, details or InquiryDetails())
-    inquiry.reply_by = practice.calendar().reply_by(utcnow(), current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"])
+    inquiry.waitlist = waitlist
+    if not waitlist:
+        inquiry.reply_by = practice.calendar().reply_by(utcnow(), current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"])
     db.session.add(inquiry)
     db.session.flush()
     mail_ids = [] if inquiry.spam else _queue_mails(inquiry)
@@ -169,7 +175,10 @@ def admin_url(inquiry: Inquiry) -> str:
 
 
 def _queue_mails(inquiry: Inquiry) -> list[int]:
-    """The forward (or notice) to the practice and the acknowledgement to the inquirer."""
+    """The forward (or notice) to the practice and the acknowledgement to the inquirer (and, for a
+    waitlist inquiry, its place on the list)."""
+    if inquiry.waitlist:
+        db.session.add(WaitlistEntry(inquiry_id=inquiry.id))
     notice_only = current_app.config["INQUIRY_FORWARD_MODE"] == "notice"
     inquiry.forwarded_at = utcnow()
     forward = outbox.queue_template(
@@ -194,6 +203,7 @@ def _queue_mails(inquiry: Inquiry) -> list[int]:
         inquiry=inquiry,
         reply_days=current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"],
         reply_by=business_days.long_date(inquiry.reply_by) if inquiry.reply_by else "",
+        check_weeks=profile().waitlist_check_weeks,
     )
     return [forward.id, ack.id]
 
@@ -332,6 +342,11 @@ def send_reply(inquiry: Inquiry, body: str, *, quote_inquiry: bool, admin_id: in
                                    mail_id=row.id))
     _responded(inquiry, admin_id, "replied by e-mail")
     return [row.id]
+
+
+def record_invitation(inquiry: Inquiry, admin_id: int | None) -> None:
+    """She invited a waitlisted person to take a place: a response like a reply."""
+    _responded(inquiry, admin_id, "invited from the waitlist")
 
 
 def record_call(inquiry: Inquiry, note: str, admin_id: int | None) -> None:
@@ -484,6 +499,9 @@ def purge_expired(now: datetime | None = None) -> int:
         expired_ids = [i.id for i in expired]
         db.session.execute(delete(InquiryNote).where(InquiryNote.inquiry_id.in_(expired_ids)))
         db.session.execute(delete(InquiryResponse).where(InquiryResponse.inquiry_id.in_(expired_ids)))
+        for entry in db.session.scalars(select(WaitlistEntry).where(WaitlistEntry.inquiry_id.in_(expired_ids),
+                                                                    WaitlistEntry.left_at.is_(None))):
+            entry.left_at, entry.left_reason = now, "purged"
     # The forwards and acknowledgements carry the same words, encrypted; sent ones go too.
     db.session.execute(
         delete(OutgoingMail).where(OutgoingMail.kind.in_(MAIL_KINDS), OutgoingMail.status != MAIL_PENDING,

@@ -157,7 +157,7 @@ def test_the_nudge_task_runs_through_celery(app_ctx, worker, smtp):
 
     nudge_inquiries_due.delay()
 
-    smtp.wait_for_messages(1)  # the worker queues the nudge and sends it (the forward waits for the sweeper)
+    smtp.wait_for_messages(1, timeout=60)  # the worker queues the nudge and sends it (the forward waits for the sweeper)
     [nudge] = smtp.to(PRACTICE)
     assert nudge.message["Subject"] == "An inquiry is due for a reply today"
     assert "overdue by" in nudge.message.get_body(("plain",)).get_content()

@@ -5,13 +5,13 @@ from __future__ import annotations
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from newsletter import inquiries
+from newsletter import inquiries, practice, waitlist
 from newsletter.admin.blueprint import bp
 from newsletter.admin.forms import InquiryNoteForm, InquiryStatusForm
 from newsletter.admin.inquiry_forms import InquiryCallForm, InquiryReplyForm
 from newsletter.web import send_after_response
 from newsletter.extensions import db
-from newsletter.models import Inquiry
+from newsletter.models import Inquiry, WaitlistEntry
 
 
 @bp.get("/inquiries", endpoint="inquiries")
@@ -33,6 +33,7 @@ def inquiries_list():
         describe_wait=inquiries.describe_wait,
         response_time=inquiries.response_time,
         is_open=inquiries.is_open,
+        waitlist_count=len(waitlist.active()),
         time_left=inquiries.time_left,
     )
 
@@ -139,3 +140,27 @@ def inquiry_spam(inquiry_id: int):
         db.session.commit()
         flash("Moved to the spam folder. It is kept there until the retention period ends.")
     return redirect(url_for("admin.inquiry_detail", inquiry_id=inquiry_id))
+
+
+@bp.get("/waitlist", endpoint="waitlist")
+def waitlist_list():
+    """Everyone waiting for a place, in the order they joined."""
+    return render_template("admin/inquiries_waitlist.html", rows=waitlist.active(),
+                           accepting=practice.profile().accepting_clients)
+
+
+@bp.post("/waitlist/<int:entry_id>/invite")
+def waitlist_invite(entry_id: int):
+    """Offer the opened place to this person and take them off the list."""
+    entry = db.get_or_404(WaitlistEntry, entry_id)
+    if not practice.profile().accepting_clients:
+        flash("Turn on “I'm accepting new clients” under Practice before inviting people.")
+        return redirect(url_for("admin.waitlist"))
+    try:
+        mail_ids = waitlist.invite(entry, current_user.id)
+    except waitlist.NotOnTheList:
+        abort(404)
+    db.session.commit()
+    send_after_response(mail_ids)
+    flash("Invitation sent. They are off the waitlist; their answer comes to the practice inbox.")
+    return redirect(url_for("admin.waitlist"))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
-from wtforms import EmailField, SelectMultipleField, StringField, TextAreaField, widgets
+from wtforms import BooleanField, EmailField, IntegerField, SelectMultipleField, StringField, TextAreaField, widgets
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from newsletter import business_days, issues, practice
 from newsletter.admin.blueprint import bp
@@ -45,6 +45,14 @@ class OfficeDaysForm(FlaskForm):
             raise ValidationError(f"“{exc}” is not a date: please write it as YYYY-MM-DD, like 2026-12-25.") from exc
 
 
+class NewClientsForm(FlaskForm):
+    accepting_clients = BooleanField("I'm accepting new clients")
+    waitlist_check_weeks = IntegerField(
+        "While I'm not, ask waitlisted people every … weeks whether they still want a place",
+        validators=[InputRequired("Please enter a number of weeks."),
+                    NumberRange(min=1, max=52, message="Please choose between 1 and 52 weeks.")])
+
+
 FIELDS = ("practice_name", "therapist_name", "credentials", "tagline", "signature", "postal_address", "website",
           "email", "phone")
 
@@ -67,13 +75,14 @@ def practice_profile():
     return _page(form=form), status
 
 
-def _page(form: PracticeProfileForm | None = None, days_form: OfficeDaysForm | None = None) -> str:
+def _page(form: PracticeProfileForm | None = None, days_form: OfficeDaysForm | None = None,
+          clients_form: NewClientsForm | None = None) -> str:
     profile = practice.profile()
     days_form = days_form or OfficeDaysForm(
         formdata=None, working_days=sorted(business_days.parse_working_days(profile.working_days)),
         holidays=profile.holidays)
     return render_template("admin/practice_profile.html", form=form or PracticeProfileForm(formdata=None, obj=profile),
-                           days_form=days_form)
+                           days_form=days_form, clients_form=clients_form or NewClientsForm(formdata=None, obj=profile))
 
 
 @bp.post("/practice/days")
@@ -98,3 +107,17 @@ def _valid_contact(form: PracticeProfileForm) -> bool:
             form.email.errors.append(str(exc))
             return False
     return True
+
+
+@bp.post("/practice/clients")
+def practice_clients():
+    """The switch between taking new clients and offering the waitlist."""
+    form = NewClientsForm()
+    if not form.validate():
+        return _page(clients_form=form), 400
+    stored = practice.ensure_profile()
+    stored.accepting_clients, stored.waitlist_check_weeks = form.accepting_clients.data, form.waitlist_check_weeks.data
+    db.session.commit()
+    flash("Saved. The contact page now invites new clients." if stored.accepting_clients
+          else "Saved. The contact page now offers the waitlist.")
+    return redirect(url_for("admin.practice_profile"))

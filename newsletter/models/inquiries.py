@@ -50,6 +50,7 @@ class Inquiry(db.Model):
     voicemail_ok: Mapped[bool] = mapped_column(default=False, server_default=false())
     text_ok: Mapped[bool] = mapped_column(default=False, server_default=false())
     discreet: Mapped[bool] = mapped_column(default=False, server_default=false())  # neutral subject and sender
+    waitlist: Mapped[bool] = mapped_column(default=False, server_default=false())  # sent while not accepting clients
     first_response_at: Mapped[datetime | None]
     status_changed_at: Mapped[datetime | None]
     digest_sent_at: Mapped[datetime | None]

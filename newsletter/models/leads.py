@@ -1,4 +1,4 @@
-"""The practice's side of the conversation with a prospective client: replies and calls."""
+"""The practice's side of the conversation with a prospective client: replies and calls, and the waitlist."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -25,3 +25,17 @@ class InquiryResponse(db.Model):
     quoted_inquiry: Mapped[bool] = mapped_column(default=False)
     mail_id: Mapped[int | None] = mapped_column(ForeignKey("outgoing_mail.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WaitlistEntry(db.Model):
+    """A person waiting for a place while the practice takes no new clients, in the order they joined."""
+
+    __tablename__ = "waitlist_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiries.id", ondelete="CASCADE"), unique=True)
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime] = mapped_column(default=utcnow)  # joined, or last said "yes, keep me"
+    asked_at: Mapped[datetime | None]  # a check-in is waiting for an answer since then
+    left_at: Mapped[datetime | None]
+    left_reason: Mapped[str] = mapped_column(String(30), default="")  # asked to leave, no answer, invited

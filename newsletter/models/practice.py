@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import String, Text
+from sqlalchemy import String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from newsletter.extensions import db
@@ -31,3 +31,6 @@ class PracticeProfile(db.Model):
     # Office days for the reply-by clock (newsletter/business_days.py): ISO weekday digits, Monday 1.
     working_days: Mapped[str] = mapped_column(String(7), default="12345", server_default="12345")
     holidays: Mapped[str] = mapped_column(Text, default="", server_default="")  # one ISO date a line
+    # Off: the contact form offers the waitlist instead; waitlisted people are asked every N weeks.
+    accepting_clients: Mapped[bool] = mapped_column(default=True, server_default=true())
+    waitlist_check_weeks: Mapped[int] = mapped_column(default=6, server_default="6")

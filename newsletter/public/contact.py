@@ -6,7 +6,7 @@ import logging
 from flask import current_app, render_template, request
 from limits import parse_many
 
-from newsletter import business_days, inquiries, subscriptions
+from newsletter import business_days, inquiries, practice, subscriptions
 from newsletter.extensions import csrf, db, limiter
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import ContactForm
@@ -34,6 +34,7 @@ def _contact(form: ContactForm, *, embed: bool):
         return _form_page(form, embed), 400 if request.method == "POST" else 200
     if _over_limit():
         return _form_page(form, embed, too_many=True), 429
+    waitlist = not practice.profile().accepting_clients
     try:
         result = inquiries.submit(
             name=form.name.data,
@@ -51,6 +52,7 @@ def _contact(form: ContactForm, *, embed: bool):
                 text_ok=form.text_ok.data,
                 discreet=form.discreet.data,
             ),
+            waitlist=waitlist,
         )
     except subscriptions.InvalidEmail as exc:
         db.session.rollback()
@@ -59,7 +61,7 @@ def _contact(form: ContactForm, *, embed: bool):
     db.session.commit()
     _count_toward_limit()
     send_after_response(result.mail_ids)
-    return render_template("public/contact_done.html", urgent=result.urgent, embed=embed,
+    return render_template("public/contact_done.html", urgent=result.urgent, embed=embed, waitlist=waitlist,
                            reply_days=current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"],
                            reply_by=business_days.long_date(result.reply_by) if result.reply_by else "")
 
