@@ -32,6 +32,7 @@ STATUS_LABELS = {
     "consultation_scheduled": "Consultation scheduled",
     "client": "Became a client",
     "not_a_fit": "Not a fit",
+    "referred": "Referred elsewhere",
     "no_reply": "No reply",
 }
 MAIL_KINDS = ("inquiry_forward", "inquiry_notice", "inquiry_ack", "inquiry_reply", "waitlist_check",
@@ -342,6 +343,13 @@ def send_reply(inquiry: Inquiry, body: str, *, quote_inquiry: bool, admin_id: in
                                    mail_id=row.id))
     _responded(inquiry, admin_id, "replied by e-mail")
     return [row.id]
+
+
+def referral_lists() -> dict[str, list[str]]:
+    """The colleagues and low-cost options kept in the Practice settings, a line each, for the close-out reply."""
+    row = profile()
+    return {"colleagues": (row.referral_colleagues or "").splitlines(),
+            "low_cost": (row.low_cost_options or "").splitlines()}
 
 
 def record_invitation(inquiry: Inquiry, admin_id: int | None) -> None:

@@ -218,3 +218,42 @@ def test_she_answers_an_inquiry_in_the_browser(app, live_server, page, smtp, wor
     assert page.get_by_text("You replied by e-mail").is_visible()
     smtp.wait_for_messages(1)
     assert "talk on Thursday" in text_of(smtp.to("sam@example.com")[0].message)
+
+
+# -- a kind close-out
+
+def test_a_kind_referral_lists_her_colleagues_and_closes_the_inquiry_as_referred(app, client):
+    with app.app_context():
+        sign_in(client)
+        inquiry_id = submit().inquiry_id
+    assert client.post("/admin/practice/referrals", data={
+        "referral_colleagues": "Maya Chen, LMFT – Gottman couples work – 303-555-0142\n\n",
+        "low_cost_options": "Denver Family Institute sliding scale"}).status_code == 302
+
+    page = client.get(f"/admin/inquiries/{inquiry_id}?compose=referral").get_data(as_text=True)
+    body = page[page.index('name="body"'):page.index("</textarea>")]
+    assert "Maya Chen, LMFT – Gottman couples work – 303-555-0142" in body
+    assert "Denver Family Institute sliding scale" in body and "741741" in body and "988" in body
+    assert 'name="close_as" type="hidden" value="referred"' in page
+
+    response = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={
+        "body": "Hello,\nMaya Chen would be a good fit.\n", "close_as": "referred"})
+
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(Inquiry, inquiry_id).status == "referred"
+        [reply] = queued("inquiry_reply")
+        assert "Maya Chen would be a good fit." in text_of(reply)
+    assert "Referred elsewhere (1)" in client.get("/admin/inquiries").get_data(as_text=True)
+
+
+def test_an_unknown_way_to_close_is_refused_and_sends_nothing(app, client):
+    with app.app_context():
+        sign_in(client)
+        inquiry_id = submit().inquiry_id
+
+    response = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": "Hi", "close_as": "client"})
+
+    assert response.status_code == 400 and "Unknown way to close the inquiry." in response.get_data(as_text=True)
+    with app.app_context():
+        assert reply_count() == 0 and db.session.get(Inquiry, inquiry_id).status == "new"

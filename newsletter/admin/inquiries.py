@@ -40,6 +40,10 @@ def inquiries_list():
 
 @bp.get("/inquiries/<int:inquiry_id>")
 def inquiry_detail(inquiry_id: int):
+    if request.args.get("compose") == "referral":
+        return _detail_page(inquiry_id, reply_form=InquiryReplyForm(
+            formdata=None, body=render_template("admin/_referral_reply.txt", **inquiries.referral_lists()),
+            quote_inquiry=False, close_as="referred"))
     return _detail_page(inquiry_id)
 
 
@@ -108,9 +112,11 @@ def inquiry_reply(inquiry_id: int):
                                         admin_id=current_user.id)
     except inquiries.NoOneToReplyTo:
         abort(404)  # purged: there is no one to reply to
+    if form.close_as.data == "referred":
+        inquiries.change_status(inquiry, "referred", current_user.id)
     db.session.commit()
     send_after_response(mail_ids)
-    flash("Your reply is on its way.")
+    flash("Your reply is on its way." + (" The inquiry is closed as referred elsewhere." if form.close_as.data else ""))
     return redirect(url_for("admin.inquiry_detail", inquiry_id=inquiry_id))
 
 

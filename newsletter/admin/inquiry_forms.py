@@ -1,7 +1,7 @@
 """Forms on the inquiry page: answering the inquirer and recording a call."""
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from wtforms import BooleanField, HiddenField, TextAreaField
+from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
 REPLY_MAX = 10_000
 CALL_NOTE_MAX = 2_000
@@ -13,6 +13,8 @@ class InquiryReplyForm(FlaskForm):
         Length(max=REPLY_MAX, message=f"Please keep a reply under {REPLY_MAX:,} characters."),
     ])
     quote_inquiry = BooleanField("Quote their message below my reply", default=True)
+    # "referred" when the reply is the kind close-out: sending it also closes the inquiry.
+    close_as = HiddenField(validators=[Optional(), AnyOf(["referred"], message="Unknown way to close the inquiry.")])
 
 
 class InquiryCallForm(FlaskForm):

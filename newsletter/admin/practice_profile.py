@@ -53,6 +53,13 @@ class NewClientsForm(FlaskForm):
                     NumberRange(min=1, max=52, message="Please choose between 1 and 52 weeks.")])
 
 
+class ReferralsForm(FlaskForm):
+    referral_colleagues = TextAreaField("Colleagues you refer to (one a line: name, what they do, phone or website)",
+                                        validators=[Optional(), Length(max=5000, message="Please keep the list under 5,000 characters.")])
+    low_cost_options = TextAreaField("Low-cost options (one a line)",
+                                     validators=[Optional(), Length(max=5000, message="Please keep the list under 5,000 characters.")])
+
+
 FIELDS = ("practice_name", "therapist_name", "credentials", "tagline", "signature", "postal_address", "website",
           "email", "phone")
 
@@ -76,13 +83,14 @@ def practice_profile():
 
 
 def _page(form: PracticeProfileForm | None = None, days_form: OfficeDaysForm | None = None,
-          clients_form: NewClientsForm | None = None) -> str:
+          clients_form: NewClientsForm | None = None, referrals_form: ReferralsForm | None = None) -> str:
     profile = practice.profile()
     days_form = days_form or OfficeDaysForm(
         formdata=None, working_days=sorted(business_days.parse_working_days(profile.working_days)),
         holidays=profile.holidays)
     return render_template("admin/practice_profile.html", form=form or PracticeProfileForm(formdata=None, obj=profile),
-                           days_form=days_form, clients_form=clients_form or NewClientsForm(formdata=None, obj=profile))
+                           days_form=days_form, clients_form=clients_form or NewClientsForm(formdata=None, obj=profile),
+                           referrals_form=referrals_form or ReferralsForm(formdata=None, obj=profile))
 
 
 @bp.post("/practice/days")
@@ -93,7 +101,7 @@ def practice_days():
         return _page(days_form=form), 400
     stored = practice.ensure_profile()
     stored.working_days = business_days.format_working_days(set(form.working_days.data))
-    stored.holidays = "\n".join(line.strip() for line in (form.holidays.data or "").splitlines() if line.strip())
+    stored.holidays = _lines(form.holidays.data)
     db.session.commit()
     flash("Saved. New inquiries are promised a reply by a day counted on these days.")
     return redirect(url_for("admin.practice_profile"))
@@ -121,3 +129,21 @@ def practice_clients():
     flash("Saved. The contact page now invites new clients." if stored.accepting_clients
           else "Saved. The contact page now offers the waitlist.")
     return redirect(url_for("admin.practice_profile"))
+
+
+@bp.post("/practice/referrals")
+def practice_referrals():
+    """The colleagues and low-cost options offered in a kind close-out."""
+    form = ReferralsForm()
+    if not form.validate():
+        return _page(referrals_form=form), 400
+    stored = practice.ensure_profile()
+    stored.referral_colleagues = _lines(form.referral_colleagues.data)
+    stored.low_cost_options = _lines(form.low_cost_options.data)
+    db.session.commit()
+    flash("Saved. The referral reply on each inquiry's page now lists these.")
+    return redirect(url_for("admin.practice_profile"))
+
+
+def _lines(text: str | None) -> str:
+    return "\n".join(" ".join(line.split()) for line in (text or "").splitlines() if line.strip())

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from newsletter.extensions import db
 from newsletter.models.base import utcnow
 
-INQUIRY_STATUSES = ("new", "contacted", "consultation_scheduled", "client", "not_a_fit", "no_reply")
+INQUIRY_STATUSES = ("new", "contacted", "consultation_scheduled", "client", "not_a_fit", "referred", "no_reply")
 # "How did you hear about us?": a short fixed list; "other" comes with a few words of the inquirer's own.
 HEARD_FROM = {
     "search": "An internet search",

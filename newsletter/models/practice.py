@@ -34,3 +34,6 @@ class PracticeProfile(db.Model):
     # Off: the contact form offers the waitlist instead; waitlisted people are asked every N weeks.
     accepting_clients: Mapped[bool] = mapped_column(default=True, server_default=true())
     waitlist_check_weeks: Mapped[int] = mapped_column(default=6, server_default="6")
+    # For a kind close-out when she is not the right fit: colleagues she refers to and low-cost options.
+    referral_colleagues: Mapped[str] = mapped_column(Text, default="", server_default="")
+    low_cost_options: Mapped[str] = mapped_column(Text, default="", server_default="")
