@@ -425,6 +425,33 @@ def time_left(inquiry: Inquiry, now: datetime | None = None) -> str:
     return f"{amount} left" if left >= timedelta(0) else f"overdue by {amount}"
 
 
+@dataclass(frozen=True)
+class SourceCount:
+    """One line of the report: a month, a source, how many wrote and how many of them became clients."""
+
+    month: str  # "November 2026", in the practice's timezone
+    source: str
+    inquiries: int
+    clients: int
+
+
+def source_report() -> list[SourceCount]:
+    """Inquiries (spam aside, purged ones included) by month and by how they heard of the practice,
+    newest month first, most inquiries first within a month."""
+    calendar = practice.calendar()
+    counts: dict[tuple[date, str], list[int]] = {}
+    rows = db.session.execute(select(Inquiry.created_at, Inquiry.heard_from, Inquiry.status)
+                              .where(Inquiry.spam.is_(False)))
+    for created_at, heard_from, status in rows:
+        month = calendar.local_date(created_at).replace(day=1)
+        tally = counts.setdefault((month, HEARD_FROM.get(heard_from, "Not said")), [0, 0])
+        tally[0] += 1
+        tally[1] += status == "client"
+    ordered = sorted(counts.items(), key=lambda item: (-item[0][0].toordinal(), -item[1][0], item[0][1]))
+    return [SourceCount(month=f"{month:%B %Y}", source=source, inquiries=total, clients=clients)
+            for (month, source), (total, clients) in ordered]
+
+
 # -- the beat jobs
 
 def queue_nudges(now: datetime | None = None) -> list[int]:

@@ -170,3 +170,9 @@ def waitlist_invite(entry_id: int):
     send_after_response(mail_ids)
     flash("Invitation sent. They are off the waitlist; their answer comes to the practice inbox.")
     return redirect(url_for("admin.waitlist"))
+
+
+@bp.get("/inquiries/sources", endpoint="inquiry_sources")
+def inquiry_sources():
+    """Where inquiries come from, by month, and how many became clients."""
+    return render_template("admin/inquiries_sources.html", rows=inquiries.source_report())
