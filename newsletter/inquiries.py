@@ -249,6 +249,9 @@ def _log(inquiry: Inquiry, admin_id: int | None, action: str) -> None:
     db.session.add(InquiryAccess(inquiry_id=inquiry.id, admin_id=admin_id, action=action[:60]))
 
 
+log_action = _log  # for the other services that change an inquiry (booking)
+
+
 def open_inquiry(inquiry_id: int, admin_id: int | None) -> OpenedInquiry | None:
     """Decrypt an inquiry for an admin and record that they opened it; None if there is no such inquiry."""
     inquiry = db.session.get(Inquiry, inquiry_id)
@@ -316,7 +319,8 @@ def _responded(inquiry: Inquiry, admin_id: int | None, action: str) -> None:
     _log(inquiry, admin_id, action)
 
 
-def send_reply(inquiry: Inquiry, body: str, *, quote_inquiry: bool, admin_id: int | None) -> list[int]:
+def send_reply(inquiry: Inquiry, body: str, *, quote_inquiry: bool, admin_id: int | None,
+               booking_link: str = "") -> list[int]:
     """Queue her answer to the inquirer, threaded under the acknowledgement; returns the mail ids.
 
     It goes out from MAIL_FROM with Reply-To the practice inbox, quoting the inquiry if she chose.
@@ -337,6 +341,7 @@ def send_reply(inquiry: Inquiry, body: str, *, quote_inquiry: bool, admin_id: in
         inquiry=inquiry,
         body=body,
         quoted=crypto.decrypt_text(inquiry.message_encrypted) if quote_inquiry else "",
+        booking_link=booking_link,
     )
     db.session.add(InquiryResponse(inquiry_id=inquiry.id, admin_id=admin_id, kind="email",
                                    body_encrypted=crypto.encrypt(body), quoted_inquiry=quote_inquiry,

@@ -38,8 +38,10 @@ def queue(
     reply_to: mail.Mailbox | None = None,
     headers: Mapping[str, str] | None = None,
     message_id: str | None = None,
+    attachments: list[tuple[str, bytes]] | None = None,
 ) -> OutgoingMail:
-    """Build the message and add it to the session; the caller commits with its own change."""
+    """Build the message and add it to the session; the caller commits with its own change.
+    `attachments` are (file name, bytes) pairs; a name ending in .ics is sent as text/calendar."""
     message = mail.build_message(
         to=mail.Mailbox(to, to_name),
         subject=subject,
@@ -50,6 +52,9 @@ def queue(
         message_id=message_id,
         headers=headers,
     )
+    for filename, data in attachments or ():
+        maintype, subtype = ("text", "calendar") if filename.endswith(".ics") else ("application", "octet-stream")
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     row = OutgoingMail(
         kind=kind,
         recipient=to,
@@ -63,12 +68,14 @@ def queue(
 
 def queue_template(prefix: str, *, to: str, to_name: str = "", from_: mail.Mailbox | None = None,
                    reply_to: mail.Mailbox | None = None, headers: Mapping[str, str] | None = None,
-                   message_id: str | None = None, **context) -> OutgoingMail:
+                   message_id: str | None = None, attachments: list[tuple[str, bytes]] | None = None,
+                   **context) -> OutgoingMail:
     """Render emails/PREFIX.* with `context` and queue the result (with `message_id` when the caller
     must know it, say to thread later replies under it)."""
     rendered = mail.render(prefix, **context)
     return queue(kind=prefix, to=to, to_name=to_name, subject=rendered.subject, text=rendered.text,
-                 html=rendered.html, from_=from_, reply_to=reply_to, headers=headers, message_id=message_id)
+                 html=rendered.html, from_=from_, reply_to=reply_to, headers=headers, message_id=message_id,
+                 attachments=attachments)
 
 
 def _claim(mail_id: int) -> OutgoingMail | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from newsletter import inquiries, practice, waitlist
+from newsletter import booking, inquiries, practice, waitlist
 from newsletter.admin.blueprint import bp
 from newsletter.admin.forms import InquiryNoteForm, InquiryStatusForm
 from newsletter.admin.inquiry_forms import InquiryCallForm, InquiryReplyForm
@@ -65,6 +65,8 @@ def _detail_page(inquiry_id: int, status_form: InquiryStatusForm | None = None,
         call_form=call_form or InquiryCallForm(formdata=None),
         mailto=inquiries.reply_link(opened.inquiry) if opened.inquiry.email else "",
         heard_from=inquiries.heard_from_label(opened.inquiry),
+        consultation=booking.booked(opened.inquiry),
+        offers_consultations=bool(practice.profile().consultation_hours),
         labels=inquiries.STATUS_LABELS,
         wait=inquiries.describe_wait(inquiries.response_time(opened.inquiry)),
         time_left=inquiries.time_left(opened.inquiry),
@@ -108,8 +110,9 @@ def inquiry_reply(inquiry_id: int):
     if not form.validate():
         return _detail_page(inquiry_id, reply_form=form, code=400)
     try:
-        mail_ids = inquiries.send_reply(inquiry, form.body.data, quote_inquiry=form.quote_inquiry.data,
-                                        admin_id=current_user.id)
+        mail_ids = inquiries.send_reply(
+            inquiry, form.body.data, quote_inquiry=form.quote_inquiry.data, admin_id=current_user.id,
+            booking_link=booking.booking_url(inquiry) if form.booking_link.data else "")
     except inquiries.NoOneToReplyTo:
         abort(404)  # purged: there is no one to reply to
     if form.close_as.data == "referred":
@@ -176,3 +179,16 @@ def waitlist_invite(entry_id: int):
 def inquiry_sources():
     """Where inquiries come from, by month, and how many became clients."""
     return render_template("admin/inquiries_sources.html", rows=inquiries.source_report())
+
+
+@bp.post("/inquiries/<int:inquiry_id>/consultation/cancel")
+def consultation_cancel(inquiry_id: int):
+    """Cancel the booked consultation; both sides get an .ics cancellation."""
+    consultation = booking.booked(_inquiry_or_404(inquiry_id))
+    if consultation is None:
+        abort(404)
+    mail_ids = booking.cancel(consultation, current_user.id)
+    db.session.commit()
+    send_after_response(mail_ids)
+    flash("Consultation cancelled. They have been told, and the time is free again.")
+    return redirect(url_for("admin.inquiry_detail", inquiry_id=inquiry_id))

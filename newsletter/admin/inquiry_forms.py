@@ -13,6 +13,7 @@ class InquiryReplyForm(FlaskForm):
         Length(max=REPLY_MAX, message=f"Please keep a reply under {REPLY_MAX:,} characters."),
     ])
     quote_inquiry = BooleanField("Quote their message below my reply", default=True)
+    booking_link = BooleanField("Add a link where they can book a free 15-minute consultation")
     # "referred" when the reply is the kind close-out: sending it also closes the inquiry.
     close_as = HiddenField(validators=[Optional(), AnyOf(["referred"], message="Unknown way to close the inquiry.")])
 

@@ -8,7 +8,7 @@ from wtforms import BooleanField, EmailField, IntegerField, SelectMultipleField,
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from newsletter import business_days, issues, practice
+from newsletter import booking, business_days, issues, practice
 from newsletter.admin.blueprint import bp
 from newsletter.extensions import db
 from newsletter.subscriptions import InvalidEmail, normalize_email
@@ -37,6 +37,16 @@ class OfficeDaysForm(FlaskForm):
     )
     holidays = TextAreaField("Holidays and days off (one date a line, like 2026-12-25 Christmas)",
                              validators=[Optional(), Length(max=5000, message="Please keep the list under 5,000 characters.")])
+
+    consultation_hours = TextAreaField(
+        "Hours for free 15-minute consultations (a window a line, like Tuesday 14:00-16:00)",
+        validators=[Optional(), Length(max=2000, message="Please keep the hours under 2,000 characters.")])
+
+    def validate_consultation_hours(self, field) -> None:
+        try:
+            booking.parse_hours(field.data or "")
+        except booking.InvalidHours as exc:
+            raise ValidationError(f"“{exc}” isn't like “Tuesday 14:00-16:00”: a weekday, then a start and end time.") from exc
 
     def validate_holidays(self, field) -> None:
         try:
@@ -87,7 +97,7 @@ def _page(form: PracticeProfileForm | None = None, days_form: OfficeDaysForm | N
     profile = practice.profile()
     days_form = days_form or OfficeDaysForm(
         formdata=None, working_days=sorted(business_days.parse_working_days(profile.working_days)),
-        holidays=profile.holidays)
+        holidays=profile.holidays, consultation_hours=profile.consultation_hours)
     return render_template("admin/practice_profile.html", form=form or PracticeProfileForm(formdata=None, obj=profile),
                            days_form=days_form, clients_form=clients_form or NewClientsForm(formdata=None, obj=profile),
                            referrals_form=referrals_form or ReferralsForm(formdata=None, obj=profile))
@@ -102,6 +112,7 @@ def practice_days():
     stored = practice.ensure_profile()
     stored.working_days = business_days.format_working_days(set(form.working_days.data))
     stored.holidays = _lines(form.holidays.data)
+    stored.consultation_hours = _lines(form.consultation_hours.data)
     db.session.commit()
     flash("Saved. New inquiries are promised a reply by a day counted on these days.")
     return redirect(url_for("admin.practice_profile"))

@@ -2,7 +2,7 @@
 from newsletter.models.base import utcnow
 from newsletter.models.inquiries import Inquiry, InquiryAccess, InquiryNote
 from newsletter.models.issues import Delivery, Issue
-from newsletter.models.leads import InquiryResponse, WaitlistEntry
+from newsletter.models.leads import Consultation, InquiryResponse, WaitlistEntry
 from newsletter.models.outbox import OutgoingMail
 from newsletter.models.practice import PracticeProfile
 from newsletter.models.readers import ConsentEvent, Subscriber, Suppression
@@ -11,6 +11,7 @@ from newsletter.models.users import AdminUser
 __all__ = [
     "AdminUser",
     "ConsentEvent",
+    "Consultation",
     "Delivery",
     "Inquiry",
     "InquiryAccess",

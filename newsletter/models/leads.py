@@ -39,3 +39,15 @@ class WaitlistEntry(db.Model):
     asked_at: Mapped[datetime | None]  # a check-in is waiting for an answer since then
     left_at: Mapped[datetime | None]
     left_reason: Mapped[str] = mapped_column(String(30), default="")  # asked to leave, no answer, invited
+
+
+class Consultation(db.Model):
+    """A booked free 15-minute consultation. One per start time (never double-booked) and one per inquiry;
+    cancelling deletes the row, so the slot is free again."""
+
+    __tablename__ = "consultations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiries.id", ondelete="CASCADE"), unique=True)
+    starts_at: Mapped[datetime] = mapped_column(unique=True)  # naive UTC
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -37,3 +37,5 @@ class PracticeProfile(db.Model):
     # For a kind close-out when she is not the right fit: colleagues she refers to and low-cost options.
     referral_colleagues: Mapped[str] = mapped_column(Text, default="", server_default="")
     low_cost_options: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Weekly hours for free 15-minute consultations, a window a line: "Tuesday 14:00-16:00".
+    consultation_hours: Mapped[str] = mapped_column(Text, default="", server_default="")
