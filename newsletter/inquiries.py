@@ -306,7 +306,7 @@ def add_note(inquiry: Inquiry, body: str, admin_id: int | None) -> InquiryNote:
 
 def reply_link(inquiry: Inquiry) -> str:
     """A mailto: link for answering from her own mail program (records nothing: we cannot know she sent it)."""
-    subject = f"Your inquiry to {profile().practice_name}"
+    subject = "Your message" if inquiry.discreet else f"Your inquiry to {profile().practice_name}"
     return f"mailto:{quote(inquiry.email, safe='@')}?subject={quote(subject)}"
 
 
@@ -329,7 +329,7 @@ def send_reply(inquiry: Inquiry, body: str, *, quote_inquiry: bool, admin_id: in
     if not inquiry.email or inquiry.purged_at is not None:
         raise NoOneToReplyTo(inquiry.id)
     body = body.strip()
-    threading = {"In-Reply-To": inquiry.ack_message_id, "References": inquiry.ack_message_id} \
+    thread_headers = {"In-Reply-To": inquiry.ack_message_id, "References": inquiry.ack_message_id} \
         if inquiry.ack_message_id else None
     row = outbox.queue_template(
         "inquiry_reply",
@@ -337,7 +337,7 @@ def send_reply(inquiry: Inquiry, body: str, *, quote_inquiry: bool, admin_id: in
         to_name=inquiry.name,
         from_=sender_for(inquiry),
         reply_to=mail.practice_inbox(),
-        headers=threading,
+        headers=thread_headers,
         inquiry=inquiry,
         body=body,
         quoted=crypto.decrypt_text(inquiry.message_encrypted) if quote_inquiry else "",
