@@ -166,7 +166,7 @@ def test_a_forged_link_or_a_time_not_offered_books_nothing(app, client):
         assert db.session.scalar(select(func.count()).select_from(Consultation)) == 0
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(slot=st.one_of(st.text(max_size=30), st.datetimes(min_value=datetime(2000, 1, 1)).map(
     lambda d: d.strftime("%Y-%m-%dT%H:%M"))))
 def test_any_chosen_time_is_booked_or_refused_never_an_error(app, client, slot):

@@ -180,7 +180,7 @@ def test_office_days_are_saved_and_a_bad_holiday_is_refused_with_a_message(app, 
     assert '<input checked id="working_days-1"' in page and '<input id="working_days-0"' in page  # Tuesday, not Monday
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(days=st.lists(st.text(max_size=3), max_size=8), holidays=st.text(max_size=200))
 def test_any_office_days_input_is_saved_or_refused_never_an_error(app, client, days, holidays):
     with app.app_context():

@@ -110,7 +110,7 @@ def test_phone_numbers_are_links_on_the_thank_you_page_and_in_the_acknowledgemen
 text_or_none = st.one_of(st.none(), st.text(max_size=120), st.sampled_from(["", "y", "other", "friend", "phone", "dana@example.com", "Dana"]))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(fields=st.fixed_dictionaries({name: text_or_none for name in
                                      ("name", "email", "phone", "preferred_contact", "message", *NEW_FIELDS)}))
 def test_any_input_is_taken_or_refused_with_a_message_never_an_error(app, client, fields):

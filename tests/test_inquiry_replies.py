@@ -143,7 +143,7 @@ def test_a_reply_too_long_is_refused_and_what_she_wrote_stays_in_the_box(app, cl
         assert reply_count() == 0
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.text(max_size=300), note=st.text(max_size=100))
 def test_any_reply_or_call_note_is_sent_safely_or_refused_never_an_error(app, client, body, note):
     with app.app_context():

@@ -143,7 +143,7 @@ def test_she_invites_waitlisted_people_in_the_order_they_joined_once_accepting(a
         assert dana.status == "contacted" and dana.first_response_at is not None
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(weeks=st.one_of(st.text(max_size=6), st.integers(-5, 100).map(str)), accepting=st.sampled_from(["", "y", "x"]))
 def test_any_new_clients_setting_is_saved_or_refused_never_an_error(app, client, weeks, accepting):
     with app.app_context():
