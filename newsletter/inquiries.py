@@ -12,17 +12,19 @@ import hmac
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from email.utils import make_msgid
 from statistics import median
 from urllib.parse import quote
 
 from flask import current_app
 from sqlalchemy import delete, func, select
 
-from newsletter import crypto, mail, outbox, safety
+from newsletter import business_days, crypto, mail, outbox, practice, safety
 from newsletter.extensions import db
-from newsletter.models import AdminUser, Inquiry, InquiryAccess, InquiryNote, OutgoingMail, utcnow
-from newsletter.models.inquiries import INQUIRY_STATUSES
+from newsletter.models import (AdminUser, Inquiry, InquiryAccess, InquiryNote, InquiryResponse, OutgoingMail,
+                               WaitlistEntry, utcnow)
+from newsletter.models.inquiries import HEARD_FROM, INQUIRY_STATUSES
 from newsletter.models.outbox import MAIL_PENDING
 from newsletter.practice import profile
 from newsletter.subscriptions import Origin, normalize_email
@@ -33,10 +35,13 @@ STATUS_LABELS = {
     "consultation_scheduled": "Consultation scheduled",
     "client": "Became a client",
     "not_a_fit": "Not a fit",
+    "referred": "Referred elsewhere",
     "no_reply": "No reply",
 }
-MAIL_KINDS = ("inquiry_forward", "inquiry_notice", "inquiry_ack")
+MAIL_KINDS = ("inquiry_forward", "inquiry_notice", "inquiry_ack", "inquiry_reply", "waitlist_check",
+              "waitlist_goodbye", "waitlist_invite")
 DIGEST_KIND = "inquiry_digest"
+NUDGE_KIND = "inquiry_nudge"
 
 _LINK = re.compile(r"https?://|www\.|\[url|<a\s", re.IGNORECASE)
 # Words that real inquiries to a couples therapist do not use and advertising does.
@@ -53,6 +58,22 @@ class InvalidStatus(ValueError):
     """Not one of the pipeline's statuses."""
 
 
+class NoOneToReplyTo(ValueError):
+    """The inquiry's content was purged: there is no address left to write to."""
+
+
+@dataclass(frozen=True)
+class InquiryDetails:
+    """The contact form's optional answers: a partner, how they found the practice, safe-contact wishes."""
+
+    partner_name: str = ""
+    heard_from: str = ""  # a key of HEARD_FROM, or ""
+    heard_from_other: str = ""
+    voicemail_ok: bool = False
+    text_ok: bool = False
+    discreet: bool = False  # mail to them gets a neutral subject and sender name
+
+
 @dataclass(frozen=True)
 class Submitted:
     """What became of a submitted inquiry, for the thank-you page and the worker."""
@@ -61,6 +82,7 @@ class Submitted:
     urgent: bool
     spam: bool
     mail_ids: list[int]
+    reply_by: date | None = None  # the day the practice promised to answer by
 
 
 def spam_reason(name: str, message: str) -> str:
@@ -79,17 +101,20 @@ def spam_reason(name: str, message: str) -> str:
 
 
 def submit(*, name: str, email: str, phone: str, preferred_contact: str, message: str, origin: Origin,
-           honeypot_filled: bool = False) -> Submitted:
+           honeypot_filled: bool = False, details: InquiryDetails | None = None, waitlist: bool = False) -> Submitted:
     """Store an inquiry and queue its forward and acknowledgement; raises InvalidEmail.
 
     Suspected spam (a filled hidden field, too many links, advertising words) is kept in the spam
-    folder and nothing is sent. A message that speaks of a crisis is never treated as spam.
+    folder and nothing is sent. A message that speaks of a crisis is never treated as spam. With
+    `waitlist` (the practice takes no new clients) the person joins the waitlist instead of being
+    promised a reply by a day.
     """
     address = normalize_email(email)
     name = mail.one_line(name, 100)
     repeat = _recent_duplicate(address, message.strip())  # and `fingerprint` when sent at the same moment
     if repeat is not None:  # a double click or a resent page: one inquiry, one forward
-        return Submitted(inquiry_id=repeat.id, urgent=repeat.urgent, spam=repeat.spam, mail_ids=[])
+        return Submitted(inquiry_id=repeat.id, urgent=repeat.urgent, spam=repeat.spam, mail_ids=[],
+                         reply_by=repeat.reply_by)
     urgent = safety.is_urgent(message)
     reason = "" if urgent else ("the hidden field was filled in" if honeypot_filled else spam_reason(name, message))
     inquiry = Inquiry(
@@ -104,10 +129,22 @@ def submit(*, name: str, email: str, phone: str, preferred_contact: str, message
         spam_reason=reason,
         fingerprint=_fingerprint(address, message.strip()),
     )
+    _apply_details(inquiry, details or InquiryDetails())
+    inquiry.waitlist = waitlist
+    if not waitlist:
+        inquiry.reply_by = practice.calendar().reply_by(utcnow(), current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"])
     db.session.add(inquiry)
     db.session.flush()
     mail_ids = [] if inquiry.spam else _queue_mails(inquiry)
-    return Submitted(inquiry_id=inquiry.id, urgent=urgent, spam=inquiry.spam, mail_ids=mail_ids)
+    return Submitted(inquiry_id=inquiry.id, urgent=urgent, spam=inquiry.spam, mail_ids=mail_ids,
+                     reply_by=inquiry.reply_by)
+
+
+def _apply_details(inquiry: Inquiry, details: InquiryDetails) -> None:
+    inquiry.partner_name = mail.one_line(details.partner_name, 100)
+    inquiry.heard_from = details.heard_from if details.heard_from in HEARD_FROM else ""
+    inquiry.heard_from_other = mail.one_line(details.heard_from_other, 100) if inquiry.heard_from == "other" else ""
+    inquiry.voicemail_ok, inquiry.text_ok, inquiry.discreet = details.voicemail_ok, details.text_ok, details.discreet
 
 
 def _recent_duplicate(address: str, message: str) -> Inquiry | None:
@@ -159,13 +196,31 @@ def _practice_inbox() -> str:
     return mail.practice_inbox().address
 
 
+def heard_from_label(inquiry: Inquiry) -> str:
+    """How the inquirer heard of the practice, in words ("Somewhere else: a podcast"), or ""."""
+    label = HEARD_FROM.get(inquiry.heard_from, "")
+    return f"{label}: {inquiry.heard_from_other}" if inquiry.heard_from == "other" and inquiry.heard_from_other else label
+
+
+def sender_for(inquiry: Inquiry) -> mail.Mailbox:
+    """MAIL_FROM, or for a discreet inquiry the same address under the therapist's plain name
+    (no practice name, no credentials), so nothing in an inbox list says "therapy"."""
+    sender = mail.sender()
+    if not inquiry.discreet:
+        return sender
+    return mail.Mailbox(sender.address, profile().therapist_name.split(",")[0].strip())
+
+
 def admin_url(inquiry: Inquiry) -> str:
     """The inquiry's page in the admin, absolute (also built by beat tasks, outside any request)."""
     return f"{current_app.config['BASE_URL']}/admin/inquiries/{inquiry.id}"
 
 
 def _queue_mails(inquiry: Inquiry) -> list[int]:
-    """The forward (or notice) to the practice and the acknowledgement to the inquirer."""
+    """The forward (or notice) to the practice and the acknowledgement to the inquirer (and, for a
+    waitlist inquiry, its place on the list)."""
+    if inquiry.waitlist:
+        db.session.add(WaitlistEntry(inquiry_id=inquiry.id))
     notice_only = current_app.config["INQUIRY_FORWARD_MODE"] == "notice"
     inquiry.forwarded_at = utcnow()
     forward = outbox.queue_template(
@@ -176,18 +231,25 @@ def _queue_mails(inquiry: Inquiry) -> list[int]:
         first_name=mail.one_line(inquiry.name, 100).split(" ")[0],
         message=crypto.decrypt_text(inquiry.message_encrypted),
         phone=crypto.decrypt_text(inquiry.phone_encrypted),
+        heard_from=heard_from_label(inquiry),
         admin_url=admin_url(inquiry),
     )
     if _acknowledged_recently(inquiry.email):
         return [forward.id]
     greeting = greeting_name(inquiry.name)
+    inquiry.ack_message_id = make_msgid(domain=mail.domain_of(mail.sender()))
     ack = outbox.queue_template(
         "inquiry_ack",
         to=inquiry.email,
         to_name=greeting,
+        from_=sender_for(inquiry),
+        reply_to=mail.practice_inbox(),
+        message_id=inquiry.ack_message_id,
         inquiry=inquiry,
         greeting_name=greeting,
         reply_days=current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"],
+        reply_by=business_days.long_date(inquiry.reply_by) if inquiry.reply_by else "",
+        check_weeks=profile().waitlist_check_weeks,
     )
     return [forward.id, ack.id]
 
@@ -224,11 +286,15 @@ class OpenedInquiry:
     message: str
     phone: str
     notes: list[tuple[InquiryNote, str]]
+    responses: list[tuple[InquiryResponse, str]]  # oldest first, with the words she wrote
     accesses: list[tuple[InquiryAccess, str | None]]  # newest first, with the admin's address
 
 
 def _log(inquiry: Inquiry, admin_id: int | None, action: str) -> None:
     db.session.add(InquiryAccess(inquiry_id=inquiry.id, admin_id=admin_id, action=action[:60]))
+
+
+log_action = _log  # for the other services that change an inquiry (booking)
 
 
 def open_inquiry(inquiry_id: int, admin_id: int | None) -> OpenedInquiry | None:
@@ -250,6 +316,9 @@ def open_inquiry(inquiry_id: int, admin_id: int | None) -> OpenedInquiry | None:
         message=crypto.decrypt_text(inquiry.message_encrypted),
         phone=crypto.decrypt_text(inquiry.phone_encrypted),
         notes=[(note, crypto.decrypt_text(note.body_encrypted)) for note in inquiry.notes],
+        responses=[(response, crypto.decrypt_text(response.body_encrypted)) for response in db.session.scalars(
+            select(InquiryResponse).where(InquiryResponse.inquiry_id == inquiry.id).order_by(InquiryResponse.id)
+        )],
         accesses=accesses,
     )
 
@@ -281,16 +350,69 @@ def add_note(inquiry: Inquiry, body: str, admin_id: int | None) -> InquiryNote:
 
 
 def reply_link(inquiry: Inquiry) -> str:
-    """A mailto: link that opens a reply to the inquirer in the admin's own mail program."""
-    subject = f"Your inquiry to {profile().practice_name}"
+    """A mailto: link for answering from her own mail program (records nothing: we cannot know she sent it)."""
+    subject = "Your message" if inquiry.discreet else f"Your inquiry to {profile().practice_name}"
     return f"mailto:{quote(inquiry.email, safe='@')}?subject={quote(subject)}"
 
 
-def record_reply(inquiry: Inquiry, admin_id: int | None) -> str:
-    """The admin chose to reply by e-mail: count it as a response and return the mailto: link."""
-    _first_response(inquiry, utcnow())
-    _log(inquiry, admin_id, "replied by e-mail")
-    return reply_link(inquiry)
+def _responded(inquiry: Inquiry, admin_id: int | None, action: str) -> None:
+    """A reply or call is the first response if none came before, and moves a new inquiry to 'contacted'."""
+    now = utcnow()
+    _first_response(inquiry, now)
+    if inquiry.status == "new":
+        inquiry.status, inquiry.status_changed_at = "contacted", now
+    _log(inquiry, admin_id, action)
+
+
+def send_reply(inquiry: Inquiry, body: str, *, quote_inquiry: bool, admin_id: int | None,
+               booking_link: str = "") -> list[int]:
+    """Queue her answer to the inquirer, threaded under the acknowledgement; returns the mail ids.
+
+    It goes out from MAIL_FROM with Reply-To the practice inbox, quoting the inquiry if she chose.
+    Her words are kept encrypted, like the inquiry's. Raises NoOneToReplyTo for a purged inquiry.
+    """
+    if not inquiry.email or inquiry.purged_at is not None:
+        raise NoOneToReplyTo(inquiry.id)
+    body = body.strip()
+    thread_headers = {"In-Reply-To": inquiry.ack_message_id, "References": inquiry.ack_message_id} \
+        if inquiry.ack_message_id else None
+    row = outbox.queue_template(
+        "inquiry_reply",
+        to=inquiry.email,
+        to_name=inquiry.name,
+        from_=sender_for(inquiry),
+        reply_to=mail.practice_inbox(),
+        headers=thread_headers,
+        inquiry=inquiry,
+        body=body,
+        quoted=crypto.decrypt_text(inquiry.message_encrypted) if quote_inquiry else "",
+        booking_link=booking_link,
+    )
+    db.session.add(InquiryResponse(inquiry_id=inquiry.id, admin_id=admin_id, kind="email",
+                                   body_encrypted=crypto.encrypt(body), quoted_inquiry=quote_inquiry,
+                                   mail_id=row.id))
+    _responded(inquiry, admin_id, "replied by e-mail")
+    return [row.id]
+
+
+def referral_lists() -> dict[str, list[str]]:
+    """The colleagues and low-cost options kept in the Practice settings, a line each, for the close-out reply."""
+    row = profile()
+    return {"colleagues": (row.referral_colleagues or "").splitlines(),
+            "low_cost": (row.low_cost_options or "").splitlines()}
+
+
+def record_invitation(inquiry: Inquiry, admin_id: int | None) -> None:
+    """She invited a waitlisted person to take a place: a response like a reply."""
+    _responded(inquiry, admin_id, "invited from the waitlist")
+
+
+def record_call(inquiry: Inquiry, note: str, admin_id: int | None) -> None:
+    """She called the inquirer: a first response, with an optional note kept encrypted."""
+    note = note.strip()
+    db.session.add(InquiryResponse(inquiry_id=inquiry.id, admin_id=admin_id, kind="call",
+                                   body_encrypted=crypto.encrypt(note) if note else None))
+    _responded(inquiry, admin_id, "called")
 
 
 def mark_spam(inquiry: Inquiry, admin_id: int | None) -> None:
@@ -338,7 +460,77 @@ def describe_wait(wait: timedelta | None) -> str:
     return f"{minutes} min"
 
 
+def is_open(inquiry: Inquiry) -> bool:
+    """Still waiting for a first response from the practice."""
+    return (inquiry.first_response_at is None and not inquiry.spam and inquiry.purged_at is None
+            and inquiry.status == "new")
+
+
+def time_left(inquiry: Inquiry, now: datetime | None = None) -> str:
+    """'1 day 4 h left' or 'overdue by 2 h' until the end of the inquiry's reply-by day; '' when answered."""
+    if not is_open(inquiry) or inquiry.reply_by is None:
+        return ""
+    left = practice.calendar().end_of_day(inquiry.reply_by) - (now or utcnow())
+    amount = describe_wait(abs(left))
+    return f"{amount} left" if left >= timedelta(0) else f"overdue by {amount}"
+
+
+@dataclass(frozen=True)
+class SourceCount:
+    """One line of the report: a month, a source, how many wrote and how many of them became clients."""
+
+    month: str  # "November 2026", in the practice's timezone
+    source: str
+    inquiries: int
+    clients: int
+
+
+def source_report() -> list[SourceCount]:
+    """Inquiries (spam aside, purged ones included) by month and by how they heard of the practice,
+    newest month first, most inquiries first within a month."""
+    calendar = practice.calendar()
+    counts: dict[tuple[date, str], list[int]] = {}
+    rows = db.session.execute(select(Inquiry.created_at, Inquiry.heard_from, Inquiry.status)
+                              .where(Inquiry.spam.is_(False)))
+    for created_at, heard_from, status in rows:
+        month = calendar.local_date(created_at).replace(day=1)
+        tally = counts.setdefault((month, HEARD_FROM.get(heard_from, "Not said")), [0, 0])
+        tally[0] += 1
+        tally[1] += status == "client"
+    ordered = sorted(counts.items(), key=lambda item: (-item[0][0].toordinal(), -item[1][0], item[0][1]))
+    return [SourceCount(month=f"{month:%B %Y}", source=source, inquiries=total, clients=clients)
+            for (month, source), (total, clients) in ordered]
+
+
 # -- the beat jobs
+
+def queue_nudges(now: datetime | None = None) -> list[int]:
+    """Remind the practice, once per inquiry, of inquiries still unanswered on their reply-by day.
+
+    One mail lists every inquiry that reached its day since the last run; returns the mail ids.
+    """
+    now = now or utcnow()
+    today = practice.calendar().local_date(now)
+    due = list(db.session.scalars(
+        select(Inquiry)
+        .where(Inquiry.status == "new", Inquiry.first_response_at.is_(None), Inquiry.spam.is_(False),
+               Inquiry.purged_at.is_(None), Inquiry.nudged_at.is_(None), Inquiry.reply_by <= today)
+        .order_by(Inquiry.urgent.desc(), Inquiry.reply_by, Inquiry.created_at)
+    ))
+    if not due:
+        return []
+    for inquiry in due:
+        inquiry.nudged_at = now
+    row = outbox.queue_template(
+        NUDGE_KIND,
+        to=_practice_inbox(),
+        due=[(inquiry, admin_url(inquiry), business_days.long_date(inquiry.reply_by), time_left(inquiry, now))
+             for inquiry in due],
+        names=current_app.config["INQUIRY_FORWARD_MODE"] == "full",
+        list_url=f"{current_app.config['BASE_URL']}/admin/inquiries",
+    )
+    return [row.id]
+
 
 def queue_digest(now: datetime | None = None) -> list[int]:
     """Queue one reminder to the practice listing inquiries still new after INQUIRY_DIGEST_AFTER_HOURS.
@@ -386,10 +578,16 @@ def purge_expired(now: datetime | None = None) -> int:
     ))
     for inquiry in expired:
         inquiry.name, inquiry.email, inquiry.fingerprint = "", "", None
+        inquiry.partner_name, inquiry.heard_from_other = "", ""
         inquiry.phone_encrypted = inquiry.message_encrypted = None
         inquiry.purged_at = now
     if expired:
-        db.session.execute(delete(InquiryNote).where(InquiryNote.inquiry_id.in_([i.id for i in expired])))
+        expired_ids = [i.id for i in expired]
+        db.session.execute(delete(InquiryNote).where(InquiryNote.inquiry_id.in_(expired_ids)))
+        db.session.execute(delete(InquiryResponse).where(InquiryResponse.inquiry_id.in_(expired_ids)))
+        for entry in db.session.scalars(select(WaitlistEntry).where(WaitlistEntry.inquiry_id.in_(expired_ids),
+                                                                    WaitlistEntry.left_at.is_(None))):
+            entry.left_at, entry.left_reason = now, "purged"
     # The forwards and acknowledgements carry the same words, encrypted; sent ones go too.
     db.session.execute(
         delete(OutgoingMail).where(OutgoingMail.kind.in_(MAIL_KINDS), OutgoingMail.status != MAIL_PENDING,

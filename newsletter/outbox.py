@@ -6,6 +6,7 @@ or the SMTP server is down.
 """
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from datetime import timedelta
@@ -41,20 +42,25 @@ def queue(
     text: str,
     html: str | None = None,
     to_name: str = "",
+    from_: mail.Mailbox | None = None,
     reply_to: mail.Mailbox | None = None,
     headers: Mapping[str, str] | None = None,
+    message_id: str | None = None,
+    attachments: list[tuple[str, bytes]] | None = None,
     inline_html: bool = False,
 ) -> OutgoingMail:
     """Add the message to the session as a draft; the caller commits with its own change.
 
-    Addresses, subject and headers are checked here, so unsafe input fails in the caller's
-    transaction; `inline_html` inlines the HTML's CSS when the message is built, in the worker.
+    `message_id` when the caller must know it (to thread later replies under it); `attachments` are
+    (file name, bytes) pairs, a name ending in .ics sent as text/calendar; `inline_html` inlines the
+    HTML's CSS when the message is built, in the worker.
     """
     row = OutgoingMail(
         kind=kind,
         recipient=to,
-        message=_draft(to=to, to_name=to_name, subject=subject, text=text, html=html, reply_to=reply_to,
-                       headers=headers, inline_html=inline_html),
+        message=_draft(to=mail.Mailbox(to, to_name), subject=subject, text=text, html=html, from_=from_,
+                       reply_to=reply_to, headers=headers, message_id=message_id, attachments=attachments,
+                       inline_html=inline_html),
         next_attempt_at=utcnow(),
     )
     db.session.add(row)
@@ -62,37 +68,47 @@ def queue(
     return row
 
 
-def _draft(*, to: str, to_name: str, subject: str, text: str, html: str | None, reply_to: mail.Mailbox | None,
-           headers: Mapping[str, str] | None, inline_html: bool) -> bytes:
-    """A message's parts as the outbox keeps a draft, encrypted. Addresses, subject and headers are
-    checked here, so unsafe input fails in the caller's transaction."""
-    recipient = mail.Mailbox(to, to_name)
+def _mailbox(value: list[str] | None) -> mail.Mailbox | None:
+    return mail.Mailbox(*value) if value else None
+
+
+def _draft(*, to: mail.Mailbox, subject: str, text: str, html: str | None, from_: mail.Mailbox | None = None,
+           reply_to: mail.Mailbox | None = None, headers: Mapping[str, str] | None = None,
+           message_id: str | None = None, attachments: list[tuple[str, bytes]] | None = None,
+           inline_html: bool = False) -> bytes:
+    """A message's parts as the outbox keeps a draft, encrypted. The subject, headers and Message-ID
+    are checked here (addresses are Mailboxes already), so unsafe input fails in the caller's transaction."""
     mail.text_header("Subject", subject)
-    for name, value in (headers or {}).items():
+    for name, value in {**(headers or {}), **({"Message-ID": message_id} if message_id else {})}.items():
         mail.raw_header(mail.check_header(name), value)
     draft = {
-        "to": [recipient.address, recipient.name],
+        "to": [to.address, to.name],
+        "from": [from_.address, from_.name] if from_ else None,
         "reply_to": [reply_to.address, reply_to.name] if reply_to else None,
         "subject": subject, "text": text, "html": html, "inline_html": inline_html,
-        "headers": dict(headers or {}),
+        "headers": dict(headers or {}), "message_id": message_id,
+        "attachments": [[name, base64.b64encode(data).decode("ascii")] for name, data in attachments or ()],
     }
     return crypto.encrypt(DRAFT_MARK + json.dumps(draft).encode("utf-8"))
 
 
-def queue_template(prefix: str, *, to: str, to_name: str = "", reply_to: mail.Mailbox | None = None,
-                   headers: Mapping[str, str] | None = None, **context) -> OutgoingMail:
+def queue_template(prefix: str, *, to: str, to_name: str = "", from_: mail.Mailbox | None = None,
+                   reply_to: mail.Mailbox | None = None, headers: Mapping[str, str] | None = None,
+                   message_id: str | None = None, attachments: list[tuple[str, bytes]] | None = None,
+                   **context) -> OutgoingMail:
     """Render emails/PREFIX.* with `context` and queue the result; its CSS is inlined by the worker."""
     rendered = mail.render(prefix, inline=False, **context)
     return queue(kind=prefix, to=to, to_name=to_name, subject=rendered.subject, text=rendered.text,
-                 html=rendered.html, reply_to=reply_to, headers=headers, inline_html=True)
+                 html=rendered.html, from_=from_, reply_to=reply_to, headers=headers, message_id=message_id,
+                 attachments=attachments, inline_html=True)
 
 
 def rehearse_template(prefix: str, *, to: str, to_name: str = "", **context) -> None:
     """Do all the work of queue_template and keep nothing: a path that sends nothing then takes as
     long as one that sends, so answer times do not tell them apart."""
     rendered = mail.render(prefix, inline=False, **context)
-    _draft(to=to, to_name=to_name, subject=rendered.subject, text=rendered.text, html=rendered.html,
-           reply_to=None, headers=None, inline_html=True)
+    _draft(to=mail.Mailbox(to, to_name), subject=rendered.subject, text=rendered.text, html=rendered.html,
+           inline_html=True)
 
 
 def message_bytes(row: OutgoingMail) -> bytes:
@@ -107,11 +123,17 @@ def message_bytes(row: OutgoingMail) -> bytes:
         subject=draft["subject"],
         text=draft["text"],
         html=mail.inline_css(html) if html is not None and draft["inline_html"] else html,
-        reply_to=mail.Mailbox(*draft["reply_to"]) if draft["reply_to"] else None,
+        from_=_mailbox(draft.get("from")),
+        reply_to=_mailbox(draft["reply_to"]),
+        message_id=draft.get("message_id"),
         headers=draft["headers"],
-    ).as_bytes(policy=policy.SMTP)
-    row.message = crypto.encrypt(message)
-    return message
+    )
+    for filename, data in draft.get("attachments") or ():
+        maintype, subtype = ("text", "calendar") if filename.endswith(".ics") else ("application", "octet-stream")
+        message.add_attachment(base64.b64decode(data), maintype=maintype, subtype=subtype, filename=filename)
+    finished = message.as_bytes(policy=policy.SMTP)
+    row.message = crypto.encrypt(finished)
+    return finished
 
 
 def _claim(mail_id: int) -> OutgoingMail | None:

@@ -17,4 +17,6 @@ app.conf.beat_schedule = {
     "purge-unconfirmed-readers": {"task": "worker.tasks.purge_unconfirmed_readers", "schedule": timedelta(hours=1)},
     "dispatch-due-issues": {"task": "worker.tasks.dispatch_due_issues", "schedule": timedelta(seconds=10)},
     "sweep-deliveries": {"task": "worker.tasks.sweep_deliveries", "schedule": timedelta(seconds=30)},
+    "nudge-inquiries-due": {"task": "worker.tasks.nudge_inquiries_due", "schedule": timedelta(minutes=15)},
+    "check-in-with-waitlist": {"task": "worker.tasks.check_in_with_waitlist", "schedule": crontab(hour=16, minute=0)},
 }

@@ -9,7 +9,7 @@ from weakref import WeakKeyDictionary
 from celery import shared_task
 from kombu.exceptions import OperationalError
 
-from newsletter import inquiries, outbox, sending, subscriptions
+from newsletter import inquiries, outbox, sending, subscriptions, waitlist
 from newsletter.extensions import db
 
 log = logging.getLogger(__name__)
@@ -116,3 +116,21 @@ def enqueue_batches(issue_id: int) -> int:
         if not enqueue(send_batch, issue_id):
             return number
     return count
+
+
+@shared_task
+def nudge_inquiries_due() -> int:
+    """Remind the practice of inquiries reaching their reply-by day unanswered (once per inquiry)."""
+    mail_ids = inquiries.queue_nudges()
+    db.session.commit()
+    enqueue_mail(mail_ids)
+    return len(mail_ids)
+
+
+@shared_task
+def check_in_with_waitlist() -> int:
+    """Daily: ask waitlisted people due a check-in whether they still want a place; let go those who never answered."""
+    mail_ids = waitlist.check_in()
+    db.session.commit()
+    enqueue_mail(mail_ids)
+    return len(mail_ids)

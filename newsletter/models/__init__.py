@@ -4,6 +4,7 @@ from newsletter.models.base import utcnow
 from newsletter.models.bounces import BounceEvent, ComplaintPause, WebhookNonce
 from newsletter.models.inquiries import Inquiry, InquiryAccess, InquiryNote
 from newsletter.models.issues import Delivery, Issue
+from newsletter.models.leads import Consultation, InquiryResponse, WaitlistEntry
 from newsletter.models.outbox import OutgoingMail
 from newsletter.models.practice import PracticeProfile
 from newsletter.models.readers import ConsentEvent, Subscriber, Suppression
@@ -15,10 +16,12 @@ __all__ = [
     "BounceEvent",
     "ComplaintPause",
     "ConsentEvent",
+    "Consultation",
     "Delivery",
     "Inquiry",
     "InquiryAccess",
     "InquiryNote",
+    "InquiryResponse",
     "Issue",
     "OutgoingMail",
     "PracticeProfile",
@@ -26,5 +29,6 @@ __all__ = [
     "Subscriber",
     "Suppression",
     "WebhookNonce",
+    "WaitlistEntry",
     "utcnow",
 ]

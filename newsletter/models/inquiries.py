@@ -1,14 +1,24 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from newsletter.extensions import db
 from newsletter.models.base import utcnow
 
-INQUIRY_STATUSES = ("new", "contacted", "consultation_scheduled", "client", "not_a_fit", "no_reply")
+INQUIRY_STATUSES = ("new", "contacted", "consultation_scheduled", "client", "not_a_fit", "referred", "no_reply")
+# "How did you hear about us?": a short fixed list; "other" comes with a few words of the inquirer's own.
+HEARD_FROM = {
+    "search": "An internet search",
+    "directory": "A therapist directory",
+    "friend": "A friend or family member",
+    "professional": "A doctor or another therapist",
+    "newsletter": "The newsletter or an article",
+    "social": "Social media",
+    "other": "Somewhere else",
+}
 
 
 class Inquiry(db.Model):
@@ -30,6 +40,17 @@ class Inquiry(db.Model):
     spam_reason: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     forwarded_at: Mapped[datetime | None]  # when its forward and acknowledgement were queued
+    reply_by: Mapped[date | None]  # the day promised in the acknowledgement, in the practice's timezone
+    nudged_at: Mapped[datetime | None]  # when the practice was reminded of that day
+    ack_message_id: Mapped[str | None] = mapped_column(String(250))  # replies thread under the acknowledgement
+    partner_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    heard_from: Mapped[str] = mapped_column(String(20), default="", server_default="")  # a key of HEARD_FROM
+    heard_from_other: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    # Safe contact: what the practice may do without risking the inquirer's privacy at home.
+    voicemail_ok: Mapped[bool] = mapped_column(default=False, server_default=false())
+    text_ok: Mapped[bool] = mapped_column(default=False, server_default=false())
+    discreet: Mapped[bool] = mapped_column(default=False, server_default=false())  # neutral subject and sender
+    waitlist: Mapped[bool] = mapped_column(default=False, server_default=false())  # sent while not accepting clients
     first_response_at: Mapped[datetime | None]
     status_changed_at: Mapped[datetime | None]
     digest_sent_at: Mapped[datetime | None]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import String, Text
+from sqlalchemy import String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from newsletter.extensions import db
@@ -28,3 +28,14 @@ class PracticeProfile(db.Model):
     tagline: Mapped[str] = mapped_column(
         String(300), default="Articles on couples, connection and Emotionally Focused Therapy"
     )
+    # Office days for the reply-by clock (newsletter/business_days.py): ISO weekday digits, Monday 1.
+    working_days: Mapped[str] = mapped_column(String(7), default="12345", server_default="12345")
+    holidays: Mapped[str] = mapped_column(Text, default="", server_default="")  # one ISO date a line
+    # Off: the contact form offers the waitlist instead; waitlisted people are asked every N weeks.
+    accepting_clients: Mapped[bool] = mapped_column(default=True, server_default=true())
+    waitlist_check_weeks: Mapped[int] = mapped_column(default=6, server_default="6")
+    # For a kind close-out when she is not the right fit: colleagues she refers to and low-cost options.
+    referral_colleagues: Mapped[str] = mapped_column(Text, default="", server_default="")
+    low_cost_options: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Weekly hours for free 15-minute consultations, a window a line: "Tuesday 14:00-16:00".
+    consultation_hours: Mapped[str] = mapped_column(Text, default="", server_default="")

@@ -6,7 +6,7 @@ import logging
 from flask import current_app, render_template, request
 from limits import parse_many
 
-from newsletter import inquiries, subscriptions
+from newsletter import business_days, inquiries, practice, subscriptions
 from newsletter.extensions import csrf, db, limiter
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import ContactForm
@@ -35,6 +35,7 @@ def _contact(form: ContactForm, *, embed: bool):
     if _over_limit():
         return _form_page(form, embed, too_many=True), 429
     try:
+        waitlist = not practice.profile().accepting_clients
         result = commit(lambda: inquiries.submit(
             name=form.name.data,
             email=form.email.data,
@@ -43,6 +44,15 @@ def _contact(form: ContactForm, *, embed: bool):
             message=form.message.data,
             origin=origin("embed" if embed else "site"),
             honeypot_filled=form.is_bot,
+            details=inquiries.InquiryDetails(
+                partner_name=form.partner_name.data or "",
+                heard_from=form.heard_from.data or "",
+                heard_from_other=form.heard_from_other.data or "",
+                voicemail_ok=form.voicemail_ok.data,
+                text_ok=form.text_ok.data,
+                discreet=form.discreet.data,
+            ),
+            waitlist=waitlist,
         ))
     except subscriptions.InvalidEmail as exc:
         db.session.rollback()
@@ -53,8 +63,9 @@ def _contact(form: ContactForm, *, embed: bool):
         return _form_page(form, embed, unsaved=True), 503
     _count_toward_limit()
     send_after_response(result.mail_ids)
-    return render_template("public/contact_done.html", urgent=result.urgent, embed=embed,
-                           reply_days=current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"])
+    return render_template("public/contact_done.html", urgent=result.urgent, embed=embed, waitlist=waitlist,
+                           reply_days=current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"],
+                           reply_by=business_days.long_date(result.reply_by) if result.reply_by else "")
 
 
 def _form_page(form: ContactForm, embed: bool, too_many: bool = False, unsaved: bool = False) -> str:

@@ -1,8 +1,11 @@
 """Public forms. Field names are part of the interface (SPEC.md): keep them."""
 from flask_wtf import FlaskForm
-from wtforms import EmailField, RadioField, StringField, TelField, TextAreaField
+from wtforms import BooleanField, EmailField, RadioField, SelectField, StringField, TelField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+
+from newsletter.models.inquiries import HEARD_FROM
+from newsletter.subscriptions import InvalidEmail, normalize_email
 
 
 class HoneypotMixin:
@@ -24,6 +27,9 @@ class SubscribeForm(HoneypotMixin, FlaskForm):
 class ContactForm(HoneypotMixin, FlaskForm):
     name = StringField("Your name", validators=[DataRequired("Please tell us your name."),
                                                 Length(max=100, message="Please keep the name under 100 characters.")])
+    # Optional fields (README lists them): partner_name, heard_from, heard_from_other, voicemail_ok, text_ok, discreet.
+    partner_name = StringField("Your partner's first name (optional)", validators=[
+        Optional(), Length(max=60, message="Please keep your partner's name under 60 characters.")])
     email = EmailField("Email address", validators=[DataRequired("Please enter your email address."),
                                                     Length(max=254, message="That email address is too long.")])
     phone = TelField("Phone (optional)", validators=[
@@ -37,6 +43,22 @@ class ContactForm(HoneypotMixin, FlaskForm):
         DataRequired("Please write a short message."),
         Length(max=4000, message="Please keep the message under 4,000 characters."),
     ])
+    # An unknown "heard_from" (only a bot sends one) is stored as "not said" by the service.
+    heard_from = SelectField("How did you hear about us? (optional)", default="", validate_choice=False,
+                             choices=[SelectChoice("", "Choose one")]
+                             + [SelectChoice(key, label) for key, label in HEARD_FROM.items()])
+    heard_from_other = StringField("Where did you hear about us? (optional)", validators=[
+        Optional(), Length(max=100, message="Please keep this under 100 characters.")])
+    voicemail_ok = BooleanField("It's fine to leave me a voicemail")
+    text_ok = BooleanField("It's fine to send me a text message")
+    discreet = BooleanField("Please keep e-mail subject lines and the sender's name discreet")
+
+    def validate_email(self, field) -> None:
+        # Checked here, with the other fields, so every problem shows at once.
+        try:
+            normalize_email(field.data or "")
+        except InvalidEmail as exc:
+            raise ValidationError(str(exc)) from exc
 
     def validate_preferred_contact(self, field) -> None:
         if field.data == "phone" and not (self.phone.data or "").strip():

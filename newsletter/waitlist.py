@@ -1,0 +1,96 @@
+"""The waitlist: people who wrote while the practice took no new clients.
+
+Every `waitlist_check_weeks` (Practice settings) each person is asked by mail whether they still want
+a place, with signed links to answer yes or no; someone who does not answer within ANSWER_DAYS leaves
+the list with a kind note. While the practice accepts clients again she invites them in the order
+they joined. No Flask request and no Celery here; callers commit.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from newsletter import inquiries, mail, outbox, tokens
+from newsletter.extensions import db
+from newsletter.models import Inquiry, WaitlistEntry, utcnow
+from newsletter.practice import profile
+
+ANSWER_DAYS = 14
+TOKEN_PURPOSE = "waitlist"
+LEFT_ASKED, LEFT_NO_ANSWER, LEFT_INVITED = "asked to leave", "no answer", "invited"
+
+
+class NotOnTheList(LookupError):
+    """The link is for a place that has ended (they left, were invited, or it never existed)."""
+
+
+def active() -> list[tuple[WaitlistEntry, Inquiry]]:
+    """Everyone still waiting, in the order they joined."""
+    return list(db.session.execute(
+        select(WaitlistEntry, Inquiry).join(Inquiry, Inquiry.id == WaitlistEntry.inquiry_id)
+        .where(WaitlistEntry.left_at.is_(None), Inquiry.spam.is_(False))
+        .order_by(WaitlistEntry.joined_at, WaitlistEntry.id)
+    ))
+
+
+def answer_url(entry: WaitlistEntry) -> str:
+    """The signed page where the person answers "keep me" or "take me off"."""
+    return f"{current_app.config['BASE_URL']}/waitlist/{tokens.make(TOKEN_PURPOSE, entry.id)}"
+
+
+def _mail(prefix: str, entry: WaitlistEntry, inquiry: Inquiry, **context) -> int:
+    row = outbox.queue_template(prefix, to=inquiry.email, to_name=inquiry.name, from_=inquiries.sender_for(inquiry),
+                                reply_to=mail.practice_inbox(), inquiry=inquiry, entry=entry, **context)
+    return row.id
+
+
+def _leave(entry: WaitlistEntry, reason: str, now: datetime) -> None:
+    entry.left_at, entry.left_reason, entry.asked_at = now, reason, None
+
+
+def check_in(now: datetime | None = None) -> list[int]:
+    """The beat job: ask those due whether they still want a place; let go, kindly, those who
+    never answered. Returns the mail ids queued."""
+    now = now or utcnow()
+    every = timedelta(weeks=max(profile().waitlist_check_weeks, 1))
+    mail_ids = []
+    for entry, inquiry in active():
+        if entry.asked_at is not None and entry.asked_at <= now - timedelta(days=ANSWER_DAYS):
+            _leave(entry, LEFT_NO_ANSWER, now)
+            mail_ids.append(_mail("waitlist_goodbye", entry, inquiry))
+        elif entry.asked_at is None and entry.confirmed_at <= now - every:
+            entry.asked_at = now
+            mail_ids.append(_mail("waitlist_check", entry, inquiry, answer_url=answer_url(entry),
+                                  answer_days=ANSWER_DAYS))
+    return mail_ids
+
+
+def entry_for(token: str) -> WaitlistEntry:
+    """The waiting place a signed link names; BadToken for a forged one, NotOnTheList for one that ended."""
+    entry_id = tokens.read(TOKEN_PURPOSE, token, max_age=int(timedelta(days=ANSWER_DAYS * 3).total_seconds()))
+    entry = db.session.get(WaitlistEntry, entry_id) if isinstance(entry_id, int) else None
+    if entry is None or entry.left_at is not None:
+        raise NotOnTheList(entry_id)
+    return entry
+
+
+def answer(entry: WaitlistEntry, keep: bool, now: datetime | None = None) -> None:
+    """Their answer to a check-in: keep the place (asked again in N weeks) or leave the list."""
+    now = now or utcnow()
+    if keep:
+        entry.confirmed_at, entry.asked_at = now, None
+    else:
+        _leave(entry, LEFT_ASKED, now)
+
+
+def invite(entry: WaitlistEntry, admin_id: int | None) -> list[int]:
+    """A place has opened: write to this person (a first response) and take them off the list."""
+    inquiry = db.session.get(Inquiry, entry.inquiry_id)
+    if entry.left_at is not None or not inquiry.email:
+        raise NotOnTheList(entry.id)
+    _leave(entry, LEFT_INVITED, utcnow())
+    mail_id = _mail("waitlist_invite", entry, inquiry)
+    inquiries.record_invitation(inquiry, admin_id)
+    return [mail_id]

@@ -1,0 +1,196 @@
+"""Free 15-minute consultations: weekly hours, the signed booking page, .ics invites to both sides,
+cancelling, and a slot that is never booked twice, even by two people at the same moment."""
+from __future__ import annotations
+
+import re
+import threading
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from newsletter import booking, practice
+from newsletter.extensions import db
+from newsletter.models import Consultation, Inquiry
+from tests.test_inquiries import PRACTICE, queued, sign_in, submit, text_of
+
+EVERY_DAY = "\n".join(f"{day} 09:00-09:30" for day in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))
+
+
+def test_weekly_hours_are_read_and_mistakes_named():
+    windows = booking.parse_hours("Tuesday 14:00-16:00\n\nthu 9:30 - 10:00")
+    assert [(w.weekday, w.start.isoformat("minutes"), w.end.isoformat("minutes")) for w in windows] == [
+        (2, "14:00", "16:00"), (4, "09:30", "10:00")]
+    for bad in ("Someday 10:00-11:00", "Tuesday 16:00-14:00", "Tuesday 25:00-26:00", "Tuesday"):
+        with pytest.raises(booking.InvalidHours):
+            booking.parse_hours(bad)
+
+
+def set_hours(client, hours: str, holidays: str = "") -> None:
+    response = client.post("/admin/practice/days", data={"working_days": ["1", "2", "3", "4", "5"],
+                                                         "holidays": holidays, "consultation_hours": hours})
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def local_now(app) -> datetime:
+    return datetime.now(ZoneInfo(app.config["PRACTICE_TIMEZONE"]))
+
+
+def test_slots_are_in_local_hours_skip_holidays_and_leave_two_hours_notice(app, client):
+    with app.app_context():
+        sign_in(client)
+    tomorrow = local_now(app).date() + timedelta(days=1)
+    set_hours(client, EVERY_DAY, holidays=f"{tomorrow} Day off")
+
+    with app.app_context():
+        slots = booking.open_slots()
+        local = [slot.replace(tzinfo=ZoneInfo("UTC")).astimezone(practice.timezone()) for slot in slots]
+    assert {(s.hour, s.minute) for s in local} == {(9, 0), (9, 15)}
+    assert tomorrow not in {s.date() for s in local}
+    assert len({s.date() for s in local}) >= booking.DAYS_AHEAD - 1
+    assert all(slot >= datetime.utcnow() + booking.MIN_NOTICE for slot in slots)
+
+
+def test_bad_hours_are_refused_with_a_message(app, client):
+    with app.app_context():
+        sign_in(client)
+
+    response = client.post("/admin/practice/days", data={"working_days": ["1"], "consultation_hours": "Tues 2pm"})
+
+    assert response.status_code == 400 and "“Tues 2pm” isn&#39;t like “Tuesday 14:00-16:00”" in response.get_data(as_text=True)
+
+
+def offer(app, client, **inquiry) -> str:
+    """Her reply carries a booking link; returns the link's path."""
+    with app.app_context():
+        inquiry_id = submit(**inquiry).inquiry_id
+    client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": "Let's talk.", "booking_link": "y"})
+    with app.app_context():
+        reply = queued("inquiry_reply")[-1]
+    return re.search(r"http://newsletter.test(/consultation/\S+)", text_of(reply)).group(1)
+
+
+def ics_of(message) -> str:
+    [part] = [p for p in message.iter_attachments() if p.get_content_type() == "text/calendar"]
+    return part.get_payload(decode=True).decode("utf-8")
+
+
+def test_a_person_books_from_the_link_both_get_an_invite_and_she_can_cancel(app, client):
+    with app.app_context():
+        sign_in(client)
+    set_hours(client, EVERY_DAY)
+    path = offer(app, client)
+
+    page = client.get(path).get_data(as_text=True)
+    first_slot = re.search(r'name="slot" value="([^"]+)"', page).group(1)
+    booked = client.post(path, data={"slot": first_slot}).get_data(as_text=True)
+
+    assert "You're booked" in booked
+    starts = datetime.strptime(first_slot, "%Y-%m-%dT%H:%M")
+    with app.app_context():
+        inquiry = db.session.scalar(select(Inquiry))
+        assert inquiry.status == "consultation_scheduled"
+        assert starts not in booking.open_slots()
+        to_person, to_practice = queued("consultation_invite")
+    assert to_person["To"].addresses[0].addr_spec == "dana@example.com" and to_practice["To"] == PRACTICE
+    ics = ics_of(to_person)
+    assert ics == ics_of(to_practice) and "METHOD:REQUEST" in ics
+    assert f"DTSTART:{starts:%Y%m%dT%H%M}00Z\r\n" in ics and f"DTEND:{starts + timedelta(minutes=15):%Y%m%dT%H%M}00Z" in ics
+    assert all(len(line.encode()) <= 75 for line in ics.split("\r\n"))
+    assert "ATTENDEE;ROLE=REQ-PARTICIPANT:mailto:dana@example.com" in ics
+    assert client.post(path, data={"slot": first_slot}).get_data(as_text=True).count("You're booked") == 1
+
+    detail = client.get(f"/admin/inquiries/{inquiry.id}").get_data(as_text=True)
+    assert "Free consultation:" in detail
+    assert client.post(f"/admin/inquiries/{inquiry.id}/consultation/cancel").status_code == 302
+
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Consultation)) == 0
+        assert starts in booking.open_slots()
+        cancelled = queued("consultation_invite")[2:]
+    assert len(cancelled) == 2 and all("METHOD:CANCEL" in ics_of(m) for m in cancelled)
+
+
+def test_the_database_refuses_a_second_booking_of_the_same_start(app_ctx):
+    first, second = submit().inquiry_id, submit(email="sam@example.com").inquiry_id
+    start = datetime(2026, 12, 8, 16, 0)
+    db.session.add(Consultation(inquiry_id=first, starts_at=start))
+    db.session.commit()
+
+    db.session.add(Consultation(inquiry_id=second, starts_at=start))
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+
+
+def test_two_people_choosing_the_same_time_at_once_get_one_booking(app, client):
+    with app.app_context():
+        sign_in(client)
+    set_hours(client, EVERY_DAY)
+    paths = [offer(app, client), offer(app, client, email="sam@example.com", name="Sam Ortiz")]
+    slot = re.search(r'name="slot" value="([^"]+)"', client.get(paths[0]).get_data(as_text=True)).group(1)
+    start_together = threading.Barrier(2)
+    answers: list[int] = []
+
+    def choose(path: str) -> None:
+        visitor = app.test_client()
+        start_together.wait()
+        answers.append(visitor.post(path, data={"slot": slot}).status_code)
+
+    threads = [threading.Thread(target=choose, args=(path,)) for path in paths]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert sorted(answers) == [200, 409]
+    with app.app_context():
+        db.session.remove()
+        assert db.session.scalar(select(func.count()).select_from(Consultation)) == 1
+
+
+def test_a_forged_link_or_a_time_not_offered_books_nothing(app, client):
+    with app.app_context():
+        sign_in(client)
+    set_hours(client, EVERY_DAY)
+    path = offer(app, client)
+
+    assert client.get(path[:-3] + "abc").status_code == 404
+    not_offered = client.post(path, data={"slot": "2026-12-08T03:00"})
+    assert not_offered.status_code == 409 and "that time was just taken" in not_offered.get_data(as_text=True)
+    assert client.post(path, data={"slot": "tomorrow"}).status_code == 400
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Consultation)) == 0
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(slot=st.one_of(st.text(max_size=30), st.datetimes(min_value=datetime(2000, 1, 1)).map(
+    lambda d: d.strftime("%Y-%m-%dT%H:%M"))))
+def test_any_chosen_time_is_booked_or_refused_never_an_error(app, client, slot):
+    with app.app_context():
+        token = booking.tokens.make(booking.TOKEN_PURPOSE, submit().inquiry_id)
+
+    response = client.post(f"/consultation/{token}", data={"slot": slot})
+
+    assert response.status_code in (200, 400, 409)
+
+
+def test_she_offers_a_consultation_and_the_person_books_it_in_the_browser(app, client, live_server, page, smtp, worker):
+    with app.app_context():
+        sign_in(client)
+    set_hours(client, EVERY_DAY)
+    path = offer(app, client, name="Sam Ortiz", email="sam@example.com")
+
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.goto(f"{live_server}{path}")
+    page.locator("input[name=slot]").first.check()
+    page.get_by_role("button", name="Book this time").click()
+
+    page.get_by_role("heading", name="You're booked").wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    smtp.wait_for_messages(2, timeout=60)
+    invites = [m for m in smtp.to("sam@example.com") if m.message["Subject"].startswith("Confirmed")]
+    assert invites and "BEGIN:VCALENDAR" in ics_of(invites[0].message)
