@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from newsletter import issues, mail, personalize
-from newsletter.models import Inquiry, Subscriber, utcnow
+from newsletter.models import Inquiry, Subscriber, WaitlistEntry, utcnow
 from tests.support import ROOT, SAMPLE_ARTICLE
 
 EMAILS = ROOT / "templates" / "emails"
@@ -62,9 +62,9 @@ def _subscriber() -> Subscriber:
     return Subscriber(email="maya.lopez@example.com", name="Maya López")
 
 
-def _inquiry(*, urgent: bool, preferred: str = "email") -> Inquiry:
+def _inquiry(*, urgent: bool, preferred: str = "email", waitlist: bool = False) -> Inquiry:
     return Inquiry(id=42, name="Jordan Avery", email="jordan.avery@example.com", preferred_contact=preferred,
-                   source="site", status="new", urgent=urgent, spam=False,
+                   source="site", status="new", urgent=urgent, spam=False, waitlist=waitlist,
                    created_at=utcnow() - timedelta(hours=30))
 
 
@@ -84,8 +84,10 @@ def _samples() -> dict[str, list[dict]]:
         "welcome": [{"subscriber": _subscriber(), "unsubscribe_url": unsubscribe, "archive_url": f"{base}/issues"}],
         "already_subscribed": [{"subscriber": Subscriber(email="a@example.com", name=""),
                                 "unsubscribe_url": unsubscribe, "archive_url": f"{base}/issues"}],
-        "inquiry_ack": [{"inquiry": _inquiry(urgent=False), "reply_days": 2},
-                        {"inquiry": _inquiry(urgent=True, preferred="phone"), "reply_days": 1}],
+        "inquiry_ack": [{"inquiry": _inquiry(urgent=False), "reply_days": 2, "greeting_name": "Jordan",
+                         "reply_by": "Thursday, December 3"},
+                        {"inquiry": _inquiry(urgent=True, preferred="phone"), "reply_days": 1, "greeting_name": ""},
+                        {"inquiry": _inquiry(urgent=False, waitlist=True), "reply_days": 2, "check_weeks": 6}],
         "inquiry_forward": [
             {"inquiry": _inquiry(urgent=urgent), "first_name": "Jordan", "message": MESSAGE,
              "phone": "720-555-0142" if urgent else "", "admin_url": admin_url}
@@ -94,6 +96,21 @@ def _samples() -> dict[str, list[dict]]:
         "inquiry_notice": [{"inquiry": _inquiry(urgent=urgent), "admin_url": admin_url} for urgent in (False, True)],
         "admin_lockout": [{"email": "shoshana@example.com", "minutes": 30, "locked_until": utcnow(),
                            "admin_url": f"{base}/admin/audit"}],
+        "inquiry_reply": [{"inquiry": _inquiry(urgent=False), "body": "Dear Jordan,\n\nThank you for writing. "
+                           "I have evening times on Tuesdays and Thursdays.\n\nWarmly,\nShoshana",
+                           "quoted": quoted, "booking_link": booking}
+                          for quoted, booking in ((MESSAGE, f"{base}/consultation/eyJpIjo0Mn0.abc"), ("", None))],
+        "inquiry_nudge": [{"due": [(_inquiry(urgent=True), admin_url, "Thursday, December 3", "due today"),
+                                   (_inquiry(urgent=False), admin_url, "Friday, December 4", "1 business day left")],
+                           "names": True, "list_url": f"{base}/admin/inquiries"}],
+        "consultation_invite": [{"inquiry": _inquiry(urgent=False), "when": "Thursday, December 3 at 4:30 PM",
+                                 "cancelled": cancelled, "minutes": 15, "for_practice": for_practice,
+                                 "admin_url": admin_url}
+                                for cancelled in (False, True) for for_practice in (False, True)],
+        "waitlist_check": [{"inquiry": _inquiry(urgent=False), "entry": WaitlistEntry(joined_at=utcnow()),
+                            "answer_url": f"{base}/waitlist/eyJ3IjoxfQ.abc", "answer_days": 14}],
+        "waitlist_goodbye": [{"inquiry": _inquiry(urgent=False), "entry": WaitlistEntry(joined_at=utcnow())}],
+        "waitlist_invite": [{"inquiry": _inquiry(urgent=False), "entry": WaitlistEntry(joined_at=utcnow())}],
         "inquiry_digest": [{
             "waiting": [(_inquiry(urgent=True), admin_url, "1 day"), (_inquiry(urgent=False), admin_url, "2 days")],
             "hours": 24, "names": True, "list_url": f"{base}/admin/inquiries",
