@@ -5,12 +5,14 @@ who got it. Every step is a conditional UPDATE on it, so any number of workers, 
 sweepers may run at once:
 
 - `dispatch` moves an issue scheduled → sending and writes its ledger in the same transaction;
-- `send_batch` claims up to SEND_BATCH_SIZE pending rows with a lease, sends them over one SMTP
-  connection, and marks each row sent in its own commit right after the server accepted it;
+- `send_batch` claims up to SEND_BATCH_SIZE pending rows with a short lease (LEASE) that a
+  heartbeat renews while the batch is alive, sends them over one SMTP connection, and marks each
+  row sent in its own commit right after the server accepted it;
 - `sweep` frees leases a killed worker left behind and says which issues need batches again.
 
-A worker killed at any instant therefore loses nobody (its rows come back when the lease expires)
-and repeats at most the one message it had in flight (accepted, not yet marked).
+A worker killed at any instant therefore loses nobody (its rows come back when the lease expires,
+within LEASE, and beat's sweep hands them out within SWEEP_EVERY after that) and repeats at most
+the one message it had in flight (accepted, not yet marked).
 
 These functions commit: each commit is a step of the protocol above. They know nothing of Celery;
 worker/tasks.py turns the "batches needed" they return into tasks.
@@ -24,6 +26,7 @@ import hmac
 import html
 import logging
 import math
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,7 +36,7 @@ from functools import lru_cache
 from typing import Callable, Iterator
 
 from flask import current_app
-from sqlalchemy import Connection, and_, any_, exists, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, Engine, and_, any_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from newsletter import mail, personalize, subscriptions
@@ -56,7 +59,13 @@ from newsletter.suppression import email_hash, suppress
 
 log = logging.getLogger(__name__)
 
-MIN_LEASE = timedelta(minutes=5)
+# A claimed batch holds its deliveries this long; its heartbeat renews the lease every
+# HEARTBEAT_EVERY while the worker lives, so only a dead (or frozen) worker's rows come free.
+LEASE = timedelta(seconds=30)
+HEARTBEAT_EVERY = 5.0
+# Beat runs the delivery sweep this often (worker/celery.py): a dead worker's readers are handed
+# out again within LEASE + SWEEP_EVERY of its death.
+SWEEP_EVERY = timedelta(seconds=10)
 # A sending issue whose last batch was claimed longer ago than this has lost its tasks (Redis
 # restarted, a worker died): the sweeper hands out its batches again.
 IDLE_AFTER = timedelta(minutes=1)
@@ -169,6 +178,7 @@ class Recipient:
     token_key: str
     status: str | None
     attempts: int = 1
+    lease_until: datetime | None = None
 
     @property
     def id(self) -> int | None:
@@ -185,24 +195,17 @@ def send_batch(issue_id: int) -> BatchResult:
         return result
     recipients = _claim(issue_id)
     result.claimed = len(recipients)
-    if not recipients:
-        finish_if_done(issue_id)
-        return result
-    recipients = _skip_unwanted(recipients, result)
     if recipients:
-        _send(issue, recipients, result)
+        with _Heartbeat(db.engine, recipients) as heartbeat:
+            recipients = _skip_unwanted(recipients, result)
+            if recipients:
+                _send(issue, recipients, result, heartbeat)
     finish_if_done(issue_id)
     return result
 
 
 def _batch_size() -> int:
     return max(1, current_app.config["SEND_BATCH_SIZE"])
-
-
-def _lease() -> timedelta:
-    """Long enough for a whole batch at the configured rate, with room to spare."""
-    rate = current_app.config["SEND_RATE_PER_SECOND"] or 1000.0
-    return max(MIN_LEASE, timedelta(seconds=3 * _batch_size() / rate))
 
 
 def _claimable(issue_id: int, now: datetime):
@@ -241,7 +244,7 @@ def _claim(issue_id: int) -> list[Recipient]:
     claimed = db.session.execute(
         update(deliveries)
         .where(chosen)
-        .values(lease_until=now + _lease(), attempts=deliveries.c.attempts + 1)
+        .values(lease_until=now + LEASE, attempts=deliveries.c.attempts + 1)
         .returning(deliveries.c.id)
     ).scalars().all()
     db.session.commit()
@@ -249,7 +252,7 @@ def _claim(issue_id: int) -> list[Recipient]:
         return []
     rows = db.session.execute(
         select(deliveries.c.id, deliveries.c.subscriber_id, Subscriber.email, Subscriber.name,
-               Subscriber.token_key, Subscriber.status, deliveries.c.attempts)
+               Subscriber.token_key, Subscriber.status, deliveries.c.attempts, deliveries.c.lease_until)
         .select_from(deliveries.outerjoin(Subscriber.__table__, Subscriber.id == deliveries.c.subscriber_id))
         .where(deliveries.c.id.in_(claimed))
         .order_by(deliveries.c.id)
@@ -280,7 +283,7 @@ def _skip_unwanted(recipients: list[Recipient], result: BatchResult) -> list[Rec
     return keep
 
 
-def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> None:
+def _send(issue: Issue, recipients: list[Recipient], result: BatchResult, heartbeat: _Heartbeat) -> None:
     """Send each claimed message in order; on trouble stop and give the rest back to the ledger.
 
     The batch keeps one database connection, as it keeps one SMTP connection (see _ledger_connection).
@@ -296,6 +299,11 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> Non
     next_status_check = time.monotonic() + STATUS_CHECK_EVERY
     with mail.transport() as connection, _ledger_connection() as ledger, _sent_marker(ledger) as mark_sent:
         for position, recipient in enumerate(recipients):
+            if recipient.delivery_id not in heartbeat.held:
+                # This worker stalled past its lease and another batch has these readers now.
+                log.warning("issue %s: a batch lost its lease; it stops and leaves the rest to others", issue_id)
+                result.stopped = "lease lost"
+                return
             if time.monotonic() >= next_status_check:
                 next_status_check = time.monotonic() + STATUS_CHECK_EVERY
                 status = _issue_status(ledger, issue_id)
@@ -348,8 +356,53 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> Non
                     return
                 delay = min(RETRY_FIRST_DELAY * 2 ** (failures_in_a_row - 1), RETRY_MAX_DELAY)
                 log.info("issue %s: %s; retrying in %.2fs", issue_id, trouble, delay)
-                _extend_lease(ledger, recipients[position:], delay)
-                time.sleep(delay)
+                time.sleep(delay)  # the heartbeat keeps the lease meanwhile
+
+
+class _Heartbeat:
+    """Renews a batch's lease every HEARTBEAT_EVERY seconds while the batch runs, from a thread and
+    a database connection of its own, so a slow SMTP answer or a retry wait never lets it lapse.
+
+    The lease's expiry time doubles as the batch's token: only rows still pending with exactly the
+    value this batch set are renewed. `held` is the set of deliveries the last renewal kept; a row
+    missing from it was taken over by another batch (this process froze past its lease) and must
+    not be sent from here.
+    """
+
+    def __init__(self, engine: Engine, recipients: list[Recipient]):
+        self.engine = engine
+        self.ids = [r.delivery_id for r in recipients]
+        self.lease_until = recipients[0].lease_until
+        self.held = frozenset(self.ids)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease-heartbeat", daemon=True)
+
+    def __enter__(self) -> "_Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(HEARTBEAT_EVERY):
+            try:
+                self.renew()
+            except Exception:  # noqa: BLE001 - a database hiccup: the lease has time for the next beat
+                log.exception("could not renew a batch's lease")
+
+    def renew(self) -> None:
+        until = utcnow() + LEASE
+        with self.engine.begin() as connection:
+            kept = connection.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_(self.ids), deliveries.c.status == DELIVERY_PENDING,
+                       deliveries.c.lease_until == self.lease_until)
+                .values(lease_until=until)
+                .returning(deliveries.c.id)
+            ).scalars().all()
+        self.lease_until, self.held = until, frozenset(kept)
 
 
 @contextmanager
@@ -482,27 +535,17 @@ def _release(ledger: Connection, recipients: list[Recipient], retry_in: float = 
     return released
 
 
-def _extend_lease(ledger: Connection, recipients: list[Recipient], seconds: float) -> None:
-    """Before a long wait, keep the batch's deliveries leased beyond it."""
-    ids = [r.delivery_id for r in recipients]
-    ledger.execute(
-        update(deliveries).where(deliveries.c.id.in_(ids), deliveries.c.status == DELIVERY_PENDING)
-        .values(lease_until=utcnow() + _lease() + timedelta(seconds=seconds))
-    )
-    ledger.commit()
-
-
 def _limiter() -> SendRateLimiter:
     config = current_app.config
     return _shared_limiter(config["REDIS_URL"], config["SEND_RATE_PER_SECOND"], config["SEND_RATE_PER_HOUR"],
-                           config["SEND_RATE_PER_DAY"])
+                           config["SEND_RATE_PER_DAY"], db.engine)
 
 
 @lru_cache(maxsize=8)
-def _shared_limiter(redis_url: str, per_second: float, per_hour: int, per_day: int) -> SendRateLimiter:
+def _shared_limiter(redis_url: str, per_second: float, per_hour: int, per_day: int, engine: Engine) -> SendRateLimiter:
     """One limiter (and Redis connection) per process and setting, kept across batches."""
     return SendRateLimiter({"REDIS_URL": redis_url, "SEND_RATE_PER_SECOND": per_second,
-                            "SEND_RATE_PER_HOUR": per_hour, "SEND_RATE_PER_DAY": per_day})
+                            "SEND_RATE_PER_HOUR": per_hour, "SEND_RATE_PER_DAY": per_day}, engine=engine)
 
 
 def finish_if_done(issue_id: int) -> bool:

@@ -50,6 +50,7 @@ class Received:
     rcpt_tos: list[str]
     raw: bytes
     message: EmailMessage = field(init=False)
+    received_at: float = field(default_factory=time.monotonic)  # when the server accepted it
 
     def __post_init__(self) -> None:
         self.message = BytesParser(policy=policy.default).parsebytes(self.raw)

@@ -8,12 +8,14 @@ from __future__ import annotations
 import base64
 import secrets
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 from email import policy
 from email.parser import BytesParser
 
 import dkim
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, select
@@ -22,7 +24,7 @@ from newsletter import accounts, mail, personalize, sending, subscriptions
 from newsletter.extensions import db
 from newsletter.models import Delivery, Issue, Subscriber, Suppression, utcnow
 from newsletter.suppression import email_hash
-from tests.support import wait_for
+from tests.support import free_port, wait_for
 
 EMAIL_HTML = (
     "<html><body><p style=\"color:#333\">Dear %%reader_name%%, a long line of article text with “curly quotes”, "
@@ -354,21 +356,40 @@ def test_cli_reports_status_and_pauses_resumes_and_cancels(app_ctx, runner, smtp
     assert runner.invoke(args=["issue", "status", "999999"]).exit_code == 1
 
 
-def test_rate_limit_is_shared_through_redis_and_caps_stop_sending_until_the_next_window(app_ctx):
+@pytest.mark.parametrize("storage", ["redis", "database", "database during a Redis outage"])
+def test_rate_limit_is_shared_by_every_process_and_caps_stop_sending_until_the_next_window(app_ctx, storage):
     from newsletter.ratelimit import SendRateLimiter
 
-    config = {"REDIS_URL": app_ctx.config["REDIS_URL"], "SEND_RATE_PER_SECOND": 10, "SEND_RATE_PER_HOUR": 0,
-              "SEND_RATE_PER_DAY": 0}
+    redis_url = {"redis": app_ctx.config["REDIS_URL"], "database": "",
+                 "database during a Redis outage": f"redis://127.0.0.1:{free_port()}"}[storage]
+    config = {"REDIS_URL": redis_url, "SEND_RATE_PER_SECOND": 1, "SEND_RATE_PER_HOUR": 0, "SEND_RATE_PER_DAY": 0}
     name = f"test-rate-{secrets.token_hex(4)}"
-    first, second = SendRateLimiter(config, name=name), SendRateLimiter(config, name=name)
-    waits = [limiter.reserve().wait for _ in range(10) for limiter in (first, second)]
-    assert waits[9] < 0.05 and 0.9 < waits[-1] < 1.2  # a burst of 10, then 10 a second across both
+    # Two limiters on one bucket are what two worker processes have.
+    first, second = (SendRateLimiter(config, name=name, engine=db.engine) for _ in range(2))
+    started = time.monotonic()
+    waits = [limiter.reserve().wait for _ in range(3) for limiter in (first, second)]
+    elapsed = time.monotonic() - started
+    # One a second across both: the sixth message waits 5 s from the first (less the time the bookings took);
+    # each on a bucket of its own would wait 2 s.
+    assert waits[0] == 0 and 5 - elapsed - 0.1 <= waits[-1] <= 5
 
-    for storage in (app_ctx.config["REDIS_URL"], ""):
-        capped = SendRateLimiter({**config, "REDIS_URL": storage, "SEND_RATE_PER_SECOND": 100,
-                                  "SEND_RATE_PER_HOUR": 7}, name=f"test-cap-{secrets.token_hex(4)}")
-        assert [capped.reserve(5).count for _ in range(3)] == [5, 2, 0]  # at most rate/20 at once, 7 an hour
-        assert 0 < capped.reserve().wait <= 3600
+    capped = SendRateLimiter({**config, "SEND_RATE_PER_SECOND": 100, "SEND_RATE_PER_HOUR": 7},
+                             name=f"test-cap-{secrets.token_hex(4)}", engine=db.engine)
+    assert [capped.reserve(5).count for _ in range(3)] == [5, 2, 0]  # at most rate/20 at once, 7 an hour
+    assert 0 < capped.reserve().wait <= 3600
+
+
+def test_a_process_cut_off_from_every_shared_bucket_sends_only_its_share(app_ctx, tmp_path):
+    from sqlalchemy import create_engine
+
+    from newsletter.ratelimit import FALLBACK_SHARE, SendRateLimiter
+
+    unreachable = create_engine(f"sqlite:///{tmp_path}/no/such/folder/db.sqlite")
+    limiter = SendRateLimiter({"REDIS_URL": f"redis://127.0.0.1:{free_port()}", "SEND_RATE_PER_SECOND": 8},
+                              engine=unreachable)
+    waits = [limiter.reserve().wait for _ in range(6)]
+    # At the whole rate (8/s, a burst of 8) all six would go at once; at a quarter (2/s) the sixth waits 2 s.
+    assert FALLBACK_SHARE == 4 and waits[1] < 0.05 and waits[-1] > 1.5
 
 
 def test_hourly_cap_gives_the_rest_of_the_batch_back_for_later(app_factory, smtp):

@@ -5,6 +5,7 @@ from newsletter.models.issues import Delivery, Issue
 from newsletter.models.outbox import OutgoingMail
 from newsletter.models.practice import PracticeProfile
 from newsletter.models.readers import ConsentEvent, Subscriber, Suppression
+from newsletter.models.sending import SendRateBucket
 from newsletter.models.users import AdminUser
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "Issue",
     "OutgoingMail",
     "PracticeProfile",
+    "SendRateBucket",
     "Subscriber",
     "Suppression",
     "utcnow",
