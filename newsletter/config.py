@@ -81,7 +81,7 @@ def load(environ: Mapping[str, str], instance_path: str) -> dict:
         "SEND_RATE_PER_SECOND": _float(e, "SEND_RATE_PER_SECOND", 10.0),
         "SEND_RATE_PER_HOUR": _int(e, "SEND_RATE_PER_HOUR", 0),
         "SEND_RATE_PER_DAY": _int(e, "SEND_RATE_PER_DAY", 0),
-        "SEND_BATCH_SIZE": _int(e, "SEND_BATCH_SIZE", 100),
+        "SEND_BATCH_SIZE": _int(e, "SEND_BATCH_SIZE", 0),  # sending: 0 = 30 s of sending at the rate
         "SEND_MAX_CONSECUTIVE_FAILURES": _int(e, "SEND_MAX_CONSECUTIVE_FAILURES", 20),
         "DKIM_DOMAIN": e.get("DKIM_DOMAIN", ""),
         "DKIM_SELECTOR": e.get("DKIM_SELECTOR", ""),

@@ -14,7 +14,7 @@ from typing import Mapping
 from flask import current_app
 from sqlalchemy import or_, select, update
 
-from newsletter import crypto, mail
+from newsletter import crypto, mail, transports
 from newsletter.extensions import db
 from newsletter.models import OutgoingMail, utcnow
 from newsletter.models.outbox import MAIL_FAILED, MAIL_PENDING, MAIL_SENT
@@ -98,16 +98,16 @@ def deliver(mail_id: int) -> str:
         return "suppressed"
     try:
         message = mail.dkim_sign(crypto.decrypt(row.message), current_app.config)
-        with mail.transport() as conn:
+        with transports.open_transport() as conn:
             conn.send(mail.envelope_sender(), row.recipient, message)
-    except mail.PermanentFailure as exc:
+    except transports.PermanentFailure as exc:
         row.status, row.last_error, row.lease_until = MAIL_FAILED, str(exc)[:500], None
         if row.recipient.lower() != mail.practice_inbox().address.lower():
             suppress(row.recipient, "bounced", f"SMTP {exc.code}")
         db.session.commit()
         log.warning("outgoing mail %s refused for good (SMTP %s)", mail_id, exc.code)
         return "failed"
-    except mail.TemporaryFailure as exc:
+    except transports.TemporaryFailure as exc:
         _defer(row, str(exc))
         log.info("outgoing mail %s deferred (SMTP %s)", mail_id, exc.code)
         return "deferred"

@@ -19,11 +19,7 @@ worker/tasks.py turns the "batches needed" they return into tasks.
 """
 from __future__ import annotations
 
-import binascii
 import contextlib
-import hashlib
-import hmac
-import html
 import logging
 import math
 import threading
@@ -31,7 +27,6 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email import policy
 from functools import lru_cache
 from typing import Callable, Iterator
 
@@ -39,7 +34,7 @@ from flask import current_app
 from sqlalchemy import Connection, Engine, and_, any_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
-from newsletter import mail, personalize, subscriptions
+from newsletter import issue_mail, mail, transports
 from newsletter.extensions import db
 from newsletter.models import Delivery, Issue, Subscriber, Suppression, utcnow
 from newsletter.models.issues import (
@@ -63,6 +58,9 @@ log = logging.getLogger(__name__)
 # HEARTBEAT_EVERY while the worker lives, so only a dead (or frozen) worker's rows come free.
 LEASE = timedelta(seconds=30)
 HEARTBEAT_EVERY = 5.0
+# With SEND_BATCH_SIZE=0 (the default) a batch holds this many seconds of sending, within these bounds.
+BATCH_SECONDS = 30
+MIN_AUTO_BATCH, MAX_AUTO_BATCH = 100, 1000
 # Beat runs the delivery sweep this often (worker/celery.py): a dead worker's readers are handed
 # out again within LEASE + SWEEP_EVERY of its death.
 SWEEP_EVERY = timedelta(seconds=10)
@@ -205,7 +203,13 @@ def send_batch(issue_id: int) -> BatchResult:
 
 
 def _batch_size() -> int:
-    return max(1, current_app.config["SEND_BATCH_SIZE"])
+    """SEND_BATCH_SIZE, or (0, the default) BATCH_SECONDS of sending at the configured rate, so
+    a batch's fixed cost (a task, the claim, an SMTP greeting) is small beside its messages."""
+    config = current_app.config
+    if config["SEND_BATCH_SIZE"] > 0:
+        return config["SEND_BATCH_SIZE"]
+    rate = config["SEND_RATE_PER_SECOND"]
+    return MAX_AUTO_BATCH if rate <= 0 else max(MIN_AUTO_BATCH, min(MAX_AUTO_BATCH, round(rate * BATCH_SECONDS)))
 
 
 def _claimable(issue_id: int, now: datetime):
@@ -289,7 +293,7 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult, heartb
     The batch keeps one database connection, as it keeps one SMTP connection (see _ledger_connection).
     """
     config = current_app.config
-    issue_id, message = issue.id, IssueMail(issue)
+    issue_id, message = issue.id, issue_mail.for_issue(issue)
     db.session.commit()  # and no more reading through the session: `issue` is expired from here on
     limiter = _limiter()
     sender = mail.envelope_sender()
@@ -297,7 +301,9 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult, heartb
     failures_in_a_row = 0
     allowance = 0  # messages the rate limiter has granted and this batch has not sent yet
     next_status_check = time.monotonic() + STATUS_CHECK_EVERY
-    with mail.transport() as connection, _ledger_connection() as ledger, _sent_marker(ledger) as mark_sent:
+    with transports.open_transport() as connection, _ledger_connection() as ledger, _sent_marker(ledger) as mark_sent:
+        # Dot-stuffed once per issue where the transport takes it so; a DKIM signature covers the unstuffed bytes.
+        stuffed = connection.dot_stuffed and not mail.dkim_enabled(config)
         for position, recipient in enumerate(recipients):
             if recipient.delivery_id not in heartbeat.held:
                 # This worker stalled past its lease and another batch has these readers now.
@@ -323,8 +329,10 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult, heartb
             allowance -= 1
             while True:
                 try:
-                    connection.send(sender, recipient.email, mail.dkim_sign(message.for_reader(recipient), config))
-                except mail.PermanentFailure as exc:
+                    data = message.for_reader(recipient, stuffed=stuffed)
+                    connection.send(sender, recipient.email, data if stuffed else mail.dkim_sign(data, config),
+                                    stuffed=stuffed)
+                except transports.PermanentFailure as exc:
                     _mark_failed(ledger, recipient, exc)
                     result.failed += 1
                     failures_in_a_row += 1
@@ -333,7 +341,7 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult, heartb
                         result.released = _release(ledger, recipients[position + 1:])
                         return
                     break
-                except mail.TemporaryFailure as exc:
+                except transports.TemporaryFailure as exc:
                     if exc.recipient_only:
                         _defer_one(ledger, recipient, exc)
                         result.deferred += 1
@@ -463,7 +471,7 @@ _MARK_SENT_SQL = (
 )
 
 
-def _mark_failed(ledger: Connection, recipient: Recipient, exc: mail.PermanentFailure) -> None:
+def _mark_failed(ledger: Connection, recipient: Recipient, exc: transports.PermanentFailure) -> None:
     """A permanent refusal: the delivery fails and the address is suppressed as bounced.
 
     Only the SMTP code is kept: the reply text usually names the address, which must not
@@ -479,7 +487,7 @@ def _mark_failed(ledger: Connection, recipient: Recipient, exc: mail.PermanentFa
     log.warning("issue delivery %s refused for good (SMTP %s)", recipient.delivery_id, exc.code)
 
 
-def _defer_one(ledger: Connection, recipient: Recipient, exc: mail.TemporaryFailure) -> None:
+def _defer_one(ledger: Connection, recipient: Recipient, exc: transports.TemporaryFailure) -> None:
     """This reader's server said "try later" (a full mailbox, greylisting): the rest of the batch
     goes on, and this delivery waits its own backoff; after RECIPIENT_MAX_ATTEMPTS it fails,
     without suppressing the address."""
@@ -559,128 +567,6 @@ def finish_if_done(issue_id: int) -> bool:
     if done:
         log.info("issue %s sent", issue_id)
     return bool(done)
-
-
-# -- one reader's message, fast
-
-class IssueMail:
-    """An issue's message as bytes, built once, with slots filled per reader.
-
-    The same message `mail.build_message` would build from `personalize.fill` and `list_headers`
-    (headers, multipart/alternative, UTF-8), but the MIME structure is generated once per batch:
-    per reader only the To, Message-ID and List-Unsubscribe values and the two bodies
-    (quoted-printable, by the C codec) change.
-    """
-
-    _TO = "reader@slot.invalid"
-    _ID = "<message-id@slot.invalid>"
-    _URL = "https://slot.invalid/unsubscribe"
-    _TEXT = "x-text-slot"
-    _HTML = "x-html-slot"
-    _KEY = "x-reader-key-slot"
-
-    def __init__(self, issue: Issue):
-        self.issue_id = issue.id
-        self.secret = current_app.config["SECRET_KEY"].encode()
-        # personalize.issue_message_id once, with a slot for the reader's key: per reader it would
-        # parse MAIL_FROM again (a sixth of building a message).
-        self.message_id_pieces = _split(personalize.issue_message_id(self.issue_id, self._KEY).encode(),
-                                        [self._KEY.encode()])
-        template = mail.build_message(to=mail.Mailbox(self._TO), subject=issue.subject, text=self._TEXT, html=self._HTML,
-                                      message_id=self._ID, headers=personalize.list_headers(self._URL))
-        for part in template.iter_parts():
-            part.set_content(self._TEXT if part.get_content_subtype() == "plain" else self._HTML,
-                             subtype=part.get_content_subtype(), charset="utf-8", cte="quoted-printable")
-        raw = template.as_bytes(policy=policy.SMTP)
-        self.pieces = _split(raw, [b"To: " + self._TO.encode(), self._ID.encode(), self._URL.encode(),
-                                   self._TEXT.encode(), self._HTML.encode()])
-        self.text = _Body(issue.email_text, as_html=False)
-        self.html = _Body(issue.email_html, as_html=True)
-
-    def message_id(self, subscriber_id: int) -> str:
-        """Stable per (issue, reader) and opaque: it does not reveal the reader's id."""
-        digest = hmac.new(self.secret, f"{self.issue_id}:{subscriber_id}".encode(), hashlib.sha256).hexdigest()[:20]
-        before, after = self.message_id_pieces
-        return (before + digest.encode() + after).decode()
-
-    def for_reader(self, recipient: Recipient) -> bytes:
-        """The complete message for one reader, CRLF line ends, ready for SMTP (and DKIM)."""
-        url = subscriptions.unsubscribe_url(recipient)
-        name = recipient.name or ""
-        values = [
-            _to_header(recipient.email, mail.one_line(name, 100)),
-            self.message_id(recipient.subscriber_id).encode(),
-            mail.check_header(url).encode(),
-            self.text.encode(url, name),
-            self.html.encode(url, name),
-        ]
-        out = [self.pieces[0]]
-        for value, piece in zip(values, self.pieces[1:]):
-            out.append(value)
-            out.append(piece)
-        return b"".join(out)
-
-
-class _Body:
-    """A body quoted-printable encoded once, with gaps where each reader's values go.
-
-    Encoding 20 kB per reader was the costliest step of a send. Instead the text between the
-    markers is encoded once; per reader only the short values are, and each is set between
-    soft line breaks ("=" at a line end), so that every line stays within 76 characters and
-    the decoded body is exactly what personalize.fill makes.
-    """
-
-    def __init__(self, template: str, as_html: bool):
-        self.as_html = as_html
-        text = template.replace("\r\n", "\n")
-        if not text.endswith("\n"):
-            text += "\n"
-        self.markers = personalize._PATTERN.findall(text)
-        segments = [_qp_before_soft_break(part.encode("utf-8")) for part in personalize._PATTERN.split(text)]
-        segments[-1] = segments[-1].rstrip(b"\r\n")
-        self.segments = segments
-
-    def encode(self, unsubscribe_url: str, name: str) -> bytes:
-        values = {personalize.UNSUBSCRIBE_URL: unsubscribe_url, personalize.READER_NAME: name}
-        if self.as_html:
-            values = {k: html.escape(v, quote=True) for k, v in values.items()}
-        encoded = {k: _qp_before_soft_break(v.encode("utf-8")) for k, v in values.items()}
-        out = [self.segments[0]]
-        for marker, segment in zip(self.markers, self.segments[1:]):
-            out += [_SOFT_BREAK, encoded[marker], _SOFT_BREAK, segment]
-        return b"".join(out)
-
-
-_SOFT_BREAK = b"=\r\n"
-
-
-def _qp_before_soft_break(data: bytes) -> bytes:
-    """Quoted-printable with CRLF line ends, its last line short enough for a soft break to follow."""
-    lines = binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n").split(b"\r\n")
-    last = lines[-1]
-    if len(last) > 75:
-        cut = 75
-        while b"=" in last[cut - 2:cut]:  # never split an =XX escape
-            cut -= 1
-        lines[-1:] = [last[:cut] + b"=", last[cut:]]
-    return b"\r\n".join(lines)
-
-
-def _split(raw: bytes, slots: list[bytes]) -> list[bytes]:
-    """Cut the template at each slot, in order; each must occur exactly once."""
-    pieces = []
-    for slot in slots:
-        if raw.count(slot) != 1:
-            raise RuntimeError(f"message template lost its slot {slot!r}")
-        before, raw = raw.split(slot)
-        pieces.append(before)
-    pieces.append(raw)
-    return pieces
-
-
-def _to_header(email: str, name: str) -> bytes:
-    folded = mail.address_header("To", mail.Mailbox(email, name)).fold(policy=policy.SMTP)
-    return folded.rstrip("\r\n").encode("ascii")
 
 
 # -- pause, resume, cancel, sweep

@@ -84,6 +84,7 @@ class SMTPRecorder:
         self._rejects: dict[str, int] = {}
         self._rejected_senders: dict[str, int] = {}
         self.answers: list[int] = []
+        self.pipelining = True  # offer PIPELINING (RFC 2920), as real relays do
 
     # -- control, from the test thread
     def reset(self) -> None:
@@ -95,6 +96,7 @@ class SMTPRecorder:
             self._rejected_senders.clear()
             self.answers.clear()
             self.connections = 0
+            self.pipelining = True
 
     def fail_next(self, count: int, code: int = 451) -> None:
         with self._lock:
@@ -128,6 +130,8 @@ class SMTPRecorder:
         with self._lock:
             self.connections += 1
         session.host_name = hostname
+        if self.pipelining:
+            responses.insert(1, "250-PIPELINING")
         return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):

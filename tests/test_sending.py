@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, select
 
-from newsletter import accounts, mail, personalize, sending, subscriptions
+from newsletter import accounts, issue_mail, mail, personalize, sending, subscriptions
 from newsletter.extensions import db
 from newsletter.models import Delivery, Issue, Subscriber, Suppression, utcnow
 from newsletter.suppression import email_hash
@@ -92,7 +92,7 @@ def test_fast_message_matches_the_personalize_contract(app_ctx):
     reader.name = "Zoë O’Brien <&> " + "with a very long name " * 4
     issue = add_issue()
     recipient = sending.Recipient(1, reader.id, reader.email, reader.name, reader.token_key, "active")
-    mailer = sending.IssueMail(issue)
+    mailer = issue_mail.IssueMail(issue)
 
     fast = BytesParser(policy=policy.default).parsebytes(mailer.for_reader(recipient))
     url = subscriptions.unsubscribe_url(reader)
@@ -114,7 +114,41 @@ def test_fast_message_matches_the_personalize_contract(app_ctx):
     assert "Zoë O’Brien &lt;&amp;&gt;" in fast.get_body(("html",)).get_content()
     body = mailer.for_reader(recipient).split(b"\r\n\r\n", 1)[1]
     assert max(len(line) for line in body.split(b"\r\n")) <= 76  # quoted-printable's limit
-    assert mailer.message_id(reader.id) == sending.IssueMail(issue).message_id(reader.id)
+    assert mailer.message_id(reader.id) == issue_mail.IssueMail(issue).message_id(reader.id)
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_refusals_are_told_apart_with_and_without_smtp_pipelining(app_ctx, smtp, pipelining):
+    smtp.pipelining = pipelining
+    readers = add_readers(4)
+    issue = add_issue()
+    smtp.reject("reader1@example.org", 550)
+    smtp.reject("reader2@example.org", 452)
+    smtp.fail_next(1, 451)  # the first message's DATA: retried in place
+    sending.dispatch(issue.id)
+
+    result = sending.send_batch(issue.id)
+
+    assert (result.sent, result.failed, result.deferred) == (2, 1, 1)
+    assert copies_by_reader(smtp) == Counter({"reader0@example.org": 1, "reader3@example.org": 1})
+    assert smtp.answers == [451, 250, 550, 452, 250]
+    assert db.session.scalar(select(func.count()).select_from(Suppression)) == 1  # only the 550
+
+
+def test_the_message_dot_stuffed_once_per_issue_is_what_smtp_would_send(app_ctx):
+    from newsletter.transports import dot_stuff
+
+    [reader] = add_readers(1)
+    reader.name = ".Dot at the start"
+    issue = add_issue()
+    issue.email_text = ".a line starting with a dot\n%%reader_name%%\n..two\n" + issue.email_text
+    issue.email_html = ".<p>%%reader_name%%</p>\n" + issue.email_html
+    recipient = sending.Recipient(1, reader.id, reader.email, reader.name, reader.token_key, "active")
+    mailer = issue_mail.IssueMail(issue)
+
+    plain = mailer.for_reader(recipient)
+    assert b"\r\n.a line" in plain and b"\r\n.Dot" in plain
+    assert mailer.for_reader(recipient, stuffed=True) == dot_stuff(plain)
 
 
 def test_two_dispatchers_racing_start_the_issue_once(app, smtp):
@@ -471,7 +505,7 @@ def test_list_unsubscribe_offers_the_mailto_where_configured(app_factory):
         issue = add_issue()
         recipient = sending.Recipient(1, reader.id, reader.email, reader.name, reader.token_key, "active")
 
-        message = BytesParser(policy=policy.default).parsebytes(sending.IssueMail(issue).for_reader(recipient))
+        message = BytesParser(policy=policy.default).parsebytes(issue_mail.IssueMail(issue).for_reader(recipient))
 
         url = subscriptions.unsubscribe_url(reader)
         assert message["List-Unsubscribe"] == f"<{url}>, <mailto:unsubscribe@newsletter.test?subject=unsubscribe>"
