@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping, NamedTuple
 
 import redis
@@ -119,9 +119,9 @@ class LocalBucket:
         self.state = BucketState(limits.burst, time.time())
         self.lock = threading.Lock()
 
-    def reserve(self, wanted: int, now: float) -> Grant:
+    def reserve(self, wanted: int, now: float, per_day: int) -> Grant:
         with self.lock:
-            return self.state.book(self.limits, wanted, now)
+            return self.state.book(replace(self.limits, per_day=per_day), wanted, now)
 
 
 class DatabaseBucket:
@@ -132,7 +132,7 @@ class DatabaseBucket:
         self.engine, self.name, self.limits = engine, name, limits
         self.table = SendRateBucket.__table__
 
-    def reserve(self, wanted: int, now: float) -> Grant:
+    def reserve(self, wanted: int, now: float, per_day: int) -> Grant:
         table = self.table
         with self.engine.begin() as connection:
             # A write first: SQLite takes its write lock here, before the read, as PostgreSQL's FOR UPDATE does.
@@ -141,7 +141,7 @@ class DatabaseBucket:
             row = connection.execute(select(table).where(table.c.name == self.name).with_for_update()).one()
             state = BucketState(row.tokens, row.at, {HOUR: (row.hour_window, row.hour_used),
                                                      DAY: (row.day_window, row.day_used)})
-            grant = state.book(self.limits, wanted, now)
+            grant = state.book(replace(self.limits, per_day=per_day), wanted, now)
             (hour_window, hour_used), (day_window, day_used) = state.used[HOUR], state.used[DAY]
             connection.execute(update(table).where(table.c.name == self.name).values(
                 tokens=state.tokens, at=state.at, hour_window=hour_window, hour_used=hour_used,
@@ -169,8 +169,7 @@ class SendRateLimiter:
         self.down_until: dict[str, float] = {}
         if self.limits.rate <= 0:  # SEND_RATE_PER_SECOND=0: no limit
             return
-        share = Limits(self.limits.rate / FALLBACK_SHARE, -(-self.limits.per_hour // FALLBACK_SHARE),
-                       -(-self.limits.per_day // FALLBACK_SHARE))
+        share = Limits(self.limits.rate / FALLBACK_SHARE, -(-self.limits.per_hour // FALLBACK_SHARE))
         self.local = LocalBucket(share)
         if engine is not None:
             self.database = DatabaseBucket(engine, name, self.limits)
@@ -178,29 +177,31 @@ class SendRateLimiter:
             self.redis = redis.Redis.from_url(config["REDIS_URL"], socket_connect_timeout=1, socket_timeout=2)
             self.script = self.redis.register_script(_RESERVE)
 
-    def reserve(self, wanted: int = 1) -> Grant:
-        """Book up to `wanted` messages (never more than a twentieth of a second's worth)."""
+    def reserve(self, wanted: int = 1, day_cap: int = 0) -> Grant:
+        """Book up to `wanted` messages (never more than a twentieth of a second's worth).
+        `day_cap`: a daily cap for today on top of SEND_RATE_PER_DAY (the warm-up plan's)."""
         if self.local is None:
             return Grant(wanted, 0.0)
         wanted = max(1, min(wanted, int(self.limits.rate / 20)))
         now = time.time()
+        per_day = min((cap for cap in (self.limits.per_day, day_cap) if cap > 0), default=0)
         if self.redis is not None and self._answers("redis", now):
             try:
-                return self._reserve_in_redis(wanted, now)
+                return self._reserve_in_redis(wanted, now, per_day)
             except redis.RedisError as exc:
                 self._down("redis", now, exc)
         if self.database is not None and self._answers("database", now):
             try:
-                return self.database.reserve(wanted, now)
+                return self.database.reserve(wanted, now, per_day)
             except SQLAlchemyError as exc:
                 self._down("database", now, exc)
-        return self.local.reserve(wanted, now)
+        return self.local.reserve(wanted, now, -(-per_day // FALLBACK_SHARE))
 
-    def _reserve_in_redis(self, wanted: int, now: float) -> Grant:
+    def _reserve_in_redis(self, wanted: int, now: float, per_day: int) -> Grant:
         hour, day = int(now // HOUR), int(now // DAY)
         keys = [f"{self.name}:bucket", f"{self.name}:hour:{hour}", f"{self.name}:day:{day}"]
         args = [self.limits.rate, self.limits.burst, f"{now:.6f}", wanted, self.limits.per_hour,
-                self.limits.per_day, HOUR - now % HOUR, DAY - now % DAY]
+                per_day, HOUR - now % HOUR, DAY - now % DAY]
         granted, wait_ms = self.script(keys=keys, args=args)
         return Grant(int(granted), float(wait_ms) / 1000)
 

@@ -34,7 +34,7 @@ from flask import current_app
 from sqlalchemy import Connection, Engine, and_, any_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
-from newsletter import issue_mail, mail, transports
+from newsletter import issue_mail, mail, transports, warmup
 from newsletter.extensions import db
 from newsletter.models import Delivery, Issue, Subscriber, Suppression, utcnow
 from newsletter.models.issues import (
@@ -294,6 +294,7 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult, heartb
     """
     config = current_app.config
     issue_id, message = issue.id, issue_mail.for_issue(issue)
+    day_cap = warmup.daily_cap()
     db.session.commit()  # and no more reading through the session: `issue` is expired from here on
     limiter = _limiter()
     sender = mail.envelope_sender()
@@ -318,7 +319,7 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult, heartb
                     result.released = _release(ledger, recipients[position:])
                     return
             if not allowance:
-                grant = limiter.reserve(len(recipients) - position)
+                grant = limiter.reserve(len(recipients) - position, day_cap=day_cap)
                 if not grant.count:
                     result.stopped = "rate cap"
                     result.released = _release(ledger, recipients[position:], retry_in=grant.wait)

@@ -10,7 +10,7 @@ import secrets
 import threading
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email import policy
 from email.parser import BytesParser
 
@@ -439,6 +439,34 @@ def test_hourly_cap_gives_the_rest_of_the_batch_back_for_later(app_factory, smtp
         assert (result.sent, result.released, result.stopped) == (2, 3, "rate cap")
         assert sending.batches_needed(issue.id) == 0  # not before the next hour
         assert sending.progress(issue.id).pending == 3
+
+
+def test_warm_up_plan_caps_the_day_and_the_issue_waits_for_tomorrow_saying_so(app_factory, smtp, monkeypatch):
+    from newsletter import warmup
+    from tests.test_admin_auth import PASSWORD, sign_in
+
+    assert [warmup.cap_on(day, 50, 4) for day in (1, 2, 3, 4, 5)] == [50, 100, 200, 400, None]
+    app = app_factory(REDIS_URL="", SEND_WARMUP_START=3, SEND_WARMUP_DAYS=5)
+    with app.app_context():
+        add_readers(5)
+        issue = add_issue()
+        sending.dispatch(issue.id)
+
+        result = sending.send_batch(issue.id)
+
+        assert (result.sent, result.released, result.stopped) == (3, 2, "rate cap")
+        assert sending.progress(issue.id).status == "sending" and sending.batches_needed(issue.id) == 0
+        tomorrow = datetime.combine(utcnow().date() + timedelta(days=1), datetime.min.time())
+        waiting = db.session.scalars(select(Delivery.next_attempt_at).where(Delivery.status == "pending")).all()
+        assert len(waiting) == 2 and all(abs((at - tomorrow).total_seconds()) < 5 for at in waiting)
+        monkeypatch.setenv("ADMIN_PASSWORD", PASSWORD)
+        assert app.test_cli_runner().invoke(args=["create-admin", "therapist@example.com"]).exit_code == 0
+        client = app.test_client()
+        assert sign_in(client, "therapist@example.com", PASSWORD).status_code == 302
+        page = " ".join(client.get(f"/admin/issues/{issue.id}").get_data(as_text=True).split())
+    assert "day 1 of 5: up to 3 messages today, 3 used." in page
+    assert "the rest goes out tomorrow, on its own." in page
+    assert len(smtp.messages) == 3
 
 
 def test_a_batch_claims_at_most_the_batch_size(app_factory, smtp):
