@@ -1,6 +1,8 @@
 """Admin accounts: argon2 password hashes, sign-in checks."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
@@ -9,8 +11,14 @@ from newsletter.extensions import db
 from newsletter.models import AdminUser, utcnow
 
 _hasher = PasswordHasher()
-# Verified against when the address is unknown, so a wrong address costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """Verified against when the address is unknown, so a wrong address costs as long as a wrong password.
+    Made on first use: an argon2 hash takes 64 MB and a second, which workers (that never sign anyone in)
+    paid at import."""
+    return _hasher.hash("not-a-real-password")
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -36,7 +44,7 @@ def authenticate(email: str, password: str) -> AdminUser | None:
     """The admin with this address and password, or None."""
     user = db.session.scalar(select(AdminUser).where(func.lower(AdminUser.email) == email.strip().lower()))
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        _hasher.verify(user.password_hash if user else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None:
