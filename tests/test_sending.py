@@ -18,7 +18,7 @@ import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from newsletter import accounts, issue_mail, mail, personalize, sending, subscriptions
 from newsletter.extensions import db
@@ -309,6 +309,27 @@ def test_sweeper_gives_a_dead_workers_deliveries_to_the_next_batch(app_ctx, smtp
     sending.send_batch(issue.id)
 
     assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers})
+
+
+def test_a_batch_heartbeat_renews_its_lease_and_lets_go_of_rows_another_batch_took(app_ctx):
+    add_readers(3)
+    issue = add_issue()
+    sending.dispatch(issue.id)
+    recipients = sending._claim(issue.id)
+    heartbeat = sending._Heartbeat(db.engine, recipients)
+
+    heartbeat.renew()
+
+    leases = db.session.scalars(select(Delivery.lease_until)).all()
+    db.session.commit()
+    assert all(lease > recipients[0].lease_until for lease in leases)
+    assert heartbeat.held == {r.delivery_id for r in recipients}
+    # The worker froze past its lease: another batch claims the rows, and this one must not send them.
+    db.session.execute(update(Delivery).values(lease_until=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+    assert len(sending._claim(issue.id)) == 3
+    heartbeat.renew()
+    assert heartbeat.held == frozenset()
 
 
 def test_embedded_mode_sends_to_the_outbox_folder_without_redis(app_factory, tmp_path):
