@@ -161,7 +161,7 @@ def _raw_sender(port: int, messages: list[bytes], count: int, start, done) -> No
 def bench_raw(app, issue_id: int, port: int, readers: int, processes: int) -> tuple[float, float]:
     from newsletter.extensions import db
     from newsletter.models import Issue
-    from newsletter.sending import IssueMail
+    from newsletter.issue_mail import IssueMail
 
     with app.app_context():
         issue = db.session.get(Issue, issue_id)
@@ -273,7 +273,8 @@ def main() -> None:
     parser.add_argument("--readers", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=2, help="worker processes for (c), sender processes for (a)")
     parser.add_argument("--naive-sample", type=int, default=300)
-    parser.add_argument("--batch-size", type=int, default=500, help="SEND_BATCH_SIZE for (c)")
+    parser.add_argument("--batch-size", type=int, default=0,
+                        help="SEND_BATCH_SIZE for (c); 0, the default configuration, follows the rate")
     parser.add_argument("--sqlite", action="store_true", help="use SQLite even when PostgreSQL answers")
     args = parser.parse_args()
 
@@ -314,9 +315,9 @@ def main() -> None:
         ours, rss, ours_cpu = bench_ours(app, issue_id, env, args.workers, workdir)
         print(f"(c) ours   {ours:9.0f} messages/s  (dispatch, ledger, leases, rate limiter, marks; "
               f"batch size {args.batch_size})", flush=True)
-        print(f"ours/raw   {ours / raw:9.2f}   (target >= 0.5)")
+        print(f"ours/raw   {ours / raw:9.2f}   (target >= 0.7)")
         print(f"ours/naive {ours / naive:9.1f}   (target >= 20)")
-        print(f"peak worker RSS {rss:.0f} MB   (target < 250 MB)")
+        print(f"peak worker RSS {rss:.0f} MB   (target < 100 MB)")
         # Less at the mercy of other load on the machine than the rates: the sender's own CPU per message.
         print(f"CPU per message: raw {raw_cpu * 1000:.2f} ms (senders), ours {ours_cpu * 1000:.2f} ms (workers, "
               f"whole tasks; PostgreSQL, Redis and smtp-sink not counted)")

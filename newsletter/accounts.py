@@ -5,6 +5,7 @@ import io
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 
 import pyotp
 import segno
@@ -19,8 +20,14 @@ from newsletter.models import AdminUser, RecoveryCode, utcnow
 _hasher = PasswordHasher()
 # Recovery codes carry 50 random bits, so a lighter argon2 cost keeps ten checks quick without weakening them.
 _code_hasher = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
-# Verified against when the address is unknown, so a wrong address costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """Verified against when the address is unknown, so a wrong address costs as long as a wrong password.
+    Made on first use: an argon2 hash takes 64 MB and a second, which workers (that never sign anyone in)
+    paid at import."""
+    return _hasher.hash("not-a-real-password")
 
 MIN_PASSWORD_LENGTH = 10
 RECOVERY_CODE_COUNT = 10
@@ -79,7 +86,7 @@ def authenticate(email: str, password: str, lockout: Lockout) -> SignIn:
     """Check a password. A locked account is refused even with the right password; the caller commits."""
     user = find_admin(email)
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        _hasher.verify(user.password_hash if user else _dummy_hash(), password)
         right = user is not None
     except (VerificationError, InvalidHashError):
         right = False

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+from datetime import date
 from email.utils import getaddresses
 from pathlib import Path
 from typing import Mapping
@@ -47,6 +48,16 @@ def _float(environ: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _date(environ: Mapping[str, str], name: str) -> date | None:
+    raw = environ.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(raw.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a date like 2026-12-01, got {raw!r}") from exc
+
+
 def _instance_secret(instance_path: str, filename: str, generate) -> str:
     """Read a development secret from instance/, creating it once (mode 600)."""
     path = Path(instance_path) / filename
@@ -82,8 +93,12 @@ def load(environ: Mapping[str, str], instance_path: str) -> dict:
         "SEND_RATE_PER_SECOND": _float(e, "SEND_RATE_PER_SECOND", 10.0),
         "SEND_RATE_PER_HOUR": _int(e, "SEND_RATE_PER_HOUR", 0),
         "SEND_RATE_PER_DAY": _int(e, "SEND_RATE_PER_DAY", 0),
-        "SEND_BATCH_SIZE": _int(e, "SEND_BATCH_SIZE", 100),
+        "SEND_BATCH_SIZE": _int(e, "SEND_BATCH_SIZE", 0),  # sending: 0 = 30 s of sending at the rate
         "SEND_MAX_CONSECUTIVE_FAILURES": _int(e, "SEND_MAX_CONSECUTIVE_FAILURES", 20),
+        # Sending: a warm-up plan for a new sender domain (newsletter/warmup.py). 0 messages on day 1 = off.
+        "SEND_WARMUP_START": _int(e, "SEND_WARMUP_START", 0),
+        "SEND_WARMUP_DAYS": _int(e, "SEND_WARMUP_DAYS", 14),
+        "SEND_WARMUP_FROM": _date(e, "SEND_WARMUP_FROM"),  # default: the day the first issue was sent
         "DKIM_DOMAIN": e.get("DKIM_DOMAIN", ""),
         "DKIM_SELECTOR": e.get("DKIM_SELECTOR", ""),
         "DKIM_PRIVATE_KEY": e.get("DKIM_PRIVATE_KEY", ""),

@@ -1,4 +1,4 @@
-"""Mail: render a template trio, build a safe RFC 5322 message, and hand it to a transport.
+"""Mail: render a template trio and build a safe RFC 5322 message (newsletter/transports.py sends it).
 
 Templates live in templates/emails/ as NAME.subject.txt, NAME.txt and NAME.html. The text
 part is rendered without HTML escaping; the HTML part has its CSS inlined by premailer here,
@@ -10,11 +10,6 @@ from __future__ import annotations
 import base64
 import logging
 import re
-import smtplib
-import socket
-import ssl
-import time
-import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid
@@ -22,7 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Iterable, Mapping
 
-import premailer
 from flask import current_app, render_template
 from jinja2 import TemplateNotFound
 
@@ -35,27 +29,6 @@ log = logging.getLogger(__name__)
 
 class UnsafeHeader(ValueError):
     """A header value would have broken out of its header."""
-
-
-class TemporaryFailure(Exception):
-    """The server said "try later" (4xx) or the connection failed: retry.
-
-    `recipient_only` is set when only this recipient was deferred (4xx at RCPT: a full mailbox,
-    greylisting), so other readers' messages can go on.
-    """
-
-    def __init__(self, code: int, message: str, recipient_only: bool = False):
-        super().__init__(f"{code} {message}")
-        self.code = code
-        self.recipient_only = recipient_only
-
-
-class PermanentFailure(Exception):
-    """The server refused the recipient for good (5xx): do not retry this address."""
-
-    def __init__(self, code: int, message: str):
-        super().__init__(f"{code} {message}")
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -84,6 +57,8 @@ def one_line(value: str, limit: int = 200) -> str:
 
 def inline_css(html: str) -> str:
     """Inline the CSS into style attributes; media queries stay in <style>, !important intact."""
+    import premailer  # here, not at the top: premailer, lxml and cssutils weigh 20 MB in processes that never render
+
     return premailer.Premailer(
         html,
         keep_style_tags=False,
@@ -278,9 +253,13 @@ def envelope_sender() -> str:
     return sender().address
 
 
+def dkim_enabled(config: Mapping) -> bool:
+    return bool(config.get("DKIM_DOMAIN") and config.get("DKIM_SELECTOR") and config.get("DKIM_PRIVATE_KEY"))
+
+
 def dkim_sign(message: bytes, config: Mapping) -> bytes:
     """Prepend a DKIM-Signature when DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY are set."""
-    if not (config.get("DKIM_DOMAIN") and config.get("DKIM_SELECTOR") and config.get("DKIM_PRIVATE_KEY")):
+    if not dkim_enabled(config):
         return message
     import dkim
 
@@ -296,122 +275,6 @@ def dkim_sign(message: bytes, config: Mapping) -> bytes:
                          b"list-unsubscribe-post", b"list-id", b"reply-to", b"mime-version", b"content-type"],
     )
     return signature + message
-
-
-class SMTPTransport:
-    """One SMTP connection, opened on first use and kept for a batch; errors are classified."""
-
-    def __init__(self, config: Mapping):
-        self.config = config
-        self.connection: smtplib.SMTP | None = None
-
-    def _connect(self) -> smtplib.SMTP:
-        cfg = self.config
-        host, port, timeout = cfg["SMTP_HOST"], cfg["SMTP_PORT"], cfg["SMTP_TIMEOUT"]
-        try:
-            if cfg["SMTP_SECURITY"] == "ssl":
-                conn = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
-            else:
-                conn = smtplib.SMTP(host, port, timeout=timeout)
-                if cfg["SMTP_SECURITY"] == "starttls":
-                    conn.starttls(context=ssl.create_default_context())
-            if cfg["SMTP_USERNAME"]:
-                conn.login(cfg["SMTP_USERNAME"], cfg["SMTP_PASSWORD"])
-        except smtplib.SMTPResponseException as exc:
-            # A refused greeting or login is our configuration's problem, never a reader's bounce.
-            raise TemporaryFailure(exc.smtp_code, f"the server refused our connection or login: {_text(exc.smtp_error)}") from exc
-        except (OSError, smtplib.SMTPException) as exc:
-            raise TemporaryFailure(0, f"cannot connect to {host}:{port}: {exc}") from exc
-        return conn
-
-    def send(self, sender: str, recipient: str, message: bytes) -> None:
-        if self.connection is None:
-            self.connection = self._connect()
-        try:
-            refused = self.connection.sendmail(sender, [recipient], message)
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, text = exc.recipients.get(recipient, (550, b"refused"))
-            self._reset()
-            raise _classify(code, text, recipient_only=True) from exc
-        except smtplib.SMTPSenderRefused as exc:
-            # MAIL FROM refused: every message would fail the same way; not the reader's fault.
-            self._reset()
-            raise TemporaryFailure(exc.smtp_code, f"the server refused our sender: {_text(exc.smtp_error)}") from exc
-        except smtplib.SMTPResponseException as exc:
-            self._reset()
-            raise _classify(exc.smtp_code, exc.smtp_error) from exc
-        except (smtplib.SMTPServerDisconnected, OSError, socket.timeout) as exc:
-            self.close()
-            raise TemporaryFailure(0, f"connection lost: {exc}") from exc
-        if refused:
-            code, text = refused[recipient]
-            raise _classify(code, text, recipient_only=True)
-
-    def _reset(self) -> None:
-        """After a refusal, start the next message from a clean state (or a new connection)."""
-        try:
-            if self.connection is not None:
-                self.connection.rset()
-        except (smtplib.SMTPException, OSError):
-            self.close()
-
-    def close(self) -> None:
-        if self.connection is not None:
-            try:
-                self.connection.quit()
-            except (smtplib.SMTPException, OSError):
-                self.connection.close()
-            self.connection = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-
-class OutboxTransport:
-    """The embedded default: every message becomes an .eml file, viewable in the admin."""
-
-    def __init__(self, config: Mapping):
-        self.folder = Path(config["OUTBOX_DIR"])
-
-    def send(self, sender: str, recipient: str, message: bytes) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        name = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:12]}.eml"
-        partial = self.folder / f".{name}.part"
-        try:
-            partial.write_bytes(message)
-            partial.rename(self.folder / name)
-        except OSError:  # a full disk: leave no half message behind, the outbox retries later
-            partial.unlink(missing_ok=True)
-            raise
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def _classify(code: int, text: bytes | str, recipient_only: bool = False) -> Exception:
-    """5xx for this recipient's message is permanent; anything else is worth another try."""
-    if 500 <= code < 600:
-        return PermanentFailure(code, _text(text))
-    return TemporaryFailure(code, _text(text), recipient_only=recipient_only)
-
-
-def transport(config: Mapping | None = None) -> SMTPTransport | OutboxTransport:
-    """SMTP when SMTP_HOST is set, else the outbox folder."""
-    config = config or current_app.config
-    return SMTPTransport(config) if config["SMTP_HOST"] else OutboxTransport(config)
 
 
 def outbox_messages(limit: int = 200) -> Iterable[Path]:

@@ -16,7 +16,7 @@ from typing import Mapping
 from flask import current_app
 from sqlalchemy import or_, select, update
 
-from newsletter import bounces, crypto, mail
+from newsletter import bounces, crypto, mail, transports
 from newsletter.extensions import db
 from newsletter.models import OutgoingMail, utcnow
 from newsletter.models.outbox import MAIL_FAILED, MAIL_PENDING, MAIL_SENT
@@ -171,16 +171,16 @@ def deliver(mail_id: int) -> str:
         finished = message_bytes(row)
         db.session.commit()  # stored finished before the first attempt: a retry is the same message
         message = mail.dkim_sign(finished, current_app.config)
-        with mail.transport() as conn:
+        with transports.open_transport() as conn:
             conn.send(bounces.verp(mail.envelope_sender(), mail_id=row.id), row.recipient, message)
-    except mail.PermanentFailure as exc:
+    except transports.PermanentFailure as exc:
         row.status, row.last_error, row.lease_until = MAIL_FAILED, str(exc)[:500], None
         if row.recipient.lower() != mail.practice_inbox().address.lower():
             suppress(row.recipient, "bounced", f"SMTP {exc.code}")
         db.session.commit()
         log.warning("outgoing mail %s refused for good (SMTP %s)", mail_id, exc.code)
         return "failed"
-    except mail.TemporaryFailure as exc:
+    except transports.TemporaryFailure as exc:
         _defer(row, str(exc))
         log.info("outgoing mail %s deferred (SMTP %s)", mail_id, exc.code)
         return "deferred"

@@ -5,38 +5,36 @@ who got it. Every step is a conditional UPDATE on it, so any number of workers, 
 sweepers may run at once:
 
 - `dispatch` moves an issue scheduled → sending and writes its ledger in the same transaction;
-- `send_batch` claims up to SEND_BATCH_SIZE pending rows with a lease, sends them over one SMTP
-  connection, and marks each row sent in its own commit right after the server accepted it;
+- `send_batch` claims up to SEND_BATCH_SIZE pending rows with a short lease (LEASE) that a
+  heartbeat renews while the batch is alive, sends them over one SMTP connection, and marks each
+  row sent in its own commit right after the server accepted it;
 - `sweep` frees leases a killed worker left behind and says which issues need batches again.
 
-A worker killed at any instant therefore loses nobody (its rows come back when the lease expires)
-and repeats at most the one message it had in flight (accepted, not yet marked).
+A worker killed at any instant therefore loses nobody (its rows come back when the lease expires,
+within LEASE, and beat's sweep hands them out within SWEEP_EVERY after that) and repeats at most
+the one message it had in flight (accepted, not yet marked).
 
 These functions commit: each commit is a step of the protocol above. They know nothing of Celery;
 worker/tasks.py turns the "batches needed" they return into tasks.
 """
 from __future__ import annotations
 
-import binascii
 import contextlib
-import hashlib
-import hmac
-import html
 import logging
 import math
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email import policy
 from functools import lru_cache
 from typing import Callable, Iterator
 
 from flask import current_app
-from sqlalchemy import Connection, and_, any_, exists, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, Engine, and_, any_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
-from newsletter import bounces, mail, personalize, subscriptions
+from newsletter import bounces, issue_mail, mail, transports, warmup
 from newsletter.extensions import db
 from newsletter.models import Delivery, Issue, Subscriber, Suppression, utcnow
 from newsletter.models.issues import (
@@ -56,7 +54,16 @@ from newsletter.suppression import email_hash, suppress
 
 log = logging.getLogger(__name__)
 
-MIN_LEASE = timedelta(minutes=5)
+# A claimed batch holds its deliveries this long; its heartbeat renews the lease every
+# HEARTBEAT_EVERY while the worker lives, so only a dead (or frozen) worker's rows come free.
+LEASE = timedelta(seconds=30)
+HEARTBEAT_EVERY = 5.0
+# With SEND_BATCH_SIZE=0 (the default) a batch holds this many seconds of sending, within these bounds.
+BATCH_SECONDS = 30
+MIN_AUTO_BATCH, MAX_AUTO_BATCH = 100, 1000
+# Beat runs the delivery sweep this often (worker/celery.py): a dead worker's readers are handed
+# out again within LEASE + SWEEP_EVERY of its death.
+SWEEP_EVERY = timedelta(seconds=10)
 # A sending issue whose last batch was claimed longer ago than this has lost its tasks (Redis
 # restarted, a worker died): the sweeper hands out its batches again.
 IDLE_AFTER = timedelta(minutes=1)
@@ -173,6 +180,7 @@ class Recipient:
     token_key: str
     status: str | None
     attempts: int = 1
+    lease_until: datetime | None = None
 
     @property
     def id(self) -> int | None:
@@ -189,24 +197,23 @@ def send_batch(issue_id: int) -> BatchResult:
         return result
     recipients = _claim(issue_id)
     result.claimed = len(recipients)
-    if not recipients:
-        finish_if_done(issue_id)
-        return result
-    recipients = _skip_unwanted(recipients, result)
     if recipients:
-        _send(issue, recipients, result)
+        with _Heartbeat(db.engine, recipients) as heartbeat:
+            recipients = _skip_unwanted(recipients, result)
+            if recipients:
+                _send(issue, recipients, result, heartbeat)
     finish_if_done(issue_id)
     return result
 
 
 def _batch_size() -> int:
-    return max(1, current_app.config["SEND_BATCH_SIZE"])
-
-
-def _lease() -> timedelta:
-    """Long enough for a whole batch at the configured rate, with room to spare."""
-    rate = current_app.config["SEND_RATE_PER_SECOND"] or 1000.0
-    return max(MIN_LEASE, timedelta(seconds=3 * _batch_size() / rate))
+    """SEND_BATCH_SIZE, or (0, the default) BATCH_SECONDS of sending at the configured rate, so
+    a batch's fixed cost (a task, the claim, an SMTP greeting) is small beside its messages."""
+    config = current_app.config
+    if config["SEND_BATCH_SIZE"] > 0:
+        return config["SEND_BATCH_SIZE"]
+    rate = config["SEND_RATE_PER_SECOND"]
+    return MAX_AUTO_BATCH if rate <= 0 else max(MIN_AUTO_BATCH, min(MAX_AUTO_BATCH, round(rate * BATCH_SECONDS)))
 
 
 def _claimable(issue_id: int, now: datetime):
@@ -245,7 +252,7 @@ def _claim(issue_id: int) -> list[Recipient]:
     claimed = db.session.execute(
         update(deliveries)
         .where(chosen)
-        .values(lease_until=now + _lease(), attempts=deliveries.c.attempts + 1)
+        .values(lease_until=now + LEASE, attempts=deliveries.c.attempts + 1)
         .returning(deliveries.c.id)
     ).scalars().all()
     db.session.commit()
@@ -253,7 +260,7 @@ def _claim(issue_id: int) -> list[Recipient]:
         return []
     rows = db.session.execute(
         select(deliveries.c.id, deliveries.c.subscriber_id, Subscriber.email, Subscriber.name,
-               Subscriber.token_key, Subscriber.status, deliveries.c.attempts)
+               Subscriber.token_key, Subscriber.status, deliveries.c.attempts, deliveries.c.lease_until)
         .select_from(deliveries.outerjoin(Subscriber.__table__, Subscriber.id == deliveries.c.subscriber_id))
         .where(deliveries.c.id.in_(claimed))
         .order_by(deliveries.c.id)
@@ -284,13 +291,14 @@ def _skip_unwanted(recipients: list[Recipient], result: BatchResult) -> list[Rec
     return keep
 
 
-def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> None:
+def _send(issue: Issue, recipients: list[Recipient], result: BatchResult, heartbeat: _Heartbeat) -> None:
     """Send each claimed message in order; on trouble stop and give the rest back to the ledger.
 
     The batch keeps one database connection, as it keeps one SMTP connection (see _ledger_connection).
     """
     config = current_app.config
-    issue_id, message = issue.id, IssueMail(issue)
+    issue_id, message = issue.id, issue_mail.for_issue(issue)
+    day_cap = warmup.daily_cap()
     db.session.commit()  # and no more reading through the session: `issue` is expired from here on
     limiter = _limiter()
     sender = mail.envelope_sender()
@@ -298,8 +306,15 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> Non
     failures_in_a_row = 0
     allowance = 0  # messages the rate limiter has granted and this batch has not sent yet
     next_status_check = time.monotonic() + STATUS_CHECK_EVERY
-    with mail.transport() as connection, _ledger_connection() as ledger, _sent_marker(ledger) as mark_sent:
+    with transports.open_transport() as connection, _ledger_connection() as ledger, _sent_marker(ledger) as mark_sent:
+        # Dot-stuffed once per issue where the transport takes it so; a DKIM signature covers the unstuffed bytes.
+        stuffed = connection.dot_stuffed and not mail.dkim_enabled(config)
         for position, recipient in enumerate(recipients):
+            if recipient.delivery_id not in heartbeat.held:
+                # This worker stalled past its lease and another batch has these readers now.
+                log.warning("issue %s: a batch lost its lease; it stops and leaves the rest to others", issue_id)
+                result.stopped = "lease lost"
+                return
             if time.monotonic() >= next_status_check:
                 next_status_check = time.monotonic() + STATUS_CHECK_EVERY
                 if complaints := bounces.should_pause(issue_id):
@@ -310,7 +325,7 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> Non
                     result.released = _release(ledger, recipients[position:])
                     return
             if not allowance:
-                grant = limiter.reserve(len(recipients) - position)
+                grant = limiter.reserve(len(recipients) - position, day_cap=day_cap)
                 if not grant.count:
                     result.stopped = "rate cap"
                     result.released = _release(ledger, recipients[position:], retry_in=grant.wait)
@@ -321,9 +336,10 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> Non
             allowance -= 1
             while True:
                 try:
+                    data = message.for_reader(recipient, stuffed=stuffed)
                     connection.send(bounces.verp(sender, delivery_id=recipient.delivery_id), recipient.email,
-                                    mail.dkim_sign(message.for_reader(recipient), config))
-                except mail.PermanentFailure as exc:
+                                    data if stuffed else mail.dkim_sign(data, config), stuffed=stuffed)
+                except transports.PermanentFailure as exc:
                     _mark_failed(ledger, recipient, exc)
                     result.failed += 1
                     failures_in_a_row += 1
@@ -332,7 +348,7 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> Non
                         result.released = _release(ledger, recipients[position + 1:])
                         return
                     break
-                except mail.TemporaryFailure as exc:
+                except transports.TemporaryFailure as exc:
                     if exc.recipient_only:
                         _defer_one(ledger, recipient, exc)
                         result.deferred += 1
@@ -355,8 +371,53 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult) -> Non
                     return
                 delay = min(RETRY_FIRST_DELAY * 2 ** (failures_in_a_row - 1), RETRY_MAX_DELAY)
                 log.info("issue %s: %s; retrying in %.2fs", issue_id, trouble, delay)
-                _extend_lease(ledger, recipients[position:], delay)
-                time.sleep(delay)
+                time.sleep(delay)  # the heartbeat keeps the lease meanwhile
+
+
+class _Heartbeat:
+    """Renews a batch's lease every HEARTBEAT_EVERY seconds while the batch runs, from a thread and
+    a database connection of its own, so a slow SMTP answer or a retry wait never lets it lapse.
+
+    The lease's expiry time doubles as the batch's token: only rows still pending with exactly the
+    value this batch set are renewed. `held` is the set of deliveries the last renewal kept; a row
+    missing from it was taken over by another batch (this process froze past its lease) and must
+    not be sent from here.
+    """
+
+    def __init__(self, engine: Engine, recipients: list[Recipient]):
+        self.engine = engine
+        self.ids = [r.delivery_id for r in recipients]
+        self.lease_until = recipients[0].lease_until
+        self.held = frozenset(self.ids)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease-heartbeat", daemon=True)
+
+    def __enter__(self) -> "_Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(HEARTBEAT_EVERY):
+            try:
+                self.renew()
+            except Exception:  # noqa: BLE001 - a database hiccup: the lease has time for the next beat
+                log.exception("could not renew a batch's lease")
+
+    def renew(self) -> None:
+        until = utcnow() + LEASE
+        with self.engine.begin() as connection:
+            kept = connection.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_(self.ids), deliveries.c.status == DELIVERY_PENDING,
+                       deliveries.c.lease_until == self.lease_until)
+                .values(lease_until=until)
+                .returning(deliveries.c.id)
+            ).scalars().all()
+        self.lease_until, self.held = until, frozenset(kept)
 
 
 @contextmanager
@@ -417,7 +478,7 @@ _MARK_SENT_SQL = (
 )
 
 
-def _mark_failed(ledger: Connection, recipient: Recipient, exc: mail.PermanentFailure) -> None:
+def _mark_failed(ledger: Connection, recipient: Recipient, exc: transports.PermanentFailure) -> None:
     """A permanent refusal: the delivery fails and the address is suppressed as bounced.
 
     Only the SMTP code is kept: the reply text usually names the address, which must not
@@ -433,7 +494,7 @@ def _mark_failed(ledger: Connection, recipient: Recipient, exc: mail.PermanentFa
     log.warning("issue delivery %s refused for good (SMTP %s)", recipient.delivery_id, exc.code)
 
 
-def _defer_one(ledger: Connection, recipient: Recipient, exc: mail.TemporaryFailure) -> None:
+def _defer_one(ledger: Connection, recipient: Recipient, exc: transports.TemporaryFailure) -> None:
     """This reader's server said "try later" (a full mailbox, greylisting): the rest of the batch
     goes on, and this delivery waits its own backoff; after RECIPIENT_MAX_ATTEMPTS it fails,
     without suppressing the address."""
@@ -489,27 +550,17 @@ def _release(ledger: Connection, recipients: list[Recipient], retry_in: float = 
     return released
 
 
-def _extend_lease(ledger: Connection, recipients: list[Recipient], seconds: float) -> None:
-    """Before a long wait, keep the batch's deliveries leased beyond it."""
-    ids = [r.delivery_id for r in recipients]
-    ledger.execute(
-        update(deliveries).where(deliveries.c.id.in_(ids), deliveries.c.status == DELIVERY_PENDING)
-        .values(lease_until=utcnow() + _lease() + timedelta(seconds=seconds))
-    )
-    ledger.commit()
-
-
 def _limiter() -> SendRateLimiter:
     config = current_app.config
     return _shared_limiter(config["REDIS_URL"], config["SEND_RATE_PER_SECOND"], config["SEND_RATE_PER_HOUR"],
-                           config["SEND_RATE_PER_DAY"])
+                           config["SEND_RATE_PER_DAY"], db.engine)
 
 
 @lru_cache(maxsize=8)
-def _shared_limiter(redis_url: str, per_second: float, per_hour: int, per_day: int) -> SendRateLimiter:
+def _shared_limiter(redis_url: str, per_second: float, per_hour: int, per_day: int, engine: Engine) -> SendRateLimiter:
     """One limiter (and Redis connection) per process and setting, kept across batches."""
     return SendRateLimiter({"REDIS_URL": redis_url, "SEND_RATE_PER_SECOND": per_second,
-                            "SEND_RATE_PER_HOUR": per_hour, "SEND_RATE_PER_DAY": per_day})
+                            "SEND_RATE_PER_HOUR": per_hour, "SEND_RATE_PER_DAY": per_day}, engine=engine)
 
 
 def finish_if_done(issue_id: int) -> bool:
@@ -523,128 +574,6 @@ def finish_if_done(issue_id: int) -> bool:
     if done:
         log.info("issue %s sent", issue_id)
     return bool(done)
-
-
-# -- one reader's message, fast
-
-class IssueMail:
-    """An issue's message as bytes, built once, with slots filled per reader.
-
-    The same message `mail.build_message` would build from `personalize.fill` and `list_headers`
-    (headers, multipart/alternative, UTF-8), but the MIME structure is generated once per batch:
-    per reader only the To, Message-ID and List-Unsubscribe values and the two bodies
-    (quoted-printable, by the C codec) change.
-    """
-
-    _TO = "reader@slot.invalid"
-    _ID = "<message-id@slot.invalid>"
-    _URL = "https://slot.invalid/unsubscribe"
-    _TEXT = "x-text-slot"
-    _HTML = "x-html-slot"
-    _KEY = "x-reader-key-slot"
-
-    def __init__(self, issue: Issue):
-        self.issue_id = issue.id
-        self.secret = current_app.config["SECRET_KEY"].encode()
-        # personalize.issue_message_id once, with a slot for the reader's key: per reader it would
-        # parse MAIL_FROM again (a sixth of building a message).
-        self.message_id_pieces = _split(personalize.issue_message_id(self.issue_id, self._KEY).encode(),
-                                        [self._KEY.encode()])
-        template = mail.build_message(to=mail.Mailbox(self._TO), subject=issue.subject, text=self._TEXT, html=self._HTML,
-                                      message_id=self._ID, headers=personalize.list_headers(self._URL))
-        for part in template.iter_parts():
-            part.set_content(self._TEXT if part.get_content_subtype() == "plain" else self._HTML,
-                             subtype=part.get_content_subtype(), charset="utf-8", cte="quoted-printable")
-        raw = template.as_bytes(policy=policy.SMTP)
-        self.pieces = _split(raw, [b"To: " + self._TO.encode(), self._ID.encode(), self._URL.encode(),
-                                   self._TEXT.encode(), self._HTML.encode()])
-        self.text = _Body(issue.email_text, as_html=False)
-        self.html = _Body(issue.email_html, as_html=True)
-
-    def message_id(self, subscriber_id: int) -> str:
-        """Stable per (issue, reader) and opaque: it does not reveal the reader's id."""
-        digest = hmac.new(self.secret, f"{self.issue_id}:{subscriber_id}".encode(), hashlib.sha256).hexdigest()[:20]
-        before, after = self.message_id_pieces
-        return (before + digest.encode() + after).decode()
-
-    def for_reader(self, recipient: Recipient) -> bytes:
-        """The complete message for one reader, CRLF line ends, ready for SMTP (and DKIM)."""
-        url = subscriptions.unsubscribe_url(recipient)
-        name = recipient.name or ""
-        values = [
-            _to_header(recipient.email, mail.one_line(name, 100)),
-            self.message_id(recipient.subscriber_id).encode(),
-            mail.check_header(url).encode(),
-            self.text.encode(url, name),
-            self.html.encode(url, name),
-        ]
-        out = [self.pieces[0]]
-        for value, piece in zip(values, self.pieces[1:]):
-            out.append(value)
-            out.append(piece)
-        return b"".join(out)
-
-
-class _Body:
-    """A body quoted-printable encoded once, with gaps where each reader's values go.
-
-    Encoding 20 kB per reader was the costliest step of a send. Instead the text between the
-    markers is encoded once; per reader only the short values are, and each is set between
-    soft line breaks ("=" at a line end), so that every line stays within 76 characters and
-    the decoded body is exactly what personalize.fill makes.
-    """
-
-    def __init__(self, template: str, as_html: bool):
-        self.as_html = as_html
-        text = template.replace("\r\n", "\n")
-        if not text.endswith("\n"):
-            text += "\n"
-        self.markers = personalize._PATTERN.findall(text)
-        segments = [_qp_before_soft_break(part.encode("utf-8")) for part in personalize._PATTERN.split(text)]
-        segments[-1] = segments[-1].rstrip(b"\r\n")
-        self.segments = segments
-
-    def encode(self, unsubscribe_url: str, name: str) -> bytes:
-        values = {personalize.UNSUBSCRIBE_URL: unsubscribe_url, personalize.READER_NAME: name}
-        if self.as_html:
-            values = {k: html.escape(v, quote=True) for k, v in values.items()}
-        encoded = {k: _qp_before_soft_break(v.encode("utf-8")) for k, v in values.items()}
-        out = [self.segments[0]]
-        for marker, segment in zip(self.markers, self.segments[1:]):
-            out += [_SOFT_BREAK, encoded[marker], _SOFT_BREAK, segment]
-        return b"".join(out)
-
-
-_SOFT_BREAK = b"=\r\n"
-
-
-def _qp_before_soft_break(data: bytes) -> bytes:
-    """Quoted-printable with CRLF line ends, its last line short enough for a soft break to follow."""
-    lines = binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n").split(b"\r\n")
-    last = lines[-1]
-    if len(last) > 75:
-        cut = 75
-        while b"=" in last[cut - 2:cut]:  # never split an =XX escape
-            cut -= 1
-        lines[-1:] = [last[:cut] + b"=", last[cut:]]
-    return b"\r\n".join(lines)
-
-
-def _split(raw: bytes, slots: list[bytes]) -> list[bytes]:
-    """Cut the template at each slot, in order; each must occur exactly once."""
-    pieces = []
-    for slot in slots:
-        if raw.count(slot) != 1:
-            raise RuntimeError(f"message template lost its slot {slot!r}")
-        before, raw = raw.split(slot)
-        pieces.append(before)
-    pieces.append(raw)
-    return pieces
-
-
-def _to_header(email: str, name: str) -> bytes:
-    folded = mail.address_header("To", mail.Mailbox(email, name)).fold(policy=policy.SMTP)
-    return folded.rstrip("\r\n").encode("ascii")
 
 
 # -- pause, resume, cancel, sweep

@@ -50,6 +50,7 @@ class Received:
     rcpt_tos: list[str]
     raw: bytes
     message: EmailMessage = field(init=False)
+    received_at: float = field(default_factory=time.monotonic)  # when the server accepted it
 
     def __post_init__(self) -> None:
         self.message = BytesParser(policy=policy.default).parsebytes(self.raw)
@@ -84,6 +85,7 @@ class SMTPRecorder:
         self._rejected_senders: dict[str, int] = {}
         self.answers: list[int] = []
         self._hooks: dict[str, Callable[[int], None]] = {}
+        self.pipelining = True  # offer PIPELINING (RFC 2920), as real relays do
 
     # -- control, from the test thread
     def reset(self) -> None:
@@ -96,6 +98,7 @@ class SMTPRecorder:
             self.answers.clear()
             self.connections = 0
             self._hooks.clear()
+            self.pipelining = True
 
     def fail_next(self, count: int, code: int = 451) -> None:
         with self._lock:
@@ -145,6 +148,8 @@ class SMTPRecorder:
         with self._lock:
             self.connections += 1
         session.host_name = hostname
+        if self.pipelining:
+            responses.insert(1, "250-PIPELINING")
         return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):

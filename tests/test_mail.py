@@ -9,7 +9,7 @@ from email.utils import getaddresses
 
 import pytest
 
-from newsletter import mail
+from newsletter import mail, transports
 
 # Names a visitor could type into a form, as the attacker in issue 9 did.
 HOSTILE_NAMES = [
@@ -84,7 +84,7 @@ def test_a_configured_sender_must_be_exactly_one_address():
 
 
 def test_outbox_transport_writes_one_eml_file_per_message(app_ctx, tmp_path):
-    transport = mail.OutboxTransport({"OUTBOX_DIR": str(tmp_path)})
+    transport = transports.OutboxTransport({"OUTBOX_DIR": str(tmp_path)})
     transport.send("a@example.com", "b@example.com", b"Subject: x\r\n\r\nbody")
     transport.send("a@example.com", "c@example.com", b"Subject: y\r\n\r\nbody")
 

@@ -8,21 +8,23 @@ from __future__ import annotations
 import base64
 import secrets
 import threading
+import time
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email import policy
 from email.parser import BytesParser
 
 import dkim
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from newsletter import accounts, mail, personalize, sending, subscriptions
+from newsletter import accounts, issue_mail, mail, personalize, sending, subscriptions
 from newsletter.extensions import db
 from newsletter.models import Delivery, Issue, Subscriber, Suppression, utcnow
 from newsletter.suppression import email_hash
-from tests.support import wait_for
+from tests.support import free_port, wait_for
 
 EMAIL_HTML = (
     "<html><body><p style=\"color:#333\">Dear %%reader_name%%, a long line of article text with “curly quotes”, "
@@ -90,7 +92,7 @@ def test_fast_message_matches_the_personalize_contract(app_ctx):
     reader.name = "Zoë O’Brien <&> " + "with a very long name " * 4
     issue = add_issue()
     recipient = sending.Recipient(1, reader.id, reader.email, reader.name, reader.token_key, "active")
-    mailer = sending.IssueMail(issue)
+    mailer = issue_mail.IssueMail(issue)
 
     fast = BytesParser(policy=policy.default).parsebytes(mailer.for_reader(recipient))
     url = subscriptions.unsubscribe_url(reader)
@@ -112,7 +114,41 @@ def test_fast_message_matches_the_personalize_contract(app_ctx):
     assert "Zoë O’Brien &lt;&amp;&gt;" in fast.get_body(("html",)).get_content()
     body = mailer.for_reader(recipient).split(b"\r\n\r\n", 1)[1]
     assert max(len(line) for line in body.split(b"\r\n")) <= 76  # quoted-printable's limit
-    assert mailer.message_id(reader.id) == sending.IssueMail(issue).message_id(reader.id)
+    assert mailer.message_id(reader.id) == issue_mail.IssueMail(issue).message_id(reader.id)
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_refusals_are_told_apart_with_and_without_smtp_pipelining(app_ctx, smtp, pipelining):
+    smtp.pipelining = pipelining
+    add_readers(4)
+    issue = add_issue()
+    smtp.reject("reader1@example.org", 550)
+    smtp.reject("reader2@example.org", 452)
+    smtp.fail_next(1, 451)  # the first message's DATA: retried in place
+    sending.dispatch(issue.id)
+
+    result = sending.send_batch(issue.id)
+
+    assert (result.sent, result.failed, result.deferred) == (2, 1, 1)
+    assert copies_by_reader(smtp) == Counter({"reader0@example.org": 1, "reader3@example.org": 1})
+    assert smtp.answers == [451, 250, 550, 452, 250]
+    assert db.session.scalar(select(func.count()).select_from(Suppression)) == 1  # only the 550
+
+
+def test_the_message_dot_stuffed_once_per_issue_is_what_smtp_would_send(app_ctx):
+    from newsletter.transports import dot_stuff
+
+    [reader] = add_readers(1)
+    reader.name = ".Dot at the start"
+    issue = add_issue()
+    issue.email_text = ".a line starting with a dot\n%%reader_name%%\n..two\n" + issue.email_text
+    issue.email_html = ".<p>%%reader_name%%</p>\n" + issue.email_html
+    recipient = sending.Recipient(1, reader.id, reader.email, reader.name, reader.token_key, "active")
+    mailer = issue_mail.IssueMail(issue)
+
+    plain = mailer.for_reader(recipient)
+    assert b"\r\n.a line" in plain and b"\r\n.Dot" in plain
+    assert mailer.for_reader(recipient, stuffed=True) == dot_stuff(plain)
 
 
 def test_two_dispatchers_racing_start_the_issue_once(app, smtp):
@@ -275,6 +311,27 @@ def test_sweeper_gives_a_dead_workers_deliveries_to_the_next_batch(app_ctx, smtp
     assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers})
 
 
+def test_a_batch_heartbeat_renews_its_lease_and_lets_go_of_rows_another_batch_took(app_ctx):
+    add_readers(3)
+    issue = add_issue()
+    sending.dispatch(issue.id)
+    recipients = sending._claim(issue.id)
+    heartbeat = sending._Heartbeat(db.engine, recipients)
+
+    heartbeat.renew()
+
+    leases = db.session.scalars(select(Delivery.lease_until)).all()
+    db.session.commit()
+    assert all(lease > recipients[0].lease_until for lease in leases)
+    assert heartbeat.held == {r.delivery_id for r in recipients}
+    # The worker froze past its lease: another batch claims the rows, and this one must not send them.
+    db.session.execute(update(Delivery).values(lease_until=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+    assert len(sending._claim(issue.id)) == 3
+    heartbeat.renew()
+    assert heartbeat.held == frozenset()
+
+
 def test_embedded_mode_sends_to_the_outbox_folder_without_redis(app_factory, tmp_path):
     app = app_factory(REDIS_URL="", SMTP_HOST="", OUTBOX_DIR=str(tmp_path))
     with app.app_context():
@@ -354,21 +411,40 @@ def test_cli_reports_status_and_pauses_resumes_and_cancels(app_ctx, runner, smtp
     assert runner.invoke(args=["issue", "status", "999999"]).exit_code == 1
 
 
-def test_rate_limit_is_shared_through_redis_and_caps_stop_sending_until_the_next_window(app_ctx):
+@pytest.mark.parametrize("storage", ["redis", "database", "database during a Redis outage"])
+def test_rate_limit_is_shared_by_every_process_and_caps_stop_sending_until_the_next_window(app_ctx, storage):
     from newsletter.ratelimit import SendRateLimiter
 
-    config = {"REDIS_URL": app_ctx.config["REDIS_URL"], "SEND_RATE_PER_SECOND": 10, "SEND_RATE_PER_HOUR": 0,
-              "SEND_RATE_PER_DAY": 0}
+    redis_url = {"redis": app_ctx.config["REDIS_URL"], "database": "",
+                 "database during a Redis outage": f"redis://127.0.0.1:{free_port()}"}[storage]
+    config = {"REDIS_URL": redis_url, "SEND_RATE_PER_SECOND": 1, "SEND_RATE_PER_HOUR": 0, "SEND_RATE_PER_DAY": 0}
     name = f"test-rate-{secrets.token_hex(4)}"
-    first, second = SendRateLimiter(config, name=name), SendRateLimiter(config, name=name)
-    waits = [limiter.reserve().wait for _ in range(10) for limiter in (first, second)]
-    assert waits[9] < 0.05 and 0.9 < waits[-1] < 1.2  # a burst of 10, then 10 a second across both
+    # Two limiters on one bucket are what two worker processes have.
+    first, second = (SendRateLimiter(config, name=name, engine=db.engine) for _ in range(2))
+    started = time.monotonic()
+    waits = [limiter.reserve().wait for _ in range(3) for limiter in (first, second)]
+    elapsed = time.monotonic() - started
+    # One a second across both: the sixth message waits 5 s from the first (less the time the bookings took);
+    # each on a bucket of its own would wait 2 s.
+    assert waits[0] == 0 and 5 - elapsed - 0.1 <= waits[-1] <= 5
 
-    for storage in (app_ctx.config["REDIS_URL"], ""):
-        capped = SendRateLimiter({**config, "REDIS_URL": storage, "SEND_RATE_PER_SECOND": 100,
-                                  "SEND_RATE_PER_HOUR": 7}, name=f"test-cap-{secrets.token_hex(4)}")
-        assert [capped.reserve(5).count for _ in range(3)] == [5, 2, 0]  # at most rate/20 at once, 7 an hour
-        assert 0 < capped.reserve().wait <= 3600
+    capped = SendRateLimiter({**config, "SEND_RATE_PER_SECOND": 100, "SEND_RATE_PER_HOUR": 7},
+                             name=f"test-cap-{secrets.token_hex(4)}", engine=db.engine)
+    assert [capped.reserve(5).count for _ in range(3)] == [5, 2, 0]  # at most rate/20 at once, 7 an hour
+    assert 0 < capped.reserve().wait <= 3600
+
+
+def test_a_process_cut_off_from_every_shared_bucket_sends_only_its_share(app_ctx, tmp_path):
+    from sqlalchemy import create_engine
+
+    from newsletter.ratelimit import FALLBACK_SHARE, SendRateLimiter
+
+    unreachable = create_engine(f"sqlite:///{tmp_path}/no/such/folder/db.sqlite")
+    limiter = SendRateLimiter({"REDIS_URL": f"redis://127.0.0.1:{free_port()}", "SEND_RATE_PER_SECOND": 8},
+                              engine=unreachable)
+    waits = [limiter.reserve().wait for _ in range(6)]
+    # At the whole rate (8/s, a burst of 8) all six would go at once; at a quarter (2/s) the sixth waits 2 s.
+    assert FALLBACK_SHARE == 4 and waits[1] < 0.05 and waits[-1] > 1.5
 
 
 def test_hourly_cap_gives_the_rest_of_the_batch_back_for_later(app_factory, smtp):
@@ -384,6 +460,34 @@ def test_hourly_cap_gives_the_rest_of_the_batch_back_for_later(app_factory, smtp
         assert (result.sent, result.released, result.stopped) == (2, 3, "rate cap")
         assert sending.batches_needed(issue.id) == 0  # not before the next hour
         assert sending.progress(issue.id).pending == 3
+
+
+def test_warm_up_plan_caps_the_day_and_the_issue_waits_for_tomorrow_saying_so(app_factory, smtp, monkeypatch):
+    from newsletter import warmup
+    from tests.test_admin_auth import PASSWORD, sign_in
+
+    assert [warmup.cap_on(day, 50, 4) for day in (1, 2, 3, 4, 5)] == [50, 100, 200, 400, None]
+    app = app_factory(REDIS_URL="", SEND_WARMUP_START=3, SEND_WARMUP_DAYS=5)
+    with app.app_context():
+        add_readers(5)
+        issue = add_issue()
+        sending.dispatch(issue.id)
+
+        result = sending.send_batch(issue.id)
+
+        assert (result.sent, result.released, result.stopped) == (3, 2, "rate cap")
+        assert sending.progress(issue.id).status == "sending" and sending.batches_needed(issue.id) == 0
+        tomorrow = datetime.combine(utcnow().date() + timedelta(days=1), datetime.min.time())
+        waiting = db.session.scalars(select(Delivery.next_attempt_at).where(Delivery.status == "pending")).all()
+        assert len(waiting) == 2 and all(abs((at - tomorrow).total_seconds()) < 5 for at in waiting)
+        monkeypatch.setenv("ADMIN_PASSWORD", PASSWORD)
+        assert app.test_cli_runner().invoke(args=["create-admin", "therapist@example.com"]).exit_code == 0
+        client = app.test_client()
+        assert sign_in(client, "therapist@example.com", PASSWORD).status_code == 302
+        page = " ".join(client.get(f"/admin/issues/{issue.id}").get_data(as_text=True).split())
+    assert "day 1 of 5: up to 3 messages today, 3 used." in page
+    assert "the rest goes out tomorrow, on its own." in page
+    assert len(smtp.messages) == 3
 
 
 def test_a_batch_claims_at_most_the_batch_size(app_factory, smtp):
@@ -450,7 +554,7 @@ def test_list_unsubscribe_offers_the_mailto_where_configured(app_factory):
         issue = add_issue()
         recipient = sending.Recipient(1, reader.id, reader.email, reader.name, reader.token_key, "active")
 
-        message = BytesParser(policy=policy.default).parsebytes(sending.IssueMail(issue).for_reader(recipient))
+        message = BytesParser(policy=policy.default).parsebytes(issue_mail.IssueMail(issue).for_reader(recipient))
 
         url = subscriptions.unsubscribe_url(reader)
         assert message["List-Unsubscribe"] == f"<{url}>, <mailto:unsubscribe@newsletter.test?subject=unsubscribe>"

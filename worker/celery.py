@@ -4,6 +4,7 @@ from datetime import timedelta
 from celery.schedules import crontab
 
 from newsletter import create_app
+from newsletter.sending import SWEEP_EVERY
 
 flask_app = create_app()
 app = flask_app.extensions["celery"]
@@ -16,7 +17,8 @@ app.conf.beat_schedule = {
     "purge-old-inquiries": {"task": "worker.tasks.purge_old_inquiries", "schedule": crontab(hour=9, minute=15)},
     "purge-unconfirmed-readers": {"task": "worker.tasks.purge_unconfirmed_readers", "schedule": timedelta(hours=1)},
     "dispatch-due-issues": {"task": "worker.tasks.dispatch_due_issues", "schedule": timedelta(seconds=10)},
-    "sweep-deliveries": {"task": "worker.tasks.sweep_deliveries", "schedule": timedelta(seconds=30)},
+    # Often, so a dead worker's readers go out again within a minute (LEASE + SWEEP_EVERY).
+    "sweep-deliveries": {"task": "worker.tasks.sweep_deliveries", "schedule": SWEEP_EVERY},
     "nudge-inquiries-due": {"task": "worker.tasks.nudge_inquiries_due", "schedule": timedelta(minutes=15)},
     "check-in-with-waitlist": {"task": "worker.tasks.check_in_with_waitlist", "schedule": crontab(hour=16, minute=0)},
 }

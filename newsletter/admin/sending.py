@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import abort, flash, jsonify, redirect, url_for
 
-from newsletter import sending
+from newsletter import sending, warmup
 from newsletter.admin.blueprint import audit_action, bp
 from worker.tasks import enqueue_batches
 
@@ -54,3 +54,9 @@ def issue_sending_cancel(issue_id: int):
 def sending_progress(issue_id: int) -> sending.Progress | None:
     """The progress of an issue, for templates/admin/_issue_progress.html's first paint."""
     return sending.progress(issue_id)
+
+
+@bp.app_template_global("sending_warmup")
+def sending_warmup() -> warmup.WarmupDay | None:
+    """Where the practice is on its warm-up plan today (None without a plan), for the progress card."""
+    return warmup.today()

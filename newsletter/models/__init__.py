@@ -8,6 +8,7 @@ from newsletter.models.leads import Consultation, InquiryResponse, WaitlistEntry
 from newsletter.models.outbox import OutgoingMail
 from newsletter.models.practice import PracticeProfile
 from newsletter.models.readers import ConsentEvent, Subscriber, Suppression
+from newsletter.models.sending import SendRateBucket
 from newsletter.models.users import AdminUser, RecoveryCode
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "OutgoingMail",
     "PracticeProfile",
     "RecoveryCode",
+    "SendRateBucket",
     "Subscriber",
     "Suppression",
     "WebhookNonce",

@@ -1,0 +1,214 @@
+"""Where messages go: an SMTP server, or (embedded default) `.eml` files in the outbox folder.
+
+Both offer one small interface, `Transport`: `send(sender, recipient, message)` raises
+`PermanentFailure` (5xx: this recipient's message is refused for good) or `TemporaryFailure`
+(anything worth another try); `close()`; and use as a context manager. `open_transport()` picks one.
+"""
+from __future__ import annotations
+
+import re
+import smtplib
+import socket
+import ssl
+import time
+import uuid
+from pathlib import Path
+from typing import Mapping, Protocol
+
+from flask import current_app
+
+
+class TemporaryFailure(Exception):
+    """The server said "try later" (4xx) or the connection failed: retry.
+
+    `recipient_only` is set when only this recipient was deferred (4xx at RCPT: a full mailbox,
+    greylisting), so other readers' messages can go on.
+    """
+
+    def __init__(self, code: int, message: str, recipient_only: bool = False):
+        super().__init__(f"{code} {message}")
+        self.code = code
+        self.recipient_only = recipient_only
+
+
+class PermanentFailure(Exception):
+    """The server refused the recipient for good (5xx): do not retry this address."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(f"{code} {message}")
+        self.code = code
+
+
+class Transport(Protocol):
+    dot_stuffed: bool  # True when send() takes messages whose lines starting with "." are already doubled
+
+    def send(self, sender: str, recipient: str, message: bytes, *, stuffed: bool = False) -> None: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> "Transport": ...
+
+    def __exit__(self, *exc_info) -> None: ...
+
+
+_LINE_START_DOT = re.compile(rb"(?m)^\.")
+
+
+def dot_stuff(data: bytes) -> bytes:
+    """SMTP's transparency rule (RFC 5321 4.5.2): a line starting with "." gets a second one."""
+    return _LINE_START_DOT.sub(b"..", data)
+
+
+class SMTPTransport:
+    """One SMTP connection, opened on first use and kept for a batch; errors are classified.
+
+    Where the server offers PIPELINING (RFC 2920), MAIL FROM, RCPT TO and DATA go in one write
+    and their three answers are read together: two round trips per message instead of four.
+    Messages are sent as given, CRLF line ends expected; a caller that dot-stuffed them already
+    (sending.py does it once per issue) says so with `stuffed=True`.
+    """
+
+    dot_stuffed = True
+
+    def __init__(self, config: Mapping):
+        self.config = config
+        self.connection: smtplib.SMTP | None = None
+        self.pipelining = False
+
+    def _connect(self) -> smtplib.SMTP:
+        cfg = self.config
+        host, port, timeout = cfg["SMTP_HOST"], cfg["SMTP_PORT"], cfg["SMTP_TIMEOUT"]
+        try:
+            if cfg["SMTP_SECURITY"] == "ssl":
+                conn = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
+            else:
+                conn = smtplib.SMTP(host, port, timeout=timeout)
+                if cfg["SMTP_SECURITY"] == "starttls":
+                    conn.starttls(context=ssl.create_default_context())
+            conn.ehlo_or_helo_if_needed()
+            if cfg["SMTP_USERNAME"]:
+                conn.login(cfg["SMTP_USERNAME"], cfg["SMTP_PASSWORD"])
+        except smtplib.SMTPResponseException as exc:
+            # A refused greeting or login is our configuration's problem, never a reader's bounce.
+            raise TemporaryFailure(exc.smtp_code, f"the server refused our connection or login: {_text(exc.smtp_error)}") from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TemporaryFailure(0, f"cannot connect to {host}:{port}: {exc}") from exc
+        self.pipelining = conn.has_extn("pipelining")
+        return conn
+
+    def send(self, sender: str, recipient: str, message: bytes, *, stuffed: bool = False) -> None:
+        if self.connection is None:
+            self.connection = self._connect()
+        body = message if stuffed else dot_stuff(message)
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        commands = [f"MAIL FROM:<{sender}>\r\n".encode("ascii"), f"RCPT TO:<{recipient}>\r\n".encode("ascii"),
+                    b"DATA\r\n"]
+        try:
+            replies = self._commands(commands)
+            if replies[-1][0] == 354 and len(replies) == 3 and replies[1][0] in (250, 251) and replies[0][0] == 250:
+                self.connection.send(body + b".\r\n")
+                code, text = self.connection.getreply()
+                if code == 250:
+                    return
+                self._reset()
+                raise _classify(code, text)
+            if replies[-1][0] == 354:  # DATA went through after a refusal (a lax server): end it empty
+                self.connection.send(b".\r\n")
+                self.connection.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError, socket.timeout) as exc:
+            self.close()
+            raise TemporaryFailure(0, f"connection lost: {exc}") from exc
+        self._reset()
+        (mail_code, mail_text), *rest = replies
+        if mail_code != 250:
+            # MAIL FROM refused: every message would fail the same way; not the reader's fault.
+            raise TemporaryFailure(mail_code, f"the server refused our sender: {_text(mail_text)}")
+        rcpt_code, rcpt_text = rest[0]
+        if rcpt_code not in (250, 251):
+            raise _classify(rcpt_code, rcpt_text, recipient_only=True)
+        raise _classify(*rest[1])
+
+    def _commands(self, commands: list[bytes]) -> list[tuple[int, bytes]]:
+        """Send the envelope commands and read their answers: all at once when pipelining, else
+        one by one, stopping at the first refusal."""
+        if self.pipelining:
+            self.connection.send(b"".join(commands))
+            return [self.connection.getreply() for _ in commands]
+        replies = []
+        for command in commands:
+            self.connection.send(command)
+            replies.append(self.connection.getreply())
+            if replies[-1][0] not in (250, 251, 354):
+                break
+        return replies
+
+    def _reset(self) -> None:
+        """After a refusal, start the next message from a clean state (or a new connection)."""
+        try:
+            if self.connection is not None:
+                self.connection.rset()
+        except (smtplib.SMTPException, OSError):
+            self.close()
+
+    def close(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.quit()
+            except (smtplib.SMTPException, OSError):
+                self.connection.close()
+            self.connection = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+class OutboxTransport:
+    """The embedded default: every message becomes an .eml file, viewable in the admin."""
+
+    dot_stuffed = False
+
+    def __init__(self, config: Mapping):
+        self.folder = Path(config["OUTBOX_DIR"])
+
+    def send(self, sender: str, recipient: str, message: bytes, *, stuffed: bool = False) -> None:
+        if stuffed:
+            raise ValueError("the outbox keeps messages as written: pass them without dot-stuffing")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:12]}.eml"
+        partial = self.folder / f".{name}.part"
+        try:
+            partial.write_bytes(message)
+            partial.rename(self.folder / name)
+        except OSError:  # a full disk: leave no half message behind, the outbox retries later
+            partial.unlink(missing_ok=True)
+            raise
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _classify(code: int, text: bytes | str, recipient_only: bool = False) -> Exception:
+    """5xx for this recipient's message is permanent; anything else is worth another try."""
+    if 500 <= code < 600:
+        return PermanentFailure(code, _text(text))
+    return TemporaryFailure(code, _text(text), recipient_only=recipient_only)
+
+
+def open_transport(config: Mapping | None = None) -> Transport:
+    """SMTP when SMTP_HOST is set, else the outbox folder."""
+    config = config or current_app.config
+    return SMTPTransport(config) if config["SMTP_HOST"] else OutboxTransport(config)
