@@ -116,6 +116,8 @@ class MailChecker:
             for row in rows:
                 assert_well_formed(crypto.decrypt(row.message), row.kind, row.recipient)
                 self.last_id, self.checked = row.id, self.checked + 1
+                if self.checked % 500 == 0:
+                    print(f"fuzz: {self.checked} mails checked, all well formed", flush=True)
             db.session.remove()
 
     def deliver_and_check(self, smtp) -> None:
@@ -139,8 +141,15 @@ def _kind_of(message) -> str:
     return "confirm" if "onfirm" in subject else "inquiry_ack"
 
 
+ANSWERED = {"requests": 0}
+
+
 def assert_answered(response) -> None:
+    """No 5xx; on long runs (-s), a progress line every 500 requests."""
     assert response.status_code < 500, response.status_code
+    ANSWERED["requests"] += 1
+    if ANSWERED["requests"] % 500 == 0:
+        print(f"fuzz: {ANSWERED['requests']} requests answered, none 5xx", flush=True)
 
 
 # -- the public forms
@@ -166,7 +175,7 @@ def test_signup_forms_never_fail_and_every_mail_is_well_formed(app, smtp):
     signup()
     checker.deliver_and_check(smtp)
     assert checker.checked, "no example made a mail: the test checked nothing"
-    print(f"{checker.checked} mails checked")
+    print(f"{checker.checked} mails checked, all well formed", flush=True)
 
 
 def test_contact_forms_never_fail_and_every_mail_is_well_formed(app, smtp):
@@ -180,7 +189,7 @@ def test_contact_forms_never_fail_and_every_mail_is_well_formed(app, smtp):
     contact()
     checker.deliver_and_check(smtp)
     assert checker.checked, "no example made a mail: the test checked nothing"
-    print(f"{checker.checked} mails checked")
+    print(f"{checker.checked} mails checked, all well formed", flush=True)
 
 
 def _reader(app, name: str) -> tuple[str, str]:
@@ -214,7 +223,7 @@ def test_confirm_and_unsubscribe_links_never_fail_whatever_the_token_or_name(app
     links()
     checker.deliver_and_check(smtp)
     assert checker.checked, "no example made a mail: the test checked nothing"
-    print(f"{checker.checked} mails checked")
+    print(f"{checker.checked} mails checked, all well formed", flush=True)
 
 
 def test_sign_in_form_never_fails(app):
@@ -225,6 +234,7 @@ def test_sign_in_form_never_fails(app):
     def sign_in(email, password, next_page):
         response = client.post("/admin/login", data={"email": email, "password": password},
                                query_string={"next": next_page})
+        assert_answered(response)
         assert response.status_code == 400
 
     sign_in()
