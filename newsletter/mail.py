@@ -203,6 +203,8 @@ def raw_header(name: str, value: str) -> Header:
     check_header(value)
     if not value.isascii():
         raise UnsafeHeader(f"{name}: only ASCII is allowed here")
+    if not value.split():  # a Message-ID or List-* with nothing in it is a bug, not a header
+        raise UnsafeHeader(f"{name}: empty")
     return Header(name, value.split())
 
 
