@@ -314,12 +314,10 @@ def admin(app, client, config, monkeypatch):
     for name, value in config.items():
         monkeypatch.setitem(app.config, name, value)
     with app.app_context():
-        user = accounts.set_admin("therapist@example.com", "correct horse battery")
+        accounts.set_admin("therapist@example.com", "correct horse battery")
         db.session.commit()
-        user_id = user.id
-    with client.session_transaction() as session:
-        session["_user_id"] = str(user_id)
-        session["_fresh"] = True
+    signed_in = client.post("/admin/login", data={"email": "therapist@example.com", "password": "correct horse battery"})
+    assert signed_in.status_code == 302, "the test admin could not sign in"
     return client
 
 
