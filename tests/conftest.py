@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
-from tests.support import RedisServer, SMTPServer, WorkerProcess, redis_answers
+from tests.support import RedisServer, SMTPServer, WorkerProcess, process_starter, redis_answers
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 # One Redis database per backend, so the SQLite worker never takes the PostgreSQL run's tasks.
@@ -238,17 +238,8 @@ def worker(settings, _schema, tmp_path_factory):
 def start_worker(settings, _schema, tmp_path):
     """Start extra worker processes (for crash tests); all are stopped after the test.
     `env` overrides settings for that worker (say a low SEND_RATE_PER_SECOND)."""
-    started: list[WorkerProcess] = []
-
-    def start(env: dict[str, str] | None = None, **options) -> WorkerProcess:
-        name = f"extra{len(started)}-{uuid.uuid4().hex[:6]}"
-        process = WorkerProcess({**settings, **(env or {})}, tmp_path / f"{name}.log", name=name, **options).start()
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.stop()
+    with process_starter(WorkerProcess, settings, tmp_path, "extra") as start:
+        yield start
 
 
 # -- a real browser against a live server

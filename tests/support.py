@@ -9,7 +9,9 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -334,3 +336,23 @@ class GunicornProcess(WorkerProcess):
                 return response.status == 200
         except (urllib.error.URLError, OSError):
             return False
+
+
+@contextmanager
+def process_starter(kind: type[WorkerProcess], settings: dict[str, str], log_dir: Path, prefix: str):
+    """Yield start(env=None, **options): it starts a `kind` process on `settings` (with `env` on top);
+    every process started is stopped when the block ends. For the start_* fixtures."""
+    started: list[WorkerProcess] = []
+
+    def start(env: dict[str, str] | None = None, **options) -> WorkerProcess:
+        name = f"{prefix}{len(started)}-{uuid.uuid4().hex[:6]}"
+        process = kind({**settings, **(env or {})}, log_dir / f"{name}.log", name=name, **options).start()
+        started.append(process)
+        return process
+
+    try:
+        yield start
+    finally:
+        for process in started:
+            process.stop()
+

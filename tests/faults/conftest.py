@@ -10,12 +10,11 @@ import os
 import shutil
 import subprocess
 import tempfile
-import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.support import BeatProcess, GunicornProcess, SMTPServer, free_port
+from tests.support import BeatProcess, GunicornProcess, SMTPServer, free_port, process_starter
 
 
 @pytest.fixture
@@ -29,33 +28,15 @@ def production_database(settings):
 @pytest.fixture
 def start_beat(settings, _schema, tmp_path):
     """Start `celery beat` processes (all stopped after the test); `env` overrides settings."""
-    started: list[BeatProcess] = []
-
-    def start(env: dict[str, str] | None = None) -> BeatProcess:
-        name = f"beat{len(started)}-{uuid.uuid4().hex[:6]}"
-        process = BeatProcess({**settings, **(env or {})}, tmp_path / f"{name}.log", name=name).start()
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.stop()
+    with process_starter(BeatProcess, settings, tmp_path, "beat") as start:
+        yield start
 
 
 @pytest.fixture
 def start_gunicorn(settings, _schema, tmp_path):
     """Serve the app with a real gunicorn (stopped after the test); `env` overrides settings."""
-    started: list[GunicornProcess] = []
-
-    def start(env: dict[str, str] | None = None) -> GunicornProcess:
-        name = f"web{len(started)}"
-        process = GunicornProcess({**settings, **(env or {})}, tmp_path / f"{name}.log", name=name).start()
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.stop()
+    with process_starter(GunicornProcess, settings, tmp_path, "web") as start:
+        yield start
 
 
 @pytest.fixture
