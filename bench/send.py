@@ -227,7 +227,12 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def bench_ours(app, issue_id: int, env: dict, workers: int, workdir: Path) -> tuple[float, float, float]:
+# How the workers are started: as deployed (`python -m worker`), or with --celery-cli as `celery -A worker worker`.
+WORKER_COMMANDS = {False: ["worker"], True: ["celery", "-A", "worker", "worker"]}
+
+
+def bench_ours(app, issue_id: int, env: dict, workers: int, workdir: Path,
+               celery_cli: bool) -> tuple[float, float, float]:
     from newsletter.extensions import db
     from newsletter.models import Issue
     from worker.tasks import dispatch_due_issues
@@ -236,7 +241,7 @@ def bench_ours(app, issue_id: int, env: dict, workers: int, workdir: Path) -> tu
     for number in range(workers):
         log = workdir / f"worker-{number}.log"
         processes.append((subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker", "worker", "--pool", "solo", "--loglevel", "INFO",
+            [sys.executable, "-m", *WORKER_COMMANDS[celery_cli], "--pool", "solo", "--loglevel", "INFO",
              "--hostname", f"bench{number}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT), log))
         STARTED.append(processes[-1][0])
@@ -276,6 +281,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=0,
                         help="SEND_BATCH_SIZE for (c); 0, the default configuration, follows the rate")
     parser.add_argument("--sqlite", action="store_true", help="use SQLite even when PostgreSQL answers")
+    parser.add_argument("--celery-cli", action="store_true",
+                        help="start the workers with `celery -A worker worker` instead of `python -m worker`")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="newsletter-bench-"))
@@ -312,7 +319,7 @@ def main() -> None:
         naive = bench_naive(app, issue_id, sink_port, min(args.naive_sample, args.readers))
         print(f"(b) naive  {naive:9.1f} messages/s  (Jinja + premailer + a connection per recipient, "
               f"{min(args.naive_sample, args.readers)} recipients)", flush=True)
-        ours, rss, ours_cpu = bench_ours(app, issue_id, env, args.workers, workdir)
+        ours, rss, ours_cpu = bench_ours(app, issue_id, env, args.workers, workdir, args.celery_cli)
         print(f"(c) ours   {ours:9.0f} messages/s  (dispatch, ledger, leases, rate limiter, marks; "
               f"batch size {args.batch_size})", flush=True)
         print(f"ours/raw   {ours / raw:9.2f}   (target >= 0.7)")

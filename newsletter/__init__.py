@@ -6,63 +6,71 @@ import os
 from typing import Mapping
 
 from dotenv import load_dotenv
-from flask import Flask, render_template, request
+from flask import Flask, g, render_template, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from newsletter import config as config_module
-from newsletter.extensions import celery_init_app, csrf, db, limiter, login_manager
+from newsletter.extensions import celery_init_app, db
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def create_app(config: Mapping | None = None, *, migrations: bool = True) -> Flask:
+def create_app(config: Mapping | None = None, *, web: bool = True) -> Flask:
     """Build the app from the environment (and `.env`), with `config` overriding raw settings.
 
-    `migrations=False` leaves out the `flask db` commands (Flask-Migrate and Alembic): the Celery
-    worker never runs them, and they are a tenth of its memory."""
+    `web=False` builds what a Celery worker needs (settings, database, Celery, mail templates) and
+    leaves out pages, forms, sign-in, rate limits and the `flask` commands: a worker never serves
+    a request, and they are a fifth of its memory."""
     load_dotenv(os.path.join(ROOT, ".env"), override=False)
-    from newsletter.web import FormRequest
-
     app = Flask(
         __name__,
         instance_path=os.environ.get("INSTANCE_PATH") or os.path.join(ROOT, "instance"),
         template_folder=os.path.join(ROOT, "templates"),
         static_folder=os.path.join(ROOT, "static"),
     )
-    app.request_class = FormRequest  # NUL characters never reach a form or the database
     os.makedirs(app.instance_path, exist_ok=True)
     settings = config_module.load(os.environ, app.instance_path)
     settings.update(config or {})
     app.config.update(config_module.finalize(settings, app.instance_path))
 
-    if app.config["PROXY_FIX_HOPS"]:
-        hops = app.config["PROXY_FIX_HOPS"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
-    register_extensions(app, migrations)
-    register_blueprints(app)
-    register_errorhandlers(app)
+    db.init_app(app)
+    celery_init_app(app)
     register_template_helpers(app)
-    register_commands(app)
     configure_logging(app)
+    if web:
+        register_web(app)
     return app
 
 
-def register_extensions(app: Flask, migrations: bool = True) -> None:
-    db.init_app(app)
-    if migrations:
-        from flask_migrate import Migrate
+def register_web(app: Flask) -> None:
+    from newsletter.web import FormRequest
 
-        Migrate(app, db, directory=os.path.join(ROOT, "migrations"))
+    app.request_class = FormRequest  # NUL characters never reach a form or the database
+    if app.config["PROXY_FIX_HOPS"]:
+        hops = app.config["PROXY_FIX_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+
+
+def register_extensions(app: Flask) -> None:
+    from flask_migrate import Migrate
+
+    from newsletter.web_extensions import csrf, limiter, login_manager
+
+    Migrate(app, db, directory=os.path.join(ROOT, "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "admin.login"
     login_manager.login_message = "Please sign in to continue."
-    celery_init_app(app)
 
-    from newsletter import accounts, security
+    from newsletter import security
+    from newsletter.web import session_user
 
-    login_manager.user_loader(accounts.load_session_user)
+    login_manager.user_loader(session_user)
     security.init_app(app)
 
 
@@ -94,13 +102,27 @@ def register_errorhandlers(app: Flask) -> None:
     def database_unavailable(error):
         """The database is down or unreachable: a kind 503 page, never a traceback."""
         rollback_quietly()
+        g.database_unavailable = True  # the error page shows the visitor as signed out: no second try
         app.logger.error("database unavailable (%s)", type(error).__name__)
         if request.path.startswith("/healthz"):
             return {"error": "database unavailable"}, 503
-        return render_template("error.html", error=error, code=503), 503
+        return render_template("error.html", error=error, code=503, typed=_words_typed()), 503
 
     for exception in DATABASE_UNAVAILABLE:
         app.register_error_handler(exception, database_unavailable)
+
+
+# Form fields never shown back on an error page: secrets, and the fields the visitor did not write.
+_NOT_SHOWN_BACK = ("password", "code", "token", "secret", "csrf", "website")
+
+
+def _words_typed() -> list[tuple[str, str]]:
+    """What a POST that failed for want of the database carried, so the 503 page can show it back
+    to copy: nothing typed is lost, whichever form it came from. Secrets are left out."""
+    if request.method != "POST":
+        return []
+    return [(name, value) for name, value in request.form.items(multi=True)
+            if value.strip() and not any(word in name.lower() for word in _NOT_SHOWN_BACK)]
 
 
 def register_template_helpers(app: Flask) -> None:

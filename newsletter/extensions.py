@@ -1,13 +1,11 @@
-"""Bare extension objects, bound to the app in create_app (keeps imports acyclic)."""
+"""Bare extension objects every process uses, bound to the app in create_app (keeps imports acyclic).
+
+The web-only ones (CSRF, sign-in, rate limits) are in web_extensions.py, so a worker never imports them."""
 from __future__ import annotations
 
 from celery import Celery, Task
 from flask import Flask
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
-from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
-from flask_wtf import CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -18,9 +16,6 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-csrf = CSRFProtect()
-login_manager = LoginManager()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 
 @event.listens_for(Engine, "connect")

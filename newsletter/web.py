@@ -5,11 +5,12 @@ import logging
 import re
 from typing import Callable, TypeVar
 
-from flask import Request, Response, after_this_request, current_app, request
+from flask import Request, Response, after_this_request, current_app, g, request
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from werkzeug.routing import IntegerConverter
 from werkzeug.utils import cached_property
 
+from newsletter import accounts
 from newsletter.extensions import db
 from newsletter.subscriptions import Origin
 from worker.tasks import enqueue_mail
@@ -19,6 +20,14 @@ T = TypeVar("T")
 
 # The database cannot be reached (down, restarting, out of connections): the visitor may try again.
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+
+
+def session_user(session_id: str):
+    """Flask-Login's user loader. Once the database has failed in this request, the error page
+    treats the visitor as signed out instead of asking the database again (and failing again)."""
+    if g.get("database_unavailable"):
+        return None
+    return accounts.load_session_user(session_id)
 
 
 def origin(source: str = "site") -> Origin:

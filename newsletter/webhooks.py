@@ -31,7 +31,8 @@ from sqlalchemy.exc import IntegrityError
 
 from newsletter import bounces
 from newsletter.bounces import Report
-from newsletter.extensions import csrf, db, limiter
+from newsletter.extensions import db
+from newsletter.web_extensions import csrf, limiter
 from newsletter.models import WebhookNonce, utcnow
 from newsletter.models.bounces import COMPLAINT, HARD, SOFT, UNSUBSCRIBE
 

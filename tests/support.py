@@ -250,15 +250,20 @@ class RedisServer:
             self.process.wait(timeout=10)
 
 
+# How deployments start a worker (docker-compose.yml, Procfile.dev), and SPEC's command for the same worker.
+DEPLOYED_WORKER = ("worker",)
+CELERY_WORKER = ("celery", "-A", "worker", "worker")
+
+
 class WorkerProcess:
-    """A real `celery -A worker worker` process with the test settings in its environment."""
+    """A real worker process (`python -m worker`, as deployed) with the test settings in its environment."""
 
     def __init__(self, env: dict[str, str], log_path: Path, name: str, concurrency: int = 1,
-                 pool: str = "solo", queues: str | None = None) -> None:
+                 pool: str = "solo", queues: str | None = None, command: tuple[str, ...] = DEPLOYED_WORKER) -> None:
         self.log_path = log_path
         self.name = name
         self.env = {**os.environ, **env}
-        self.args = [sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel", "INFO",
+        self.args = [sys.executable, "-m", *command, "--loglevel", "INFO",
                      "--hostname", f"{name}@%h", "--pool", pool, "--concurrency", str(concurrency),
                      "--without-gossip", "--without-mingle", "--without-heartbeat"]
         if queues:  # a test's own queue, so the session worker never takes its tasks

@@ -1,11 +1,13 @@
 """The plumbing end to end: web → database → real worker → real SMTP server; health; config."""
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import uuid
 
 import pytest
+from celery import Celery
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -14,7 +16,7 @@ from newsletter.config import ConfigError
 from newsletter.extensions import db
 from newsletter.models import OutgoingMail, Subscriber
 from tests.conftest import POSTGRES_ADMIN_URL
-from tests.support import ROOT, wait_for
+from tests.support import CELERY_WORKER, ROOT, WorkerProcess, wait_for
 
 
 def test_signup_is_stored_pending_and_the_worker_delivers_the_confirmation(app, client, smtp, worker):
@@ -31,6 +33,18 @@ def test_signup_is_stored_pending_and_the_worker_delivers_the_confirmation(app, 
     assert "/confirm/" in received.text and "/confirm/" in received.html
     with app.app_context():
         wait_for(lambda: _outgoing_statuses() == ["sent"], message="the outgoing mail row was not marked sent")
+
+
+def test_the_spec_command_celery_a_worker_worker_runs_the_same_worker(settings, tmp_path):
+    """Deployments start `python -m worker`; SPEC's `celery -A worker worker` must work just the same."""
+    process = WorkerProcess(settings, tmp_path / "celery-cli.log", name=f"cli-{uuid.uuid4().hex[:6]}",
+                            queues=f"cli-{uuid.uuid4().hex[:6]}", command=CELERY_WORKER).start()
+    try:
+        with Celery(broker=settings["REDIS_URL"]) as client_app:
+            reply = client_app.control.ping(destination=[f"{process.name}@{socket.gethostname()}"], timeout=5)
+        assert reply, "the worker started by `celery -A worker worker` did not answer a ping"
+    finally:
+        process.stop()
 
 
 def _outgoing_statuses() -> list[str]:

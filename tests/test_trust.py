@@ -266,6 +266,34 @@ def test_with_the_database_down_forms_answer_503_and_keep_the_visitors_words(no_
         assert 'value="reader@example.org"' in page and 'value="Ruth"' in page
 
 
+def test_with_the_database_down_sign_in_answers_503_and_keeps_the_address(no_database):
+    client = no_database.test_client()
+    response = client.post("/admin/login", data={"email": "therapist@example.com", "password": "not echoed 123"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert "couldn't check your sign-in" in page and 'value="therapist@example.com"' in page
+    assert "not echoed 123" not in page
+
+
+def test_with_the_database_down_an_admin_post_shows_back_what_she_wrote(app, client, no_database):
+    """Whatever the form, the 503 page shows the words she typed, to copy; never a password or token."""
+    from tests.test_inquiries import sign_in
+
+    with app.app_context():
+        sign_in(client)
+    cookie_name = app.config["SESSION_COOKIE_NAME"]
+    signed_in = client.get_cookie(cookie_name).value
+    client = no_database.test_client()
+    client.set_cookie(cookie_name, signed_in)
+    article = "# Repair after a fight\n\nMost couples think the fight is the problem.\nIt rarely is."
+    response = client.post("/admin/issues/new", data={"title": "Repair <after> a fight", "body": article,
+                                                       "password": "hunter22", "csrf_token": "tok"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 503 and "What you typed" in page
+    assert "Repair &lt;after&gt; a fight" in page and "Most couples think the fight is the problem." in page
+    assert "hunter22" not in page and ">tok<" not in page
+
+
 def test_with_the_database_down_pages_answer_a_kind_503(no_database):
     client = no_database.test_client()
     for path in ("/", "/issues", "/issues/some-article", "/feed.xml"):

@@ -6,7 +6,7 @@ from celery.schedules import crontab
 from newsletter import create_app
 from newsletter.sending import SWEEP_EVERY
 
-flask_app = create_app(migrations=False)  # a worker never runs `flask db`
+flask_app = create_app(web=False)  # a worker serves no pages
 app = flask_app.extensions["celery"]
 app.conf.include = ["worker.tasks"]
 # The database is the record of what must be sent; these sweeps send what a queue lost.

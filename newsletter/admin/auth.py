@@ -10,9 +10,10 @@ from flask_login import current_user, login_user, logout_user
 from newsletter import accounts, audit
 from newsletter.admin.blueprint import audit_action, bp
 from newsletter.admin.forms import CodeForm, LoginForm
-from newsletter.extensions import db, limiter
+from newsletter.extensions import db
+from newsletter.web_extensions import limiter
 from newsletter.models import AdminUser
-from newsletter.web import send_after_response
+from newsletter.web import DATABASE_UNAVAILABLE, rollback_quietly, send_after_response
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -21,14 +22,19 @@ def login():
     """First step: email and password. With a second factor set up, the code comes next."""
     form = LoginForm()
     if form.validate_on_submit():
-        result = accounts.authenticate(form.email.data, form.password.data, _lockout())
-        if result.ok and result.user.has_second_factor:
-            session[PENDING] = {"id": result.user.id, "version": result.user.session_version, "at": int(time.time())}
-            db.session.commit()
-            return redirect(url_for("admin.login_code", next=_safe_next(request.args.get("next"))))
-        if result.ok:
-            return _finish_sign_in(result.user, "sign_in")
-        _refused(result)
+        try:
+            result = accounts.authenticate(form.email.data, form.password.data, _lockout())
+            if result.ok and result.user.has_second_factor:
+                session[PENDING] = {"id": result.user.id, "version": result.user.session_version,
+                                    "at": int(time.time())}
+                db.session.commit()
+                return redirect(url_for("admin.login_code", next=_safe_next(request.args.get("next"))))
+            if result.ok:
+                return _finish_sign_in(result.user, "sign_in")
+            _refused(result)
+        except DATABASE_UNAVAILABLE:
+            rollback_quietly()
+            return render_template("admin/login.html", form=form, unreachable=True), 503
         form.password.errors.append(REFUSED)
     status = 400 if request.method == "POST" else 200
     return render_template("admin/login.html", form=form), status

@@ -4,7 +4,8 @@ from flask import Blueprint, current_app, flash, redirect, request, session, url
 from flask_login import current_user, logout_user
 
 from newsletter import audit
-from newsletter.extensions import db, login_manager
+from newsletter.extensions import db
+from newsletter.web_extensions import login_manager
 
 bp = Blueprint("admin", __name__)
 

@@ -6,7 +6,7 @@ import re
 from flask import abort, current_app, render_template, request
 
 from newsletter import issues, practice
-from newsletter.extensions import csrf
+from newsletter.web_extensions import csrf
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import SubscribeForm
 

@@ -11,7 +11,8 @@ from flask import current_app, render_template, request
 from limits import parse
 
 from newsletter import subscriptions, tokens
-from newsletter.extensions import csrf, db, limiter
+from newsletter.extensions import db
+from newsletter.web_extensions import csrf, limiter
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import SubscribeForm
 from newsletter.suppression import email_hash
