@@ -3,11 +3,14 @@
 The web-only ones (CSRF, sign-in, rate limits) are in web_extensions.py, so a worker never imports them."""
 from __future__ import annotations
 
+from typing import Callable, TypeVar
+
 from celery import Celery, Task
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -16,6 +19,7 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+T = TypeVar("T")
 
 
 @event.listens_for(Engine, "connect")
@@ -27,6 +31,20 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+def commit(work: Callable[[], T]) -> T:
+    """Run `work` (a service call) and commit; if a simultaneous request inserted the same row first
+    (a double click: a unique violation), run it once more, now seeing that row."""
+    try:
+        result = work()
+        db.session.commit()
+        return result
+    except IntegrityError:
+        db.session.rollback()
+    result = work()
+    db.session.commit()
+    return result
 
 
 def celery_init_app(app: Flask) -> Celery:

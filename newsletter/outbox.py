@@ -103,14 +103,6 @@ def queue_template(prefix: str, *, to: str, to_name: str = "", from_: mail.Mailb
                  attachments=attachments, inline_html=True)
 
 
-def rehearse_template(prefix: str, *, to: str, to_name: str = "", **context) -> None:
-    """Do all the work of queue_template and keep nothing: a path that sends nothing then takes as
-    long as one that sends, so answer times do not tell them apart."""
-    rendered = mail.render(prefix, inline=False, **context)
-    _draft(to=mail.Mailbox(to, to_name), subject=rendered.subject, text=rendered.text, html=rendered.html,
-           inline_html=True)
-
-
 def message_bytes(row: OutgoingMail) -> bytes:
     """The message as it is sent; a draft is built now and stored finished (the caller commits)."""
     stored = crypto.decrypt(row.message)

@@ -20,7 +20,13 @@ from sqlalchemy import delete, func, or_, select, update
 
 from newsletter import outbox, personalize, practice, tokens
 from newsletter.extensions import db
-from newsletter.models import ConsentEvent, OutgoingMail, Subscriber, utcnow
+from newsletter.models import (
+    ConsentEvent,
+    OutgoingMail,
+    SignupRequest,
+    Subscriber,
+    utcnow,
+)
 from newsletter.models.readers import ACTIVE, PENDING, UNSUBSCRIBED
 from newsletter.suppression import is_suppressed, suppress
 
@@ -114,7 +120,8 @@ def find(email: str) -> Subscriber | None:
     return db.session.scalar(select(Subscriber).where(func.lower(Subscriber.email) == email.lower()))
 
 
-def _record(subscriber: Subscriber | None, action: str, origin: Origin, wording: str = "") -> None:
+def _record(subscriber: Subscriber | None, action: str, origin: Origin, wording: str = "",
+            at: datetime | None = None) -> None:
     db.session.add(
         ConsentEvent(
             subscriber=subscriber,
@@ -123,6 +130,7 @@ def _record(subscriber: Subscriber | None, action: str, origin: Origin, wording:
             wording=wording,
             ip=origin.ip[:64],
             user_agent=origin.user_agent[:400],
+            created_at=at or utcnow(),
         )
     )
 
@@ -164,14 +172,6 @@ def _confirmation(subscriber: Subscriber) -> dict:
             "confirm_url": confirm_url(subscriber), "hours": current_app.config["CONFIRM_TOKEN_MAX_AGE_HOURS"]}
 
 
-def _send_nothing(address: str, name: str) -> list[int]:
-    """Compose a confirmation and throw it away: a signup that sends nothing takes about as long as
-    one that sends, so the time of the answer does not tell whether an address is known."""
-    stand_in = Subscriber(id=0, email=address, name=name, confirm_nonce=secrets.token_hex(16))
-    outbox.rehearse_template("confirm", **_confirmation(stand_in))
-    return []
-
-
 def _queue_with_unsubscribe(prefix: str, subscriber: Subscriber) -> int:
     link = unsubscribe_url(subscriber)
     row = outbox.queue_template(
@@ -196,17 +196,52 @@ def _new_reader(address: str, name: str, status: str, source: str, now: datetime
     return subscriber
 
 
-def subscribe(email: str, name: str, origin: Origin, wording: str) -> list[int]:
+def request_signup(email: str, name: str, origin: Origin, wording: str) -> int:
+    """Store a signup from the form for a worker to apply (process_signup); returns its id.
+
+    The form's answer must not tell whether an address is known, and its time would: so the
+    request does the same one INSERT whatever the address's state, and everything that depends
+    on the state (a new reader, a confirmation, a note, nothing) happens in the worker.
+    """
+    row = SignupRequest(email=normalize_email(email), name=clean_name(name), source=origin.source[:20],
+                        wording=wording, ip=origin.ip[:64], user_agent=origin.user_agent[:400], created_at=utcnow())
+    db.session.add(row)
+    db.session.flush()
+    return row.id
+
+
+def process_signup(request_id: int) -> list[int]:
+    """Apply a stored signup (subscribe) and forget it; returns the ids of the mail queued.
+    Deleting the row is the claim: of two workers given the same one, only one applies it."""
+    row = db.session.get(SignupRequest, request_id)
+    if row is None:
+        return []
+    claimed = db.session.execute(delete(SignupRequest).where(SignupRequest.id == request_id)).rowcount
+    if claimed != 1:
+        db.session.rollback()
+        return []
+    origin = Origin(source=row.source, ip=row.ip, user_agent=row.user_agent)
+    return subscribe(row.email, row.name, origin, row.wording, at=row.created_at)
+
+
+def signups_waiting(older_than: timedelta) -> list[int]:
+    """Stored signups no worker has applied (the hand-off was lost): for the sweeper."""
+    cutoff = utcnow() - older_than
+    return list(db.session.scalars(
+        select(SignupRequest.id).where(SignupRequest.created_at <= cutoff).order_by(SignupRequest.id).limit(500)))
+
+
+def subscribe(email: str, name: str, origin: Origin, wording: str, at: datetime | None = None) -> list[int]:
     """Sign an address up (pending until confirmed); returns the ids of the mail queued.
 
-    Whatever the address's state, the caller shows the same answer: new and unsubscribed
-    addresses start double opt-in, pending ones get the confirmation again (within limits),
-    active ones at most one "already subscribed" note a day, suppressed ones nothing.
+    New and unsubscribed addresses start double opt-in, pending ones get the confirmation again
+    (within limits), active ones at most one "already subscribed" note a day, suppressed ones
+    nothing. `at` is when the reader asked (the consent record's time), by default now.
     """
     address = normalize_email(email)
     name = clean_name(name)
     if is_suppressed(address):
-        return _send_nothing(address, name)
+        return []
     now = utcnow()
     subscriber = find(address)
     if subscriber is None:
@@ -214,17 +249,17 @@ def subscribe(email: str, name: str, origin: Origin, wording: str) -> list[int]:
     elif subscriber.status == ACTIVE:
         last_note = subscriber.already_subscribed_note_at
         if last_note is not None and now - last_note < NOTE_AFTER:
-            return _send_nothing(address, name)
+            return []
         subscriber.already_subscribed_note_at = now
         return [_queue_with_unsubscribe("already_subscribed", subscriber)]
     elif subscriber.status == UNSUBSCRIBED:
         subscriber.status, subscriber.pending_since = PENDING, now
         subscriber.name = name or subscriber.name
     elif subscriber.status != PENDING:  # bounced or complained: never mailed again
-        return _send_nothing(address, name)
+        return []
     if not _may_send_confirmation(subscriber, now):
-        return _send_nothing(address, name)
-    _record(subscriber, "subscribe", origin, wording)
+        return []
+    _record(subscriber, "subscribe", origin, wording, at=at)
     return [_queue_confirmation(subscriber, now)]
 
 

@@ -3,20 +3,19 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Callable, TypeVar
+from typing import Callable
 
 from flask import Request, Response, after_this_request, current_app, g, request
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.routing import IntegerConverter
 from werkzeug.utils import cached_property
 
 from newsletter import accounts
 from newsletter.extensions import db
 from newsletter.subscriptions import Origin
-from worker.tasks import enqueue_mail
+from worker.tasks import enqueue_mail, enqueue_signup
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # The database cannot be reached (down, restarting, out of connections): the visitor may try again.
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
@@ -61,27 +60,20 @@ def send_after_response(mail_ids: list[int]) -> None:
     While Redis is down the hand-off fails fast and is then skipped for a while (worker.tasks.enqueue);
     the sweeper sends the mail anyway.
     """
-    if not mail_ids:
-        return
+    if mail_ids:
+        _after_response(lambda: enqueue_mail(mail_ids))
 
+
+def apply_signup_after_response(request_id: int) -> None:
+    """Hand a stored signup to a worker once the response has gone out (the sweeper if Redis is down)."""
+    _after_response(lambda: enqueue_signup(request_id))
+
+
+def _after_response(hand_off: Callable[[], None]) -> None:
     @after_this_request
-    def hand_off(response: Response) -> Response:
-        response.call_on_close(lambda: enqueue_mail(mail_ids))
+    def on_close(response: Response) -> Response:
+        response.call_on_close(hand_off)
         return response
-
-
-def commit(work: Callable[[], T]) -> T:
-    """Run `work` (a service call) and commit; if a simultaneous request inserted the same row first
-    (a double click: a unique violation), run it once more, now seeing that row."""
-    try:
-        result = work()
-        db.session.commit()
-        return result
-    except IntegrityError:
-        db.session.rollback()
-    result = work()
-    db.session.commit()
-    return result
 
 
 def rollback_quietly() -> None:

@@ -8,6 +8,8 @@ ensure_venv requirements-dev.txt
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# tests/test_security_headers.py validates docker-compose.yml as a deployer would, with Debian's docker-compose.
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 apt_install "${missing[@]}"
 
 # The mail checks (tests/test_mail_quality.py) run caniemail's data and axe-core from node_modules.

@@ -361,3 +361,17 @@ def process_starter(kind: type[WorkerProcess], settings: dict[str, str], log_dir
         for process in started:
             process.stop()
 
+
+
+def apply_signups(app) -> None:
+    """Apply the signups the form stored, as a worker does after the response (tests look at the
+    reader right after posting); their mail is handed to the worker as usual."""
+    from datetime import timedelta
+
+    from newsletter import subscriptions
+    from newsletter.extensions import commit
+    from worker.tasks import enqueue_mail
+
+    with app.app_context():
+        for request_id in subscriptions.signups_waiting(older_than=timedelta(0)):
+            enqueue_mail(commit(lambda: subscriptions.process_signup(request_id)))

@@ -24,8 +24,9 @@ def test_signup_is_stored_pending_and_the_worker_delivers_the_confirmation(app, 
 
     assert response.status_code == 200
     assert b"check your inbox" in response.data
-    with app.app_context():
-        reader = db.session.scalar(select(Subscriber))
+    with app.app_context():  # the form stored the signup; the worker applies it
+        reader = wait_for(lambda: db.session.remove() or db.session.scalar(select(Subscriber)),
+                          message="the worker did not apply the signup")
         assert (reader.email, reader.status) == ("Dana.Reader@example.com", "pending")
     [received] = smtp.wait_for_messages(1)
     assert received.rcpt_tos == ["Dana.Reader@example.com"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 from typing import Iterable
 from weakref import WeakKeyDictionary
 
@@ -10,7 +11,7 @@ from celery import shared_task
 from kombu.exceptions import OperationalError
 
 from newsletter import inquiries, outbox, sending, subscriptions, waitlist
-from newsletter.extensions import db
+from newsletter.extensions import commit, db
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,26 @@ def send_outgoing_mail(mail_id: int) -> str:
 
 @shared_task
 def sweep_outgoing_mail() -> dict[str, int]:
+    """Apply the signups and send the mail whose hand-off was lost (Redis down, a worker killed)."""
+    for request_id in subscriptions.signups_waiting(older_than=SIGNUP_HAND_OFF_GRACE):
+        apply_signup(request_id)
     return outbox.deliver_due()
+
+
+# The sweeper leaves a stored signup this long to its own hand-off before applying it itself.
+SIGNUP_HAND_OFF_GRACE = timedelta(seconds=20)
+
+
+@shared_task
+def apply_signup(request_id: int) -> int:
+    """A signup the form stored (subscriptions.request_signup): the reader's state changes here."""
+    mail_ids = commit(lambda: subscriptions.process_signup(request_id))
+    enqueue_mail(mail_ids)
+    return len(mail_ids)
+
+
+def enqueue_signup(request_id: int) -> None:
+    enqueue(apply_signup, request_id)
 
 
 # A hand-off gives up at once when the broker does not answer (no retries, a short connect timeout),

@@ -7,7 +7,7 @@ from newsletter.models.issues import Delivery, Issue
 from newsletter.models.leads import Consultation, InquiryResponse, WaitlistEntry
 from newsletter.models.outbox import OutgoingMail
 from newsletter.models.practice import PracticeProfile
-from newsletter.models.readers import ConsentEvent, Subscriber, Suppression
+from newsletter.models.readers import ConsentEvent, SignupRequest, Subscriber, Suppression
 from newsletter.models.sending import SendRateBucket
 from newsletter.models.users import AdminUser, RecoveryCode
 
@@ -28,6 +28,7 @@ __all__ = [
     "PracticeProfile",
     "RecoveryCode",
     "SendRateBucket",
+    "SignupRequest",
     "Subscriber",
     "Suppression",
     "WebhookNonce",

@@ -70,6 +70,22 @@ class ConsentEvent(db.Model):
     subscriber: Mapped[Subscriber | None] = relationship(back_populates="consent_events")
 
 
+class SignupRequest(db.Model):
+    """A signup as the form received it, until a worker applies it (subscriptions.request_signup):
+    the request itself only ever inserts this row, so its answer time says nothing about the address."""
+
+    __tablename__ = "signup_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    source: Mapped[str] = mapped_column(String(20))
+    wording: Mapped[str] = mapped_column(Text, default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(400), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class Suppression(db.Model):
     """Addresses never to be mailed again, kept as a hash so erasure leaves no address behind."""
 

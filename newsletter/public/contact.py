@@ -7,11 +7,11 @@ from flask import current_app, render_template, request
 from limits import parse_many
 
 from newsletter import business_days, inquiries, practice, subscriptions
-from newsletter.extensions import db
-from newsletter.web_extensions import csrf, limiter
+from newsletter.extensions import commit, db
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import ContactForm
-from newsletter.web import DATABASE_UNAVAILABLE, allow_embedding, commit, origin, rollback_quietly, send_after_response
+from newsletter.web import DATABASE_UNAVAILABLE, allow_embedding, origin, rollback_quietly, send_after_response
+from newsletter.web_extensions import csrf, limiter
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,13 @@ from flask import current_app, render_template, request
 from limits import parse
 
 from newsletter import subscriptions, tokens
-from newsletter.extensions import db
-from newsletter.web_extensions import csrf, limiter
+from newsletter.extensions import commit, db
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import SubscribeForm
 from newsletter.suppression import email_hash
-from newsletter.web import DATABASE_UNAVAILABLE, allow_embedding, commit, origin, rollback_quietly, send_after_response
+from newsletter.web import (DATABASE_UNAVAILABLE, allow_embedding, apply_signup_after_response, origin,
+                            rollback_quietly, send_after_response)
+from newsletter.web_extensions import csrf, limiter
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +57,12 @@ def _signup(form: SubscribeForm, source: str, template: str, done_template: str)
         return render_template(template, form=form), 400
     if _address_within_limit(address):
         try:
-            mail_ids = commit(lambda: subscriptions.subscribe(address, form.name.data or "", origin(source),
-                                                              subscriptions.signup_wording()))
+            request_id = commit(lambda: subscriptions.request_signup(address, form.name.data or "", origin(source),
+                                                                     subscriptions.signup_wording()))
         except DATABASE_UNAVAILABLE:
             rollback_quietly()
             return render_template(template, form=form, unsaved=True), 503
-        send_after_response(mail_ids)
+        apply_signup_after_response(request_id)
     return render_template(done_template)
 
 
