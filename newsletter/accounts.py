@@ -1,8 +1,10 @@
 """Admin accounts: argon2 password hashes, sign-in checks, lockout, the TOTP second factor."""
 from __future__ import annotations
 
+import hmac
 import io
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -169,7 +171,7 @@ def start_second_factor(user: AdminUser) -> str:
     """A new (not yet confirmed) TOTP secret for the set-up page; the caller commits."""
     secret = pyotp.random_base32()
     user.totp_secret_encrypted = crypto.encrypt(secret)
-    user.totp_confirmed_at = None
+    user.totp_confirmed_at = user.totp_last_step = None
     return secret
 
 
@@ -186,9 +188,19 @@ def provisioning_qr_svg(user: AdminUser) -> str:
 
 
 def verify_totp(user: AdminUser, code: str) -> bool:
+    """A code of the current 30-second step or the one either side (clocks drift), used at most once:
+    someone who watched it typed cannot sign in with it too. The caller commits."""
     secret = pending_secret(user)
     digits = "".join(code.split())
-    return bool(secret) and len(digits) == 6 and digits.isdigit() and pyotp.TOTP(secret).verify(digits, valid_window=1)
+    if not (secret and len(digits) == 6 and digits.isdigit()):
+        return False
+    totp, now = pyotp.TOTP(secret), time.time()
+    steps = [int(now // totp.interval) + offset for offset in (-1, 0, 1)]
+    matched = [step for step in steps if hmac.compare_digest(totp.at(step * totp.interval), digits)]
+    if not matched or (user.totp_last_step is not None and matched[-1] <= user.totp_last_step):
+        return False
+    user.totp_last_step = matched[-1]
+    return True
 
 
 def confirm_second_factor(user: AdminUser, code: str) -> list[str] | None:
@@ -202,7 +214,7 @@ def confirm_second_factor(user: AdminUser, code: str) -> list[str] | None:
 
 def remove_second_factor(user: AdminUser) -> None:
     user.totp_secret_encrypted = None
-    user.totp_confirmed_at = None
+    user.totp_confirmed_at = user.totp_last_step = None
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.admin_id == user.id))
     end_sessions(user)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 
 import pyotp
@@ -25,6 +26,12 @@ def set_up_second_factor(client) -> tuple[str, list[str]]:
     assert response.status_code == 200
     codes = re.findall(r"<code>([0-9a-f]{5}-[0-9a-f]{5})</code>", response.get_data(as_text=True))
     return secret, codes
+
+
+def next_code(secret: str) -> str:
+    """The code of the next 30-second step (accepted: clocks drift): the current one turned two-step sign-in
+    on, and a code is accepted only once."""
+    return pyotp.TOTP(secret).at(time.time() + 30)
 
 
 def from_ip(ip: str) -> dict:
@@ -146,8 +153,24 @@ def test_two_step_sign_in_needs_the_code_after_the_password(app, admin, client):
 
     assert client.post("/admin/login/code", data={"code": "000000"}).status_code == 400
     assert client.get("/admin/").status_code == 302
-    assert client.post("/admin/login/code", data={"code": pyotp.TOTP(secret).now()}).status_code == 302
+    assert client.post("/admin/login/code", data={"code": next_code(secret)}).status_code == 302
     assert client.get("/admin/").status_code == 200
+
+
+def test_a_code_from_the_app_signs_in_once(app, admin, client):
+    """Someone who watched her type a code cannot sign in with it in the same half minute."""
+    sign_in(client, admin, PASSWORD)
+    secret, _ = set_up_second_factor(client)
+    client.post("/admin/logout")
+    code = next_code(secret)
+    sign_in(client, admin, PASSWORD)
+    assert client.post("/admin/login/code", data={"code": code}).status_code == 302
+    client.post("/admin/logout")
+
+    sign_in(client, admin, PASSWORD)
+    refused = client.post("/admin/login/code", data={"code": code})
+    assert refused.status_code == 400 and "Codes change every 30 seconds" in refused.get_data(as_text=True)
+    assert client.get("/admin/").status_code == 302
 
 
 def test_a_recovery_code_works_once(app, admin, client):
@@ -168,7 +191,7 @@ def test_the_code_step_cannot_be_reached_without_the_password(app, admin, client
     secret, _ = set_up_second_factor(client)
     client.post("/admin/logout")
 
-    response = client.post("/admin/login/code", data={"code": pyotp.TOTP(secret).now()})
+    response = client.post("/admin/login/code", data={"code": next_code(secret)})
 
     assert response.status_code == 302 and "/admin/login/code" not in response.headers["Location"]
     assert client.get("/admin/").status_code == 302

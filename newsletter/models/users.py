@@ -25,6 +25,8 @@ class AdminUser(UserMixin, db.Model):
     # TOTP secret, Fernet-encrypted; confirmed once the admin typed a code from it.
     totp_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     totp_confirmed_at: Mapped[datetime | None]
+    # The 30-second step of the last code accepted: a code, once used, is refused (RFC 6238, 5.2).
+    totp_last_step: Mapped[int | None]
     # Lockout across IPs: failures counted since failure_window_start; locked until locked_until.
     failed_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     failure_window_start: Mapped[datetime | None]
