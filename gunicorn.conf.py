@@ -4,10 +4,16 @@ The access log goes to stdout with every confirm/unsubscribe token replaced by [
 line, the path, the referrer and any header), so the log never holds a key to a reader's subscription.
 Other settings come from the command line or GUNICORN_CMD_ARGS as usual.
 """
+import multiprocessing
+import os
+
 from gunicorn.glogging import Logger
 
 from newsletter.logredact import redact
 
+# Two sync workers per core (WEB_CONCURRENCY overrides): while one waits on the database the other
+# runs, and a slow client or request never holds up the whole site. Each takes about 90 MB.
+workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * multiprocessing.cpu_count())
 accesslog = "-"
 
 

@@ -33,6 +33,8 @@ def create_app(config: Mapping | None = None, *, web: bool = True) -> Flask:
     settings.update(config or {})
     app.config.update(config_module.finalize(settings, app.instance_path))
 
+    if web and app.config["REDIS_URL"]:
+        app.config["CELERY"]["broker_transport_options"].update(config_module.HAND_OFF_FAIL_FAST)
     db.init_app(app)
     celery_init_app(app)
     register_template_helpers(app)

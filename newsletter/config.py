@@ -201,6 +201,11 @@ def _celery(settings: dict, instance_path: str) -> dict:
     }
 
 
+# The web only hands tasks to the broker, after the response: with Redis down it must give up at once
+# (no retries, a short connect timeout) rather than hold a web worker (worker.tasks.enqueue).
+HAND_OFF_FAIL_FAST = {"max_retries": 0, "socket_connect_timeout": 1, "socket_timeout": 2}
+
+
 def finalize(settings: dict, instance_path: str) -> dict:
     """Check the raw settings and derive Flask, SQLAlchemy and Celery keys."""
     cfg = dict(settings)

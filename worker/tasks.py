@@ -45,11 +45,10 @@ def enqueue_signup(request_id: int) -> None:
     enqueue(apply_signup, request_id)
 
 
-# A hand-off gives up at once when the broker does not answer (no retries, a short connect timeout),
-# and a failed one makes this process skip the broker for BROKER_OUTAGE_PAUSE seconds (a circuit
-# breaker): a web worker never waits on a broker that is down, and the sweepers send what was skipped.
-# (Redis options: the embedded SQLite broker answers or fails at once anyway.)
-FAIL_FAST = {"max_retries": 0, "socket_connect_timeout": 1, "socket_timeout": 2}
+# A hand-off gives up at once when the broker does not answer (the web's connections fail fast:
+# config.HAND_OFF_FAIL_FAST), and a failed one makes this process skip the broker for
+# BROKER_OUTAGE_PAUSE seconds (a circuit breaker): a web worker never waits on a broker that is down,
+# and the sweepers send what was skipped.
 BROKER_OUTAGE_PAUSE = 10.0
 _broker_down_until: WeakKeyDictionary = WeakKeyDictionary()  # per Celery app: until when to skip its broker
 
@@ -62,9 +61,7 @@ def enqueue(task, *args) -> bool:
     if time.monotonic() < _broker_down_until.get(task.app, 0.0):
         return False
     try:
-        fail_fast = FAIL_FAST if task.app.conf.broker_url.startswith("redis") else {}
-        with task.app.connection_for_write(transport_options=fail_fast) as connection:
-            task.apply_async(args=args, retry=False, connection=connection)
+        task.apply_async(args=args, retry=False)  # over the app's pooled connection
         return True
     except (OperationalError, OSError) as exc:
         _broker_down_until[task.app] = time.monotonic() + BROKER_OUTAGE_PAUSE
