@@ -3,11 +3,15 @@ own, and what the page shows changes as soon as the practice or the issues do.""
 from __future__ import annotations
 
 import re
+import time
+
+from sqlalchemy import update
 
 from newsletter import issues, practice
 from newsletter.extensions import db
-from newsletter.models import Subscriber, utcnow
+from newsletter.models import Issue, Subscriber, utcnow
 from newsletter.models.issues import SENT
+from newsletter.public.pages import HOME_KEY_FOR
 from tests.support import apply_signups
 
 TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -42,3 +46,19 @@ def test_the_page_shows_a_new_issue_and_a_new_practice_name_at_once(app, client)
         issue.title = "Turning toward, revised"
         db.session.commit()
     assert "Turning toward, revised" in client.get("/").get_data(as_text=True)
+
+
+def test_a_change_made_by_another_process_shows_within_a_second(app, client):
+    """The worker marks an issue sent with a plain UPDATE, in another process: the web notices within
+    pages.HOME_KEY_FOR instead of asking the database on every visit."""
+    with app.app_context():
+        issue = issues.create_from_source("Small repairs\nA note.\n")
+        db.session.commit()
+        issue_id = issue.id
+    assert "Small repairs" not in client.get("/").get_data(as_text=True)
+    with app.app_context():
+        db.session.execute(update(Issue).where(Issue.id == issue_id).values(status=SENT, send_at=utcnow(),
+                                                                            sent_at=utcnow()))
+        db.session.commit()
+    time.sleep(HOME_KEY_FOR + 0.1)
+    assert "Small repairs" in client.get("/").get_data(as_text=True)

@@ -1,9 +1,12 @@
 """The newsletter home page and the health check."""
 from __future__ import annotations
 
-from flask import current_app, render_template, request, session
+import time
+
+from flask import current_app, has_app_context, render_template, request, session
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
+from sqlalchemy.orm import Session
 
 from newsletter import issues, practice
 from newsletter.extensions import db
@@ -23,12 +26,40 @@ def home():
     form's CSRF token differs, put into the stored page (a page with a flashed message is rendered whole)."""
     if session.get("_flashes"):
         return render_template("public/home.html", form=SubscribeForm())
-    key = _home_fingerprint()
+    key = _home_key()
     page = current_app.extensions.get("home_page", {}).get(key)
     if page is None:
         page = render_template("public/home.html", form=SubscribeForm()).replace(generate_csrf(), CSRF_SLOT)
         current_app.extensions["home_page"] = {key: page}  # one version kept; replaced whole, so threads are safe
     return page.replace(CSRF_SLOT, generate_csrf())
+
+
+# How long a process trusts its last look at what the home page shows before asking the database again:
+# another process's change (the worker marking an issue sent) shows within this; this process's own at
+# once (_forget_home_key). Under load GET / then asks the database about once a second, not per visit.
+HOME_KEY_FOR = 1.0
+
+
+def _home_key() -> tuple:
+    checked_at, key = current_app.extensions.get("home_key", (-HOME_KEY_FOR, None))
+    now = time.monotonic()
+    if now - checked_at >= HOME_KEY_FOR:
+        key = _home_fingerprint()
+        current_app.extensions["home_key"] = (now, key)
+    return key
+
+
+@event.listens_for(Session, "after_flush")
+def _note_home_changes(db_session: Session, _flush_context) -> None:
+    changed = (*db_session.new, *db_session.dirty, *db_session.deleted)
+    if any(isinstance(row, (Issue, PracticeProfile)) for row in changed):
+        db_session.info["home_changed"] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_home_key(db_session: Session) -> None:
+    if db_session.info.pop("home_changed", False) and has_app_context():
+        current_app.extensions.pop("home_key", None)
 
 
 def _home_fingerprint() -> tuple:
