@@ -60,7 +60,8 @@ LEASE = timedelta(seconds=30)
 HEARTBEAT_EVERY = 5.0
 # With SEND_BATCH_SIZE=0 (the default) a batch holds this many seconds of sending, within these bounds.
 BATCH_SECONDS = 30
-MIN_AUTO_BATCH, MAX_AUTO_BATCH = 100, 1000
+# At most 500: a batch's readers are held in memory while it sends (1,000 took a worker past 100 MB).
+MIN_AUTO_BATCH, MAX_AUTO_BATCH = 100, 500
 # Beat runs the delivery sweep this often (worker/celery.py): a dead worker's readers are handed
 # out again within LEASE + SWEEP_EVERY of its death.
 SWEEP_EVERY = timedelta(seconds=10)
