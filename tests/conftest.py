@@ -225,13 +225,22 @@ def app_ctx(app):
 # -- workers
 
 @pytest.fixture(scope="session")
-def worker(settings, _schema, tmp_path_factory):
-    """One real Celery worker process for the session's database, consuming every queue."""
+def session_worker(settings, _schema, tmp_path_factory):
     backend = "postgresql" if settings["DATABASE_URL"].startswith("postgresql") else "sqlite"
     process = WorkerProcess(settings, tmp_path_factory.mktemp("logs") / f"worker-{backend}.log",
                             name=f"session-{backend}-{uuid.uuid4().hex[:6]}").start()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def worker(app, session_worker):
+    """One real Celery worker process for the session's database, consuming every queue.
+
+    Tasks that earlier tests handed off while no worker ran are dropped first: they name rows by id,
+    ids start again with each test, and the worker would apply them to this test's rows."""
+    app.extensions["celery"].control.purge()
+    return session_worker
 
 
 @pytest.fixture
