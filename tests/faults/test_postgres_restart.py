@@ -38,8 +38,8 @@ def test_postgres_restarted_mid_send_the_send_finishes_doubling_only_messages_in
         in_flight = len(smtp.messages) - delivery_statuses(issue_id)["sent"]
         assert in_flight in (0, 1)
 
-        # As in the kill tests: the sweep runs with its clock past the 5-minute lease.
-        needed = sending.sweep(now=utcnow() + timedelta(minutes=10))
+        # As in the kill tests: the sweep runs with its clock past the lease.
+        needed = sending.sweep(now=utcnow() + sending.LEASE + timedelta(seconds=1))
         hand_out_batches(issue_id, queue, needed[issue_id])
         wait_for(lambda: issue_status(issue_id) == "sent", timeout=60, message="the send did not finish")
 

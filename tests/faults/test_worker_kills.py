@@ -6,9 +6,9 @@ exchange, timed by the SMTP test server's hooks:
    that one message goes twice, with the same Message-ID;
 3. after the previous message was marked sent (at the next MAIL FROM): no double.
 
-Leases: sending.py leases a batch for at least 5 minutes. Until the shorter lease with a heartbeat
-lands, each case runs beat's sweep with its clock 10 minutes ahead, which is what the sweep does once
-the dead worker's lease has expired.
+Leases: a batch's lease (sending.LEASE, 30 s) lapses once its worker's heartbeat stops. Each case runs
+beat's sweep with its clock just past the lease, which is what the sweep does once the dead worker's
+lease has expired; test_sending_workers.py waits for that in real time (under a minute).
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def kill_at(smtp, event: str, accepted: int, worker) -> None:
 
 
 def resume_after_lease_expiry(issue_id: int, queue: str) -> None:
-    needed = sending.sweep(now=utcnow() + timedelta(minutes=10))  # the lease has expired by then
+    needed = sending.sweep(now=utcnow() + sending.LEASE + timedelta(seconds=1))  # the lease has lapsed by then
     assert needed.get(issue_id, 0) >= 1
     hand_out_batches(issue_id, queue, needed[issue_id])
 
