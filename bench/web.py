@@ -9,7 +9,8 @@ locust headless twice: at a fixed arrival rate (--rate requests/s, default 50) a
 (1 to --users clients, default 200, added evenly over the run, each sending as fast as answers come),
 --duration seconds each (default 60). It prints requests/s, p50, p99 and errors for each, and the ratios
 to the baseline; then checks that every signup and inquiry answered with its thank-you page is in the
-database with its mail queued (OutgoingMail rows; signups are applied first, as the worker would). The targets of issue 14: GET / at >= 0.5 x the
+database with its mail queued (OutgoingMail rows; the stored signups and inquiries are applied first, as the
+worker would). The targets of issue 14: GET / at >= 0.5 x the
 baseline's requests/s, signup and contact at >= 0.1 x, p99 under 100 ms at 50 requests/s (the app's own
 time, from gunicorn's access log (%(D)s): the load tool on the same two cores adds 0 to 45 ms to every
 answer, the bare view's included, so its figures are printed beside but not judged).
@@ -113,12 +114,13 @@ def run_locust(target: str, url: str, workdir: Path, duration: int, rate: int | 
                    int(row["Failure Count"]), *server_times(log, offset, target))
 
 
-def apply_stored_signups(env: dict) -> int:
-    """What the worker does after each signup's answer (no worker runs during the load): apply them."""
+def apply_stored_forms(env: dict) -> int:
+    """What the worker does after each signup's and inquiry's answer (no worker runs during the load):
+    apply the signups, write the inquiries' forward and acknowledgement. Returns how many."""
     from datetime import timedelta
 
     os.environ.update(env)
-    from newsletter import create_app, subscriptions
+    from newsletter import create_app, inquiries, subscriptions
     from newsletter.extensions import commit
 
     app, applied = create_app(web=False), 0
@@ -126,6 +128,10 @@ def apply_stored_signups(env: dict) -> int:
         while waiting := subscriptions.signups_waiting(older_than=timedelta(0)):
             for request_id in waiting:
                 commit(lambda: subscriptions.process_signup(request_id))
+                applied += 1
+        while waiting := inquiries.waiting_for_mail(older_than=timedelta(0)):
+            for inquiry_id in waiting:
+                commit(lambda: inquiries.queue_mails(inquiry_id))
                 applied += 1
     return applied
 
@@ -207,7 +213,7 @@ def main() -> None:
                                                      args.rate if mode == "rate" else None, args.users)
                 print(f"  {target} ({mode}) done", flush=True)
         fast = report(results, args.rate)
-        print(f"\nsignups stored by the form and applied now, as the worker would: {apply_stored_signups(env)}")
+        print(f"\nsignups and inquiries stored by the forms, applied now as the worker would: {apply_stored_forms(env)}")
         accepted, missing = check_accepted(database_url, workdir / "accepted.txt")
         print(f"\naccepted signups and inquiries: {accepted}; missing from the database or without exactly one "
               f"queued mail: {len(missing)}")

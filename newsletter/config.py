@@ -192,6 +192,7 @@ def _celery(settings: dict, instance_path: str) -> dict:
         "task_routes": {
             "worker.tasks.*_outgoing_mail": {"queue": "mail"},
             "worker.tasks.apply_signup": {"queue": "mail"},
+            "worker.tasks.queue_inquiry_mails": {"queue": "mail"},
             "worker.tasks.dispatch_due_issues": {"queue": "bulk"},
             "worker.tasks.send_batch": {"queue": "bulk"},
             "worker.tasks.sweep_deliveries": {"queue": "bulk"},

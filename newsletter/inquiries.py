@@ -1,9 +1,9 @@
 """Prospective clients' inquiries: taking one in, the practice's pipeline, and forgetting it in time.
 
-No Flask request and no Celery here. `submit` stores the inquiry (message and phone encrypted) and
-queues its two mails in the caller's transaction; the view commits and hands the mail ids to a
-worker, and the outbox sweeper sends whatever the queue lost. Functions that change data leave the
-commit to their caller. Nothing here logs what an inquirer wrote.
+No Flask request and no Celery here. `submit` only stores the inquiry (message and phone encrypted):
+the view commits and hands its id to a worker, which composes the forward and the acknowledgement
+(`queue_mails`); the sweeper composes what a lost hand-off left (`waiting_for_mail`). Functions that
+change data leave the commit to their caller. Nothing here logs what an inquirer wrote.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from statistics import median
 from urllib.parse import quote
 
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from newsletter import business_days, crypto, mail, outbox, practice, safety
 from newsletter.extensions import db
@@ -81,7 +81,7 @@ class Submitted:
     inquiry_id: int
     urgent: bool
     spam: bool
-    mail_ids: list[int]
+    needs_mail: bool  # new and not spam: a worker must compose its forward and acknowledgement
     reply_by: date | None = None  # the day the practice promised to answer by
 
 
@@ -102,7 +102,8 @@ def spam_reason(name: str, message: str) -> str:
 
 def submit(*, name: str, email: str, phone: str, preferred_contact: str, message: str, origin: Origin,
            honeypot_filled: bool = False, details: InquiryDetails | None = None, waitlist: bool = False) -> Submitted:
-    """Store an inquiry and queue its forward and acknowledgement; raises InvalidEmail.
+    """Store an inquiry; raises InvalidEmail. Its forward and acknowledgement are composed later, by
+    `queue_mails`, so that the request does no more than one encryption and one INSERT.
 
     Suspected spam (a filled hidden field, too many links, advertising words) is kept in the spam
     folder and nothing is sent. A message that speaks of a crisis is never treated as spam. With
@@ -113,7 +114,7 @@ def submit(*, name: str, email: str, phone: str, preferred_contact: str, message
     name = mail.one_line(name, 100)
     repeat = _recent_duplicate(address, message.strip())  # and `fingerprint` when sent at the same moment
     if repeat is not None:  # a double click or a resent page: one inquiry, one forward
-        return Submitted(inquiry_id=repeat.id, urgent=repeat.urgent, spam=repeat.spam, mail_ids=[],
+        return Submitted(inquiry_id=repeat.id, urgent=repeat.urgent, spam=repeat.spam, needs_mail=False,
                          reply_by=repeat.reply_by)
     urgent = safety.is_urgent(message)
     reason = "" if urgent else ("the hidden field was filled in" if honeypot_filled else spam_reason(name, message))
@@ -135,9 +136,33 @@ def submit(*, name: str, email: str, phone: str, preferred_contact: str, message
         inquiry.reply_by = practice.calendar().reply_by(utcnow(), current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"])
     db.session.add(inquiry)
     db.session.flush()
-    mail_ids = [] if inquiry.spam else _queue_mails(inquiry)
-    return Submitted(inquiry_id=inquiry.id, urgent=urgent, spam=inquiry.spam, mail_ids=mail_ids,
+    return Submitted(inquiry_id=inquiry.id, urgent=urgent, spam=inquiry.spam, needs_mail=not inquiry.spam,
                      reply_by=inquiry.reply_by)
+
+
+def queue_mails(inquiry_id: int) -> list[int]:
+    """Queue the forward and acknowledgement of an inquiry the form stored; returns the mail ids.
+
+    Marking it forwarded is the claim: a second worker (or the sweeper) finds nothing left to do, and
+    an inquiry moved to spam or purged meanwhile gets no mail.
+    """
+    claimed = db.session.execute(
+        update(Inquiry)
+        .where(Inquiry.id == inquiry_id, Inquiry.forwarded_at.is_(None), Inquiry.spam.is_(False),
+               Inquiry.purged_at.is_(None))
+        .values(forwarded_at=utcnow())
+    ).rowcount
+    return _queue_mails(db.session.get(Inquiry, inquiry_id)) if claimed else []
+
+
+def waiting_for_mail(older_than: timedelta) -> list[int]:
+    """Inquiries stored more than `older_than` ago whose mails were never composed (a lost hand-off)."""
+    return list(db.session.scalars(
+        select(Inquiry.id)
+        .where(Inquiry.forwarded_at.is_(None), Inquiry.spam.is_(False), Inquiry.purged_at.is_(None),
+               Inquiry.created_at <= utcnow() - older_than)
+        .order_by(Inquiry.id)
+    ))
 
 
 def _apply_details(inquiry: Inquiry, details: InquiryDetails) -> None:
@@ -219,8 +244,8 @@ def admin_url(inquiry: Inquiry) -> str:
 def _queue_mails(inquiry: Inquiry) -> list[int]:
     """The forward (or notice) to the practice and the acknowledgement to the inquirer (and, for a
     waitlist inquiry, its place on the list)."""
-    if inquiry.waitlist:
-        db.session.add(WaitlistEntry(inquiry_id=inquiry.id))
+    if inquiry.waitlist:  # in the order they wrote, whenever a worker gets here
+        db.session.add(WaitlistEntry(inquiry_id=inquiry.id, joined_at=inquiry.created_at))
     notice_only = current_app.config["INQUIRY_FORWARD_MODE"] == "notice"
     inquiry.forwarded_at = utcnow()
     forward = outbox.queue_template(

@@ -362,16 +362,16 @@ def process_starter(kind: type[WorkerProcess], settings: dict[str, str], log_dir
             process.stop()
 
 
-
-def apply_signups(app) -> None:
-    """Apply the signups the form stored, as a worker does after the response (tests look at the
-    reader right after posting); their mail is handed to the worker as usual."""
+def apply_stored_forms(app) -> None:
+    """Do what a worker does after the response: apply the signups and compose the inquiries' mail
+    that the forms stored (tests look right after posting). The mail is handed to the worker as usual."""
     from datetime import timedelta
 
-    from newsletter import subscriptions
-    from newsletter.extensions import commit
-    from worker.tasks import enqueue_mail
+    from newsletter import inquiries, subscriptions
+    from worker.tasks import apply_signup, queue_inquiry_mails
 
     with app.app_context():
         for request_id in subscriptions.signups_waiting(older_than=timedelta(0)):
-            enqueue_mail(commit(lambda: subscriptions.process_signup(request_id)))
+            apply_signup(request_id)
+        for inquiry_id in inquiries.waiting_for_mail(older_than=timedelta(0)):
+            queue_inquiry_mails(inquiry_id)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from newsletter import inquiries
 from newsletter.extensions import db
 from newsletter.models import Inquiry, OutgoingMail
-from tests.support import wait_for
+from newsletter.subscriptions import Origin
+from tests.support import apply_stored_forms, wait_for
 from tests.test_inquiries import PRACTICE, queued, text_of
 
 FORM = {"name": "Dana Reyes", "email": "dana@example.com", "phone": "", "preferred_contact": "email",
@@ -152,7 +155,7 @@ def test_inquiry_reaches_practice_and_inquirer_through_the_real_worker(app, clie
 
 def test_inquiry_sent_through_the_real_page_while_redis_is_down_goes_out_once_it_is_back(
         app, live_server, page, smtp, worker, redis_outage):
-    from worker.tasks import enqueue, sweep_outgoing_mail
+    from worker.tasks import HAND_OFF_GRACE, enqueue, sweep_outgoing_mail
 
     fill_in_the_form(page, live_server, "Dana Reyes", "dana@example.com")
     started = time.monotonic()
@@ -162,7 +165,8 @@ def test_inquiry_sent_through_the_real_page_while_redis_is_down_goes_out_once_it
     assert time.monotonic() - started < 3, "the inquirer does not wait for the broker"
     with app.app_context():
         assert inquiry_count() == 1
-        assert _statuses() == ["pending", "pending"]
+        assert _statuses() == []  # stored; its hand-off to a worker was lost
+        _age_inquiries(HAND_OFF_GRACE)  # the sweeper leaves a fresh inquiry to its hand-off this long
     assert smtp.messages == []
 
     redis_outage.start()
@@ -174,6 +178,69 @@ def test_inquiry_sent_through_the_real_page_while_redis_is_down_goes_out_once_it
     time.sleep(1)
     assert sorted(r for m in smtp.messages for r in m.rcpt_tos) == ["dana@example.com", PRACTICE]
     assert len(smtp.messages) == 2, "each mail went out exactly once"
+
+
+def test_the_form_only_stores_the_inquiry_and_a_worker_writes_its_two_mails(app, client):
+    response = client.post("/contact", data=FORM)
+
+    assert response.status_code == 200
+    with app.app_context():
+        assert inquiry_count() == 1 and _statuses() == [], "no mail is composed in the request"
+    apply_stored_forms(app)  # the worker's task
+    apply_stored_forms(app)  # and a sweep after it
+    with app.app_context():
+        assert [m["To"] for m in queued()] == [PRACTICE, "Dana <dana@example.com>"]
+        assert db.session.scalar(select(Inquiry.forwarded_at)) is not None
+
+
+def store_inquiry(app, **changes) -> int:
+    """An inquiry as the form stores it, with no hand-off to a worker (as when Redis was down)."""
+    with app.app_context():
+        fields = {**FORM, **changes}
+        stored = inquiries.submit(name=fields["name"], email=fields["email"], phone="", preferred_contact="email",
+                                  message=fields["message"], origin=Origin())
+        db.session.commit()
+        return stored.inquiry_id
+
+
+def test_workers_racing_for_one_inquiry_write_one_forward_and_one_acknowledgement(app):
+    from tests.test_trust import at_once
+    from worker.tasks import queue_inquiry_mails
+
+    inquiry_id = store_inquiry(app)
+
+    def compose() -> int:
+        with app.app_context():
+            return queue_inquiry_mails(inquiry_id)
+
+    assert sorted(at_once(4, compose)) == [0, 0, 0, 2]
+    with app.app_context():
+        assert sorted(m["To"] for m in queued()) == ["Dana <dana@example.com>", PRACTICE]
+
+
+def test_the_sweeper_writes_and_sends_the_mail_of_an_inquiry_whose_hand_off_was_lost(app, smtp):
+    from worker.tasks import HAND_OFF_GRACE, sweep_outgoing_mail
+
+    store_inquiry(app)
+    sam_id = store_inquiry(app, email="sam@example.com", message="Do you see couples on Fridays?")
+    with app.app_context():
+        inquiries.mark_spam(db.session.get(Inquiry, sam_id), None)  # moved to spam before any worker got to it: it never gets mail
+        db.session.commit()
+        sweep_outgoing_mail()
+        assert _statuses() == [], "a fresh inquiry is left to its own hand-off"
+        _age_inquiries(HAND_OFF_GRACE)
+
+        sweep_outgoing_mail()
+        sweep_outgoing_mail()
+
+    assert sorted(r for m in smtp.messages for r in m.rcpt_tos) == ["dana@example.com", PRACTICE]
+
+
+def _age_inquiries(by: timedelta) -> None:
+    """As if the inquiries had been stored `by` ago."""
+    for inquiry in db.session.scalars(select(Inquiry)):
+        inquiry.created_at -= by + timedelta(seconds=1)
+    db.session.commit()
 
 
 def _statuses() -> list[str]:

@@ -12,7 +12,7 @@ from newsletter.extensions import db
 from newsletter.models import Issue, Subscriber, utcnow
 from newsletter.models.issues import SENT
 from newsletter.public.pages import HOME_KEY_FOR
-from tests.support import apply_signups
+from tests.support import apply_stored_forms
 
 TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
@@ -27,7 +27,7 @@ def test_each_visitor_gets_a_working_form_of_their_own(app_factory):
     assert answer.status_code == 200
     refused = second.post("/subscribe", data={"email": "second@example.org", "csrf_token": tokens[0]})
     assert refused.status_code == 400  # another visitor's token is no good
-    apply_signups(app)
+    apply_stored_forms(app)
     with app.app_context():
         assert [s.email for s in db.session.query(Subscriber)] == ["first@example.org"]
 

@@ -16,7 +16,7 @@ from newsletter import outbox, subscriptions
 from newsletter.extensions import db
 from newsletter.models import ConsentEvent, OutgoingMail, Subscriber
 from newsletter.suppression import suppress
-from tests.support import apply_signups
+from tests.support import apply_stored_forms
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0"
 
@@ -24,7 +24,9 @@ BROWSER = "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0"
 # -- helpers shared with test_readers.py
 
 def queued(app, kind: str | None = None) -> list:
-    """The transactional mail stored so far (parsed), oldest first."""
+    """The transactional mail stored so far (parsed), oldest first, once a worker has written the mail
+    of the signups and inquiries the forms stored."""
+    apply_stored_forms(app)
     with app.app_context():
         db.session.remove()
         rows = db.session.scalars(select(OutgoingMail).order_by(OutgoingMail.id)).all()
@@ -60,7 +62,7 @@ def signup(client, email: str, name: str = "", ip: str = "203.0.113.7", path: st
     """Post the signup form, then apply it as the worker would."""
     response = client.post(path, data={"email": email, "name": name, **extra},
                            environ_base={"REMOTE_ADDR": ip}, headers={"User-Agent": BROWSER})
-    apply_signups(client.application)
+    apply_stored_forms(client.application)
     return response
 
 
@@ -327,7 +329,7 @@ HOSTILE = [
 @pytest.mark.parametrize("path", ["/subscribe", "/embed/subscribe"])
 def test_hostile_input_never_gives_a_500_an_extra_recipient_or_an_extra_header(app, client, fields, path):
     response = client.post(path, data=fields)
-    apply_signups(app)
+    apply_stored_forms(app)
 
     assert response.status_code in (200, 400)
     if response.status_code == 400:

@@ -11,7 +11,7 @@ from sqlalchemy import event, func, select, text
 
 from newsletter.extensions import db
 from newsletter.models import Inquiry, OutgoingMail, SignupRequest, Subscriber
-from tests.support import apply_signups, wait_for
+from tests.support import apply_stored_forms, wait_for
 from tests.test_subscribe import events, link_in, queued, reader, signup
 from tests.webserver import GunicornServer
 
@@ -84,7 +84,7 @@ def test_sql_errors_do_not_log_the_addresses_they_were_about(app, caplog):
 def test_gunicorn_access_log_never_holds_a_confirm_or_unsubscribe_token(app, gunicorn):
     server = gunicorn()
     requests.post(f"{server.url}/embed/subscribe", data={"email": "logged@example.org"}, timeout=30)
-    apply_signups(app)
+    apply_stored_forms(app)
     path = link_in(queued(app, "confirm")[0], "confirm")
     token = path.rsplit("/", 1)[1]
 
@@ -120,7 +120,7 @@ def test_a_redis_outage_does_not_hold_up_the_site(app, gunicorn, redis_outage):
     assert requests.get(server.url + "/contact", timeout=2).status_code == 200
 
     assert count(app, SignupRequest) == 4  # stored; the sweeper applies them (nothing could be handed off)
-    apply_signups(app)
+    apply_stored_forms(app)
     assert count(app, Subscriber) == 4
     assert count(app, OutgoingMail, OutgoingMail.kind == "confirm", OutgoingMail.status == "pending") == 4
 
@@ -235,7 +235,7 @@ def test_six_simultaneous_signups_of_one_new_address_are_one_reader_and_one_conf
                              timeout=60).status_code
 
     assert at_once(6, send) == [200] * 6
-    at_once(6, lambda: apply_signups(app))  # six worker threads applying the six stored signups
+    at_once(6, lambda: apply_stored_forms(app))  # six worker threads applying the six stored signups
     assert count(app, Subscriber) == 1
     assert count(app, OutgoingMail, OutgoingMail.kind == "confirm") == 1
 
@@ -247,6 +247,7 @@ def test_the_same_inquiry_sent_four_times_at_once_is_one_inquiry_and_one_forward
             "message": "We would like to book a first conversation."}).status_code
 
     assert at_once(4, send) == [200] * 4
+    at_once(4, lambda: apply_stored_forms(app))  # four worker threads composing what the forms stored
     assert count(app, Inquiry) == 1
     assert count(app, OutgoingMail, OutgoingMail.kind == "inquiry_forward") == 1
     assert count(app, OutgoingMail, OutgoingMail.kind == "inquiry_ack") == 1

@@ -23,14 +23,17 @@ def send_outgoing_mail(mail_id: int) -> str:
 
 @shared_task
 def sweep_outgoing_mail() -> dict[str, int]:
-    """Apply the signups and send the mail whose hand-off was lost (Redis down, a worker killed)."""
-    for request_id in subscriptions.signups_waiting(older_than=SIGNUP_HAND_OFF_GRACE):
+    """Apply the signups, compose the inquiries' mail and send the mail whose hand-off was lost
+    (Redis down, a worker killed)."""
+    for request_id in subscriptions.signups_waiting(older_than=HAND_OFF_GRACE):
         apply_signup(request_id)
+    for inquiry_id in inquiries.waiting_for_mail(older_than=HAND_OFF_GRACE):
+        queue_inquiry_mails(inquiry_id)
     return outbox.deliver_due()
 
 
-# The sweeper leaves a stored signup this long to its own hand-off before applying it itself.
-SIGNUP_HAND_OFF_GRACE = timedelta(seconds=20)
+# The sweeper leaves what a form stored this long to its own hand-off before doing the work itself.
+HAND_OFF_GRACE = timedelta(seconds=20)
 
 
 @shared_task
@@ -43,6 +46,18 @@ def apply_signup(request_id: int) -> int:
 
 def enqueue_signup(request_id: int) -> None:
     enqueue(apply_signup, request_id)
+
+
+@shared_task
+def queue_inquiry_mails(inquiry_id: int) -> int:
+    """An inquiry the contact form stored (inquiries.submit): its forward and acknowledgement are composed here."""
+    mail_ids = commit(lambda: inquiries.queue_mails(inquiry_id))
+    enqueue_mail(mail_ids)
+    return len(mail_ids)
+
+
+def enqueue_inquiry_mails(inquiry_id: int) -> None:
+    enqueue(queue_inquiry_mails, inquiry_id)
 
 
 # A hand-off gives up at once when the broker does not answer (the web's connections fail fast:

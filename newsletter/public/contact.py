@@ -10,7 +10,8 @@ from newsletter import business_days, inquiries, practice, subscriptions
 from newsletter.extensions import commit, db
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import ContactForm
-from newsletter.web import DATABASE_UNAVAILABLE, allow_embedding, origin, rollback_quietly, send_after_response
+from newsletter.web import (DATABASE_UNAVAILABLE, allow_embedding, origin, queue_inquiry_mails_after_response,
+                            rollback_quietly)
 from newsletter.web_extensions import csrf, limiter
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,8 @@ def _contact(form: ContactForm, *, embed: bool):
         rollback_quietly()
         return _form_page(form, embed, unsaved=True), 503
     _count_toward_limit()
-    send_after_response(result.mail_ids)
+    if result.needs_mail:
+        queue_inquiry_mails_after_response(result.inquiry_id)
     return render_template("public/contact_done.html", urgent=result.urgent, embed=embed, waitlist=waitlist,
                            reply_days=current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"],
                            reply_by=business_days.long_date(result.reply_by) if result.reply_by else "")
