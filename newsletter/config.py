@@ -14,8 +14,13 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import Mapping
 
-from cryptography.fernet import Fernet
 from kombu import Exchange, Queue
+
+
+def _new_fernet_key() -> str:
+    from cryptography.fernet import Fernet  # only here: see newsletter/crypto.py
+
+    return Fernet.generate_key().decode()
 
 
 class ConfigError(RuntimeError):
@@ -226,9 +231,7 @@ def finalize(settings: dict, instance_path: str) -> dict:
                 "must come from the environment. Generate one with: "
                 "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
             )
-        cfg["INQUIRY_ENCRYPTION_KEY"] = _instance_secret(
-            instance_path, "inquiry_encryption_key", lambda: Fernet.generate_key().decode()
-        )
+        cfg["INQUIRY_ENCRYPTION_KEY"] = _instance_secret(instance_path, "inquiry_encryption_key", _new_fernet_key)
     if production and not cfg["SMTP_HOST"]:
         raise ConfigError(
             "SMTP_HOST is not set. In production mail must go to a real SMTP server; without one every "

@@ -1,11 +1,16 @@
-"""Encryption at rest for what prospective clients write (Fernet, INQUIRY_ENCRYPTION_KEY)."""
+"""Encryption at rest for what prospective clients write (Fernet, INQUIRY_ENCRYPTION_KEY).
+
+cryptography is imported on first use: its library costs a process 9 MB, and a worker that only sends
+issues never encrypts or decrypts anything.
+"""
 from __future__ import annotations
 
-from cryptography.fernet import Fernet, MultiFernet
 from flask import current_app
 
 
-def _fernet() -> MultiFernet:
+def _fernet():
+    from cryptography.fernet import Fernet, MultiFernet
+
     # Several comma-separated keys allow rotation: the first encrypts, all decrypt.
     keys = [k.strip() for k in current_app.config["INQUIRY_ENCRYPTION_KEY"].split(",") if k.strip()]
     return MultiFernet([Fernet(k) for k in keys])
