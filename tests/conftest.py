@@ -191,18 +191,26 @@ def app_factory(settings, _schema, monkeypatch):
         _empty_database(app)
 
 
-def _empty_database(app) -> None:
+def _empty_database(app, attempts: int = 3) -> None:
+    """Empty every table. The session worker may still be finishing a task the test handed off; if its
+    transaction and the TRUNCATE deadlock, PostgreSQL cancels one of the two, and we try again."""
     from newsletter.extensions import db
 
     with app.app_context():
         db.session.remove()
-        with db.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
-                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-            else:
-                for table in reversed(db.metadata.sorted_tables):
-                    conn.execute(table.delete())
+        for attempt in range(attempts):
+            try:
+                with db.engine.begin() as conn:
+                    if conn.dialect.name == "postgresql":
+                        names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+                        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                    else:
+                        for table in reversed(db.metadata.sorted_tables):
+                            conn.execute(table.delete())
+                break
+            except OperationalError:
+                if attempt == attempts - 1:
+                    raise
         db.engine.dispose()
 
 
