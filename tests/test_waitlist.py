@@ -183,7 +183,7 @@ def test_the_waitlist_switch_in_the_browser(app, live_server, page, smtp, worker
     visitor.get_by_text("you're on the waitlist").wait_for()
     visitor.context.close()
 
+    smtp.wait_for_messages(2)  # the worker has written the acknowledgement and the place on the list
     page.goto(f"{live_server}/admin/waitlist")
     assert page.get_by_role("link", name="Sam Ortiz").is_visible()
-    smtp.wait_for_messages(2)
     assert "waitlist" in text_of(smtp.to("sam@example.com")[0].message)
