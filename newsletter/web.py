@@ -13,7 +13,7 @@ from werkzeug.utils import cached_property
 from newsletter import accounts
 from newsletter.extensions import db
 from newsletter.subscriptions import Origin
-from worker.tasks import enqueue_inquiry_mails, enqueue_mail, enqueue_signup
+from worker.tasks import enqueue, enqueue_mail
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +64,10 @@ def send_after_response(mail_ids: list[int]) -> None:
         _after_response(lambda: enqueue_mail(mail_ids))
 
 
-def apply_signup_after_response(request_id: int) -> None:
-    """Hand a stored signup to a worker once the response has gone out (the sweeper if Redis is down)."""
-    _after_response(lambda: enqueue_signup(request_id))
-
-
-def queue_inquiry_mails_after_response(inquiry_id: int) -> None:
-    """Hand a stored inquiry to a worker, which composes its forward and acknowledgement (the sweeper
-    if Redis is down)."""
-    _after_response(lambda: enqueue_inquiry_mails(inquiry_id))
+def hand_off_after_response(task, *args) -> None:
+    """Hand what a form stored to a worker's task once the response has gone out (the sweeper does
+    the work if Redis is down)."""
+    _after_response(lambda: enqueue(task, *args))
 
 
 def _after_response(hand_off: Callable[[], None]) -> None:

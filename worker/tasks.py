@@ -44,20 +44,12 @@ def apply_signup(request_id: int) -> int:
     return len(mail_ids)
 
 
-def enqueue_signup(request_id: int) -> None:
-    enqueue(apply_signup, request_id)
-
-
 @shared_task
 def queue_inquiry_mails(inquiry_id: int) -> int:
     """An inquiry the contact form stored (inquiries.submit): its forward and acknowledgement are composed here."""
     mail_ids = commit(lambda: inquiries.queue_mails(inquiry_id))
     enqueue_mail(mail_ids)
     return len(mail_ids)
-
-
-def enqueue_inquiry_mails(inquiry_id: int) -> None:
-    enqueue(queue_inquiry_mails, inquiry_id)
 
 
 # A hand-off gives up at once when the broker does not answer (the web's connections fail fast:

@@ -10,9 +10,9 @@ from newsletter import business_days, inquiries, practice, subscriptions
 from newsletter.extensions import commit, db
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import ContactForm
-from newsletter.web import (DATABASE_UNAVAILABLE, allow_embedding, origin, queue_inquiry_mails_after_response,
-                            rollback_quietly)
+from newsletter.web import DATABASE_UNAVAILABLE, allow_embedding, hand_off_after_response, origin, rollback_quietly
 from newsletter.web_extensions import csrf, limiter
+from worker.tasks import queue_inquiry_mails
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def _contact(form: ContactForm, *, embed: bool):
         return _form_page(form, embed, unsaved=True), 503
     _count_toward_limit()
     if result.needs_mail:
-        queue_inquiry_mails_after_response(result.inquiry_id)
+        hand_off_after_response(queue_inquiry_mails, result.inquiry_id)
     return render_template("public/contact_done.html", urgent=result.urgent, embed=embed, waitlist=waitlist,
                            reply_days=current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"],
                            reply_by=business_days.long_date(result.reply_by) if result.reply_by else "")

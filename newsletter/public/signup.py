@@ -15,9 +15,10 @@ from newsletter.extensions import commit, db
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import SubscribeForm
 from newsletter.suppression import email_hash
-from newsletter.web import (DATABASE_UNAVAILABLE, allow_embedding, apply_signup_after_response, origin,
+from newsletter.web import (DATABASE_UNAVAILABLE, allow_embedding, hand_off_after_response, origin,
                             rollback_quietly, send_after_response)
 from newsletter.web_extensions import csrf, limiter
+from worker.tasks import apply_signup
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def _signup(form: SubscribeForm, source: str, template: str, done_template: str)
         except DATABASE_UNAVAILABLE:
             rollback_quietly()
             return render_template(template, form=form, unsaved=True), 503
-        apply_signup_after_response(request_id)
+        hand_off_after_response(apply_signup, request_id)
     return render_template(done_template)
 
 
