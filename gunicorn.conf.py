@@ -9,7 +9,7 @@ import os
 
 from gunicorn.glogging import Logger
 
-from newsletter.logredact import redact
+from newsletter.core.logredact import redact
 
 # Two sync workers per core (WEB_CONCURRENCY overrides): while one waits on the database the other
 # runs, and a slow client or request never holds up the whole site. Each takes about 90 MB.

@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, insert, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from newsletter import accounts, create_app  # noqa: E402
-from newsletter.extensions import db  # noqa: E402
+from newsletter.core.extensions import db  # noqa: E402
 from newsletter.models import Subscriber, utcnow  # noqa: E402
 
 STATUSES = ["active"] * 16 + ["unsubscribed", "unsubscribed", "pending", "bounced"]

@@ -21,8 +21,10 @@ def main() -> None:
     source = Path(sys.argv[1] if len(sys.argv) > 1 else SAMPLE).read_text(encoding="utf-8")
     with tempfile.TemporaryDirectory() as folder:
         os.environ["INSTANCE_PATH"] = folder
-        from newsletter import create_app, issues, personalize
-        from newsletter.extensions import db
+        from newsletter import create_app
+        from newsletter.core.extensions import db
+        from newsletter.publishing import issues
+        from newsletter.readers import personalize
 
         app = create_app({"DATABASE_URL": f"sqlite:///{folder}/bench.sqlite", "SECRET_KEY": "bench",
                           "BASE_URL": "https://news.example.org"})

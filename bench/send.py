@@ -115,9 +115,9 @@ def make_database(workdir: Path, sqlite: bool) -> tuple[str, callable]:
 
 def seed(app, readers: int) -> int:
     """N active readers and one issue made from the sample article, scheduled for now; returns its id."""
-    from newsletter import issues
-    from newsletter.extensions import db
+    from newsletter.core.extensions import db
     from newsletter.models import Subscriber
+    from newsletter.publishing import issues
 
     with app.app_context():
         db.create_all()
@@ -135,9 +135,9 @@ def seed(app, readers: int) -> int:
 
 
 def sample_recipients(app, count: int) -> list:
-    from newsletter.extensions import db
+    from newsletter.core.extensions import db
     from newsletter.models import Subscriber
-    from newsletter.sending import Recipient
+    from newsletter.sending.engine import Recipient
 
     with app.app_context():
         rows = db.session.execute(
@@ -160,9 +160,9 @@ def _raw_sender(port: int, messages: list[bytes], count: int, start, done) -> No
 
 
 def bench_raw(app, issue_id: int, port: int, readers: int, processes: int) -> tuple[float, float]:
-    from newsletter.extensions import db
+    from newsletter.core.extensions import db
     from newsletter.models import Issue
-    from newsletter.issue_mail import IssueMail
+    from newsletter.publishing.issue_mail import IssueMail
 
     with app.app_context():
         issue = db.session.get(Issue, issue_id)
@@ -188,9 +188,11 @@ def bench_raw(app, issue_id: int, port: int, readers: int, processes: int) -> tu
 # -- (b) naive
 
 def bench_naive(app, issue_id: int, port: int, sample: int) -> float:
-    from newsletter import issues, mail, personalize, subscriptions
-    from newsletter.extensions import db
+    from newsletter.core.extensions import db
     from newsletter.models import Issue
+    from newsletter.publishing import issues
+    from newsletter.readers import personalize, subscriptions
+    from newsletter.mail import compose
 
     columns = ("title", "subject", "preheader", "source", "source_format", "signature", "body_html", "body_text",
                "postscript_html", "postscript_text")
@@ -202,8 +204,8 @@ def bench_naive(app, issue_id: int, port: int, sample: int) -> float:
         for recipient in recipients:
             url = subscriptions.unsubscribe_url(recipient)
             html, text_part = issues.render_mail(values, web_url=f"{app.config['BASE_URL']}/issues/{issue.slug}")
-            message = mail.build_message(
-                to=mail.Mailbox(recipient.email, recipient.name), subject=issue.subject,
+            message = compose.build_message(
+                to=compose.Mailbox(recipient.email, recipient.name), subject=issue.subject,
                 text=personalize.fill(text_part, unsubscribe_url=url, name=recipient.name, as_html=False),
                 html=personalize.fill(html, unsubscribe_url=url, name=recipient.name, as_html=True),
                 headers=personalize.list_headers(url))
@@ -234,9 +236,9 @@ WORKER_COMMANDS = {False: ["worker"], True: ["celery", "-A", "worker", "worker"]
 
 def bench_ours(app, issue_id: int, env: dict, workers: int, workdir: Path,
                celery_cli: bool) -> tuple[float, float, float]:
-    from newsletter.extensions import db
+    from newsletter.core.extensions import db
     from newsletter.models import Issue
-    from worker.tasks import dispatch_due_issues
+    from newsletter.tasks import dispatch_due_issues
 
     processes = []
     for number in range(workers):
@@ -275,14 +277,14 @@ def bench_ours(app, issue_id: int, env: dict, workers: int, workdir: Path,
 def send_an_inquirys_mail(app) -> None:
     """Have the same workers write and send one inquiry's forward and acknowledgement: templates, CSS
     inlining and decryption, which a worker that only sends issues never loads."""
-    from newsletter import inquiries
-    from newsletter.extensions import db
+    from newsletter.core.extensions import db
+    from newsletter.inquiries import intake
     from newsletter.models import OutgoingMail
-    from newsletter.subscriptions import Origin
-    from worker.tasks import queue_inquiry_mails
+    from newsletter.readers.subscriptions import Origin
+    from newsletter.tasks import queue_inquiry_mails
 
     with app.app_context():
-        inquiry = inquiries.submit(name="Dana Reyes", email="dana@example.org", phone="", preferred_contact="email",
+        inquiry = intake.submit(name="Dana Reyes", email="dana@example.org", phone="", preferred_contact="email",
                                    message="We would like to start couples sessions.", origin=Origin())
         db.session.commit()
         queue_inquiry_mails.delay(inquiry.inquiry_id)

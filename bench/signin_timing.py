@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from newsletter import accounts, create_app  # noqa: E402
-from newsletter.extensions import db  # noqa: E402
+from newsletter.core.extensions import db  # noqa: E402
 
 ADMIN = "bench@example.org"
 

@@ -46,9 +46,10 @@ def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 60
     with tempfile.TemporaryDirectory() as folder:
         os.environ["INSTANCE_PATH"] = folder
-        from newsletter import create_app, subscriptions
-        from newsletter.extensions import db
-        from newsletter.suppression import suppress
+        from newsletter import create_app
+        from newsletter.core.extensions import db
+        from newsletter.mail.suppression import suppress
+        from newsletter.readers import subscriptions
 
         url = sys.argv[2] if len(sys.argv) > 2 else f"sqlite:///{folder}/bench.sqlite"
         app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "TESTING": True, "WTF_CSRF_ENABLED": False,

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from send import ROOT, free_port, make_database, port_open, start_redis, wait_until  # bench/send.py
-
 from sqlalchemy import create_engine, text
 
 TARGETS = ("bare", "home", "subscribe", "contact")
@@ -120,8 +119,10 @@ def apply_stored_forms(env: dict) -> int:
     from datetime import timedelta
 
     os.environ.update(env)
-    from newsletter import create_app, inquiries, subscriptions
-    from newsletter.extensions import commit
+    from newsletter import create_app
+    from newsletter.core.extensions import commit
+    from newsletter.inquiries import intake
+    from newsletter.readers import subscriptions
 
     app, applied = create_app(web=False), 0
     with app.app_context():
@@ -129,9 +130,9 @@ def apply_stored_forms(env: dict) -> int:
             for request_id in waiting:
                 commit(lambda: subscriptions.process_signup(request_id))
                 applied += 1
-        while waiting := inquiries.waiting_for_mail(older_than=timedelta(0)):
+        while waiting := intake.waiting_for_mail(older_than=timedelta(0)):
             for inquiry_id in waiting:
-                commit(lambda: inquiries.queue_mails(inquiry_id))
+                commit(lambda: intake.queue_mails(inquiry_id))
                 applied += 1
     return applied
 

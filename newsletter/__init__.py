@@ -9,8 +9,8 @@ from dotenv import load_dotenv
 from flask import Flask, g, render_template, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from newsletter import config as config_module
-from newsletter.extensions import celery_init_app, db
+from newsletter.core import config as config_module
+from newsletter.core.extensions import celery_init_app, db
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -60,7 +60,7 @@ def register_web(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     from flask_migrate import Migrate
 
-    from newsletter.web_extensions import csrf, limiter, login_manager
+    from newsletter.core.web_extensions import csrf, limiter, login_manager
 
     Migrate(app, db, directory=os.path.join(ROOT, "migrations"))
     csrf.init_app(app)
@@ -78,9 +78,9 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from newsletter.admin import bp as admin_bp
+    from newsletter.deliverability.webhooks import bp as webhooks_bp
     from newsletter.public import bp as public_bp
     from newsletter.web import DatabaseIdConverter
-    from newsletter.webhooks import bp as webhooks_bp
 
     app.url_map.converters["int"] = DatabaseIdConverter  # ids past the database's range are a 404
 
@@ -128,7 +128,7 @@ def _words_typed() -> list[tuple[str, str]]:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from newsletter import practice
+    from newsletter.accounts import practice
 
     @app.context_processor
     def inject_practice():
@@ -144,7 +144,7 @@ def register_commands(app: Flask) -> None:
 
 
 def configure_logging(app: Flask) -> None:
-    from newsletter.logredact import RedactTokens
+    from newsletter.core.logredact import RedactTokens
 
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

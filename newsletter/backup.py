@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import func, inspect, select
 from sqlalchemy.engine import URL
 
-from newsletter.extensions import db
+from newsletter.core.extensions import db
 from newsletter.models import Delivery, Inquiry, Issue, Subscriber
 
 SQLITE_MAGIC = b"SQLite format 3\x00"

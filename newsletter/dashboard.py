@@ -10,12 +10,18 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, func, or_, select
 
-from newsletter import inquiries
-from newsletter.extensions import db
-from newsletter.inquiries import STATUS_LABELS
+from newsletter.core.extensions import db
+from newsletter.inquiries import intake
+from newsletter.inquiries.intake import STATUS_LABELS
 from newsletter.models import Inquiry, Issue, Subscriber, utcnow
 from newsletter.models.issues import (
-    CANCELED, DELIVERY_FAILED, DELIVERY_SENT, PAUSED, SENDING, SENT, Delivery,
+    CANCELED,
+    DELIVERY_FAILED,
+    DELIVERY_SENT,
+    PAUSED,
+    SENDING,
+    SENT,
+    Delivery,
 )
 from newsletter.models.readers import ACTIVE, BOUNCED, COMPLAINED, PENDING, UNSUBSCRIBED
 
@@ -143,7 +149,7 @@ def urgent_inquiries(limit: int = URGENT_SHOWN) -> list[Inquiry]:
 
 def median_response(days: int, now: datetime) -> timedelta | None:
     """The median time from an inquiry to its first response, over inquiries of the last `days` days."""
-    return inquiries.median_response_time(list(db.session.scalars(
+    return intake.median_response_time(list(db.session.scalars(
         select(Inquiry).where(Inquiry.spam.is_(False), Inquiry.first_response_at.is_not(None),
                               Inquiry.created_at >= now - timedelta(days=days))
     )))

@@ -10,10 +10,10 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.routing import IntegerConverter
 from werkzeug.utils import cached_property
 
-from newsletter import accounts
-from newsletter.extensions import db
-from newsletter.subscriptions import Origin
-from worker.tasks import enqueue, enqueue_mail
+from newsletter.accounts import users
+from newsletter.core.extensions import db
+from newsletter.readers.subscriptions import Origin
+from newsletter.tasks import enqueue, enqueue_mail
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def session_user(session_id: str):
     treats the visitor as signed out instead of asking the database again (and failing again)."""
     if g.get("database_unavailable"):
         return None
-    return accounts.load_session_user(session_id)
+    return users.load_session_user(session_id)
 
 
 def origin(source: str = "site") -> Origin:
@@ -57,7 +57,7 @@ def allow_embedding(response: Response) -> Response:
 def send_after_response(mail_ids: list[int]) -> None:
     """Hand committed mail to a worker once the response has gone out.
 
-    While Redis is down the hand-off fails fast and is then skipped for a while (worker.tasks.enqueue);
+    While Redis is down the hand-off fails fast and is then skipped for a while (newsletter.tasks.enqueue);
     the sweeper sends the mail anyway.
     """
     if mail_ids:

@@ -10,10 +10,10 @@ fails if any page scrolls sideways at phone width.
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
-import logging
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +28,7 @@ ADMIN_EMAIL, ADMIN_PASSWORD = "therapist@example.com", "screenshots only"
 def build_app(folder: str):
     os.environ["INSTANCE_PATH"] = folder
     from newsletter import create_app
-    from newsletter.extensions import db
+    from newsletter.core.extensions import db
 
     app = create_app({"DATABASE_URL": f"sqlite:///{folder}/shots.sqlite", "SECRET_KEY": "screenshots",
                       "BASE_URL": "https://news.innercalmcounseling.com", "WTF_CSRF_ENABLED": False,
@@ -41,12 +41,14 @@ def build_app(folder: str):
 def prepare(app, source_path: Path) -> tuple[int, str, str, int]:
     """Import the article, publish it for the archive page, add readers and inquiries; returns
     (the draft's id, the sent issue's slug, the reader's mail HTML, the urgent inquiry's id)."""
-    from newsletter import accounts, issues, personalize
-    from newsletter.extensions import db
+    from newsletter.accounts import users
+    from newsletter.core.extensions import db
     from newsletter.models.issues import SENT
+    from newsletter.publishing import issues
+    from newsletter.readers import personalize
 
     with app.app_context():
-        accounts.set_admin(ADMIN_EMAIL, ADMIN_PASSWORD)
+        users.set_admin(ADMIN_EMAIL, ADMIN_PASSWORD)
         issue = issues.create_from_source(source_path.read_text(encoding="utf-8"), filename=source_path.name)
         draft = issues.duplicate(issue)  # stays a draft, for the editor screenshot
         issue.status, issue.send_at, issue.sent_at = SENT, datetime(2026, 11, 24, 15), datetime(2026, 11, 24, 15, 2)
@@ -65,10 +67,10 @@ def add_practice_life(issue_id: int) -> int:
     import secrets
     from datetime import timedelta
 
-    from newsletter import inquiries
-    from newsletter.extensions import db
+    from newsletter.core.extensions import db
+    from newsletter.inquiries import intake
     from newsletter.models import Delivery, Subscriber, utcnow
-    from newsletter.subscriptions import Origin
+    from newsletter.readers.subscriptions import Origin
 
     rng, now = random.Random(7), utcnow()
     readers = []
@@ -88,7 +90,7 @@ def add_practice_life(issue_id: int) -> int:
     for name, message in [("Dana Reyes", "My partner and I keep having the same argument. Could we book a first session?"),
                           ("Sam Lee", "Do you see couples on Saturday mornings?"),
                           ("Alex Moore", "Things are bad. Some nights I don’t want to live anymore.")]:
-        inquiries.submit(name=name, email=f"{name.split()[0].lower()}@example.com", phone="", preferred_contact="email",
+        intake.submit(name=name, email=f"{name.split()[0].lower()}@example.com", phone="", preferred_contact="email",
                          message=message, origin=origin)
     db.session.flush()
     from newsletter.models import Inquiry

@@ -11,9 +11,9 @@ import threading
 import uuid
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
-from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from tests.support import RedisServer, SMTPServer, WorkerProcess, process_starter, redis_answers
@@ -125,7 +125,7 @@ def settings(database, redis_url, smtp_server, tmp_path_factory):
 @pytest.fixture(scope="session")
 def _schema(settings):
     from newsletter import create_app
-    from newsletter.extensions import db
+    from newsletter.core.extensions import db
 
     app = create_app(_app_config(settings))
     with app.app_context():
@@ -194,7 +194,7 @@ def app_factory(settings, _schema, monkeypatch):
 def _empty_database(app, attempts: int = 3) -> None:
     """Empty every table. The session worker may still be finishing a task the test handed off; if its
     transaction and the TRUNCATE deadlock, PostgreSQL cancels one of the two, and we try again."""
-    from newsletter.extensions import db
+    from newsletter.core.extensions import db
 
     with app.app_context():
         db.session.remove()

@@ -367,11 +367,12 @@ def apply_stored_forms(app) -> None:
     that the forms stored (tests look right after posting). The mail is handed to the worker as usual."""
     from datetime import timedelta
 
-    from newsletter import inquiries, subscriptions
-    from worker.tasks import apply_signup, queue_inquiry_mails
+    from newsletter.inquiries import intake
+    from newsletter.readers import subscriptions
+    from newsletter.tasks import apply_signup, queue_inquiry_mails
 
     with app.app_context():
         for request_id in subscriptions.signups_waiting(older_than=timedelta(0)):
             apply_signup(request_id)
-        for inquiry_id in inquiries.waiting_for_mail(older_than=timedelta(0)):
+        for inquiry_id in intake.waiting_for_mail(older_than=timedelta(0)):
             queue_inquiry_mails(inquiry_id)

@@ -7,10 +7,11 @@ from datetime import timedelta
 
 import pyotp
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from newsletter.extensions import db
+from newsletter.core.extensions import db
 from newsletter.models import AdminUser, AuditEntry, InquiryAccess, OutgoingMail, RecoveryCode, Subscriber, utcnow
 from tests.test_admin_auth import PASSWORD, admin, sign_in  # noqa: F401  (admin is a fixture)
 from tests.test_subscribe import _make_active
@@ -280,7 +281,7 @@ def test_the_audit_log_shows_sign_ins_failures_and_actions_newest_first(app, adm
 
 
 def test_the_audit_log_pages(app, admin, client):
-    from newsletter import audit
+    from newsletter.accounts import audit
 
     with app.app_context():
         db.session.add(InquiryAccess(inquiry_id=None, action="viewed", created_at=utcnow() - timedelta(hours=1)))

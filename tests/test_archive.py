@@ -5,10 +5,10 @@ from xml.etree import ElementTree
 
 import pytest
 
-from newsletter import issues
-from newsletter.extensions import db
+from newsletter.core.extensions import db
 from newsletter.models import utcnow
 from newsletter.models.issues import SENT
+from newsletter.publishing import issues
 from tests.support import SAMPLE_ARTICLE as SAMPLE
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter import articles
+from newsletter.publishing import articles
 from tests.support import SAMPLE_ARTICLE as SAMPLE
 
 

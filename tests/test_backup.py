@@ -6,10 +6,12 @@ import secrets
 
 from sqlalchemy import func, select
 
-from newsletter import crypto, inquiries, sending
-from newsletter.extensions import db
+from newsletter.core import crypto
+from newsletter.core.extensions import db
+from newsletter.inquiries import intake
 from newsletter.models import Delivery, Inquiry, Issue, Subscriber, utcnow
-from newsletter.subscriptions import Origin
+from newsletter.readers.subscriptions import Origin
+from newsletter.sending import engine
 
 READERS = 25
 MESSAGES = {f"person{i}@example.org": f"Hello, I'd like to talk about my sleep — note {i} 🌿" for i in range(4)}
@@ -24,12 +26,12 @@ def fill(smtp) -> dict:
                   status="scheduled", send_at=utcnow())
     db.session.add(issue)
     db.session.commit()
-    assert sending.dispatch(issue.id) == READERS
-    for _ in range(sending.batches_needed(issue.id)):
-        sending.send_batch(issue.id)
+    assert engine.dispatch(issue.id) == READERS
+    for _ in range(engine.batches_needed(issue.id)):
+        engine.send_batch(issue.id)
     smtp.wait_for_messages(READERS)
     for address, message in MESSAGES.items():
-        inquiries.submit(name="A Person", email=address, phone="555 0100", preferred_contact="email",
+        intake.submit(name="A Person", email=address, phone="555 0100", preferred_contact="email",
                          message=message, origin=Origin())
     db.session.commit()
     return snapshot()

@@ -8,12 +8,14 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from newsletter import booking, practice
-from newsletter.extensions import db
+from newsletter.accounts import practice
+from newsletter.core.extensions import db
+from newsletter.inquiries import booking
 from newsletter.models import Consultation, Inquiry
 from tests.test_inquiries import PRACTICE, queued, sign_in, submit, text_of
 

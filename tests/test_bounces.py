@@ -6,16 +6,22 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
-from newsletter import accounts, bounces, sending, suppression
-from newsletter.bounces import Report
-from newsletter.extensions import db
+from newsletter.accounts import users
+from newsletter.core.extensions import db
+from newsletter.deliverability import bounces
+from newsletter.deliverability.bounces import Report
+from newsletter.mail import suppression, verp
 from newsletter.models import BounceEvent, Issue, OutgoingMail, Subscriber
 from newsletter.models.issues import PAUSED, SENDING
+from newsletter.sending import engine
 from tests.test_sending import add_issue, add_readers, send_all, sign_in
-from tests.test_webhooks import READER, add_reader, events as event_count, reader_status as status_of
+from tests.test_webhooks import READER, add_reader
+from tests.test_webhooks import events as event_count
+from tests.test_webhooks import reader_status as status_of
 
 DATA = Path(__file__).parent / "data"
 
@@ -123,7 +129,7 @@ def test_verp_return_path_names_the_reader_of_a_vague_bounce(app_factory, smtp):
     with app.app_context():
         reader = add_reader()
         issue = add_issue()
-        sending.dispatch(issue.id)
+        engine.dispatch(issue.id)
         send_all(issue.id)
         [received] = smtp.messages
         assert received.mail_from.startswith("newsletter+b-d") and received.mail_from.endswith("@newsletter.test")
@@ -139,10 +145,10 @@ def test_a_forged_verp_token_names_nobody(app_factory):
     app = app_factory(BOUNCE_VERP=True)
     with app.app_context():
         add_reader()
-        real = bounces.verp("newsletter@newsletter.test", delivery_id=1)
+        real = verp.verp("newsletter@newsletter.test", delivery_id=1)
         forged = real[:-len("@newsletter.test") - 1] + ("0" if real[-len("@newsletter.test") - 1] != "0" else "1")
-        assert bounces.read_verp(real) == ("d", 1)
-        assert bounces.read_verp(forged + "@newsletter.test") is None
+        assert verp.read_verp(real) == ("d", 1)
+        assert verp.read_verp(forged + "@newsletter.test") is None
         dsn = (DATA / "dsn_vague.eml").read_bytes().replace(b"RETURN_PATH", (forged + "@newsletter.test").encode())
         result = app.test_cli_runner().invoke(args=["bounces", "ingest"], input=dsn)
         assert result.exit_code == 0
@@ -150,7 +156,7 @@ def test_a_forged_verp_token_names_nobody(app_factory):
 
 
 def test_transactional_mail_leaves_with_its_own_return_path_on_the_bounce_domain(app_factory, smtp):
-    from newsletter import outbox
+    from newsletter.mail import outbox
 
     app = app_factory(BOUNCE_VERP=True, BOUNCE_DOMAIN="bounces.newsletter.test")
     with app.app_context():
@@ -170,7 +176,7 @@ def test_transactional_mail_leaves_with_its_own_return_path_on_the_bounce_domain
 def test_without_verp_the_envelope_sender_is_mail_from(app_ctx, smtp):
     add_reader()
     issue = add_issue()
-    sending.dispatch(issue.id)
+    engine.dispatch(issue.id)
     send_all(issue.id)
     assert [message.mail_from for message in smtp.messages] == ["newsletter@newsletter.test"]
 
@@ -186,13 +192,13 @@ def complain(readers: list[Subscriber], issue_id: int) -> None:
 def test_complaints_above_the_limit_pause_the_next_issue_and_the_admin_sees_why(app_ctx, client, smtp):
     readers = add_readers(20)
     first = add_issue()
-    sending.dispatch(first.id)
+    engine.dispatch(first.id)
     send_all(first.id)
     complain(readers[:1], first.id)
     assert bounces.health().warn and not bounces.should_pause(first.id)  # one complaint alone never pauses
     complain(readers[1:2], first.id)
     second = add_issue()
-    sending.dispatch(second.id)
+    engine.dispatch(second.id)
     db.session.commit()
     assert db.session.get(Issue, second.id).status == PAUSED
     assert "marked recent issues as spam" in db.session.get(Issue, second.id).pause_reason
@@ -209,23 +215,23 @@ def test_complaints_above_the_limit_pause_the_next_issue_and_the_admin_sees_why(
 def test_complaints_arriving_while_an_issue_sends_stop_it(app_ctx, smtp, monkeypatch):
     readers = add_readers(20)
     first = add_issue()
-    sending.dispatch(first.id)
+    engine.dispatch(first.id)
     send_all(first.id)
     second = add_issue()
-    sending.dispatch(second.id)
+    engine.dispatch(second.id)
     complain(readers[:2], first.id)  # reported after the second issue started
-    monkeypatch.setattr(sending, "STATUS_CHECK_EVERY", 0.0)  # the batch looks before its first message
-    result = sending.send_batch(second.id)
+    monkeypatch.setattr(engine, "STATUS_CHECK_EVERY", 0.0)  # the batch looks before its first message
+    result = engine.send_batch(second.id)
     assert (result.stopped, result.sent) == (PAUSED, 0)
     assert db.session.get(Issue, second.id).pause_reason == bounces.PAUSE_REASON
     assert len(smtp.messages) == 20
 
     # She resumes, knowing: the issue goes on, until one more reader complains.
-    sending.resume(second.id)
+    engine.resume(second.id)
     app_ctx.config["SEND_BATCH_SIZE"] = 10
-    assert sending.send_batch(second.id).sent == 10
+    assert engine.send_batch(second.id).sent == 10
     complain(readers[2:3], first.id)
-    assert sending.send_batch(second.id).stopped == PAUSED
+    assert engine.send_batch(second.id).stopped == PAUSED
     db.session.commit()
     assert db.session.get(Issue, second.id).status == PAUSED and len(smtp.messages) == 30
 
@@ -233,7 +239,7 @@ def test_complaints_arriving_while_an_issue_sends_stop_it(app_ctx, smtp, monkeyp
 def test_a_sending_issue_without_complaints_is_not_paused(app_ctx, smtp):
     add_readers(3)
     issue = add_issue()
-    sending.dispatch(issue.id)
+    engine.dispatch(issue.id)
     db.session.commit()
     assert db.session.get(Issue, issue.id).status == SENDING
     assert "deliverability-warning" not in app_ctx.jinja_env.get_template(
@@ -243,11 +249,11 @@ def test_a_sending_issue_without_complaints_is_not_paused(app_ctx, smtp):
 def test_the_warning_and_an_issues_bounces_read_well_on_a_phone(app_ctx, live_server, page, smtp):
     readers = add_readers(20)
     issue = add_issue()
-    sending.dispatch(issue.id)
+    engine.dispatch(issue.id)
     send_all(issue.id)
     complain(readers[:2], issue.id)
     bounces.record(Report("postmark", "hard", email=readers[2].email, issue_id=issue.id))
-    accounts.set_admin("therapist@example.org", "a long and careful passphrase")
+    users.set_admin("therapist@example.org", "a long and careful passphrase")
     db.session.commit()
 
     page.set_viewport_size({"width": 375, "height": 800})

@@ -6,12 +6,14 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
-from newsletter import business_days, inquiries, practice
-from newsletter.business_days import Calendar
-from newsletter.extensions import db
+from newsletter.accounts import practice
+from newsletter.core.extensions import db
+from newsletter.inquiries import business_days, intake
+from newsletter.inquiries.business_days import Calendar
 from newsletter.models import Inquiry, utcnow
 from tests.test_contact import FORM
 from tests.test_inquiries import PRACTICE, queued, sign_in, submit, text_of
@@ -131,15 +133,15 @@ def test_the_practice_is_nudged_once_on_the_reply_by_day_and_not_for_answered_on
     waiting = submit().inquiry_id
     answered = submit(email="sam@example.com", name="Sam Ortiz").inquiry_id
     later = submit(email="kim@example.com", name="Kim Lee").inquiry_id
-    today = practice.calendar().local_date(utcnow())
+    today = business_days.practice_calendar().local_date(utcnow())
     for inquiry_id, day in ((waiting, today), (answered, today), (later, today + timedelta(days=1))):
         db.session.get(Inquiry, inquiry_id).reply_by = day
-    inquiries.record_call(db.session.get(Inquiry, answered), "", None)
+    intake.record_call(db.session.get(Inquiry, answered), "", None)
     db.session.commit()
 
-    assert len(inquiries.queue_nudges()) == 1
+    assert len(intake.queue_nudges()) == 1
     db.session.commit()
-    assert inquiries.queue_nudges() == []
+    assert intake.queue_nudges() == []
 
     [nudge] = queued("inquiry_nudge")
     assert nudge["To"] == PRACTICE and nudge["Subject"] == "An inquiry is due for a reply today"
@@ -149,10 +151,10 @@ def test_the_practice_is_nudged_once_on_the_reply_by_day_and_not_for_answered_on
 
 
 def test_the_nudge_task_runs_through_celery(app_ctx, worker, smtp):
-    from worker.tasks import nudge_inquiries_due
+    from newsletter.tasks import nudge_inquiries_due
 
     inquiry_id = submit().inquiry_id
-    db.session.get(Inquiry, inquiry_id).reply_by = practice.calendar().local_date(utcnow()) - timedelta(days=1)
+    db.session.get(Inquiry, inquiry_id).reply_by = business_days.practice_calendar().local_date(utcnow()) - timedelta(days=1)
     db.session.commit()
 
     nudge_inquiries_due.delay()
@@ -191,4 +193,4 @@ def test_any_office_days_input_is_saved_or_refused_never_an_error(app, client, d
 
     assert response.status_code in (302, 400)
     with app.app_context():
-        assert practice.calendar().working_days  # never left without a working day
+        assert business_days.practice_calendar().working_days  # never left without a working day

@@ -9,10 +9,10 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from newsletter import inquiries
-from newsletter.extensions import db
+from newsletter.core.extensions import db
+from newsletter.inquiries import intake
 from newsletter.models import Inquiry, OutgoingMail
-from newsletter.subscriptions import Origin
+from newsletter.readers.subscriptions import Origin
 from tests.support import apply_stored_forms, wait_for
 from tests.test_inquiries import PRACTICE, queued, text_of
 
@@ -155,7 +155,7 @@ def test_inquiry_reaches_practice_and_inquirer_through_the_real_worker(app, clie
 
 def test_inquiry_sent_through_the_real_page_while_redis_is_down_goes_out_once_it_is_back(
         app, live_server, page, smtp, worker, redis_outage):
-    from worker.tasks import HAND_OFF_GRACE, enqueue, sweep_outgoing_mail
+    from newsletter.tasks import HAND_OFF_GRACE, enqueue, sweep_outgoing_mail
 
     fill_in_the_form(page, live_server, "Dana Reyes", "dana@example.com")
     started = time.monotonic()
@@ -197,15 +197,15 @@ def store_inquiry(app, **changes) -> int:
     """An inquiry as the form stores it, with no hand-off to a worker (as when Redis was down)."""
     with app.app_context():
         fields = {**FORM, **changes}
-        stored = inquiries.submit(name=fields["name"], email=fields["email"], phone="", preferred_contact="email",
+        stored = intake.submit(name=fields["name"], email=fields["email"], phone="", preferred_contact="email",
                                   message=fields["message"], origin=Origin())
         db.session.commit()
         return stored.inquiry_id
 
 
 def test_workers_racing_for_one_inquiry_write_one_forward_and_one_acknowledgement(app):
+    from newsletter.tasks import queue_inquiry_mails
     from tests.test_trust import at_once
-    from worker.tasks import queue_inquiry_mails
 
     inquiry_id = store_inquiry(app)
 
@@ -219,12 +219,12 @@ def test_workers_racing_for_one_inquiry_write_one_forward_and_one_acknowledgemen
 
 
 def test_the_sweeper_writes_and_sends_the_mail_of_an_inquiry_whose_hand_off_was_lost(app, smtp):
-    from worker.tasks import HAND_OFF_GRACE, sweep_outgoing_mail
+    from newsletter.tasks import HAND_OFF_GRACE, sweep_outgoing_mail
 
     store_inquiry(app, email="lost@example.com")
     spam_id = store_inquiry(app, email="spam@example.com", message="Do you see couples on Fridays?")
     with app.app_context():
-        inquiries.mark_spam(db.session.get(Inquiry, spam_id), None)  # moved to spam before any worker got to it: it never gets mail
+        intake.mark_spam(db.session.get(Inquiry, spam_id), None)  # moved to spam before any worker got to it: it never gets mail
         db.session.commit()
         sweep_outgoing_mail()
         assert _statuses() == [], "a fresh inquiry is left to its own hand-off"

@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
-from newsletter.extensions import db
+from newsletter.core.extensions import db
 from newsletter.models import Inquiry
 from tests.test_contact import FORM, inquiry_count
 from tests.test_inquiries import PRACTICE, html_of, queued, sign_in, text_of
+
 
 def stored(app) -> int:
     with app.app_context():

@@ -9,13 +9,17 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from newsletter import accounts, inquiries, issues, outbox, sending
-from newsletter.extensions import db
+from newsletter.accounts import users
+from newsletter.core.extensions import db
+from newsletter.inquiries import intake
+from newsletter.mail import outbox
 from newsletter.models import Delivery, Inquiry, OutgoingMail, utcnow
-from newsletter.subscriptions import Origin
+from newsletter.publishing import issues
+from newsletter.readers.subscriptions import Origin
+from newsletter.sending import engine
+from newsletter.tasks import send_batch
 from tests.support import wait_for
 from tests.test_sending import add_issue, add_readers
-from worker.tasks import send_batch
 
 ADMIN = "therapist@example.com"
 PASSWORD = "correct horse battery"
@@ -27,7 +31,7 @@ PHONE = {"width": 375, "height": 740}
 def admin_page(app, live_server, page):
     """The browser signed in as an admin created for this test."""
     with app.app_context():
-        accounts.set_admin(ADMIN, PASSWORD)
+        users.set_admin(ADMIN, PASSWORD)
         db.session.commit()
     page.goto(f"{live_server}/admin/login")
     page.fill("input[name=email]", ADMIN)
@@ -132,9 +136,9 @@ def test_cancel_mid_send_reports_how_many_got_it_and_how_many_did_not(app, admin
     with app.app_context():
         add_readers(30)
         issue = add_issue()
-        sending.dispatch(issue.id)
+        engine.dispatch(issue.id)
         issue_id = issue.id
-        for _ in range(sending.batches_needed(issue_id)):
+        for _ in range(engine.batches_needed(issue_id)):
             send_batch.apply_async(args=[issue_id], queue=queue)
     page.on("dialog", lambda dialog: dialog.accept())
     page.goto(f"{live_server}/admin/issues/{issue_id}")
@@ -173,7 +177,7 @@ def test_dashboard_adds_up_and_every_admin_page_fits_a_phone(app, admin_page, li
         origin = Origin(source="site", ip="203.0.113.9")
         for index, message in enumerate(["We would like to book a first session.", "Hello, do you see couples?",
                                          "Some nights I don’t want to live anymore."]):
-            inquiries.submit(name=f"Person {index}", email=f"p{index}@example.com", phone="",
+            intake.submit(name=f"Person {index}", email=f"p{index}@example.com", phone="",
                              preferred_contact="email", message=message, origin=origin)
         db.session.flush()
         first = db.session.scalar(select(Inquiry).order_by(Inquiry.id))

@@ -13,10 +13,11 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from newsletter import accounts, domain_check
-from newsletter.config import ConfigError, dns_server
-from newsletter.extensions import db
-from newsletter.domain_check import FAIL, PASS, UNKNOWN
+from newsletter.accounts import users
+from newsletter.core.config import ConfigError, dns_server
+from newsletter.core.extensions import db
+from newsletter.deliverability import domain_check
+from newsletter.deliverability.domain_check import FAIL, PASS, UNKNOWN
 from tests.support import free_port
 
 
@@ -314,7 +315,7 @@ def admin(app, client, config, monkeypatch):
     for name, value in config.items():
         monkeypatch.setitem(app.config, name, value)
     with app.app_context():
-        accounts.set_admin("therapist@example.com", "correct horse battery")
+        users.set_admin("therapist@example.com", "correct horse battery")
         db.session.commit()
     signed_in = client.post("/admin/login", data={"email": "therapist@example.com", "password": "correct horse battery"})
     assert signed_in.status_code == 302, "the test admin could not sign in"

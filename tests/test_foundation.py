@@ -12,8 +12,8 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import IntegrityError
 
 from newsletter import create_app
-from newsletter.config import ConfigError
-from newsletter.extensions import db
+from newsletter.core.config import ConfigError
+from newsletter.core.extensions import db
 from newsletter.models import OutgoingMail, Subscriber
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.support import CELERY_WORKER, ROOT, WorkerProcess, wait_for

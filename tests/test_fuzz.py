@@ -19,10 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from newsletter import issue_mail, mail, outbox, sending, subscriptions
-from newsletter.extensions import db
+from newsletter.core.extensions import db
+from newsletter.mail import compose, outbox
 from newsletter.models import OutgoingMail, Subscriber
 from newsletter.models.outbox import MAIL_PENDING, MAIL_SENT
+from newsletter.publishing import issue_mail
+from newsletter.readers import subscriptions
+from newsletter.sending import engine
 from tests.support import apply_stored_forms, wait_for
 from tests.test_mail import HOSTILE_NAMES
 from tests.test_sending import add_issue
@@ -264,15 +267,15 @@ NAMES = hostile_text(200)
 @examples(100)
 @given(name=NAMES, reply_name=NAMES, subject=hostile_text(300), local=LOCAL_PART)
 def test_build_message_keeps_the_header_block_intact_whatever_the_names(app_ctx, name, reply_name, subject, local):
-    message = mail.build_message(to=mail.Mailbox(f"{local}@example.com", name), subject=subject, text="hi",
-                                 html="<p>hi</p>", reply_to=mail.Mailbox("dana@example.org", reply_name))
+    message = compose.build_message(to=compose.Mailbox(f"{local}@example.com", name), subject=subject, text="hi",
+                                 html="<p>hi</p>", reply_to=compose.Mailbox("dana@example.org", reply_name))
     assert_well_formed(message.as_bytes(policy=policy.SMTP), "inquiry_forward", f"{local}@example.com")
 
 
 @examples(300)
 @given(name=NAMES, header=st.sampled_from(["From", "To", "Reply-To"]))
 def test_address_header_names_exactly_one_mailbox(name, header):
-    value = mail.address_header(header, mail.Mailbox("one@example.org", name))
+    value = compose.address_header(header, compose.Mailbox("one@example.org", name))
     folded = value.fold(policy=policy.SMTP)
     assert folded.startswith(f"{header}: ") and folded.endswith("\r\n") and folded.isascii()
     assert "\r\n" not in folded[:-2].replace("\r\n ", "")
@@ -283,11 +286,11 @@ def test_address_header_names_exactly_one_mailbox(name, header):
 @examples(300)
 @given(text=hostile_text(400))
 def test_text_and_raw_headers_stay_one_header(text):
-    folded = mail.text_header("Subject", text).fold(policy=policy.SMTP)
+    folded = compose.text_header("Subject", text).fold(policy=policy.SMTP)
     assert folded.isascii() and re.fullmatch(r"Subject: [^\r\n]*(\r\n [^\r\n]+)*\r\n", folded), folded
     try:
-        raw = mail.raw_header("List-Id", text).fold(policy=policy.SMTP)
-    except mail.UnsafeHeader:
+        raw = compose.raw_header("List-Id", text).fold(policy=policy.SMTP)
+    except compose.UnsafeHeader:
         return
     assert raw.isascii() and re.fullmatch(r"List-Id: [^\r\n]*(\r\n [^\r\n]+)*\r\n", raw), raw
 
@@ -298,7 +301,7 @@ def test_issue_copy_for_each_reader_keeps_the_header_block_intact(app_ctx):
 
     @given(name=NAMES, local=LOCAL_PART)
     def copy(name, local):
-        recipient = sending.Recipient(1, 7, f"{local}@example.org", name, secrets.token_hex(16), "active")
+        recipient = engine.Recipient(1, 7, f"{local}@example.org", name, secrets.token_hex(16), "active")
         assert_well_formed(mailer.for_reader(recipient), "issue", f"{local}@example.org")
 
     copy()

@@ -7,11 +7,12 @@ import time
 
 from sqlalchemy import update
 
-from newsletter import issues, practice
-from newsletter.extensions import db
+from newsletter.accounts import practice
+from newsletter.core.extensions import db
 from newsletter.models import Issue, Subscriber, utcnow
 from newsletter.models.issues import SENT
 from newsletter.public.pages import HOME_KEY_FOR
+from newsletter.publishing import issues
 from tests.support import apply_stored_forms
 
 TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')

@@ -11,10 +11,13 @@ import pytest
 from flask import current_app
 from sqlalchemy import func, select, text
 
-from newsletter import accounts, crypto, inquiries, outbox
-from newsletter.extensions import db
+from newsletter.accounts import users
+from newsletter.core import crypto
+from newsletter.core.extensions import db
+from newsletter.inquiries import intake
+from newsletter.mail import outbox
 from newsletter.models import Inquiry, InquiryAccess, InquiryNote, OutgoingMail, utcnow
-from newsletter.subscriptions import InvalidEmail, Origin
+from newsletter.readers.subscriptions import InvalidEmail, Origin
 from tests.support import apply_stored_forms
 
 PRACTICE = "practice@newsletter.test"
@@ -40,21 +43,21 @@ def html_of(message: EmailMessage) -> str:
     return message.get_body(("html",)).get_content()
 
 
-def submit(**fields) -> inquiries.Submitted:
+def submit(**fields) -> intake.Submitted:
     """Submit an inquiry through the service and commit, as the view does; then compose its mail, as
     the worker does."""
     values = {"name": "Dana Reyes", "email": "dana@example.com", "phone": "", "preferred_contact": "email",
               "message": MESSAGE, "origin": Origin(source="site", ip="203.0.113.9")}
     values.update(fields)
-    result = inquiries.submit(**values)
+    result = intake.submit(**values)
     db.session.commit()
-    inquiries.queue_mails(result.inquiry_id)
+    intake.queue_mails(result.inquiry_id)
     db.session.commit()
     return result
 
 
 def sign_in(client) -> None:
-    accounts.set_admin(ADMIN_EMAIL, ADMIN_PASSWORD)
+    users.set_admin(ADMIN_EMAIL, ADMIN_PASSWORD)
     db.session.commit()
     response = client.post("/admin/login", data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
     assert response.status_code == 302
@@ -204,8 +207,8 @@ def test_suspected_spam_is_kept_in_the_spam_folder_and_not_forwarded(app_ctx, me
     inquiry = db.session.get(Inquiry, result.inquiry_id)
     assert inquiry.spam and reason in inquiry.spam_reason
     assert queued() == []
-    assert [i.id for i in inquiries.list_inquiries(spam=True)] == [inquiry.id]
-    assert inquiries.list_inquiries() == []
+    assert [i.id for i in intake.list_inquiries(spam=True)] == [inquiry.id]
+    assert intake.list_inquiries() == []
 
 
 def test_a_filled_honeypot_is_kept_as_spam_not_dropped(app_ctx):
@@ -230,10 +233,10 @@ def test_not_spam_sends_the_forward_and_acknowledgement_it_never_got_once(app_ct
     result = submit(message="Best online casino near our house? Kidding, we need help.")
     inquiry = db.session.get(Inquiry, result.inquiry_id)
 
-    assert len(inquiries.not_spam(inquiry, None)) == 2
+    assert len(intake.not_spam(inquiry, None)) == 2
     db.session.commit()
-    inquiries.mark_spam(inquiry, None)
-    assert inquiries.not_spam(inquiry, None) == []
+    intake.mark_spam(inquiry, None)
+    assert intake.not_spam(inquiry, None) == []
     db.session.commit()
     assert len(queued()) == 2
 
@@ -284,7 +287,7 @@ def test_status_changes_move_along_the_pipeline_and_the_first_one_is_the_respons
     with app.app_context():
         inquiry = db.session.get(Inquiry, inquiry_id)
         assert inquiry.status == "client"
-        assert inquiries.describe_wait(inquiries.response_time(inquiry)) == "3 h 5 min"
+        assert intake.describe_wait(intake.response_time(inquiry)) == "3 h 5 min"
     assert "after 3 h 5 min" in client.get(f"/admin/inquiries/{inquiry_id}").get_data(as_text=True)
     assert "3 h 5 min" in client.get("/admin/inquiries").get_data(as_text=True)
 
@@ -337,10 +340,10 @@ def test_digest_lists_inquiries_still_new_after_24_hours_once_a_day(app_ctx):
     submit(name="Spam Sam", message="casino")
     for inquiry_id in (old, answered):
         db.session.get(Inquiry, inquiry_id).created_at = utcnow() - timedelta(hours=25)
-    inquiries.change_status(db.session.get(Inquiry, answered), "contacted", None)
+    intake.change_status(db.session.get(Inquiry, answered), "contacted", None)
     db.session.commit()
 
-    mail_ids = inquiries.queue_digest()
+    mail_ids = intake.queue_digest()
     db.session.commit()
 
     assert len(mail_ids) == 1
@@ -351,16 +354,16 @@ def test_digest_lists_inquiries_still_new_after_24_hours_once_a_day(app_ctx):
     assert "Waiting Wanda" in body and f"/admin/inquiries/{old}" in body
     assert "Answered Ann" not in body and "Fresh Fran" not in body and "Spam Sam" not in body
     assert MESSAGE not in body
-    assert inquiries.queue_digest() == [], "a second run the same day sends nothing"
+    assert intake.queue_digest() == [], "a second run the same day sends nothing"
 
 
 def test_digest_is_not_sent_when_nothing_waits(app_ctx):
     submit()
-    assert inquiries.queue_digest() == []
+    assert intake.queue_digest() == []
 
 
 def test_digest_task_runs_through_celery(app_ctx):
-    from worker.tasks import send_inquiry_digest
+    from newsletter.tasks import send_inquiry_digest
 
     inquiry_id = submit().inquiry_id
     db.session.get(Inquiry, inquiry_id).created_at = utcnow() - timedelta(hours=30)
@@ -371,13 +374,13 @@ def test_digest_task_runs_through_celery(app_ctx):
 
 
 def test_purge_erases_content_after_retention_and_keeps_counts(app_ctx):
-    from worker.tasks import purge_old_inquiries
+    from newsletter.tasks import purge_old_inquiries
 
     old_id = submit(name="Old Olive", email="olive@example.com", phone="720-555-0100").inquiry_id
     recent_id = submit(name="Recent Rita", email="rita@example.com").inquiry_id
     old = db.session.get(Inquiry, old_id)
-    inquiries.add_note(old, "private note", None)
-    inquiries.change_status(old, "client", None)
+    intake.add_note(old, "private note", None)
+    intake.change_status(old, "client", None)
     old.created_at = utcnow() - timedelta(days=366)
     db.session.execute(text("UPDATE outgoing_mail SET status = 'sent', created_at = :t WHERE id IN (1, 2)"),
                        {"t": utcnow() - timedelta(days=366)})
@@ -391,9 +394,9 @@ def test_purge_erases_content_after_retention_and_keeps_counts(app_ctx):
     assert old.purged_at is not None and old.status == "client"
     assert db.session.scalar(select(func.count()).select_from(InquiryNote)) == 0
     assert db.session.get(Inquiry, recent_id).name == "Recent Rita"
-    assert inquiries.status_counts()["client"] == 1 and inquiries.status_counts()["new"] == 1
+    assert intake.status_counts()["client"] == 1 and intake.status_counts()["new"] == 1
     assert db.session.scalar(select(func.count()).select_from(OutgoingMail)) == 2, "only the old sent mail went"
-    assert inquiries.purge_expired() == 0
+    assert intake.purge_expired() == 0
 
 
 def test_retention_is_configurable(app_factory):
@@ -402,7 +405,7 @@ def test_retention_is_configurable(app_factory):
         inquiry_id = submit().inquiry_id
         db.session.get(Inquiry, inquiry_id).created_at = utcnow() - timedelta(days=31)
         db.session.commit()
-        assert inquiries.purge_expired() == 1
+        assert intake.purge_expired() == 1
 
 
 def test_outbox_delivers_both_mails_to_the_real_smtp_server(app_ctx, smtp):

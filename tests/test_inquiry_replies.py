@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from newsletter import inquiries, outbox
-from newsletter.extensions import db
+from newsletter.core.extensions import db
+from newsletter.inquiries import intake
+from newsletter.mail import outbox
 from newsletter.models import Inquiry, InquiryAccess, InquiryResponse, OutgoingMail, utcnow
 from tests.support import wait_for
 from tests.test_inquiries import MESSAGE, PRACTICE, html_of, queued, sign_in, submit, text_of
@@ -174,7 +176,7 @@ def test_a_purged_inquiry_cannot_be_answered_and_its_replies_are_erased(app, cli
     with app.app_context():
         db.session.get(Inquiry, inquiry_id).created_at = utcnow() - timedelta(days=400)
         db.session.commit()
-        assert inquiries.purge_expired() == 1
+        assert intake.purge_expired() == 1
         db.session.commit()
         assert db.session.scalar(select(func.count()).select_from(InquiryResponse)) == 0
         replies_before = reply_count()
@@ -203,8 +205,8 @@ def test_reply_reaches_the_inquirer_through_the_real_worker_threaded(app, client
 def test_she_answers_an_inquiry_in_the_browser(app, live_server, page, smtp, worker):
     with app.app_context():
         inquiry_id = submit(name="Sam Ortiz", email="sam@example.com").inquiry_id
-        from newsletter import accounts
-        accounts.set_admin("therapist@example.com", "correct horse battery")
+        from newsletter.accounts import users
+        users.set_admin("therapist@example.com", "correct horse battery")
         db.session.commit()
     page.goto(f"{live_server}/admin/login")
     page.fill("input[name=email]", "therapist@example.com")

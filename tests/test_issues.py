@@ -7,10 +7,12 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from newsletter import issues, personalize, practice
-from newsletter.extensions import db
+from newsletter.accounts import practice
+from newsletter.core.extensions import db
 from newsletter.models import Issue, utcnow
 from newsletter.models.issues import CANCELED, DRAFT, SCHEDULED, SENDING
+from newsletter.publishing import issues
+from newsletter.readers import personalize
 from tests.support import SAMPLE_ARTICLE as SAMPLE
 
 TITLE = "Why Small Moments of Disconnection Hurt More Than Big Fights"

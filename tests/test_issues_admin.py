@@ -8,14 +8,15 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select
 
-from newsletter import issues, outbox
-from newsletter.extensions import db
+from newsletter.core.extensions import db
+from newsletter.mail import outbox
 from newsletter.models import Issue, OutgoingMail, Subscriber
 from newsletter.models.issues import SCHEDULED
 from newsletter.models.readers import ACTIVE
-from tests.test_admin_auth import PASSWORD, sign_in
+from newsletter.publishing import issues
 from tests.support import SAMPLE_ARTICLE as SAMPLE
 from tests.support import wait_for
+from tests.test_admin_auth import PASSWORD, sign_in
 
 
 @pytest.fixture

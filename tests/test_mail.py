@@ -9,7 +9,7 @@ from email.utils import getaddresses
 
 import pytest
 
-from newsletter import mail, transports
+from newsletter.mail import compose, transports
 
 # Names a visitor could type into a form, as the attacker in issue 9 did.
 HOSTILE_NAMES = [
@@ -36,16 +36,16 @@ def written_headers(raw: bytes) -> list[str]:
 
 @pytest.mark.parametrize("value", ["a\r\nBcc: victim@example.com", "a\nX: y", "a\rb", "a\0b", "a\u2028b"])
 def test_addresses_with_line_breaks_are_refused(app_ctx, value):
-    with pytest.raises(mail.UnsafeHeader):
-        mail.build_message(to=mail.Mailbox(value), subject="Hello", text="hi")
-    with pytest.raises(mail.UnsafeHeader):
-        mail.raw_header("List-Id", value)
+    with pytest.raises(compose.UnsafeHeader):
+        compose.build_message(to=compose.Mailbox(value), subject="Hello", text="hi")
+    with pytest.raises(compose.UnsafeHeader):
+        compose.raw_header("List-Id", value)
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
 def test_any_display_name_gives_one_address_per_header_and_an_intact_header_block(app_ctx, name):
-    message = mail.build_message(to=mail.Mailbox("reader@example.com", name), subject=f"New inquiry from {name}",
-                                 text="hi", reply_to=mail.Mailbox("dana@example.org", name))
+    message = compose.build_message(to=compose.Mailbox("reader@example.com", name), subject=f"New inquiry from {name}",
+                                 text="hi", reply_to=compose.Mailbox("dana@example.org", name))
     raw = message.as_bytes(policy=policy.SMTP)
 
     assert written_headers(raw) == ["from", "to", "subject", "date", "message-id", "reply-to",
@@ -60,7 +60,7 @@ def test_any_display_name_gives_one_address_per_header_and_an_intact_header_bloc
 
 
 def test_names_and_subjects_read_back_as_typed(app_ctx):
-    message = mail.build_message(to=mail.Mailbox("reader@example.com", "Zoë O’Brien"),
+    message = compose.build_message(to=compose.Mailbox("reader@example.com", "Zoë O’Brien"),
                                  subject="Small moments — “connection” 📍", text="Curly ’quotes’ — 📧")
     parsed = BytesParser(policy=policy.default).parsebytes(message.as_bytes(policy=policy.SMTP))
 
@@ -70,17 +70,17 @@ def test_names_and_subjects_read_back_as_typed(app_ctx):
 
 
 def test_long_headers_are_folded_under_78_characters(app_ctx):
-    message = mail.build_message(to=mail.Mailbox("reader@example.com", "Ünïcode " * 30),
+    message = compose.build_message(to=compose.Mailbox("reader@example.com", "Ünïcode " * 30),
                                  subject="A long plain subject line " * 6, text="hi")
     lines = message.as_bytes(policy=policy.SMTP).split(b"\r\n\r\n", 1)[0].split(b"\r\n")
     assert max(len(line) for line in lines) <= 78
 
 
 def test_a_configured_sender_must_be_exactly_one_address():
-    assert mail.Mailbox.parse("Inner Calm <news@example.org>") == mail.Mailbox("news@example.org", "Inner Calm")
+    assert compose.Mailbox.parse("Inner Calm <news@example.org>") == compose.Mailbox("news@example.org", "Inner Calm")
     for bad in ("a@example.org, b@example.org", "no address", "x@example.org\r\nBcc: y@example.org"):
-        with pytest.raises(mail.UnsafeHeader):
-            mail.Mailbox.parse(bad)
+        with pytest.raises(compose.UnsafeHeader):
+            compose.Mailbox.parse(bad)
 
 
 def test_outbox_transport_writes_one_eml_file_per_message(app_ctx, tmp_path):

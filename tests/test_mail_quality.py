@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import issues, mail, personalize
+from newsletter.mail import compose
 from newsletter.models import Inquiry, Subscriber, WaitlistEntry, utcnow
+from newsletter.publishing import issues
+from newsletter.readers import personalize
 from tests.support import ROOT, SAMPLE_ARTICLE
 
 EMAILS = ROOT / "templates" / "emails"
@@ -144,7 +146,7 @@ def sent_mails(tmp_path: Path) -> dict[str, Path]:
             htmls = [personalize.fill(issue.email_html, unsubscribe_url="http://newsletter.test/u/abc",
                                       name="Maya", as_html=True)]
         else:
-            htmls = [mail.render(name, **context).html for context in samples[name]]
+            htmls = [compose.render(name, **context).html for context in samples[name]]
         for number, html in enumerate(htmls, 1):
             path = tmp_path / f"{name}-{number}.html"
             path.write_text(html, encoding="utf-8")

@@ -5,10 +5,10 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from newsletter import outbox
-from newsletter.extensions import db
+from newsletter.core.extensions import db
+from newsletter.mail import outbox
+from newsletter.mail.suppression import is_suppressed
 from newsletter.models import OutgoingMail, utcnow
-from newsletter.suppression import is_suppressed
 
 
 def _queue(to: str = "reader@example.com") -> int:

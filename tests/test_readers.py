@@ -9,10 +9,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert, select
 
-from newsletter import accounts, outbox, subscriptions
-from newsletter.extensions import db
+from newsletter.accounts import users
+from newsletter.core.extensions import db
+from newsletter.mail import outbox
+from newsletter.mail.suppression import email_hash, is_suppressed
 from newsletter.models import ConsentEvent, OutgoingMail, Subscriber, Suppression, utcnow
-from newsletter.suppression import email_hash, is_suppressed
+from newsletter.readers import subscriptions
 from tests.test_admin_auth import sign_in
 from tests.test_subscribe import _make_active, events, queued, reader, signup
 
@@ -21,7 +23,7 @@ from tests.test_subscribe import _make_active, events, queued, reader, signup
 def admin_client(app, client):
     """A client signed in as the therapist."""
     with app.app_context():
-        accounts.set_admin("therapist@example.com", "correct horse battery")
+        users.set_admin("therapist@example.com", "correct horse battery")
         db.session.commit()
     assert sign_in(client, "therapist@example.com", "correct horse battery").status_code == 302
     return client
@@ -222,7 +224,7 @@ def test_reader_detail_shows_the_consent_record(app, admin_client, client):
 def test_embed_snippet_page_shows_the_iframe_and_the_allowed_origins(app_factory):
     app = app_factory(EMBED_ALLOWED_ORIGINS="https://www.innercalm.example")
     with app.app_context():
-        accounts.set_admin("therapist@example.com", "correct horse battery")
+        users.set_admin("therapist@example.com", "correct horse battery")
         db.session.commit()
     client = app.test_client()
     assert sign_in(client, "therapist@example.com", "correct horse battery").status_code == 302

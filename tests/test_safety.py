@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter import safety
+from newsletter.inquiries import safety
 
 URGENT = [
     "I want to die",

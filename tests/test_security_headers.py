@@ -11,7 +11,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from newsletter import create_app
-from newsletter.config import ConfigError
+from newsletter.core.config import ConfigError
 from tests.test_admin_auth import PASSWORD, admin, sign_in  # noqa: F401  (admin is a fixture)
 from tests.test_admin_security import next_code
 

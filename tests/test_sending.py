@@ -20,10 +20,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, select, update
 
-from newsletter import accounts, issue_mail, mail, personalize, sending, subscriptions
-from newsletter.extensions import db
+from newsletter.accounts import users
+from newsletter.core.extensions import db
+from newsletter.mail import compose
+from newsletter.mail.suppression import email_hash
 from newsletter.models import Delivery, Issue, Subscriber, Suppression, utcnow
-from newsletter.suppression import email_hash
+from newsletter.publishing import issue_mail
+from newsletter.readers import personalize, subscriptions
+from newsletter.sending import engine
 from tests.support import free_port, wait_for
 
 EMAIL_HTML = (
@@ -52,8 +56,8 @@ def add_issue(status: str = "scheduled", send_at=None) -> Issue:
 
 
 def send_all(issue_id: int) -> None:
-    for _ in range(sending.batches_needed(issue_id)):
-        sending.send_batch(issue_id)
+    for _ in range(engine.batches_needed(issue_id)):
+        engine.send_batch(issue_id)
 
 
 def copies_by_reader(smtp) -> Counter:
@@ -71,7 +75,7 @@ def test_each_active_reader_gets_the_issue_once_with_their_own_links(app_ctx, sm
     add_readers(1, status="unsubscribed", prefix="gone")
     issue = add_issue()
 
-    assert sending.dispatch_due() == [issue.id]
+    assert engine.dispatch_due() == [issue.id]
     send_all(issue.id)
 
     assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers})
@@ -91,13 +95,13 @@ def test_fast_message_matches_the_personalize_contract(app_ctx):
     [reader] = add_readers(1)
     reader.name = "Zoë O’Brien <&> " + "with a very long name " * 4
     issue = add_issue()
-    recipient = sending.Recipient(1, reader.id, reader.email, reader.name, reader.token_key, "active")
+    recipient = engine.Recipient(1, reader.id, reader.email, reader.name, reader.token_key, "active")
     mailer = issue_mail.IssueMail(issue)
 
     fast = BytesParser(policy=policy.default).parsebytes(mailer.for_reader(recipient))
     url = subscriptions.unsubscribe_url(reader)
-    reference = mail.build_message(  # the plain way to build one reader's copy
-        to=mail.Mailbox(reader.email, reader.name),
+    reference = compose.build_message(  # the plain way to build one reader's copy
+        to=compose.Mailbox(reader.email, reader.name),
         subject=issue.subject,
         text=personalize.fill(issue.email_text, unsubscribe_url=url, name=reader.name, as_html=False),
         html=personalize.fill(issue.email_html, unsubscribe_url=url, name=reader.name, as_html=True),
@@ -125,9 +129,9 @@ def test_refusals_are_told_apart_with_and_without_smtp_pipelining(app_ctx, smtp,
     smtp.reject("reader1@example.org", 550)
     smtp.reject("reader2@example.org", 452)
     smtp.fail_next(1, 451)  # the first message's DATA: retried in place
-    sending.dispatch(issue.id)
+    engine.dispatch(issue.id)
 
-    result = sending.send_batch(issue.id)
+    result = engine.send_batch(issue.id)
 
     assert (result.sent, result.failed, result.deferred) == (2, 1, 1)
     assert copies_by_reader(smtp) == Counter({"reader0@example.org": 1, "reader3@example.org": 1})
@@ -136,14 +140,14 @@ def test_refusals_are_told_apart_with_and_without_smtp_pipelining(app_ctx, smtp,
 
 
 def test_the_message_dot_stuffed_once_per_issue_is_what_smtp_would_send(app_ctx):
-    from newsletter.transports import dot_stuff
+    from newsletter.mail.transports import dot_stuff
 
     [reader] = add_readers(1)
     reader.name = ".Dot at the start"
     issue = add_issue()
     issue.email_text = ".a line starting with a dot\n%%reader_name%%\n..two\n" + issue.email_text
     issue.email_html = ".<p>%%reader_name%%</p>\n" + issue.email_html
-    recipient = sending.Recipient(1, reader.id, reader.email, reader.name, reader.token_key, "active")
+    recipient = engine.Recipient(1, reader.id, reader.email, reader.name, reader.token_key, "active")
     mailer = issue_mail.IssueMail(issue)
 
     plain = mailer.for_reader(recipient)
@@ -161,7 +165,7 @@ def test_two_dispatchers_racing_start_the_issue_once(app, smtp):
     def dispatcher():
         with app.app_context():
             barrier.wait()
-            results.append(sending.dispatch(issue_id))
+            results.append(engine.dispatch(issue_id))
             db.session.remove()
 
     threads = [threading.Thread(target=dispatcher) for _ in range(4)]
@@ -173,14 +177,14 @@ def test_two_dispatchers_racing_start_the_issue_once(app, smtp):
     assert sorted(results, key=str) == [30, None, None, None]
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Delivery)) == 30
-        assert sending.dispatch(issue_id) is None
-        assert sending.dispatch_due() == []
+        assert engine.dispatch(issue_id) is None
+        assert engine.dispatch_due() == []
 
 
 def test_reader_who_joins_mid_send_is_left_out_and_one_who_leaves_gets_nothing(app_ctx, smtp):
     readers = add_readers(5)
     issue = add_issue()
-    sending.dispatch(issue.id)
+    engine.dispatch(issue.id)
 
     add_readers(1, prefix="latecomer")
     readers[2].status = "unsubscribed"
@@ -197,7 +201,7 @@ def test_suppressed_address_is_not_mailed(app_ctx, smtp):
     db.session.add(Suppression(email_hash=email_hash(readers[0].email), reason="complained"))
     db.session.commit()
     issue = add_issue()
-    sending.dispatch(issue.id)
+    engine.dispatch(issue.id)
     send_all(issue.id)
 
     assert set(copies_by_reader(smtp)) == {readers[1].email, readers[2].email}
@@ -206,7 +210,7 @@ def test_suppressed_address_is_not_mailed(app_ctx, smtp):
 def test_try_later_answers_are_retried_and_nobody_is_lost_or_doubled(app_ctx, smtp):
     readers = add_readers(6)
     issue = add_issue()
-    sending.dispatch(issue.id)
+    engine.dispatch(issue.id)
     smtp.fail_next(3, 451)
 
     send_all(issue.id)
@@ -219,7 +223,7 @@ def test_try_later_answers_are_retried_and_nobody_is_lost_or_doubled(app_ctx, sm
 def test_dropped_connection_mid_batch_resumes_at_the_same_reader(app_ctx, smtp):
     readers = add_readers(6)
     issue = add_issue()
-    sending.dispatch(issue.id)
+    engine.dispatch(issue.id)
     smtp.wait_for_messages(0)
     smtp.drop_next(1)
 
@@ -232,7 +236,7 @@ def test_dropped_connection_mid_batch_resumes_at_the_same_reader(app_ctx, smtp):
 def test_permanent_refusal_fails_that_reader_and_suppresses_the_address(app_ctx, smtp):
     readers = add_readers(5)
     issue = add_issue()
-    sending.dispatch(issue.id)
+    engine.dispatch(issue.id)
     smtp.reject("reader1@example.org", 550)
 
     send_all(issue.id)
@@ -249,7 +253,7 @@ def test_too_many_failures_in_a_row_pause_the_issue_with_a_reason_and_resume_con
     with app.app_context():
         readers = add_readers(4)
         issue = add_issue()
-        sending.dispatch(issue.id)
+        engine.dispatch(issue.id)
         smtp.fail_next(3, 421)
 
         send_all(issue.id)
@@ -258,9 +262,9 @@ def test_too_many_failures_in_a_row_pause_the_issue_with_a_reason_and_resume_con
         assert paused.status == "paused"
         assert "3 failed attempts in a row" in paused.pause_reason and "421" in paused.pause_reason
         assert delivery_statuses(issue.id) == Counter(pending=4)
-        assert sending.batches_needed(issue.id) == 0
+        assert engine.batches_needed(issue.id) == 0
 
-        assert sending.resume(issue.id)
+        assert engine.resume(issue.id)
         send_all(issue.id)
 
         assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers})
@@ -270,28 +274,28 @@ def test_too_many_failures_in_a_row_pause_the_issue_with_a_reason_and_resume_con
 def test_paused_issue_sends_nothing_until_resumed_and_cancel_skips_the_rest(app_ctx, smtp):
     add_readers(4)
     issue = add_issue()
-    sending.dispatch(issue.id)
+    engine.dispatch(issue.id)
 
-    assert sending.pause(issue.id)
+    assert engine.pause(issue.id)
     send_all(issue.id)
-    assert sending.send_batch(issue.id).claimed == 0
+    assert engine.send_batch(issue.id).claimed == 0
     assert smtp.messages == []
-    assert sending.progress(issue.id).as_dict()["pending"] == 4
+    assert engine.progress(issue.id).as_dict()["pending"] == 4
 
-    assert sending.cancel(issue.id)
+    assert engine.cancel(issue.id)
     assert delivery_statuses(issue.id) == Counter(skipped=4)
     assert db.session.get(Issue, issue.id).status == "canceled"
-    assert not sending.resume(issue.id)
+    assert not engine.resume(issue.id)
 
 
 def test_progress_counts_the_ledger(app_ctx, smtp):
     add_readers(5)
     issue = add_issue()
-    sending.dispatch(issue.id)
+    engine.dispatch(issue.id)
     smtp.reject("reader0@example.org", 550)
-    sending.send_batch(issue.id)
+    engine.send_batch(issue.id)
 
-    report = sending.progress(issue.id).as_dict()
+    report = engine.progress(issue.id).as_dict()
 
     assert {k: report[k] for k in ("status", "recipients", "sent", "failed", "pending", "percent_done")} == {
         "status": "sent", "recipients": 5, "sent": 4, "failed": 1, "pending": 0, "percent_done": 100.0}
@@ -300,13 +304,13 @@ def test_progress_counts_the_ledger(app_ctx, smtp):
 def test_sweeper_gives_a_dead_workers_deliveries_to_the_next_batch(app_ctx, smtp):
     readers = add_readers(3)
     issue = add_issue()
-    sending.dispatch(issue.id)
-    assert len(sending._claim(issue.id)) == 3  # a worker claims the batch, then dies
-    assert sending.send_batch(issue.id).claimed == 0
+    engine.dispatch(issue.id)
+    assert len(engine._claim(issue.id)) == 3  # a worker claims the batch, then dies
+    assert engine.send_batch(issue.id).claimed == 0
 
-    assert sending.sweep() == {}
-    assert sending.sweep(now=utcnow() + timedelta(minutes=10)) == {issue.id: 1}
-    sending.send_batch(issue.id)
+    assert engine.sweep() == {}
+    assert engine.sweep(now=utcnow() + timedelta(minutes=10)) == {issue.id: 1}
+    engine.send_batch(issue.id)
 
     assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers})
 
@@ -314,9 +318,9 @@ def test_sweeper_gives_a_dead_workers_deliveries_to_the_next_batch(app_ctx, smtp
 def test_a_batch_heartbeat_renews_its_lease_and_lets_go_of_rows_another_batch_took(app_ctx):
     add_readers(3)
     issue = add_issue()
-    sending.dispatch(issue.id)
-    recipients = sending._claim(issue.id)
-    heartbeat = sending._Heartbeat(db.engine, recipients)
+    engine.dispatch(issue.id)
+    recipients = engine._claim(issue.id)
+    heartbeat = engine._Heartbeat(db.engine, recipients)
 
     heartbeat.renew()
 
@@ -327,7 +331,7 @@ def test_a_batch_heartbeat_renews_its_lease_and_lets_go_of_rows_another_batch_to
     # The worker froze past its lease: another batch claims the rows, and this one must not send them.
     db.session.execute(update(Delivery).values(lease_until=utcnow() - timedelta(seconds=1)))
     db.session.commit()
-    assert len(sending._claim(issue.id)) == 3
+    assert len(engine._claim(issue.id)) == 3
     heartbeat.renew()
     assert heartbeat.held == frozenset()
 
@@ -337,7 +341,7 @@ def test_embedded_mode_sends_to_the_outbox_folder_without_redis(app_factory, tmp
     with app.app_context():
         add_readers(3)
         issue = add_issue()
-        sending.dispatch(issue.id)
+        engine.dispatch(issue.id)
         send_all(issue.id)
 
         assert len(list(tmp_path.glob("*.eml"))) == 3
@@ -354,7 +358,7 @@ def test_issue_is_dkim_signed_when_a_key_is_configured(app_factory, smtp):
     with app.app_context():
         add_readers(1)
         issue = add_issue()
-        sending.dispatch(issue.id)
+        engine.dispatch(issue.id)
         send_all(issue.id)
 
     [received] = smtp.messages
@@ -363,7 +367,7 @@ def test_issue_is_dkim_signed_when_a_key_is_configured(app_factory, smtp):
 
 
 def sign_in(client) -> None:
-    accounts.set_admin("therapist@example.org", "a long and careful passphrase")
+    users.set_admin("therapist@example.org", "a long and careful passphrase")
     db.session.commit()
     response = client.post("/admin/login", data={"email": "therapist@example.org",
                                                  "password": "a long and careful passphrase"})
@@ -374,7 +378,7 @@ def test_admin_follows_progress_and_pauses_resumes_and_cancels(app_ctx, client, 
     sign_in(client)
     add_readers(3)
     issue = add_issue()
-    sending.dispatch(issue.id)
+    engine.dispatch(issue.id)
 
     progress = client.get(f"/admin/issues/{issue.id}/sending/progress").json
     assert {k: progress[k] for k in ("status", "recipients", "sent", "pending")} == {
@@ -398,7 +402,7 @@ def test_admin_follows_progress_and_pauses_resumes_and_cancels(app_ctx, client, 
 def test_cli_reports_status_and_pauses_resumes_and_cancels(app_ctx, runner, smtp):
     add_readers(2)
     issue = add_issue()
-    sending.dispatch(issue.id)
+    engine.dispatch(issue.id)
 
     status = runner.invoke(args=["issue", "status", str(issue.id)])
     assert "recipients: 2\nsent: 0\nfailed: 0\nskipped: 0\npending: 2" in status.output
@@ -413,7 +417,7 @@ def test_cli_reports_status_and_pauses_resumes_and_cancels(app_ctx, runner, smtp
 
 @pytest.mark.parametrize("storage", ["redis", "database", "database during a Redis outage"])
 def test_rate_limit_is_shared_by_every_process_and_caps_stop_sending_until_the_next_window(app_ctx, storage):
-    from newsletter.ratelimit import SendRateLimiter
+    from newsletter.sending.ratelimit import SendRateLimiter
 
     redis_url = {"redis": app_ctx.config["REDIS_URL"], "database": "",
                  "database during a Redis outage": f"redis://127.0.0.1:{free_port()}"}[storage]
@@ -437,7 +441,7 @@ def test_rate_limit_is_shared_by_every_process_and_caps_stop_sending_until_the_n
 def test_a_process_cut_off_from_every_shared_bucket_sends_only_its_share(app_ctx, tmp_path):
     from sqlalchemy import create_engine
 
-    from newsletter.ratelimit import FALLBACK_SHARE, SendRateLimiter
+    from newsletter.sending.ratelimit import FALLBACK_SHARE, SendRateLimiter
 
     unreachable = create_engine(f"sqlite:///{tmp_path}/no/such/folder/db.sqlite")
     limiter = SendRateLimiter({"REDIS_URL": f"redis://127.0.0.1:{free_port()}", "SEND_RATE_PER_SECOND": 8},
@@ -449,21 +453,21 @@ def test_a_process_cut_off_from_every_shared_bucket_sends_only_its_share(app_ctx
 
 def test_hourly_cap_gives_the_rest_of_the_batch_back_for_later(app_factory, smtp):
     app = app_factory(SEND_RATE_PER_HOUR=2, REDIS_URL="")
-    sending._shared_limiter.cache_clear()  # a fresh hour's count for this process
+    engine._shared_limiter.cache_clear()  # a fresh hour's count for this process
     with app.app_context():
         add_readers(5)
         issue = add_issue()
-        sending.dispatch(issue.id)
+        engine.dispatch(issue.id)
 
-        result = sending.send_batch(issue.id)
+        result = engine.send_batch(issue.id)
 
         assert (result.sent, result.released, result.stopped) == (2, 3, "rate cap")
-        assert sending.batches_needed(issue.id) == 0  # not before the next hour
-        assert sending.progress(issue.id).pending == 3
+        assert engine.batches_needed(issue.id) == 0  # not before the next hour
+        assert engine.progress(issue.id).pending == 3
 
 
 def test_warm_up_plan_caps_the_day_and_the_issue_waits_for_tomorrow_saying_so(app_factory, smtp, monkeypatch):
-    from newsletter import warmup
+    from newsletter.sending import warmup
     from tests.test_admin_auth import PASSWORD, sign_in
 
     assert [warmup.cap_on(day, 50, 4) for day in (1, 2, 3, 4, 5)] == [50, 100, 200, 400, None]
@@ -471,12 +475,12 @@ def test_warm_up_plan_caps_the_day_and_the_issue_waits_for_tomorrow_saying_so(ap
     with app.app_context():
         add_readers(5)
         issue = add_issue()
-        sending.dispatch(issue.id)
+        engine.dispatch(issue.id)
 
-        result = sending.send_batch(issue.id)
+        result = engine.send_batch(issue.id)
 
         assert (result.sent, result.released, result.stopped) == (3, 2, "rate cap")
-        assert sending.progress(issue.id).status == "sending" and sending.batches_needed(issue.id) == 0
+        assert engine.progress(issue.id).status == "sending" and engine.batches_needed(issue.id) == 0
         tomorrow = datetime.combine(utcnow().date() + timedelta(days=1), datetime.min.time())
         waiting = db.session.scalars(select(Delivery.next_attempt_at).where(Delivery.status == "pending")).all()
         assert len(waiting) == 2 and all(abs((at - tomorrow).total_seconds()) < 5 for at in waiting)
@@ -495,19 +499,19 @@ def test_a_batch_claims_at_most_the_batch_size(app_factory, smtp):
     with app.app_context():
         add_readers(5)
         issue = add_issue()
-        sending.dispatch(issue.id)
+        engine.dispatch(issue.id)
 
-        assert sending.batches_needed(issue.id) == 3
-        assert [sending.send_batch(issue.id).sent for _ in range(4)] == [2, 2, 1, 0]
+        assert engine.batches_needed(issue.id) == 3
+        assert [engine.send_batch(issue.id).sent for _ in range(4)] == [2, 2, 1, 0]
 
 
 def test_sending_leaves_the_issues_last_edit_time_alone(app_ctx, smtp):
     add_readers(2)
     issue = add_issue()
     edited = issue.updated_at
-    sending.dispatch(issue.id)
-    sending.pause(issue.id)
-    sending.resume(issue.id)
+    engine.dispatch(issue.id)
+    engine.pause(issue.id)
+    engine.resume(issue.id)
     send_all(issue.id)
 
     db.session.commit()
@@ -518,17 +522,17 @@ def test_one_readers_full_mailbox_defers_only_that_reader(app_ctx, smtp):
     """A 452 to RCPT delays that one delivery on its own schedule; everyone else gets the issue."""
     readers = add_readers(5)
     issue = add_issue()
-    sending.dispatch(issue.id)
+    engine.dispatch(issue.id)
     smtp.reject("reader2@example.org", 452)
 
-    result = sending.send_batch(issue.id)
+    result = engine.send_batch(issue.id)
 
     assert (result.sent, result.deferred, result.failed) == (4, 1, 0)
     assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers if r.email != "reader2@example.org"})
     assert delivery_statuses(issue.id) == Counter(sent=4, pending=1)
     assert db.session.scalar(select(Subscriber.status).where(Subscriber.email == "reader2@example.org")) == "active"
     assert db.session.get(Issue, issue.id).status == "sending", "the issue waits for the deferred reader"
-    assert sending.send_batch(issue.id).claimed == 0, "not retried before its backoff"
+    assert engine.send_batch(issue.id).claimed == 0, "not retried before its backoff"
 
 
 def test_a_refused_sender_pauses_the_issue_and_bounces_nobody(app_factory, smtp):
@@ -536,10 +540,10 @@ def test_a_refused_sender_pauses_the_issue_and_bounces_nobody(app_factory, smtp)
     with app.app_context():
         add_readers(4)
         issue = add_issue()
-        sending.dispatch(issue.id)
+        engine.dispatch(issue.id)
         smtp.reject_sender("blocked@newsletter.test", 550)
 
-        result = sending.send_batch(issue.id)
+        result = engine.send_batch(issue.id)
 
         assert result.stopped == "paused" and result.failed == 0
         assert delivery_statuses(issue.id) == Counter(pending=4)
@@ -552,7 +556,7 @@ def test_list_unsubscribe_offers_the_mailto_where_configured(app_factory):
     with app.app_context():
         [reader] = add_readers(1)
         issue = add_issue()
-        recipient = sending.Recipient(1, reader.id, reader.email, reader.name, reader.token_key, "active")
+        recipient = engine.Recipient(1, reader.id, reader.email, reader.name, reader.token_key, "active")
 
         message = BytesParser(policy=policy.default).parsebytes(issue_mail.IssueMail(issue).for_reader(recipient))
 

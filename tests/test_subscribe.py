@@ -12,10 +12,11 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
-from newsletter import outbox, subscriptions
-from newsletter.extensions import db
+from newsletter.core.extensions import db
+from newsletter.mail import outbox
+from newsletter.mail.suppression import suppress
 from newsletter.models import ConsentEvent, OutgoingMail, Subscriber
-from newsletter.suppression import suppress
+from newsletter.readers import subscriptions
 from tests.support import apply_stored_forms
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0"

@@ -9,7 +9,7 @@ import pytest
 import requests
 from sqlalchemy import event, func, select, text
 
-from newsletter.extensions import db
+from newsletter.core.extensions import db
 from newsletter.models import Inquiry, OutgoingMail, SignupRequest, Subscriber
 from tests.support import apply_stored_forms, wait_for
 from tests.test_subscribe import events, link_in, queued, reader, signup
@@ -161,7 +161,7 @@ def test_one_acknowledgement_per_address_a_day_whatever_is_sent(app, client):
     ("visit bit.ly", ""), ("Dr. Smith", ""), ("J0hn", ""), ("", ""), ("x" * 40, ""),
 ])
 def test_greeting_uses_a_first_name_only_when_it_looks_like_one(name, greeting):
-    from newsletter.inquiries import greeting_name
+    from newsletter.inquiries.intake import greeting_name
 
     assert greeting_name(name) == greeting
 
@@ -169,8 +169,8 @@ def test_greeting_uses_a_first_name_only_when_it_looks_like_one(name, greeting):
 # -- enumeration by timing: the form does the same work whatever the address's state
 
 def _addresses_in_every_state(app) -> list[str]:
-    from newsletter import subscriptions
-    from newsletter.suppression import suppress
+    from newsletter.mail.suppression import suppress
+    from newsletter.readers import subscriptions
 
     origin = subscriptions.Origin()
     with app.app_context():
@@ -356,7 +356,7 @@ def test_with_the_database_down_pages_answer_a_kind_503(no_database):
 
 def test_the_embedded_broker_still_takes_hand_offs(app_factory):
     """The fail-fast options are Redis's; the embedded SQLite broker must not be given them."""
-    from worker.tasks import enqueue, sweep_outgoing_mail
+    from newsletter.tasks import enqueue, sweep_outgoing_mail
 
     app = app_factory(REDIS_URL="")
     with app.app_context():

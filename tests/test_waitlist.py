@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
-from newsletter import practice, waitlist
-from newsletter.extensions import db
+from newsletter.accounts import practice
+from newsletter.core.extensions import db
+from newsletter.inquiries import waitlist
 from newsletter.models import Inquiry, WaitlistEntry, utcnow
 from tests.support import apply_stored_forms
 from tests.test_contact import FORM
@@ -161,8 +163,8 @@ def test_any_new_clients_setting_is_saved_or_refused_never_an_error(app, client,
 
 def test_the_waitlist_switch_in_the_browser(app, live_server, page, smtp, worker):
     with app.app_context():
-        from newsletter import accounts
-        accounts.set_admin(ADMIN_EMAIL, ADMIN_PASSWORD)
+        from newsletter.accounts import users
+        users.set_admin(ADMIN_EMAIL, ADMIN_PASSWORD)
         db.session.commit()
     page.goto(f"{live_server}/admin/login")
     page.fill("input[name=email]", ADMIN_EMAIL)

@@ -16,15 +16,16 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from newsletter import suppression
-from newsletter.extensions import db
+from newsletter.core.extensions import db
+from newsletter.mail import suppression
 from newsletter.models import BounceEvent, ConsentEvent, Issue, Subscriber
 
 READER = "dana@example.org"
@@ -293,7 +294,7 @@ def test_ses_subscription_is_confirmed_only_on_an_sns_host(ses_app, cert_server)
 
 
 def test_production_accepts_certificates_only_from_aws_hosts(app_ctx):
-    from newsletter.webhooks import _on_sns_host
+    from newsletter.deliverability.webhooks import _on_sns_host
 
     assert _on_sns_host("https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem")
     for url in ("http://sns.eu-west-1.amazonaws.com/x.pem", "https://sns.eu-west-1.amazonaws.com.evil.org/x.pem",
@@ -399,7 +400,7 @@ SES_FIELDS = st.sampled_from(["notificationType", "eventType", "bounce", "compla
 @given(notification=st.recursive(JSON, lambda inner: st.dictionaries(SES_FIELDS, inner | st.sampled_from(
     ["Bounce", "Complaint", "Permanent", READER]), max_size=5), max_leaves=15))
 def test_any_ses_notification_is_read_without_crashing(app_ctx, notification):
-    from newsletter.webhooks import _ses_reports
+    from newsletter.deliverability.webhooks import _ses_reports
 
     for report in _ses_reports(notification, "message-1"):
         assert report.kind in ("hard", "soft", "complaint") and isinstance(report.email, str)

@@ -1,5 +1,5 @@
 """Celery for the newsletter: `celery -A worker worker` and `celery -A worker beat`.
 
-The Celery app itself is built in worker/celery.py (Celery finds it there), so importing
-worker.tasks from the web app never builds a second Flask app.
+The only place that builds the Flask app for Celery (worker/celery.py, where Celery finds it). The tasks
+live in newsletter/tasks.py as `@shared_task`s, so the web app hands work off without importing this package.
 """

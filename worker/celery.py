@@ -4,21 +4,21 @@ from datetime import timedelta
 from celery.schedules import crontab
 
 from newsletter import create_app
-from newsletter.sending import SWEEP_EVERY
+from newsletter.sending.engine import SWEEP_EVERY
 
 flask_app = create_app(web=False)  # a worker serves no pages
 app = flask_app.extensions["celery"]
-app.conf.include = ["worker.tasks"]
+app.conf.include = ["newsletter.tasks"]
 # The database is the record of what must be sent; these sweeps send what a queue lost.
 app.conf.beat_schedule = {
-    "sweep-outgoing-mail": {"task": "worker.tasks.sweep_outgoing_mail", "schedule": timedelta(seconds=30)},
+    "sweep-outgoing-mail": {"task": "newsletter.tasks.sweep_outgoing_mail", "schedule": timedelta(seconds=30)},
     # 14:00 UTC is early morning in the practice's (US) timezone.
-    "send-inquiry-digest": {"task": "worker.tasks.send_inquiry_digest", "schedule": crontab(hour=14, minute=0)},
-    "purge-old-inquiries": {"task": "worker.tasks.purge_old_inquiries", "schedule": crontab(hour=9, minute=15)},
-    "purge-unconfirmed-readers": {"task": "worker.tasks.purge_unconfirmed_readers", "schedule": timedelta(hours=1)},
-    "dispatch-due-issues": {"task": "worker.tasks.dispatch_due_issues", "schedule": timedelta(seconds=10)},
+    "send-inquiry-digest": {"task": "newsletter.tasks.send_inquiry_digest", "schedule": crontab(hour=14, minute=0)},
+    "purge-old-inquiries": {"task": "newsletter.tasks.purge_old_inquiries", "schedule": crontab(hour=9, minute=15)},
+    "purge-unconfirmed-readers": {"task": "newsletter.tasks.purge_unconfirmed_readers", "schedule": timedelta(hours=1)},
+    "dispatch-due-issues": {"task": "newsletter.tasks.dispatch_due_issues", "schedule": timedelta(seconds=10)},
     # Often, so a dead worker's readers go out again within a minute (LEASE + SWEEP_EVERY).
-    "sweep-deliveries": {"task": "worker.tasks.sweep_deliveries", "schedule": SWEEP_EVERY},
-    "nudge-inquiries-due": {"task": "worker.tasks.nudge_inquiries_due", "schedule": timedelta(minutes=15)},
-    "check-in-with-waitlist": {"task": "worker.tasks.check_in_with_waitlist", "schedule": crontab(hour=16, minute=0)},
+    "sweep-deliveries": {"task": "newsletter.tasks.sweep_deliveries", "schedule": SWEEP_EVERY},
+    "nudge-inquiries-due": {"task": "newsletter.tasks.nudge_inquiries_due", "schedule": timedelta(minutes=15)},
+    "check-in-with-waitlist": {"task": "newsletter.tasks.check_in_with_waitlist", "schedule": crontab(hour=16, minute=0)},
 }

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import render_template, request
 
-from newsletter import audit
+from newsletter.accounts import audit
 from newsletter.admin.blueprint import bp
 
 

@@ -7,11 +7,11 @@ from urllib.parse import urlsplit
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
-from newsletter import accounts, audit
+from newsletter.accounts import audit, users
 from newsletter.admin.blueprint import audit_action, bp
 from newsletter.admin.forms import CodeForm, LoginForm
-from newsletter.extensions import db
-from newsletter.web_extensions import limiter
+from newsletter.core.extensions import db
+from newsletter.core.web_extensions import limiter
 from newsletter.models import AdminUser
 from newsletter.web import DATABASE_UNAVAILABLE, rollback_quietly, send_after_response
 
@@ -23,7 +23,7 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         try:
-            result = accounts.authenticate(form.email.data, form.password.data, _lockout())
+            result = users.authenticate(form.email.data, form.password.data, _lockout())
             if result.ok and result.user.has_second_factor:
                 session[PENDING] = {"id": result.user.id, "version": result.user.session_version,
                                     "at": int(time.time())}
@@ -51,7 +51,7 @@ def login_code():
         return redirect(url_for("admin.login"))
     form = CodeForm()
     if form.validate_on_submit():
-        result = accounts.check_second_factor(user, form.code.data, _lockout())
+        result = users.check_second_factor(user, form.code.data, _lockout())
         if result.ok:
             return _finish_sign_in(user, "recovery_code_used" if result.recovery_code else "sign_in")
         _refused(result)
@@ -67,8 +67,8 @@ PENDING = "password_checked"
 PENDING_SECONDS = 300
 
 
-def _lockout() -> accounts.Lockout:
-    return accounts.Lockout(current_app.config["ADMIN_LOCKOUT_ATTEMPTS"], current_app.config["ADMIN_LOCKOUT_MINUTES"])
+def _lockout() -> users.Lockout:
+    return users.Lockout(current_app.config["ADMIN_LOCKOUT_ATTEMPTS"], current_app.config["ADMIN_LOCKOUT_MINUTES"])
 
 
 def _pending_user():
@@ -79,12 +79,12 @@ def _pending_user():
     if not isinstance(pending.get("id"), int):
         return None
     user = db.session.get(AdminUser, pending.get("id"))
-    if user is None or user.session_version != pending.get("version") or accounts.is_locked(user):
+    if user is None or user.session_version != pending.get("version") or users.is_locked(user):
         return None
     return user
 
 
-def _refused(result: accounts.SignIn) -> None:
+def _refused(result: users.SignIn) -> None:
     """Log a refused attempt (the account's address, never what was typed) and tell the practice of a lockout."""
     account = result.account
     who = account.email if account else "an address that has no account"
@@ -94,7 +94,7 @@ def _refused(result: accounts.SignIn) -> None:
     if result.just_locked:
         audit.record("lockout", f"{who}, for {_lockout().minutes} minutes", account.id, request.remote_addr)
         audit_url = current_app.config["BASE_URL"] + url_for("admin.audit_log")
-        mail_ids.append(accounts.queue_lockout_notice(account, current_app.config["PRACTICE_INBOX"],
+        mail_ids.append(users.queue_lockout_notice(account, current_app.config["PRACTICE_INBOX"],
                                                       _lockout().minutes, audit_url))
     db.session.commit()
     send_after_response(mail_ids)
@@ -102,7 +102,7 @@ def _refused(result: accounts.SignIn) -> None:
 
 def _finish_sign_in(user: AdminUser, action: str):
     """Both factors passed: a fresh session (new CSRF token) bound to the account's session version."""
-    accounts.signed_in(user)
+    users.signed_in(user)
     audit.record(action, user.email, user.id, request.remote_addr)
     db.session.commit()
     target = _safe_next(request.args.get("next"))
@@ -128,7 +128,7 @@ def _safe_next(target: str | None) -> str | None:
 def logout():
     """Sign out here and everywhere: every cookie issued so far stops working."""
     audit_action("sign_out")
-    accounts.end_sessions(current_user)
+    users.end_sessions(current_user)
     db.session.commit()
     logout_user()
     session.clear()

@@ -3,9 +3,9 @@ import time
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 
-from newsletter import audit
-from newsletter.extensions import db
-from newsletter.web_extensions import login_manager
+from newsletter.accounts import audit
+from newsletter.core.extensions import db
+from newsletter.core.web_extensions import login_manager
 
 bp = Blueprint("admin", __name__)
 

@@ -12,13 +12,14 @@ from wtforms import DateTimeLocalField, EmailField, SelectField, StringField, Te
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-from newsletter import articles, issues, practice
+from newsletter.accounts import practice
 from newsletter.admin.blueprint import audit_action, bp
-from newsletter.web import send_after_response
-from newsletter.extensions import db
+from newsletter.core.extensions import db
 from newsletter.models import Issue
-from newsletter.subscriptions import InvalidEmail
-from worker.tasks import dispatch_due_issues, enqueue
+from newsletter.publishing import articles, issues
+from newsletter.readers.subscriptions import InvalidEmail
+from newsletter.tasks import dispatch_due_issues, enqueue
+from newsletter.web import send_after_response
 
 FORMAT_CHOICES = [SelectChoice("", "Detect automatically"), SelectChoice(articles.TEXT, "Plain text"),
                   SelectChoice(articles.MARKDOWN, "Markdown")]

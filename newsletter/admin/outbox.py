@@ -7,8 +7,8 @@ from pathlib import Path
 
 from flask import abort, current_app, render_template, request
 
-from newsletter import mail
 from newsletter.admin.blueprint import bp
+from newsletter.mail import compose
 
 PAGE_SIZE = 25
 MAX_SEARCH = 200
@@ -20,7 +20,7 @@ def outbox():
     query = request.args.get("q", "")[:MAX_SEARCH].strip()
     page = request.args.get("page", "1")
     page = max(int(page), 1) if page.isdigit() else 1
-    messages = [_summary(path) for path in mail.outbox_messages(limit=None)]
+    messages = [_summary(path) for path in compose.outbox_messages(limit=None)]
     if query:
         needle = query.casefold()
         messages = [m for m in messages if needle in f"{m['to']} {m['subject']}".casefold()]

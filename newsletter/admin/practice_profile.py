@@ -8,10 +8,12 @@ from wtforms import BooleanField, EmailField, IntegerField, SelectMultipleField,
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from newsletter import booking, business_days, issues, practice
+from newsletter.accounts import practice
 from newsletter.admin.blueprint import bp
-from newsletter.extensions import db
-from newsletter.subscriptions import InvalidEmail, normalize_email
+from newsletter.core.extensions import db
+from newsletter.inquiries import booking, business_days
+from newsletter.publishing import issues
+from newsletter.readers.subscriptions import InvalidEmail, normalize_email
 
 
 class PracticeProfileForm(FlaskForm):

@@ -8,12 +8,12 @@ import time
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, stream_with_context, url_for
 
-from newsletter import subscriptions
 from newsletter.admin.blueprint import audit_action, bp
 from newsletter.admin.forms import ReaderImportForm
-from newsletter.extensions import db
+from newsletter.core.extensions import db
 from newsletter.models import Subscriber
 from newsletter.models.readers import SUBSCRIBER_STATUSES
+from newsletter.readers import subscriptions
 from newsletter.web import embed_origins, origin, send_after_response
 
 PER_PAGE = 50

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from flask import current_app, redirect, render_template, request, url_for
 
-from newsletter import domain_check
 from newsletter.admin.blueprint import bp
+from newsletter.deliverability import domain_check
 
 
 @bp.route("/sender-domain", methods=["GET", "POST"])

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from flask import abort, flash, jsonify, redirect, url_for
 
-from newsletter import sending, warmup
 from newsletter.admin.blueprint import audit_action, bp
-from worker.tasks import enqueue_batches
+from newsletter.sending import engine, warmup
+from newsletter.tasks import enqueue_batches
 
 
 @bp.get("/issues/<int:issue_id>/sending/progress")
 def issue_sending_progress(issue_id: int):
     """Sent, failed, pending, rate and time left; polled by static/js/issue-progress.js."""
-    report = sending.progress(issue_id)
+    report = engine.progress(issue_id)
     if report is None:
         abort(404)
     response = jsonify(report.as_dict())
@@ -21,7 +21,7 @@ def issue_sending_progress(issue_id: int):
 
 @bp.post("/issues/<int:issue_id>/sending/pause")
 def issue_sending_pause(issue_id: int):
-    if sending.pause(issue_id):
+    if engine.pause(issue_id):
         audit_action("issue_pause", f"issue #{issue_id}", commit=True)
         flash("Paused. Messages already on their way finish; resume whenever you are ready.")
     else:
@@ -31,7 +31,7 @@ def issue_sending_pause(issue_id: int):
 
 @bp.post("/issues/<int:issue_id>/sending/resume")
 def issue_sending_resume(issue_id: int):
-    if sending.resume(issue_id):
+    if engine.resume(issue_id):
         audit_action("issue_resume", f"issue #{issue_id}", commit=True)
         enqueue_batches(issue_id)
         flash("Sending again, from where it stopped. Nobody gets it twice.")
@@ -42,7 +42,7 @@ def issue_sending_resume(issue_id: int):
 
 @bp.post("/issues/<int:issue_id>/sending/cancel")
 def issue_sending_cancel(issue_id: int):
-    if sending.cancel(issue_id):
+    if engine.cancel(issue_id):
         audit_action("issue_cancel", f"issue #{issue_id}", commit=True)
         flash("Canceled. Readers who already got it keep it; nobody else will get it.")
     else:
@@ -51,9 +51,9 @@ def issue_sending_cancel(issue_id: int):
 
 
 @bp.app_template_global("sending_progress")
-def sending_progress(issue_id: int) -> sending.Progress | None:
+def sending_progress(issue_id: int) -> engine.Progress | None:
     """The progress of an issue, for templates/admin/_issue_progress.html's first paint."""
-    return sending.progress(issue_id)
+    return engine.progress(issue_id)
 
 
 @bp.app_template_global("sending_warmup")

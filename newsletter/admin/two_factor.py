@@ -6,10 +6,10 @@ import time
 from flask import Response, render_template, session
 from flask_login import current_user, login_user
 
-from newsletter import accounts
+from newsletter.accounts import users
 from newsletter.admin.blueprint import audit_action, bp
 from newsletter.admin.forms import CodeForm
-from newsletter.extensions import db
+from newsletter.core.extensions import db
 
 
 @bp.route("/two-factor", methods=["GET", "POST"])
@@ -17,10 +17,10 @@ def two_factor():
     user = current_user._get_current_object()
     if user.has_second_factor:
         return render_template("admin/two_factor.html", user=user,
-                               codes_left=accounts.recovery_codes_left(user))
+                               codes_left=users.recovery_codes_left(user))
     form = CodeForm()
     if form.validate_on_submit():
-        codes = accounts.confirm_second_factor(user, form.code.data)
+        codes = users.confirm_second_factor(user, form.code.data)
         if codes is not None:
             audit_action("second_factor_on", user.email)
             db.session.commit()
@@ -30,18 +30,18 @@ def two_factor():
             session["signed_in_at"], session["seen_at"] = signed_in_at, int(time.time())
             return render_template("admin/two_factor_codes.html", codes=codes)
         form.code.errors.append("That code didn't match. Please type the newest code your app shows.")
-    elif accounts.pending_secret(user) is None:
-        accounts.start_second_factor(user)
+    elif users.pending_secret(user) is None:
+        users.start_second_factor(user)
         db.session.commit()
     status = 400 if form.errors else 200
     return render_template("admin/two_factor.html", user=user, form=form,
-                           secret=accounts.pending_secret(user)), status
+                           secret=users.pending_secret(user)), status
 
 
 @bp.get("/two-factor/qr.svg")
 def two_factor_qr():
     """The set-up QR code, drawn here so that the secret never leaves the server."""
     user = current_user._get_current_object()
-    if user.has_second_factor or accounts.pending_secret(user) is None:
+    if user.has_second_factor or users.pending_secret(user) is None:
         return Response("No set-up in progress.", status=404, mimetype="text/plain")
-    return Response(accounts.provisioning_qr_svg(user), mimetype="image/svg+xml")
+    return Response(users.provisioning_qr_svg(user), mimetype="image/svg+xml")

@@ -5,7 +5,7 @@ from datetime import date, datetime
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from newsletter.extensions import db
+from newsletter.core.extensions import db
 from newsletter.models.base import utcnow
 
 INQUIRY_STATUSES = ("new", "contacted", "consultation_scheduled", "client", "not_a_fit", "referred", "no_reply")

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from newsletter.extensions import db
+from newsletter.core.extensions import db
 from newsletter.models.base import utcnow
 
 DRAFT = "draft"

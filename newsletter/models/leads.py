@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from newsletter.extensions import db
+from newsletter.core.extensions import db
 from newsletter.models.base import utcnow
 
 RESPONSE_KINDS = ("email", "call")

@@ -3,7 +3,7 @@ from __future__ import annotations
 from sqlalchemy import String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from newsletter.extensions import db
+from newsletter.core.extensions import db
 
 
 class PracticeProfile(db.Model):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from newsletter.extensions import db
+from newsletter.core.extensions import db
 
 
 class SendRateBucket(db.Model):

@@ -5,10 +5,11 @@ import re
 
 from flask import abort, current_app, render_template, request
 
-from newsletter import issues, practice
-from newsletter.web_extensions import csrf
+from newsletter.accounts import practice
+from newsletter.core.web_extensions import csrf
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import SubscribeForm
+from newsletter.publishing import issues
 
 
 @bp.app_context_processor

@@ -6,8 +6,10 @@ from itertools import groupby
 
 from flask import render_template, request
 
-from newsletter import booking, practice, tokens
-from newsletter.extensions import db
+from newsletter.accounts import practice
+from newsletter.core import tokens
+from newsletter.core.extensions import db
+from newsletter.inquiries import booking
 from newsletter.public.blueprint import bp
 from newsletter.web import send_after_response
 

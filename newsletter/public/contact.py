@@ -6,13 +6,15 @@ import logging
 from flask import current_app, render_template, request
 from limits import parse_many
 
-from newsletter import business_days, inquiries, practice, subscriptions
-from newsletter.extensions import commit, db
+from newsletter.accounts import practice
+from newsletter.core.extensions import commit, db
+from newsletter.core.web_extensions import csrf, limiter
+from newsletter.inquiries import business_days, intake
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import ContactForm
+from newsletter.readers import subscriptions
+from newsletter.tasks import queue_inquiry_mails
 from newsletter.web import DATABASE_UNAVAILABLE, allow_embedding, hand_off_after_response, origin, rollback_quietly
-from newsletter.web_extensions import csrf, limiter
-from worker.tasks import queue_inquiry_mails
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ def _contact(form: ContactForm, *, embed: bool):
         return _form_page(form, embed, too_many=True), 429
     try:
         waitlist = not practice.profile().accepting_clients
-        result = commit(lambda: inquiries.submit(
+        result = commit(lambda: intake.submit(
             name=form.name.data,
             email=form.email.data,
             phone=form.phone.data or "",
@@ -46,7 +48,7 @@ def _contact(form: ContactForm, *, embed: bool):
             message=form.message.data,
             origin=origin("embed" if embed else "site"),
             honeypot_filled=form.is_bot,
-            details=inquiries.InquiryDetails(
+            details=intake.InquiryDetails(
                 partner_name=form.partner_name.data or "",
                 heard_from=form.heard_from.data or "",
                 heard_from_other=form.heard_from_other.data or "",

@@ -5,7 +5,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from newsletter.models.inquiries import HEARD_FROM
-from newsletter.subscriptions import InvalidEmail, normalize_email
+from newsletter.readers.subscriptions import InvalidEmail, normalize_email
 
 
 class HoneypotMixin:

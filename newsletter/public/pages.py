@@ -8,11 +8,12 @@ from flask_wtf.csrf import generate_csrf
 from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
-from newsletter import issues, practice
-from newsletter.extensions import db
+from newsletter.accounts import practice
+from newsletter.core.extensions import db
 from newsletter.models import Issue, PracticeProfile
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import SubscribeForm
+from newsletter.publishing import issues
 
 CSRF_SLOT = "\x00csrf\x00"
 # Built once: the versions of the issues the home page lists (issues.published's order).

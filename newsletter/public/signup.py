@@ -10,15 +10,22 @@ import logging
 from flask import current_app, render_template, request
 from limits import parse
 
-from newsletter import subscriptions, tokens
-from newsletter.extensions import commit, db
+from newsletter.core import tokens
+from newsletter.core.extensions import commit, db
+from newsletter.core.web_extensions import csrf, limiter
+from newsletter.mail.suppression import email_hash
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import SubscribeForm
-from newsletter.suppression import email_hash
-from newsletter.web import (DATABASE_UNAVAILABLE, allow_embedding, hand_off_after_response, origin,
-                            rollback_quietly, send_after_response)
-from newsletter.web_extensions import csrf, limiter
-from worker.tasks import apply_signup
+from newsletter.readers import subscriptions
+from newsletter.tasks import apply_signup
+from newsletter.web import (
+    DATABASE_UNAVAILABLE,
+    allow_embedding,
+    hand_off_after_response,
+    origin,
+    rollback_quietly,
+    send_after_response,
+)
 
 log = logging.getLogger(__name__)
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from flask import render_template, request
 
-from newsletter import tokens, waitlist
-from newsletter.extensions import db
+from newsletter.core import tokens
+from newsletter.core.extensions import db
+from newsletter.inquiries import waitlist
 from newsletter.public.blueprint import bp
 
 

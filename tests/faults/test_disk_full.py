@@ -7,10 +7,11 @@ from email.parser import BytesParser
 
 from sqlalchemy import update
 
-from newsletter import outbox, subscriptions
-from newsletter.extensions import db
+from newsletter.core.extensions import db
+from newsletter.mail import outbox
 from newsletter.models import OutgoingMail, utcnow
-from newsletter.subscriptions import Origin
+from newsletter.readers import subscriptions
+from newsletter.readers.subscriptions import Origin
 
 
 def fill(folder) -> None:

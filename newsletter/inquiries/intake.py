@@ -20,14 +20,24 @@ from urllib.parse import quote
 from flask import current_app
 from sqlalchemy import delete, func, select, update
 
-from newsletter import business_days, crypto, mail, outbox, practice, safety
-from newsletter.extensions import db
-from newsletter.models import (AdminUser, Inquiry, InquiryAccess, InquiryNote, InquiryResponse, OutgoingMail,
-                               WaitlistEntry, utcnow)
+from newsletter.accounts.practice import profile
+from newsletter.core import crypto
+from newsletter.core.extensions import db
+from newsletter.inquiries import business_days, safety
+from newsletter.mail import compose, outbox
+from newsletter.models import (
+    AdminUser,
+    Inquiry,
+    InquiryAccess,
+    InquiryNote,
+    InquiryResponse,
+    OutgoingMail,
+    WaitlistEntry,
+    utcnow,
+)
 from newsletter.models.inquiries import HEARD_FROM, INQUIRY_STATUSES
 from newsletter.models.outbox import MAIL_PENDING
-from newsletter.practice import profile
-from newsletter.subscriptions import Origin, normalize_email
+from newsletter.readers.subscriptions import Origin, normalize_email
 
 STATUS_LABELS = {
     "new": "New",
@@ -111,7 +121,7 @@ def submit(*, name: str, email: str, phone: str, preferred_contact: str, message
     promised a reply by a day.
     """
     address = normalize_email(email)
-    name = mail.one_line(name, 100)
+    name = compose.one_line(name, 100)
     repeat = _recent_duplicate(address, message.strip())  # and `fingerprint` when sent at the same moment
     if repeat is not None:  # a double click or a resent page: one inquiry, one forward
         return Submitted(inquiry_id=repeat.id, urgent=repeat.urgent, spam=repeat.spam, needs_mail=False,
@@ -133,7 +143,7 @@ def submit(*, name: str, email: str, phone: str, preferred_contact: str, message
     _apply_details(inquiry, details or InquiryDetails())
     inquiry.waitlist = waitlist
     if not waitlist:
-        inquiry.reply_by = practice.calendar().reply_by(utcnow(), current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"])
+        inquiry.reply_by = business_days.practice_calendar().reply_by(utcnow(), current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"])
     db.session.add(inquiry)
     db.session.flush()
     return Submitted(inquiry_id=inquiry.id, urgent=urgent, spam=inquiry.spam, needs_mail=not inquiry.spam,
@@ -166,9 +176,9 @@ def waiting_for_mail(older_than: timedelta) -> list[int]:
 
 
 def _apply_details(inquiry: Inquiry, details: InquiryDetails) -> None:
-    inquiry.partner_name = mail.one_line(details.partner_name, 100)
+    inquiry.partner_name = compose.one_line(details.partner_name, 100)
     inquiry.heard_from = details.heard_from if details.heard_from in HEARD_FROM else ""
-    inquiry.heard_from_other = mail.one_line(details.heard_from_other, 100) if inquiry.heard_from == "other" else ""
+    inquiry.heard_from_other = compose.one_line(details.heard_from_other, 100) if inquiry.heard_from == "other" else ""
     inquiry.voicemail_ok, inquiry.text_ok, inquiry.discreet = details.voicemail_ok, details.text_ok, details.discreet
 
 
@@ -208,7 +218,7 @@ def greeting_name(name: str) -> str:
     text from the practice's address: only a first word that looks like a name, from a name that
     holds no digits, money, links or addresses.
     """
-    first = mail.one_line(name, 100).split(" ")[0]
+    first = compose.one_line(name, 100).split(" ")[0]
     if _NOT_A_NAME.search(name) or not _FIRST_NAME.match(first) or len(first) > 30:
         return ""
     return first
@@ -224,7 +234,7 @@ def _acknowledged_recently(address: str) -> bool:
 
 
 def _practice_inbox() -> str:
-    return mail.practice_inbox().address
+    return compose.practice_inbox().address
 
 
 def heard_from_label(inquiry: Inquiry) -> str:
@@ -233,13 +243,13 @@ def heard_from_label(inquiry: Inquiry) -> str:
     return f"{label}: {inquiry.heard_from_other}" if inquiry.heard_from == "other" and inquiry.heard_from_other else label
 
 
-def sender_for(inquiry: Inquiry) -> mail.Mailbox:
+def sender_for(inquiry: Inquiry) -> compose.Mailbox:
     """MAIL_FROM, or for a discreet inquiry the same address under the therapist's plain name
     (no practice name, no credentials), so nothing in an inbox list says "therapy"."""
-    sender = mail.sender()
+    sender = compose.sender()
     if not inquiry.discreet:
         return sender
-    return mail.Mailbox(sender.address, profile().therapist_name.split(",")[0].strip())
+    return compose.Mailbox(sender.address, profile().therapist_name.split(",")[0].strip())
 
 
 def admin_url(inquiry: Inquiry) -> str:
@@ -257,9 +267,9 @@ def _queue_mails(inquiry: Inquiry) -> list[int]:
     forward = outbox.queue_template(
         "inquiry_notice" if notice_only else "inquiry_forward",
         to=_practice_inbox(),
-        reply_to=mail.Mailbox(inquiry.email, inquiry.name),
+        reply_to=compose.Mailbox(inquiry.email, inquiry.name),
         inquiry=inquiry,
-        first_name=mail.one_line(inquiry.name, 100).split(" ")[0],
+        first_name=compose.one_line(inquiry.name, 100).split(" ")[0],
         message=crypto.decrypt_text(inquiry.message_encrypted),
         phone=crypto.decrypt_text(inquiry.phone_encrypted),
         heard_from=heard_from_label(inquiry),
@@ -268,13 +278,13 @@ def _queue_mails(inquiry: Inquiry) -> list[int]:
     if _acknowledged_recently(inquiry.email):
         return [forward.id]
     greeting = greeting_name(inquiry.name)
-    inquiry.ack_message_id = make_msgid(domain=mail.domain_of(mail.sender()))
+    inquiry.ack_message_id = make_msgid(domain=compose.domain_of(compose.sender()))
     ack = outbox.queue_template(
         "inquiry_ack",
         to=inquiry.email,
         to_name=greeting,
         from_=sender_for(inquiry),
-        reply_to=mail.practice_inbox(),
+        reply_to=compose.practice_inbox(),
         message_id=inquiry.ack_message_id,
         inquiry=inquiry,
         greeting_name=greeting,
@@ -412,7 +422,7 @@ def send_reply(inquiry: Inquiry, body: str, *, quote_inquiry: bool, admin_id: in
         to=inquiry.email,
         to_name=inquiry.name,
         from_=sender_for(inquiry),
-        reply_to=mail.practice_inbox(),
+        reply_to=compose.practice_inbox(),
         headers=thread_headers,
         inquiry=inquiry,
         body=body,
@@ -501,7 +511,7 @@ def time_left(inquiry: Inquiry, now: datetime | None = None) -> str:
     """'1 day 4 h left' or 'overdue by 2 h' until the end of the inquiry's reply-by day; '' when answered."""
     if not is_open(inquiry) or inquiry.reply_by is None:
         return ""
-    left = practice.calendar().end_of_day(inquiry.reply_by) - (now or utcnow())
+    left = business_days.practice_calendar().end_of_day(inquiry.reply_by) - (now or utcnow())
     amount = describe_wait(abs(left))
     return f"{amount} left" if left >= timedelta(0) else f"overdue by {amount}"
 
@@ -519,7 +529,7 @@ class SourceCount:
 def source_report() -> list[SourceCount]:
     """Inquiries (spam aside, purged ones included) by month and by how they heard of the practice,
     newest month first, most inquiries first within a month."""
-    calendar = practice.calendar()
+    calendar = business_days.practice_calendar()
     counts: dict[tuple[date, str], list[int]] = {}
     rows = db.session.execute(select(Inquiry.created_at, Inquiry.heard_from, Inquiry.status)
                               .where(Inquiry.spam.is_(False)))
@@ -541,7 +551,7 @@ def queue_nudges(now: datetime | None = None) -> list[int]:
     One mail lists every inquiry that reached its day since the last run; returns the mail ids.
     """
     now = now or utcnow()
-    today = practice.calendar().local_date(now)
+    today = business_days.practice_calendar().local_date(now)
     due = list(db.session.scalars(
         select(Inquiry)
         .where(Inquiry.status == "new", Inquiry.first_response_at.is_(None), Inquiry.spam.is_(False),

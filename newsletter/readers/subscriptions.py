@@ -18,8 +18,11 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import delete, func, or_, select, update
 
-from newsletter import outbox, personalize, practice, tokens
-from newsletter.extensions import db
+from newsletter.accounts import practice
+from newsletter.core import tokens
+from newsletter.core.extensions import db
+from newsletter.mail import outbox
+from newsletter.mail.suppression import is_suppressed, suppress
 from newsletter.models import (
     ConsentEvent,
     OutgoingMail,
@@ -28,7 +31,7 @@ from newsletter.models import (
     utcnow,
 )
 from newsletter.models.readers import ACTIVE, PENDING, UNSUBSCRIBED
-from newsletter.suppression import is_suppressed, suppress
+from newsletter.readers import personalize
 
 SIGNUP_WORDING = (
     "Yes, send me new articles from {practice} by email. I can unsubscribe at any time "

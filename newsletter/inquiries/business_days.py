@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from newsletter.accounts import practice
+
 WEEKDAYS = {1: "Monday", 2: "Tuesday", 3: "Wednesday", 4: "Thursday", 5: "Friday", 6: "Saturday", 7: "Sunday"}
 DEFAULT_WORKING_DAYS = "12345"
 _LOOKAHEAD_DAYS = 3660  # a calendar with (almost) no open days still gives an answer, ten years out
@@ -85,3 +87,13 @@ def parse_holidays(text: str) -> frozenset[date]:
 def long_date(day: date) -> str:
     """'Thursday, December 3'."""
     return f"{WEEKDAYS[day.isoweekday()]}, {day:%B} {day.day}"
+
+
+def practice_calendar() -> Calendar:
+    """The practice's working days and holidays (from the profile) in its timezone."""
+    row = practice.profile()
+    return Calendar(
+        working_days=parse_working_days(row.working_days or DEFAULT_WORKING_DAYS),
+        holidays=parse_holidays(row.holidays or ""),
+        tz=practice.timezone(),
+    )

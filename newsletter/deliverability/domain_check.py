@@ -19,8 +19,8 @@ from cachetools import TTLCache
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from newsletter import mail
-from newsletter.config import dns_server
+from newsletter.core.config import dns_server
+from newsletter.mail import compose
 
 PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"
 CACHE_SECONDS = 300
@@ -86,10 +86,10 @@ def report(config: Mapping, *, refresh: bool = False, timeout: float = TIMEOUT_S
 
 
 def check(config: Mapping, *, timeout: float = TIMEOUT_SECONDS) -> Report:
-    """Look the records up now. Needs an app context only for the envelope sender (mail.envelope_sender)."""
+    """Look the records up now. Needs an app context only for the envelope sender (compose.envelope_sender)."""
     lookup = Lookup(config.get("DNS_RESOLVER", ""), timeout)
-    from_domain = mail.domain_of(mail.Mailbox.parse(config["MAIL_FROM"])).lower()
-    return_path_domain = mail.envelope_sender().rpartition("@")[2].lower()
+    from_domain = compose.domain_of(compose.Mailbox.parse(config["MAIL_FROM"])).lower()
+    return_path_domain = compose.envelope_sender().rpartition("@")[2].lower()
     findings = [
         _guard("SPF", lambda: check_spf(lookup, from_domain, relay_domain(config.get("SMTP_HOST", "")))),
         _guard("DKIM", lambda: check_dkim(lookup, config)),
@@ -143,7 +143,7 @@ class Lookup:
 
 
 def organizational_domain(domain: str) -> str:
-    """example.org for news.example.org, example.co.uk for mail.example.co.uk (an approximation)."""
+    """example.org for news.example.org, example.co.uk for headers.example.co.uk (an approximation)."""
     labels = domain.lower().rstrip(".").split(".")
     size = 3 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL else 2
     return ".".join(labels[-size:])
@@ -299,8 +299,8 @@ def check_dmarc(lookup: Lookup, domain: str, config: Mapping, return_path_domain
 
 def _report_to(domain: str, config: Mapping) -> list[str]:
     """rua= to the practice's inbox when it is on the same domain (another domain must authorise it)."""
-    inbox = mail.Mailbox.parse(config.get("PRACTICE_INBOX") or config["MAIL_FROM"])
-    return [f"rua=mailto:{inbox.address}"] if aligned(domain, mail.domain_of(inbox), "r") else []
+    inbox = compose.Mailbox.parse(config.get("PRACTICE_INBOX") or config["MAIL_FROM"])
+    return [f"rua=mailto:{inbox.address}"] if aligned(domain, compose.domain_of(inbox), "r") else []
 
 
 # -- MX

@@ -18,8 +18,6 @@ when the bounce message itself is vague.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import re
 from dataclasses import dataclass
@@ -34,8 +32,8 @@ from flask import current_app
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from newsletter import mail, suppression
-from newsletter.extensions import db
+from newsletter.core.extensions import db
+from newsletter.mail import compose, suppression, verp
 from newsletter.models import BounceEvent, ComplaintPause, Delivery, Issue, OutgoingMail, Subscriber, utcnow
 from newsletter.models.bounces import BOUNCE_KINDS, COMPLAINT, HARD, SOFT, UNSUBSCRIBE
 from newsletter.models.issues import DELIVERY_SENT
@@ -53,8 +51,6 @@ PAUSE_REASON = ("Paused because more than 0.3 % of readers marked recent issues 
                 "Mailbox providers start refusing mail above that. Look at who complained on the issue pages, "
                 "then resume when you are ready: it pauses again only if more readers complain.")
 
-VERP_MARK = "+b-"
-_VERP_RE = re.compile(r"\+b-([dm])(\d{1,12})-([0-9a-f]{12})@", re.IGNORECASE)
 _ADDRESS_RE = re.compile(r"\S+@\S+")
 
 
@@ -72,38 +68,10 @@ class Report:
     reason: str = ""
 
 
-# -- VERP
-
-def _verp_signature(kind: str, number: int) -> str:
-    key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, f"newsletter.verp:{kind}{number}".encode(), hashlib.sha256).hexdigest()[:12]
-
-
-def verp(sender: str, *, delivery_id: int | None = None, mail_id: int | None = None) -> str:
-    """The envelope sender for one message: `sender` itself unless BOUNCE_VERP is on."""
-    config = current_app.config
-    if not config["BOUNCE_VERP"]:
-        return sender
-    kind, number = ("d", delivery_id) if delivery_id is not None else ("m", mail_id)
-    local, _, domain = sender.rpartition("@")
-    return f"{local}{VERP_MARK}{kind}{number}-{_verp_signature(kind, number)}@{config['BOUNCE_DOMAIN'] or domain}"
-
-
-def read_verp(address: str) -> tuple[str, int] | None:
-    """("d", delivery id) or ("m", outgoing mail id) from a return path we signed, else None."""
-    found = _VERP_RE.search(address or "")
-    if not found:
-        return None
-    kind, number, signature = found.group(1).lower(), int(found.group(2)), found.group(3).lower()
-    if not hmac.compare_digest(signature, _verp_signature(kind, number)):
-        return None
-    return kind, number
-
-
 def from_verp(addresses: list[str]) -> dict:
     """Report fields (delivery_id or mail_id) from the first address carrying a valid VERP token."""
     for address in addresses:
-        found = read_verp(address)
+        found = verp.read_verp(address)
         if found:
             return {"delivery_id": found[1]} if found[0] == "d" else {"mail_id": found[1]}
     return {}
@@ -114,7 +82,7 @@ def from_verp(addresses: list[str]) -> dict:
 def short_reason(*parts: object) -> str:
     """A reason fit to keep: the parts joined, anything that looks like an address removed."""
     text = " ".join(str(part) for part in parts if part not in (None, ""))
-    return mail.one_line(_ADDRESS_RE.sub("[address]", text), 190)
+    return compose.one_line(_ADDRESS_RE.sub("[address]", text), 190)
 
 
 def _resolve(report: Report) -> tuple[str, int | None]:

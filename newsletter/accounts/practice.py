@@ -8,8 +8,7 @@ from flask import current_app, g
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from newsletter import business_days
-from newsletter.extensions import db
+from newsletter.core.extensions import db
 from newsletter.models import PracticeProfile
 
 
@@ -55,13 +54,3 @@ def local_time(value: datetime | None, fmt: str = "%b %-d, %Y %-I:%M %p") -> str
 def to_utc(local: datetime) -> datetime:
     """A naive time typed in the practice's timezone, as naive UTC for storage."""
     return local.replace(tzinfo=timezone()).astimezone(UTC).replace(tzinfo=None)
-
-
-def calendar() -> business_days.Calendar:
-    """The practice's working days and holidays (from the profile) in its timezone."""
-    row = profile()
-    return business_days.Calendar(
-        working_days=business_days.parse_working_days(row.working_days or business_days.DEFAULT_WORKING_DAYS),
-        holidays=business_days.parse_holidays(row.holidays or ""),
-        tz=timezone(),
-    )

@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from flask import current_app
 from sqlalchemy import func, select
 
-from newsletter.extensions import db
+from newsletter.core.extensions import db
 from newsletter.models import Delivery, Issue, utcnow
 from newsletter.models.issues import DELIVERY_SENT
 

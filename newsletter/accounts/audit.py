@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import String, case, cast, literal, select, union_all
 
-from newsletter.extensions import db
+from newsletter.core.extensions import db
 from newsletter.models import AdminUser, AuditEntry, InquiryAccess
 
 # What each action is called on the page, in plain words.

@@ -9,7 +9,7 @@ import hashlib
 
 from sqlalchemy import func, select
 
-from newsletter.extensions import db
+from newsletter.core.extensions import db
 from newsletter.models import ConsentEvent, Subscriber, Suppression, utcnow
 from newsletter.models.readers import ACTIVE, BOUNCED, COMPLAINED, PENDING
 

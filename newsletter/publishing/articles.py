@@ -12,9 +12,9 @@ import re
 import textwrap
 from dataclasses import dataclass
 
-from markupsafe import Markup, escape
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+from markupsafe import Markup, escape
 
 TEXT = "text"
 MARKDOWN = "markdown"

@@ -11,9 +11,9 @@ import base64
 import logging
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Iterable, Mapping
 

@@ -34,8 +34,10 @@ from flask import current_app
 from sqlalchemy import Connection, Engine, and_, any_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
-from newsletter import bounces, issue_mail, mail, transports, warmup
-from newsletter.extensions import db
+from newsletter.core.extensions import db
+from newsletter.deliverability import bounces
+from newsletter.mail import compose, transports, verp
+from newsletter.mail.suppression import email_hash, suppress
 from newsletter.models import Delivery, Issue, Subscriber, Suppression, utcnow
 from newsletter.models.issues import (
     CANCELED,
@@ -49,8 +51,9 @@ from newsletter.models.issues import (
     SENT,
 )
 from newsletter.models.readers import ACTIVE
-from newsletter.ratelimit import SendRateLimiter
-from newsletter.suppression import email_hash, suppress
+from newsletter.publishing import issue_mail
+from newsletter.sending import warmup
+from newsletter.sending.ratelimit import SendRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -302,14 +305,14 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult, heartb
     day_cap = warmup.daily_cap()
     db.session.commit()  # and no more reading through the session: `issue` is expired from here on
     limiter = _limiter()
-    sender = mail.envelope_sender()
+    sender = compose.envelope_sender()
     max_failures = config["SEND_MAX_CONSECUTIVE_FAILURES"]
     failures_in_a_row = 0
     allowance = 0  # messages the rate limiter has granted and this batch has not sent yet
     next_status_check = time.monotonic() + STATUS_CHECK_EVERY
     with transports.open_transport() as connection, _ledger_connection() as ledger, _sent_marker(ledger) as mark_sent:
         # Dot-stuffed once per issue where the transport takes it so; a DKIM signature covers the unstuffed bytes.
-        stuffed = connection.dot_stuffed and not mail.dkim_enabled(config)
+        stuffed = connection.dot_stuffed and not compose.dkim_enabled(config)
         for position, recipient in enumerate(recipients):
             if recipient.delivery_id not in heartbeat.held:
                 # This worker stalled past its lease and another batch has these readers now.
@@ -338,8 +341,8 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult, heartb
             while True:
                 try:
                     data = message.for_reader(recipient, stuffed=stuffed)
-                    connection.send(bounces.verp(sender, delivery_id=recipient.delivery_id), recipient.email,
-                                    data if stuffed else mail.dkim_sign(data, config), stuffed=stuffed)
+                    connection.send(verp.verp(sender, delivery_id=recipient.delivery_id), recipient.email,
+                                    data if stuffed else compose.dkim_sign(data, config), stuffed=stuffed)
                 except transports.PermanentFailure as exc:
                     _mark_failed(ledger, recipient, exc)
                     result.failed += 1
@@ -521,7 +524,7 @@ def _count_failure(ledger: Connection, issue_id: int, error: str, max_failures: 
     ).scalar_one()
     if max_failures and count >= max_failures:
         reason = (f"Paused after {count} failed attempts in a row. The mail server last said: "
-                  f"{mail.one_line(error, 300)}. Resume when it accepts mail again; nobody is lost or sent twice.")
+                  f"{compose.one_line(error, 300)}. Resume when it accepts mail again; nobody is lost or sent twice.")
         ledger.execute(
             _issue_update(issue_id, issues.c.status == SENDING)
             .values(status=PAUSED, pause_reason=reason)

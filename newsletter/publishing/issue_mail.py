@@ -1,7 +1,7 @@
 """One reader's copy of an issue, fast: the message is built once per issue with slots, and each
 reader's copy is those bytes with the reader's values set in.
 
-Used by sending.py for every reader of an issue; `mail.build_message` with `personalize.fill` and
+Used by sending.py for every reader of an issue; `compose.build_message` with `personalize.fill` and
 `personalize.list_headers` is the plain way to build the same message (a test compares the two).
 """
 from __future__ import annotations
@@ -16,9 +16,10 @@ from typing import Protocol
 
 from flask import current_app
 
-from newsletter import mail, personalize, subscriptions
+from newsletter.mail import compose
+from newsletter.mail.transports import dot_stuff
 from newsletter.models import Issue
-from newsletter.transports import dot_stuff
+from newsletter.readers import personalize, subscriptions
 
 # A worker keeps an issue's built message across batches for this long; then it is built again, so
 # the Date header stays close to the time of sending.
@@ -54,7 +55,7 @@ def for_issue(issue: Issue) -> "IssueMail":
 class IssueMail:
     """An issue's message as bytes, built once, with slots filled per reader.
 
-    The same message `mail.build_message` would build from `personalize.fill` and `list_headers`
+    The same message `compose.build_message` would build from `personalize.fill` and `list_headers`
     (headers, multipart/alternative, UTF-8), but the MIME structure is generated once per issue:
     per reader only the To, Message-ID and List-Unsubscribe values and the two bodies
     (quoted-printable, by the C codec) change. Dot-stuffing for SMTP (`stuffed=True`) is likewise
@@ -75,7 +76,7 @@ class IssueMail:
         # parse MAIL_FROM again (a sixth of building a message).
         self.message_id_pieces = _split(personalize.issue_message_id(self.issue_id, self._KEY).encode(),
                                         [self._KEY.encode()])
-        template = mail.build_message(to=mail.Mailbox(self._TO), subject=issue.subject, text=self._TEXT, html=self._HTML,
+        template = compose.build_message(to=compose.Mailbox(self._TO), subject=issue.subject, text=self._TEXT, html=self._HTML,
                                       message_id=self._ID, headers=personalize.list_headers(self._URL))
         for part in template.iter_parts():
             part.set_content(self._TEXT if part.get_content_subtype() == "plain" else self._HTML,
@@ -100,9 +101,9 @@ class IssueMail:
         url = subscriptions.unsubscribe_url(reader)
         name = reader.name or ""
         values = [
-            _to_header(reader.email, mail.one_line(name, 100)),  # folded lines start with a space, never "."
+            _to_header(reader.email, compose.one_line(name, 100)),  # folded lines start with a space, never "."
             self.message_id(reader.subscriber_id).encode(),
-            mail.check_header(url).encode(),
+            compose.check_header(url).encode(),
             self.text.encode(url, name, stuffed),
             self.html.encode(url, name, stuffed),
         ]
@@ -178,5 +179,5 @@ def _split(raw: bytes, slots: list[bytes]) -> list[bytes]:
 
 
 def _to_header(email: str, name: str) -> bytes:
-    folded = mail.address_header("To", mail.Mailbox(email, name)).fold(policy=policy.SMTP)
+    folded = compose.address_header("To", compose.Mailbox(email, name)).fold(policy=policy.SMTP)
     return folded.rstrip("\r\n").encode("ascii")

@@ -10,8 +10,11 @@ from weakref import WeakKeyDictionary
 from celery import shared_task
 from kombu.exceptions import OperationalError
 
-from newsletter import inquiries, outbox, sending, subscriptions, waitlist
-from newsletter.extensions import commit, db
+from newsletter.core.extensions import commit, db
+from newsletter.inquiries import intake, waitlist
+from newsletter.mail import outbox
+from newsletter.readers import subscriptions
+from newsletter.sending import engine
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +30,7 @@ def sweep_outgoing_mail() -> dict[str, int]:
     (Redis down, a worker killed)."""
     for request_id in subscriptions.signups_waiting(older_than=HAND_OFF_GRACE):
         apply_signup(request_id)
-    for inquiry_id in inquiries.waiting_for_mail(older_than=HAND_OFF_GRACE):
+    for inquiry_id in intake.waiting_for_mail(older_than=HAND_OFF_GRACE):
         queue_inquiry_mails(inquiry_id)
     return outbox.deliver_due()
 
@@ -46,8 +49,8 @@ def apply_signup(request_id: int) -> int:
 
 @shared_task
 def queue_inquiry_mails(inquiry_id: int) -> int:
-    """An inquiry the contact form stored (inquiries.submit): its forward and acknowledgement are composed here."""
-    mail_ids = commit(lambda: inquiries.queue_mails(inquiry_id))
+    """An inquiry the contact form stored (intake.submit): its forward and acknowledgement are composed here."""
+    mail_ids = commit(lambda: intake.queue_mails(inquiry_id))
     enqueue_mail(mail_ids)
     return len(mail_ids)
 
@@ -86,7 +89,7 @@ def enqueue_mail(mail_ids: Iterable[int]) -> None:
 @shared_task
 def send_inquiry_digest() -> int:
     """Daily: remind the practice of inquiries still new after INQUIRY_DIGEST_AFTER_HOURS."""
-    mail_ids = inquiries.queue_digest()
+    mail_ids = intake.queue_digest()
     db.session.commit()
     enqueue_mail(mail_ids)
     return len(mail_ids)
@@ -95,7 +98,7 @@ def send_inquiry_digest() -> int:
 @shared_task
 def purge_old_inquiries() -> int:
     """Daily: erase inquiry content older than INQUIRY_RETENTION_DAYS (counts are kept)."""
-    purged = inquiries.purge_expired()
+    purged = intake.purge_expired()
     db.session.commit()
     return purged
 
@@ -113,7 +116,7 @@ def purge_unconfirmed_readers() -> int:
 @shared_task
 def dispatch_due_issues() -> list[int]:
     """Beat: start every due scheduled issue and hand its batches to the workers."""
-    started = sending.dispatch_due()
+    started = engine.dispatch_due()
     for issue_id in started:
         enqueue_batches(issue_id)
     return started
@@ -121,13 +124,13 @@ def dispatch_due_issues() -> list[int]:
 
 @shared_task
 def send_batch(issue_id: int) -> dict:
-    return sending.send_batch(issue_id).as_dict()
+    return engine.send_batch(issue_id).as_dict()
 
 
 @shared_task
 def sweep_deliveries() -> dict[int, int]:
     """Beat: requeue deliveries a dead worker held and batches a lost queue dropped."""
-    needed = sending.sweep()
+    needed = engine.sweep()
     for issue_id in needed:
         enqueue_batches(issue_id)
     return needed
@@ -135,7 +138,7 @@ def sweep_deliveries() -> dict[int, int]:
 
 def enqueue_batches(issue_id: int) -> int:
     """One send_batch task per batch of the issue's claimable deliveries; the sweeper covers a broker outage."""
-    count = sending.batches_needed(issue_id)
+    count = engine.batches_needed(issue_id)
     for number in range(count):
         if not enqueue(send_batch, issue_id):
             return number
@@ -145,7 +148,7 @@ def enqueue_batches(issue_id: int) -> int:
 @shared_task
 def nudge_inquiries_due() -> int:
     """Remind the practice of inquiries reaching their reply-by day unanswered (once per inquiry)."""
-    mail_ids = inquiries.queue_nudges()
+    mail_ids = intake.queue_nudges()
     db.session.commit()
     enqueue_mail(mail_ids)
     return len(mail_ids)

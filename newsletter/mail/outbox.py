@@ -16,11 +16,12 @@ from typing import Mapping
 from flask import current_app
 from sqlalchemy import or_, select, update
 
-from newsletter import bounces, crypto, mail, transports
-from newsletter.extensions import db
+from newsletter.core import crypto
+from newsletter.core.extensions import db
+from newsletter.mail import compose, transports, verp
+from newsletter.mail.suppression import is_suppressed, suppress
 from newsletter.models import OutgoingMail, utcnow
 from newsletter.models.outbox import MAIL_FAILED, MAIL_PENDING, MAIL_SENT
-from newsletter.suppression import is_suppressed, suppress
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,8 @@ def queue(
     text: str,
     html: str | None = None,
     to_name: str = "",
-    from_: mail.Mailbox | None = None,
-    reply_to: mail.Mailbox | None = None,
+    from_: compose.Mailbox | None = None,
+    reply_to: compose.Mailbox | None = None,
     headers: Mapping[str, str] | None = None,
     message_id: str | None = None,
     attachments: list[tuple[str, bytes]] | None = None,
@@ -58,7 +59,7 @@ def queue(
     row = OutgoingMail(
         kind=kind,
         recipient=to,
-        message=_draft(to=mail.Mailbox(to, to_name), subject=subject, text=text, html=html, from_=from_,
+        message=_draft(to=compose.Mailbox(to, to_name), subject=subject, text=text, html=html, from_=from_,
                        reply_to=reply_to, headers=headers, message_id=message_id, attachments=attachments,
                        inline_html=inline_html),
         next_attempt_at=utcnow(),
@@ -68,19 +69,19 @@ def queue(
     return row
 
 
-def _mailbox(value: list[str] | None) -> mail.Mailbox | None:
-    return mail.Mailbox(*value) if value else None
+def _mailbox(value: list[str] | None) -> compose.Mailbox | None:
+    return compose.Mailbox(*value) if value else None
 
 
-def _draft(*, to: mail.Mailbox, subject: str, text: str, html: str | None, from_: mail.Mailbox | None = None,
-           reply_to: mail.Mailbox | None = None, headers: Mapping[str, str] | None = None,
+def _draft(*, to: compose.Mailbox, subject: str, text: str, html: str | None, from_: compose.Mailbox | None = None,
+           reply_to: compose.Mailbox | None = None, headers: Mapping[str, str] | None = None,
            message_id: str | None = None, attachments: list[tuple[str, bytes]] | None = None,
            inline_html: bool = False) -> bytes:
     """A message's parts as the outbox keeps a draft, encrypted. The subject, headers and Message-ID
     are checked here (addresses are Mailboxes already), so unsafe input fails in the caller's transaction."""
-    mail.text_header("Subject", subject)
+    compose.text_header("Subject", subject)
     for name, value in {**(headers or {}), **({"Message-ID": message_id} if message_id else {})}.items():
-        mail.raw_header(mail.check_header(name), value)
+        compose.raw_header(compose.check_header(name), value)
     draft = {
         "to": [to.address, to.name],
         "from": [from_.address, from_.name] if from_ else None,
@@ -92,12 +93,12 @@ def _draft(*, to: mail.Mailbox, subject: str, text: str, html: str | None, from_
     return crypto.encrypt(DRAFT_MARK + json.dumps(draft).encode("utf-8"))
 
 
-def queue_template(prefix: str, *, to: str, to_name: str = "", from_: mail.Mailbox | None = None,
-                   reply_to: mail.Mailbox | None = None, headers: Mapping[str, str] | None = None,
+def queue_template(prefix: str, *, to: str, to_name: str = "", from_: compose.Mailbox | None = None,
+                   reply_to: compose.Mailbox | None = None, headers: Mapping[str, str] | None = None,
                    message_id: str | None = None, attachments: list[tuple[str, bytes]] | None = None,
                    **context) -> OutgoingMail:
     """Render emails/PREFIX.* with `context` and queue the result; its CSS is inlined by the worker."""
-    rendered = mail.render(prefix, inline=False, **context)
+    rendered = compose.render(prefix, inline=False, **context)
     return queue(kind=prefix, to=to, to_name=to_name, subject=rendered.subject, text=rendered.text,
                  html=rendered.html, from_=from_, reply_to=reply_to, headers=headers, message_id=message_id,
                  attachments=attachments, inline_html=True)
@@ -110,11 +111,11 @@ def message_bytes(row: OutgoingMail) -> bytes:
         return stored
     draft = json.loads(stored[len(DRAFT_MARK):])
     html = draft["html"]
-    message = mail.build_message(
-        to=mail.Mailbox(*draft["to"]),
+    message = compose.build_message(
+        to=compose.Mailbox(*draft["to"]),
         subject=draft["subject"],
         text=draft["text"],
-        html=mail.inline_css(html) if html is not None and draft["inline_html"] else html,
+        html=compose.inline_css(html) if html is not None and draft["inline_html"] else html,
         from_=_mailbox(draft.get("from")),
         reply_to=_mailbox(draft["reply_to"]),
         message_id=draft.get("message_id"),
@@ -162,12 +163,12 @@ def deliver(mail_id: int) -> str:
     try:
         finished = message_bytes(row)
         db.session.commit()  # stored finished before the first attempt: a retry is the same message
-        message = mail.dkim_sign(finished, current_app.config)
+        message = compose.dkim_sign(finished, current_app.config)
         with transports.open_transport() as conn:
-            conn.send(bounces.verp(mail.envelope_sender(), mail_id=row.id), row.recipient, message)
+            conn.send(verp.verp(compose.envelope_sender(), mail_id=row.id), row.recipient, message)
     except transports.PermanentFailure as exc:
         row.status, row.last_error, row.lease_until = MAIL_FAILED, str(exc)[:500], None
-        if row.recipient.lower() != mail.practice_inbox().address.lower():
+        if row.recipient.lower() != compose.practice_inbox().address.lower():
             suppress(row.recipient, "bounced", f"SMTP {exc.code}")
         db.session.commit()
         log.warning("outgoing mail %s refused for good (SMTP %s)", mail_id, exc.code)

@@ -15,8 +15,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 
-from newsletter import crypto, outbox
-from newsletter.extensions import db
+from newsletter.core import crypto
+from newsletter.core.extensions import db
+from newsletter.mail import outbox
 from newsletter.models import AdminUser, RecoveryCode, utcnow
 
 _hasher = PasswordHasher()

@@ -12,10 +12,12 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from newsletter import inquiries, mail, outbox, tokens
-from newsletter.extensions import db
+from newsletter.accounts.practice import profile
+from newsletter.core import tokens
+from newsletter.core.extensions import db
+from newsletter.inquiries import intake
+from newsletter.mail import compose, outbox
 from newsletter.models import Inquiry, WaitlistEntry, utcnow
-from newsletter.practice import profile
 
 ANSWER_DAYS = 14
 TOKEN_PURPOSE = "waitlist"
@@ -41,8 +43,8 @@ def answer_url(entry: WaitlistEntry) -> str:
 
 
 def _mail(prefix: str, entry: WaitlistEntry, inquiry: Inquiry, **context) -> int:
-    row = outbox.queue_template(prefix, to=inquiry.email, to_name=inquiry.name, from_=inquiries.sender_for(inquiry),
-                                reply_to=mail.practice_inbox(), inquiry=inquiry, entry=entry, **context)
+    row = outbox.queue_template(prefix, to=inquiry.email, to_name=inquiry.name, from_=intake.sender_for(inquiry),
+                                reply_to=compose.practice_inbox(), inquiry=inquiry, entry=entry, **context)
     return row.id
 
 
@@ -92,5 +94,5 @@ def invite(entry: WaitlistEntry, admin_id: int | None) -> list[int]:
         raise NotOnTheList(entry.id)
     _leave(entry, LEFT_INVITED, utcnow())
     mail_id = _mail("waitlist_invite", entry, inquiry)
-    inquiries.record_invitation(inquiry, admin_id)
+    intake.record_invitation(inquiry, admin_id)
     return [mail_id]

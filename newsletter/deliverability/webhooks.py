@@ -29,10 +29,10 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
-from newsletter import bounces
-from newsletter.bounces import Report
-from newsletter.extensions import db
-from newsletter.web_extensions import csrf, limiter
+from newsletter.core.extensions import db
+from newsletter.core.web_extensions import csrf, limiter
+from newsletter.deliverability import bounces
+from newsletter.deliverability.bounces import Report
 from newsletter.models import WebhookNonce, utcnow
 from newsletter.models.bounces import COMPLAINT, HARD, SOFT, UNSUBSCRIBE
 

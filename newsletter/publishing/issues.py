@@ -19,12 +19,16 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 
-from newsletter import articles, mail, outbox, personalize, practice, tokens
-from newsletter.extensions import db
+from newsletter.accounts import practice
+from newsletter.core import tokens
+from newsletter.core.extensions import db
+from newsletter.mail import compose, outbox
 from newsletter.models import Issue, PracticeProfile, Subscriber, utcnow
 from newsletter.models.issues import CANCELED, DRAFT, PAUSED, SCHEDULED, SENDING, SENT
 from newsletter.models.readers import ACTIVE
-from newsletter.subscriptions import normalize_email
+from newsletter.publishing import articles
+from newsletter.readers import personalize
+from newsletter.readers.subscriptions import normalize_email
 
 # Issues shown on the web archive: they went (or are going) out to readers.
 PUBLISHED = (SENDING, PAUSED, SENT)
@@ -286,8 +290,8 @@ def _rendered(content: Content, *, slug: str) -> dict:
     body = articles.parse_body(content.source, content.source_format, base_url=base_url)
     values = {
         "title": title[:300],
-        "subject": mail.one_line(content.subject or title, 300),
-        "preheader": mail.one_line(content.preheader or body.opening, 500),
+        "subject": compose.one_line(content.subject or title, 300),
+        "preheader": compose.one_line(content.preheader or body.opening, 500),
         "source": content.source,
         "source_format": content.source_format,
         "signature": body.signature,
@@ -319,7 +323,7 @@ def render_mail(issue: dict, *, web_url: str) -> tuple[str, str]:
         "site_name": current_app.config["BASE_URL"].split("://", 1)[-1].removeprefix("www."),
         "unsubscribe_url": stand_in,
     }
-    rendered = mail.render("issue", **context)
+    rendered = compose.render("issue", **context)
 
     def finish(part: str) -> str:
         return articles.neutralize(part).replace(stand_in, personalize.UNSUBSCRIBE_URL)

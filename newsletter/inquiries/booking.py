@@ -13,8 +13,11 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from newsletter import business_days, inquiries, mail, outbox, practice, tokens
-from newsletter.extensions import db
+from newsletter.accounts import practice
+from newsletter.core import tokens
+from newsletter.core.extensions import db
+from newsletter.inquiries import business_days, intake
+from newsletter.mail import compose, outbox
 from newsletter.models import Consultation, Inquiry, utcnow
 
 LENGTH = timedelta(minutes=15)
@@ -71,7 +74,7 @@ def _day(word: str) -> int | None:
 def open_slots(now: datetime | None = None) -> list[datetime]:
     """Free starts (naive UTC) over the next DAYS_AHEAD days in the weekly hours, holidays skipped."""
     now = now or utcnow()
-    calendar = practice.calendar()
+    calendar = business_days.practice_calendar()
     windows = parse_hours(practice.profile().consultation_hours or "")
     taken = set(db.session.scalars(select(Consultation.starts_at).where(Consultation.starts_at >= now)))
     today = calendar.local_date(now)
@@ -122,7 +125,7 @@ def book(inquiry: Inquiry, starts_at: datetime) -> tuple[Consultation, list[int]
     except IntegrityError as exc:
         raise SlotTaken(starts_at) from exc
     if inquiry.status in ("new", "contacted"):
-        inquiries.change_status(inquiry, "consultation_scheduled", None)
+        intake.change_status(inquiry, "consultation_scheduled", None)
     return consultation, _invites(inquiry, consultation, cancelled=False)
 
 
@@ -131,7 +134,7 @@ def cancel(consultation: Consultation, admin_id: int | None) -> list[int]:
     inquiry = db.session.get(Inquiry, consultation.inquiry_id)
     mail_ids = _invites(inquiry, consultation, cancelled=True)
     db.session.delete(consultation)
-    inquiries.log_action(inquiry, admin_id, "consultation cancelled")
+    intake.log_action(inquiry, admin_id, "consultation cancelled")
     return mail_ids
 
 
@@ -140,11 +143,11 @@ def _invites(inquiry: Inquiry, consultation: Consultation, *, cancelled: bool) -
     ics = calendar_file(consultation, inquiry, cancelled=cancelled)
     context = {"inquiry": inquiry, "when": when, "cancelled": cancelled, "minutes": int(LENGTH.total_seconds() // 60)}
     to_person = outbox.queue_template("consultation_invite", to=inquiry.email, to_name=inquiry.name,
-                                      from_=inquiries.sender_for(inquiry), reply_to=mail.practice_inbox(),
+                                      from_=intake.sender_for(inquiry), reply_to=compose.practice_inbox(),
                                       attachments=[("invite.ics", ics)], for_practice=False, **context)
-    to_practice = outbox.queue_template("consultation_invite", to=mail.practice_inbox().address,
+    to_practice = outbox.queue_template("consultation_invite", to=compose.practice_inbox().address,
                                         attachments=[("invite.ics", ics)], for_practice=True,
-                                        admin_url=inquiries.admin_url(inquiry), **context)
+                                        admin_url=intake.admin_url(inquiry), **context)
     return [to_person.id, to_practice.id]
 
 
@@ -171,13 +174,13 @@ def calendar_file(consultation: Consultation, inquiry: Inquiry, *, cancelled: bo
     """An iCalendar (RFC 5545) request or cancellation for the consultation."""
     profile = practice.profile()
     stamp = "%Y%m%dT%H%M%SZ"
-    organizer = mail.practice_inbox()
+    organizer = compose.practice_inbox()
     title = "Consultation" if inquiry.discreet else f"Free consultation with {profile.therapist_name}"
     lines = [
         "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Inner Calm newsletter//Consultations//EN",
         f"METHOD:{'CANCEL' if cancelled else 'REQUEST'}", "CALSCALE:GREGORIAN",
         "BEGIN:VEVENT",
-        f"UID:consultation-{consultation.inquiry_id}-{consultation.starts_at:%Y%m%dT%H%M}@{mail.domain_of(organizer)}",
+        f"UID:consultation-{consultation.inquiry_id}-{consultation.starts_at:%Y%m%dT%H%M}@{compose.domain_of(organizer)}",
         f"DTSTAMP:{utcnow().strftime(stamp)}",
         f"DTSTART:{consultation.starts_at.strftime(stamp)}",
         f"DTEND:{(consultation.starts_at + LENGTH).strftime(stamp)}",

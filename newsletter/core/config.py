@@ -195,12 +195,12 @@ def _celery(settings: dict, instance_path: str) -> dict:
         ),
         "task_default_queue": "bulk",
         "task_routes": {
-            "worker.tasks.*_outgoing_mail": {"queue": "mail"},
-            "worker.tasks.apply_signup": {"queue": "mail"},
-            "worker.tasks.queue_inquiry_mails": {"queue": "mail"},
-            "worker.tasks.dispatch_due_issues": {"queue": "bulk"},
-            "worker.tasks.send_batch": {"queue": "bulk"},
-            "worker.tasks.sweep_deliveries": {"queue": "bulk"},
+            "newsletter.tasks.*_outgoing_mail": {"queue": "mail"},
+            "newsletter.tasks.apply_signup": {"queue": "mail"},
+            "newsletter.tasks.queue_inquiry_mails": {"queue": "mail"},
+            "newsletter.tasks.dispatch_due_issues": {"queue": "bulk"},
+            "newsletter.tasks.send_batch": {"queue": "bulk"},
+            "newsletter.tasks.sweep_deliveries": {"queue": "bulk"},
         },
         "beat_schedule_filename": str(Path(instance_path) / "celerybeat-schedule"),
         "timezone": "UTC",
@@ -208,7 +208,7 @@ def _celery(settings: dict, instance_path: str) -> dict:
 
 
 # The web only hands tasks to the broker, after the response: with Redis down it must give up at once
-# (no retries, a short connect timeout) rather than hold a web worker (worker.tasks.enqueue).
+# (no retries, a short connect timeout) rather than hold a web worker (newsletter.tasks.enqueue).
 HAND_OFF_FAIL_FAST = {"max_retries": 0, "socket_connect_timeout": 1, "socket_timeout": 2}
 
 

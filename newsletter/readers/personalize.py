@@ -7,7 +7,7 @@ import re
 
 from flask import current_app
 
-from newsletter import mail
+from newsletter.mail import compose
 
 # Markers the issue templates put where per-reader values go. Neither Markdown nor our
 # escaping produces them from an article's text.
@@ -26,7 +26,7 @@ def fill(template: str, *, unsubscribe_url: str, name: str, as_html: bool) -> st
 
 def issue_message_id(issue_id: int, reader_key: str) -> str:
     """The same Message-ID for the same issue and reader, so a resend after a crash is one message."""
-    domain = mail.domain_of(mail.sender())
+    domain = compose.domain_of(compose.sender())
     return f"<issue-{issue_id}.{reader_key}@{domain}>"
 
 
@@ -35,7 +35,7 @@ def list_headers(unsubscribe_url: str, *, mailto: bool = True) -> dict[str, str]
     targets = [f"<{unsubscribe_url}>"]
     if mailto and current_app.config["UNSUBSCRIBE_MAILTO"]:
         targets.append(f"<mailto:{current_app.config['UNSUBSCRIBE_MAILTO']}?subject=unsubscribe>")
-    list_name = mail.phrase_tokens(mail.sender().name or "Newsletter")
+    list_name = compose.phrase_tokens(compose.sender().name or "Newsletter")
     return {
         "List-Unsubscribe": ", ".join(targets),
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",

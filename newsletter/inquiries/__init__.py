@@ -1,0 +1,5 @@
+"""The lead pipeline: an inquiry from the contact form to a reply, a booked consultation, the waitlist or a
+referral (intake, booking, waitlist), the practice calendar (business_days) and crisis language (safety).
+
+May import: readers, accounts, mail, models, core.
+"""

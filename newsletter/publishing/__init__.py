@@ -1,0 +1,5 @@
+"""Articles into issues: Markdown and plain-text import (articles), drafts and schedules (issues), an issue
+rendered for one reader (issue_mail).
+
+May import: readers, accounts, mail, models, core.
+"""
