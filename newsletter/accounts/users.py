@@ -13,7 +13,8 @@ import pyotp
 import segno
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from newsletter.core import crypto
 from newsletter.core.extensions import db
@@ -86,27 +87,33 @@ def set_admin(email: str, password: str, *, reset_second_factor: bool = False) -
 
 
 def authenticate(email: str, password: str, lockout: Lockout) -> SignIn:
-    """Check a password. A locked account is refused even with the right password; the caller commits."""
+    """Check a password. A locked account is refused even with the right password; the caller commits.
+
+    The attempt is counted before the password is checked, so simultaneous tries never check more
+    passwords than the lockout allows; a right password gives its attempt back."""
     user = find_admin(email)
+    counted = user is not None and _count_attempt(user, lockout)
     try:
-        _hasher.verify(user.password_hash if user else _dummy_hash(), password)
-        right = user is not None
+        _hasher.verify(user.password_hash if counted else _dummy_hash(), password)
+        right = counted
     except (VerificationError, InvalidHashError):
         right = False
     if user is None:
         return SignIn()
-    if is_locked(user):
+    if not counted:
         return SignIn(locked=True, account=user)
     if not right:
         return _failed(user, lockout)
+    claim(user, AdminUser.failed_attempts > 0, failed_attempts=AdminUser.failed_attempts - 1)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     return SignIn(user=user, account=user)
 
 
 def check_second_factor(user: AdminUser, code: str, lockout: Lockout) -> SignIn:
-    """Check a code from the authenticator app, or a recovery code (used up); the caller commits."""
-    if is_locked(user):
+    """Check a code from the authenticator app, or a recovery code (used up); the caller commits.
+    Counted before it is checked, as in `authenticate`; a complete sign-in forgets the count."""
+    if not _count_attempt(user, lockout):
         return SignIn(locked=True, account=user)
     if verify_totp(user, code):
         return SignIn(user=user, account=user)
@@ -126,20 +133,48 @@ def is_locked(user: AdminUser) -> bool:
     return user.locked_until is not None and user.locked_until > utcnow()
 
 
-def _failed(user: AdminUser, lockout: Lockout) -> SignIn:
-    """Count a failure against the account, whatever IP it came from; lock it at the limit."""
+def claim(row, condition, **values) -> bool:
+    """Set `values` (Python values or SQL expressions) on `row` in one conditional UPDATE, if `condition`
+    still holds in the database. Of simultaneous claims on one row, exactly one wins the row's state:
+    the single-use rule for recovery codes, TOTP steps and lockout counters. The caller commits."""
+    model = type(row)
+    returned = db.session.execute(
+        update(model).where(model.id == row.id, condition).values(**values)
+        .returning(*(getattr(model, name) for name in values))
+        .execution_options(synchronize_session=False)
+    ).first()
+    if returned is None:
+        return False
+    for name, value in zip(values, returned):
+        set_committed_value(row, name, value)
+    return True
+
+
+def _not_locked(now):
+    return or_(AdminUser.locked_until.is_(None), AdminUser.locked_until <= now)
+
+
+def _count_attempt(user: AdminUser, lockout: Lockout) -> bool:
+    """Count one sign-in attempt against the account, whatever IP it came from, unless it is locked or
+    already at the limit (then False: the attempt is refused unchecked). Failures older than the
+    window are forgotten."""
     now = utcnow()
-    window = timedelta(minutes=lockout.minutes)
-    if user.failure_window_start is None or now - user.failure_window_start > window:
-        user.failure_window_start = now
-        user.failed_attempts = 0
-    user.failed_attempts += 1
+    window_over = or_(AdminUser.failure_window_start.is_(None),
+                      AdminUser.failure_window_start < now - timedelta(minutes=lockout.minutes))
+    return claim(user, and_(_not_locked(now), or_(window_over, AdminUser.failed_attempts < lockout.attempts)),
+                 failed_attempts=case((window_over, 1), else_=AdminUser.failed_attempts + 1),
+                 failure_window_start=case((window_over, now), else_=AdminUser.failure_window_start))
+
+
+def _failed(user: AdminUser, lockout: Lockout) -> SignIn:
+    """A counted attempt failed; the one that reached the limit locks the account (and only that one
+    reports `just_locked`, so one lockout sends one notice)."""
+    now = utcnow()
     if user.failed_attempts < lockout.attempts:
         return SignIn(account=user)
-    user.locked_until = now + window
-    user.failed_attempts = 0
-    user.failure_window_start = None
-    return SignIn(locked=True, just_locked=True, account=user)
+    just_locked = claim(user, _not_locked(now), locked_until=now + timedelta(minutes=lockout.minutes),
+                        failed_attempts=0, failure_window_start=None)
+    return SignIn(locked=True, just_locked=just_locked, account=user)
 
 
 def queue_lockout_notice(user: AdminUser, practice_inbox: str, minutes: int, admin_url: str) -> int:
@@ -198,10 +233,11 @@ def verify_totp(user: AdminUser, code: str) -> bool:
     totp, now = pyotp.TOTP(secret), time.time()
     steps = [int(now // totp.interval) + offset for offset in (-1, 0, 1)]
     matched = [step for step in steps if hmac.compare_digest(totp.at(step * totp.interval), digits)]
-    if not matched or (user.totp_last_step is not None and matched[-1] <= user.totp_last_step):
+    if not matched:
         return False
-    user.totp_last_step = matched[-1]
-    return True
+    step = matched[-1]
+    return claim(user, or_(AdminUser.totp_last_step.is_(None), AdminUser.totp_last_step < step),
+                 totp_last_step=step)
 
 
 def confirm_second_factor(user: AdminUser, code: str) -> list[str] | None:
@@ -247,8 +283,7 @@ def _use_recovery_code(user: AdminUser, code: str) -> bool:
             _code_hasher.verify(candidate.code_hash, typed)
         except (VerificationError, InvalidHashError):
             continue
-        candidate.used_at = utcnow()
-        return True
+        return claim(candidate, RecoveryCode.used_at.is_(None), used_at=utcnow())
     return False
 
 
