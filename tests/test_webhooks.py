@@ -146,7 +146,7 @@ def postmark_app(app_factory):
 def postmark_bounce(kind: str = "HardBounce") -> dict:
     return {"RecordType": "Bounce", "ID": 4323372036854775807, "Type": kind, "TypeCode": 1, "Name": "Hard bounce",
             "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483", "Email": READER, "From": "newsletter@newsletter.test",
-            "BouncedAt": "2026-11-30T10:00:00Z", "Description": "The server was unable to deliver your message",
+            "BouncedAt": datetime.now(UTC).isoformat(), "Description": "The server was unable to deliver your message",
             "Details": f"smtp;550 5.1.1 The email account that you tried to reach does not exist <{READER}>",
             "Inactive": True, "CanActivate": True, "MessageStream": "broadcast"}
 
@@ -331,11 +331,13 @@ def sendgrid_post(app, key, events: list[dict], tamper: bool = False):
         "X-Twilio-Email-Event-Webhook-Timestamp": timestamp})
 
 
+# Event timestamps within the last few days: older events are ignored (webhooks.EVENT_MAX_AGE).
+NOW = int(time.time())
 SENDGRID_EVENTS = [
-    {"email": READER, "timestamp": 1700000000, "event": "bounce", "type": "bounce", "status": "5.1.1",
+    {"email": READER, "timestamp": NOW, "event": "bounce", "type": "bounce", "status": "5.1.1",
      "reason": f"550 5.1.1 <{READER}> unknown", "sg_event_id": "ZGVsaXZlcmVkLTAtMjQ", "sg_message_id": "14c5d75ce93"},
-    {"email": "sam@example.org", "timestamp": 1700000000, "event": "spamreport", "sg_event_id": "c3BhbXJlcG9ydC0w"},
-    {"email": "sam@example.org", "timestamp": 1700000000, "event": "open", "sg_event_id": "b3Blbi0w"},
+    {"email": "sam@example.org", "timestamp": NOW, "event": "spamreport", "sg_event_id": "c3BhbXJlcG9ydC0w"},
+    {"email": "sam@example.org", "timestamp": NOW, "event": "open", "sg_event_id": "b3Blbi0w"},
 ]
 
 

@@ -1,9 +1,15 @@
 """Bounce and complaint webhooks from mail relays, each verified as its provider documents it.
 
+Every body is untrusted until verified. `_guard_body` runs before any route of this blueprint (so a
+provider added later inherits it): it refuses a body over MAX_BODY_BYTES (413) and JSON nested deeper
+than MAX_JSON_DEPTH (400) before anything parses it. Then each route verifies as its provider
+documents it, over the raw body where the provider signs the raw body, and only then acts.
+
 A call that cannot be verified (forged, stale, replayed, or for a provider that is not configured)
 changes nothing, gets a 4xx and is logged without any address. A verified call is turned into
-`bounces.Report`s and recorded; events we do not act on are acknowledged (200) so the provider
-does not retry them. See docs/deliverability.md for pointing each provider here.
+`bounces.Report`s and recorded; events older than EVENT_MAX_AGE and events we do not act on are
+acknowledged (200) so the provider does not retry them. Each event is recorded once: by the
+provider's event id, or one derived from its content when it has none. See docs/deliverability.md.
 """
 from __future__ import annotations
 
@@ -43,7 +49,12 @@ csrf.exempt(bp)
 # Providers batch and retry; this only stops a flood.
 limiter.limit("300 per minute")(bp)
 
+MAX_BODY_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 32
+# A signed request (Mailgun's signature timestamp, SendGrid's timestamp header) older than this is a replay.
 MAX_AGE = timedelta(minutes=5)
+# Providers retry a failed delivery for up to a day (SendGrid 24 h, Mailgun 8 h); an event older is ignored.
+EVENT_MAX_AGE = timedelta(days=3)
 # SNS retries a notification with its original Timestamp for a while; older than this is a replay.
 SNS_MAX_AGE = timedelta(hours=1)
 # Only certificates and subscription links on Amazon's SNS hosts are fetched. Tests set the
@@ -66,17 +77,79 @@ def _rejected(error: Rejected):
     return jsonify(error=str(error)), error.status
 
 
+@bp.before_request
+def _guard_body() -> None:
+    """Bound what an unverified caller can make us read and parse: the size, then the JSON nesting."""
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise Rejected(413, "the body is too large")
+    request.max_content_length = MAX_BODY_BYTES  # also caps a body sent without a Content-Length
+    if _too_deep(request.get_data()):
+        raise Rejected(400, "the body is nested too deeply")
+
+
+# A JSON string (to its closing quote, or to the end when there is none) or a bracket: one linear scan.
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
+
+
+def _too_deep(document: bytes) -> bool:
+    """Whether the brackets of `document` (strings left out) nest deeper than MAX_JSON_DEPTH, unparsed."""
+    depth = 0
+    for token in _JSON_TOKEN.finditer(document):
+        if token.group() in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif token.group() in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
 def _record_all(reports: list[Report]) -> dict:
     outcomes = [bounces.record(report) for report in reports]
     db.session.commit()
     return {"recorded": sum(outcome not in ("duplicate", "unknown") for outcome in outcomes)}
 
 
-def _json_body():
+def _parse_json(document: bytes, what: str = "the body"):
+    """A JSON document parsed, its nesting bounded first (the body's was, by _guard_body)."""
+    if _too_deep(document):
+        raise Rejected(400, f"{what} is nested too deeply")
     try:
-        return json.loads(request.get_data())
+        return json.loads(document)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise Rejected(400, "the body is not JSON") from exc
+        raise Rejected(400, f"{what} is not JSON") from exc
+
+
+def _json_body():
+    return _parse_json(request.get_data())
+
+
+def _event_id(given: object, event: object) -> str:
+    """The provider's id for an event, or one derived from its content: a replay then counts once."""
+    if given not in (None, ""):
+        return str(given)
+    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _too_old(when: datetime | None) -> bool:
+    """An event older than EVENT_MAX_AGE (a replay, or a retry long overdue); an event of unknown age is kept."""
+    return when is not None and datetime.now(UTC) - when > EVENT_MAX_AGE
+
+
+def _unix_time(value: object) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(float(value), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _iso_time(value: object) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _setting(name: str) -> str:
@@ -114,11 +187,11 @@ def _mailgun_reports(event: dict) -> list[Report]:
         kind = HARD if event.get("severity") == "permanent" else SOFT
     else:
         kind = MAILGUN_KINDS.get(name)
-    if kind is None:
+    if kind is None or _too_old(_unix_time(event.get("timestamp"))):
         return []
     status, envelope, message = (_object(event, key) for key in ("delivery-status", "envelope", "message"))
     message_id = _object(message, "headers").get("message-id")
-    return [Report("mailgun", kind, email=str(event.get("recipient", "")), event_id=str(event.get("id", "")),
+    return [Report("mailgun", kind, email=str(event.get("recipient", "")), event_id=_event_id(event.get("id"), event),
                    reason=bounces.short_reason(name, event.get("reason"), status.get("code")),
                    issue_id=bounces.issue_from_message_id(message_id),
                    **bounces.from_verp([str(envelope.get("sender", ""))]))]
@@ -176,9 +249,9 @@ def postmark():
         raise Rejected(400, "not a Postmark webhook")
     record_type = str(body.get("RecordType"))
     kind = COMPLAINT if record_type == "SpamComplaint" else POSTMARK_KINDS.get(str(body.get("Type")))
-    if record_type not in ("Bounce", "SpamComplaint") or kind is None:
+    if record_type not in ("Bounce", "SpamComplaint") or kind is None or _too_old(_iso_time(body.get("BouncedAt"))):
         return jsonify(recorded=0)
-    report = Report("postmark", kind, email=str(body.get("Email", "")), event_id=str(body.get("ID", "")),
+    report = Report("postmark", kind, email=str(body.get("Email", "")), event_id=_event_id(body.get("ID"), body),
                     reason=bounces.short_reason(body.get("Type")))
     return jsonify(_record_all([report]))
 
@@ -215,11 +288,8 @@ def ses():
         return jsonify(confirmed=True)
     if message["Type"] == "UnsubscribeConfirmation":
         return jsonify(recorded=0)
-    try:
-        notification = json.loads(message.get("Message") or "")
-    except ValueError as exc:
-        raise Rejected(400, "the SES notification is not JSON") from exc
-    return jsonify(_record_all(_ses_reports(notification, str(message.get("MessageId", "")))))
+    notification = _parse_json(str(message.get("Message") or "").encode(), "the SES notification")
+    return jsonify(_record_all(_ses_reports(notification, _event_id(message.get("MessageId"), notification))))
 
 
 def _verify_sns(message: dict) -> None:
@@ -266,7 +336,7 @@ SES_BOUNCE_KINDS = {"Permanent": HARD, "Transient": SOFT, "Undetermined": SOFT}
 
 def _ses_reports(notification: dict, message_id: str) -> list[Report]:
     """Reports from SES's notification (notificationType) or event publishing (eventType) JSON."""
-    if not isinstance(notification, dict):
+    if not isinstance(notification, dict) or _too_old(_iso_time(_object(notification, "mail").get("timestamp"))):
         return []
     kind_name = str(notification.get("notificationType") or notification.get("eventType"))
     mail_info = _object(notification, "mail")
@@ -312,12 +382,13 @@ def sendgrid():
         public_key.verify(signature, timestamp.encode() + request.get_data(), ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, binascii.Error, ValueError) as exc:
         raise Rejected(403, "bad signature") from exc
+    _check_fresh(timestamp, MAX_AGE)
     events = _json_body()
     if not isinstance(events, list):
         raise Rejected(400, "not a SendGrid event list")
     reports = []
     for event in events:
-        if not isinstance(event, dict):
+        if not isinstance(event, dict) or _too_old(_unix_time(event.get("timestamp"))):
             continue
         name = str(event.get("event"))
         if name == "bounce":
@@ -328,7 +399,7 @@ def sendgrid():
             kind = SENDGRID_KINDS.get(name)
         if kind is not None:
             reports.append(Report("sendgrid", kind, email=str(event.get("email", "")),
-                                  event_id=str(event.get("sg_event_id", "")) or None,
+                                  event_id=_event_id(event.get("sg_event_id"), event),
                                   reason=bounces.short_reason(name, event.get("type"), event.get("status"))))
     return jsonify(_record_all(reports))
 
