@@ -214,8 +214,8 @@ _OUTCOME_WORDS = {"suppressed": "the address will not be mailed again", "counted
 @click.argument("message", type=click.File("rb"), default="-")
 def ingest_bounce(message) -> None:
     """Read one bounce (DSN) or complaint (ARF) message from MESSAGE or stdin and act on it."""
-    try:
-        results = bounces.ingest(message.read())
+    try:  # read no more than one byte past the cap, however large the input: memory stays small
+        results = bounces.ingest(message.read(bounces.MAX_REPORT_BYTES + 1))
     except bounces.UnreadableReport as exc:
         raise click.ClickException(f"Cannot read {message.name}: {exc}.") from exc
     db.session.commit()

@@ -80,6 +80,7 @@ def test_ingest_delayed_dsn_from_stdin_only_counts(app_ctx, runner):
 
 
 def test_ingest_arf_complaint_unsubscribes_and_names_the_issue(app_ctx, runner):
+    app_ctx.config["COMPLAINT_REPORTERS"] = "postmaster@elsewhere.example, example.com"  # a subdomain sent it
     add_reader()
     db.session.add(Issue(id=7, title="Turning toward", subject="Turning toward", slug="turning-toward", status="sent"))
     db.session.commit()

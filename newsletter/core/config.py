@@ -131,6 +131,7 @@ def load(environ: Mapping[str, str], instance_path: str) -> dict:
         "BOUNCE_SOFT_WINDOW_DAYS": _int(e, "BOUNCE_SOFT_WINDOW_DAYS", 30),
         "BOUNCE_VERP": _flag(e.get("BOUNCE_VERP"), False),
         "BOUNCE_DOMAIN": e.get("BOUNCE_DOMAIN", "").strip().lower(),
+        "COMPLAINT_REPORTERS": e.get("COMPLAINT_REPORTERS", ""),
         "MAILGUN_WEBHOOK_SIGNING_KEY": e.get("MAILGUN_WEBHOOK_SIGNING_KEY", ""),
         "WEBHOOK_USERNAME": e.get("WEBHOOK_USERNAME", ""),
         "WEBHOOK_PASSWORD": e.get("WEBHOOK_PASSWORD", ""),

@@ -238,6 +238,10 @@ class UnreadableReport(ValueError):
     """The message is not a delivery status or feedback report we can read."""
 
 
+# A DSN or ARF report is a few KB (it quotes at most the original message): a bigger input is refused unread.
+MAX_REPORT_BYTES = 10 * 1024 * 1024
+
+
 _ISSUE_MESSAGE_ID = re.compile(r"^<?issue-(\d{1,12})\.")
 # Headers of the report itself where an MTA leaves the address it was delivered to: our VERP return path.
 _ENVELOPE_HEADERS = ("To", "X-Original-To", "Delivered-To", "Envelope-To", "Original-Recipient")
@@ -247,6 +251,9 @@ _COMPLAINT_TYPES = {"abuse", "fraud", "virus", "other"}
 
 def read_report(raw: bytes) -> list[Report]:
     """Reports from a DSN (report-type=delivery-status) or an ARF complaint (report-type=feedback-report)."""
+    if len(raw) > MAX_REPORT_BYTES:
+        raise UnreadableReport(f"it is larger than {MAX_REPORT_BYTES // 2**20} MB, far more than a bounce or "
+                               "complaint report")
     message = BytesParser(policy=compat32).parsebytes(raw)
     if message.get_content_type() != "multipart/report" or not message.is_multipart():
         raise UnreadableReport("this is not a bounce or complaint report (no multipart/report part)")
@@ -327,6 +334,10 @@ def _arf_reports(message: Message, envelope: list[str], original: Message | None
     part = _part(message, "message/feedback-report")
     if part is None:
         raise UnreadableReport("this complaint report has no message/feedback-report part")
+    reporter = _address(message.get("From"))
+    if not _trusted_reporter(reporter):
+        raise UnreadableReport(f"this complaint report comes from {reporter or 'no sender'}, which is not a complaint "
+                               "reporter of this practice (COMPLAINT_REPORTERS)")
     fields = next(iter(_fields(part)), Message())
     feedback_type = str(fields.get("Feedback-Type", "")).strip().lower()
     if feedback_type not in _COMPLAINT_TYPES:
@@ -339,6 +350,24 @@ def _arf_reports(message: Message, envelope: list[str], original: Message | None
     return [Report("arf", COMPLAINT, email=recipient,
                    event_id=str(message.get("Message-ID", "")).strip() or None,
                    reason=short_reason("ARF", feedback_type), **{**known, **from_verp(candidates)})]
+
+
+def complaint_reporters() -> set[str]:
+    """Addresses and domains whose ARF reports count: COMPLAINT_REPORTERS, plus the relay's own domain."""
+    config = current_app.config
+    entries = {entry.strip().lower().lstrip("@") for entry in config.get("COMPLAINT_REPORTERS", "").split(",")}
+    relay = config.get("SMTP_HOST", "").strip().lower()
+    if relay.count(".") >= 2 and not relay.replace(".", "").isdigit():
+        entries.add(relay.split(".", 1)[1])  # smtp.mailgun.org: reports from mailgun.org
+    return {entry for entry in entries if entry}
+
+
+def _trusted_reporter(address: str) -> bool:
+    """Whether `address` is a configured reporter, or at one of their domains (or a subdomain of one)."""
+    address = address.strip().lower()
+    domain = address.rpartition("@")[2]
+    return bool(domain) and any(address == entry or domain == entry or domain.endswith("." + entry)
+                                for entry in complaint_reporters())
 
 
 def ingest(raw: bytes) -> list[tuple[Report, str]]:
