@@ -320,9 +320,9 @@ def sendgrid_app(app_factory, sendgrid_key):
         yield app
 
 
-def sendgrid_post(app, key, events: list[dict], tamper: bool = False):
+def sendgrid_post(app, key, events: list[dict], tamper: bool = False, timestamp: int | None = None):
     body = json.dumps(events).encode()
-    timestamp = str(int(time.time()))
+    timestamp = str(timestamp if timestamp is not None else int(time.time()))
     signature = key.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
     if tamper:
         body = body.replace(b"bounce", b"bounce ")
