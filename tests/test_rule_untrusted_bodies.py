@@ -103,7 +103,8 @@ def soft_bounce(provider: str, *, age: timedelta = timedelta(0), with_id: bool =
         return {"email": READER, "event": "bounce", "type": "blocked", "timestamp": int(when.timestamp()),
                 **({"sg_event_id": event_id} if with_id else {})}
     message = sns_notification({"notificationType": "Bounce", "mail": {"timestamp": when.isoformat()},
-                                "bounce": {"bounceType": "Transient", "bouncedRecipients": [{"emailAddress": READER}]}})
+                                "bounce": {"bounceType": "Transient", "timestamp": when.isoformat(),
+                                           "bouncedRecipients": [{"emailAddress": READER}]}})
     return message if with_id else {name: value for name, value in message.items() if name != "MessageId"}
 
 

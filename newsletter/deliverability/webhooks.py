@@ -336,7 +336,7 @@ SES_BOUNCE_KINDS = {"Permanent": HARD, "Transient": SOFT, "Undetermined": SOFT}
 
 def _ses_reports(notification: dict, message_id: str) -> list[Report]:
     """Reports from SES's notification (notificationType) or event publishing (eventType) JSON."""
-    if not isinstance(notification, dict) or _too_old(_iso_time(_object(notification, "mail").get("timestamp"))):
+    if not isinstance(notification, dict):
         return []
     kind_name = str(notification.get("notificationType") or notification.get("eventType"))
     mail_info = _object(notification, "mail")
@@ -352,6 +352,8 @@ def _ses_reports(notification: dict, message_id: str) -> list[Report]:
         kind, recipients = COMPLAINT, detail.get("complainedRecipients") or []
         reason = ("complaint", detail.get("complaintFeedbackType"))
     else:
+        return []
+    if _too_old(_iso_time(detail.get("timestamp") or mail_info.get("timestamp"))):
         return []
     reports = []
     for recipient in recipients if isinstance(recipients, list) else []:
