@@ -1,0 +1,203 @@
+"""`flask doctor`, /admin/doctor and the silence banner, against the real SMTP server, Redis, DNS and database.
+
+Each test starts from an installation where every check passes (the test DNS zone of test_domain_check
+publishes SPF, DKIM and DMARC for example.org), seeds one misconfiguration, and expects exactly the lines
+it breaks to fail, with a non-zero exit.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, text
+
+from newsletter import heartbeats
+from newsletter.accounts import users
+from newsletter.core.extensions import db
+from newsletter.mail import outbox
+from newsletter.models import Heartbeat, OutgoingMail, utcnow
+from newsletter.models.outbox import MAIL_PENDING
+from tests.support import free_port, wait_for
+from tests.test_domain_check import dkim_key, dns_zone, zone  # noqa: F401  (fixtures: the test DNS server)
+
+ALL_CHECKS = ["Addresses", "Base URL", "DKIM key", "DKIM record", "SPF", "DMARC", "SMTP", "Database", "Redis",
+              "Migrations", "Disk", "Beat", "Workers", "Mail queue", "Backup"]
+
+
+@pytest.fixture
+def healthy(app, zone, dkim_key, monkeypatch):  # noqa: F811
+    """The app sending as example.org with a DKIM key whose record is published, migrations stamped at
+    head, and fresh heartbeats from beat, a worker and a backup."""
+    for name, value in {"MAIL_FROM": "Inner Calm Counseling <newsletter@example.org>",
+                        "PRACTICE_INBOX": "hello@example.org", "DKIM_DOMAIN": "example.org",
+                        "DKIM_SELECTOR": "news", "DKIM_PRIVATE_KEY": dkim_key[0],
+                        "DNS_RESOLVER": zone.address}.items():
+        monkeypatch.setitem(app.config, name, value)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["db", "stamp", "head"]).exit_code == 0
+    with app.app_context():
+        for name in (heartbeats.BEAT, heartbeats.worker_name("celery@host"), heartbeats.BACKUP):
+            heartbeats.record(name)
+        db.session.commit()
+    yield app
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+
+def doctor(app) -> tuple[int, dict[str, str]]:
+    """Run `flask doctor`: its exit code and each line's status by check name."""
+    result = app.test_cli_runner().invoke(args=["doctor"])
+    lines = {}
+    for line in result.output.splitlines():
+        status, _, rest = line.partition(" ")
+        name, _, message = rest.strip().partition(": ")
+        lines[name] = status.lower()
+    assert list(lines) == ALL_CHECKS, result.output
+    return result.exit_code, lines, result.output
+
+
+def _age_heartbeat(app, name, by):
+    """Make `name` (or, for the worker prefix, every worker: the session's real worker may be beating) old."""
+    with app.app_context():
+        matching = Heartbeat.name.startswith(name) if name == heartbeats.WORKER_PREFIX else Heartbeat.name == name
+        db.session.execute(db.update(Heartbeat).where(matching).values(beat_at=utcnow() - by))
+        db.session.commit()
+
+
+def _forget(app, name):
+    with app.app_context():
+        db.session.delete(db.session.get(Heartbeat, name))
+        db.session.commit()
+
+
+def _queue_old_mail(app):
+    with app.app_context():
+        outbox.queue(kind="test", to="reader@example.org", subject="Hello", text="Hello there.")
+        db.session.commit()
+        db.session.execute(db.update(OutgoingMail).values(next_attempt_at=utcnow() - timedelta(hours=1)))
+        db.session.commit()
+
+
+SEEDED = {
+    # name: (what the deployer got wrong, the lines it must fail)
+    "DKIM key pasted into .env with \\n": (
+        lambda app, key: app.config.update(DKIM_PRIVATE_KEY=key.replace("\n", "\\n")), {"DKIM key", "DKIM record"}),
+    "MAIL_FROM without a domain": (
+        lambda app, key: app.config.update(MAIL_FROM="Inner Calm <newsletter@>"),
+        {"Addresses", "DKIM record", "SPF", "DMARC"}),
+    "http BASE_URL in production": (
+        lambda app, key: app.config.update(APP_ENV="production", BASE_URL="http://localhost:5000"), {"Base URL"}),
+    "SMTP server not answering": (lambda app, key: app.config.update(SMTP_PORT=free_port()), {"SMTP"}),
+    "Redis not answering": (
+        lambda app, key: app.config.update(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"), {"Redis"}),
+    "migrations not at head": (
+        lambda app, key: app.test_cli_runner().invoke(args=["db", "stamp", "c4e8a1f27b93"]), {"Migrations"}),
+    "beat silent": (lambda app, key: _age_heartbeat(app, heartbeats.BEAT, timedelta(minutes=10)), {"Beat"}),
+    "every worker silent": (
+        lambda app, key: _age_heartbeat(app, heartbeats.WORKER_PREFIX, timedelta(hours=1)),
+        {"Workers"}),
+    "no backup ever": (lambda app, key: _forget(app, heartbeats.BACKUP), {"Backup"}),
+    "mail waiting an hour": (lambda app, key: _queue_old_mail(app), {"Mail queue"}),
+}
+
+
+def test_doctor_passes_a_healthy_installation(healthy):
+    code, lines, output = doctor(healthy)
+    assert code == 0, output
+    assert set(lines.values()) == {"ok"}, output
+
+
+@pytest.mark.parametrize("seeded", list(SEEDED))
+def test_doctor_names_each_misconfiguration_and_exits_non_zero(healthy, dkim_key, seeded):  # noqa: F811
+    seed, expected = SEEDED[seeded]
+    seed(healthy, dkim_key[0])
+    code, lines, output = doctor(healthy)
+    assert code == 1, output
+    assert {name for name, status in lines.items() if status == "fail"} == expected, output
+
+
+def test_doctor_says_what_to_do(healthy):
+    healthy.config["SMTP_PORT"] = free_port()
+    _age_heartbeat(healthy, heartbeats.BEAT, timedelta(minutes=10))
+    _, _, output = doctor(healthy)
+    assert "Check SMTP_HOST, SMTP_PORT" in output
+    assert "docker compose up -d beat" in output
+
+
+@pytest.fixture
+def admin_client(app, client):
+    with app.app_context():
+        users.set_admin("therapist@example.com", "correct horse battery")
+        db.session.commit()
+    signed_in = client.post("/admin/login", data={"email": "therapist@example.com", "password": "correct horse battery"})
+    assert signed_in.status_code == 302, "the test admin could not sign in"
+    return client
+
+
+def test_admin_health_page_shows_one_line_per_check(healthy, admin_client):
+    _forget(healthy, heartbeats.BACKUP)
+    page = admin_client.get("/admin/doctor").get_data(as_text=True)
+    for name in ALL_CHECKS:
+        assert f'<th scope="row">{name}</th>' in page
+    assert '<tr class="doctor-fail"><th scope="row">Backup</th>' in page
+    assert "Some checks failed" in page
+    assert 'href="/admin/doctor"' in admin_client.get("/admin/").get_data(as_text=True), "linked from the dashboard"
+
+
+def test_admin_health_page_needs_sign_in(client, healthy):
+    assert client.get("/admin/doctor").status_code == 302
+
+
+def _admin_pages(app) -> list[str]:
+    """Every admin page a GET without arguments reaches, besides sign-in and sign-out."""
+    return sorted(rule.rule for rule in app.url_map.iter_rules()
+                  if rule.endpoint.startswith("admin.") and "GET" in rule.methods and not rule.arguments
+                  and rule.endpoint not in {"admin.login", "admin.login_code", "admin.logout"})
+
+
+BANNER = 'class="notice silence-banner"'
+
+
+def test_banner_on_every_admin_page_when_beat_is_silent(healthy, admin_client):
+    _age_heartbeat(healthy, heartbeats.BEAT, heartbeats.SILENT_AFTER + timedelta(minutes=1))
+    shown = 0
+    for path in _admin_pages(healthy):
+        response = admin_client.get(path)
+        if response.status_code == 200 and response.mimetype == "text/html":
+            assert BANNER in response.get_data(as_text=True), path
+            assert "Nothing has been heard from beat (the scheduler) since" in response.get_data(as_text=True)
+            shown += 1
+    assert shown >= 8, "the admin pages were reached"
+
+
+def test_banner_when_every_worker_is_silent(healthy, admin_client):
+    _age_heartbeat(healthy, heartbeats.WORKER_PREFIX, heartbeats.SILENT_AFTER + timedelta(minutes=1))
+    page = admin_client.get("/admin/").get_data(as_text=True)
+    assert "Nothing has been heard from every worker since" in page and "no mail is sent at all" in page
+
+
+def test_no_banner_while_heartbeats_are_fresh(healthy, admin_client):
+    for path in _admin_pages(healthy):
+        assert BANNER not in admin_client.get(path).get_data(as_text=True), path
+
+
+def test_a_real_worker_writes_its_heartbeat_and_runs_beats_task(app, start_worker):
+    from newsletter.tasks import heartbeat
+
+    process = start_worker(queues="doctor-test")
+    own_row = select(Heartbeat.beat_at).where(Heartbeat.name.startswith(heartbeats.worker_name(process.name + "@")))
+    with app.app_context():
+        wait_for(lambda: (db.session.rollback(), db.session.scalar(own_row))[1],
+                 message="the worker wrote no heartbeat")
+        assert heartbeats.last_seen(heartbeats.BEAT) is None
+        heartbeat.apply_async(queue="doctor-test")
+        wait_for(lambda: (db.session.rollback(), heartbeats.last_seen(heartbeats.BEAT))[1],
+                 message="the heartbeat task did not record beat")
+        assert not heartbeats.silences()
+
+
+def test_beat_schedules_the_heartbeat_every_minute():
+    import worker.celery
+
+    entry = worker.celery.app.conf.beat_schedule["heartbeat"]
+    assert entry["task"] == "newsletter.tasks.heartbeat" and entry["schedule"] == heartbeats.EVERY
