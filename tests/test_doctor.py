@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
 
 from newsletter import heartbeats
 from newsletter.accounts import users
@@ -201,3 +202,56 @@ def test_beat_schedules_the_heartbeat_every_minute():
 
     entry = worker.celery.app.conf.beat_schedule["heartbeat"]
     assert entry["task"] == "newsletter.tasks.heartbeat" and entry["schedule"] == heartbeats.EVERY
+
+
+# -- secrets as files (Docker secrets) and production refusing defaults: newsletter/core/config.py
+
+def _production(**overrides) -> dict:
+    from cryptography.fernet import Fernet
+
+    return {"APP_ENV": "production", "SECRET_KEY": "s" * 40, "INQUIRY_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            "BASE_URL": "https://news.example.org", "SMTP_HOST": "smtp.example.org", **overrides}
+
+
+def test_secrets_are_read_from_the_files_their_FILE_variables_name(tmp_path, dkim_key):  # noqa: F811
+    from newsletter.core import config
+
+    (tmp_path / "secret_key").write_text("k" * 40 + "\n")
+    (tmp_path / "dkim.pem").write_text(dkim_key[0])
+    (tmp_path / "postgres_password").write_text("a long/random:p@ssword\n")
+    env = {"SECRET_KEY_FILE": str(tmp_path / "secret_key"), "DKIM_PRIVATE_KEY_FILE": str(tmp_path / "dkim.pem"),
+           "POSTGRES_PASSWORD_FILE": str(tmp_path / "postgres_password"),
+           "DATABASE_URL": "postgresql://newsletter@postgres:5432/newsletter"}
+    settings = config.load(env, str(tmp_path))
+    assert settings["SECRET_KEY"] == "k" * 40
+    assert settings["DKIM_PRIVATE_KEY"] == dkim_key[0].strip()
+    url = make_url(settings["DATABASE_URL"])
+    assert (url.username, url.password, url.host, url.database) == ("newsletter", "a long/random:p@ssword",
+                                                                    "postgres", "newsletter")
+
+
+@pytest.mark.parametrize("env, says", [
+    ({"SECRET_KEY_FILE": "/nonexistent/secret_key"}, "SECRET_KEY_FILE is '/nonexistent/secret_key', which cannot be read"),
+    ({"SECRET_KEY_FILE": "/etc/hostname", "SECRET_KEY": "x" * 40}, "Both SECRET_KEY and SECRET_KEY_FILE are set"),
+])
+def test_an_unreadable_or_doubled_secret_file_is_a_clear_start_up_error(tmp_path, env, says):
+    from newsletter.core import config
+
+    with pytest.raises(config.ConfigError, match=says):
+        config.load(env, str(tmp_path))
+
+
+@pytest.mark.parametrize("overrides, says", [
+    ({"DATABASE_URL": "postgresql://newsletter:newsletter@postgres:5432/newsletter"}, "database password is a default"),
+    ({"SECRET_KEY": "change-me"}, "SECRET_KEY is a default"),
+    ({"SECRET_KEY": "short"}, "shorter than 16"),
+])
+def test_production_refuses_default_passwords(tmp_path, overrides, says):
+    from newsletter.core import config
+
+    settings = config.load({}, str(tmp_path))
+    settings.update(_production(**overrides))
+    with pytest.raises(config.ConfigError, match=says):
+        config.finalize(settings, str(tmp_path))
+    settings.update(APP_ENV="development")
+    config.finalize(settings, str(tmp_path))  # development takes them
