@@ -6,6 +6,7 @@ it breaks to fail, with a non-zero exit.
 """
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -255,3 +256,49 @@ def test_production_refuses_default_passwords(tmp_path, overrides, says):
         config.finalize(settings, str(tmp_path))
     settings.update(APP_ENV="development")
     config.finalize(settings, str(tmp_path))  # development takes them
+
+
+# -- the production compose file
+
+def _compose_services() -> dict[str, str]:
+    """`docker-compose config` (every profile), each service's block of YAML by name."""
+    import os
+    import re
+    import shutil
+    import subprocess
+
+    if not shutil.which("docker-compose"):
+        pytest.skip("Debian's docker-compose is not installed (scripts/test.sh installs it)")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "BASE_URL": "https://news.example.org", "SITE_HOST": "news.example.org"}
+    result = subprocess.run(["docker-compose", "-f", os.path.join(root, "docker-compose.yml"), "--profile", "dev",
+                             "config"], capture_output=True, text=True, env=env, timeout=60, cwd="/")
+    assert result.returncode == 0, result.stderr
+    services = result.stdout.split("\nservices:\n", 1)[1].split("\nvolumes:\n", 1)[0]
+    return dict(re.findall(r"^  (\w+):\n((?:    .*\n)*)", services + "\n", re.M))
+
+
+def test_compose_services_are_pinned_healthchecked_rotated_and_keep_secrets_in_files():
+    services = _compose_services()
+    assert {"caddy", "web", "worker", "beat", "postgres", "redis", "backup", "mailpit"} <= set(services)
+    for name, block in services.items():
+        if name != "migrate":  # a one-off that exits
+            assert "    healthcheck:\n" in block, f"{name} has no healthcheck"
+        assert "      driver: json-file\n" in block and "max-size: 10m" in block, f"{name}'s log is not rotated"
+        image = block.split("    image: ", 1)[1].split("\n", 1)[0]
+        assert image == "therapy-newsletter:latest" or re.fullmatch(r"[\w./-]+:v?\d+\.\d+(\.\d+)?", image), \
+            f"{name} floats on {image}"
+    for name in ("web", "worker", "beat", "migrate"):
+        for secret in ("SECRET_KEY", "INQUIRY_ENCRYPTION_KEY", "POSTGRES_PASSWORD", "DKIM_PRIVATE_KEY"):
+            assert f"      {secret}_FILE: /run/secrets/" in services[name], f"{name} reads {secret} from a file"
+        assert "newsletter:newsletter@" not in services[name] and "SECRET_KEY:" not in services[name]
+    assert "POSTGRES_PASSWORD_FILE: /run/secrets/postgres_password" in services["postgres"]
+
+
+def test_the_image_never_holds_keys_tests_or_local_state():
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, ".dockerignore")) as handle:
+        ignored = set(handle.read().split())
+    assert {".env", "secrets", "*.pem", "*.key", "instance", "tests", "bench", "node_modules", "backups"} <= ignored
