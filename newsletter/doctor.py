@@ -6,7 +6,6 @@ to go out and the last backup. A check never raises: what it could not do is its
 """
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta

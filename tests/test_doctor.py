@@ -18,7 +18,6 @@ from newsletter.accounts import users
 from newsletter.core.extensions import db
 from newsletter.mail import outbox
 from newsletter.models import Heartbeat, OutgoingMail, utcnow
-from newsletter.models.outbox import MAIL_PENDING
 from tests.support import free_port, wait_for
 from tests.test_domain_check import dkim_key, dns_zone, zone  # noqa: F401  (fixtures: the test DNS server)
 
@@ -46,13 +45,13 @@ def healthy(app, zone, dkim_key, monkeypatch):  # noqa: F811
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
 
-def doctor(app) -> tuple[int, dict[str, str]]:
-    """Run `flask doctor`: its exit code and each line's status by check name."""
+def doctor(app) -> tuple[int, dict[str, str], str]:
+    """Run `flask doctor`: its exit code, each line's status by check name, and what it printed."""
     result = app.test_cli_runner().invoke(args=["doctor"])
     lines = {}
     for line in result.output.splitlines():
         status, _, rest = line.partition(" ")
-        name, _, message = rest.strip().partition(": ")
+        name = rest.strip().partition(": ")[0]
         lines[name] = status.lower()
     assert list(lines) == ALL_CHECKS, result.output
     return result.exit_code, lines, result.output
@@ -116,6 +115,15 @@ def test_doctor_names_each_misconfiguration_and_exits_non_zero(healthy, dkim_key
     code, lines, output = doctor(healthy)
     assert code == 1, output
     assert {name for name, status in lines.items() if status == "fail"} == expected, output
+
+
+def test_a_backup_records_its_time_for_the_doctor(healthy, tmp_path):
+    _forget(healthy, heartbeats.BACKUP)
+    assert doctor(healthy)[1]["Backup"] == "fail"
+    result = healthy.test_cli_runner().invoke(args=["backup", str(tmp_path / "nightly.dump")])
+    assert result.exit_code == 0, result.output
+    code, lines, output = doctor(healthy)
+    assert lines["Backup"] == "ok" and "last backup 0 min ago" in output and code == 0, output
 
 
 def test_doctor_says_what_to_do(healthy):
