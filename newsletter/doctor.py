@@ -59,13 +59,19 @@ def _guard(name: str, check: Callable[[Mapping], tuple[str, str]], config: Mappi
     return Check(name, status, message)
 
 
-def _age(then: datetime | None, now: datetime | None = None) -> str:
+def _last(what: str, then: datetime | None) -> str:
+    """"last heartbeat 3 min ago", or "no heartbeat ever"."""
     if then is None:
-        return "never"
-    minutes = int(((now or utcnow()) - then).total_seconds() // 60)
+        return f"no {what} ever"
+    minutes = int((utcnow() - then).total_seconds() // 60)
     if minutes < 120:
-        return f"{minutes} min ago"
-    return f"{minutes // 60} h ago" if minutes < 48 * 60 else f"{minutes // 1440} days ago"
+        return f"last {what} {minutes} min ago"
+    return f"last {what} {minutes // 60} h ago" if minutes < 48 * 60 else f"last {what} {minutes // 1440} days ago"
+
+
+def _unsigned(config: Mapping) -> str:
+    """Unsigned mail fails in production (Gmail and Yahoo want DKIM from bulk senders), warns elsewhere."""
+    return FAIL if config["APP_ENV"] == "production" else WARN
 
 
 # -- settings
@@ -93,7 +99,7 @@ def check_base_url(config: Mapping) -> tuple[str, str]:
 
 def check_dkim_key(config: Mapping) -> tuple[str, str]:
     if not compose.dkim_enabled(config):
-        return WARN, ("mail is not signed: set DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE (a PEM file "
+        return _unsigned(config), ("mail is not signed: set DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE (a PEM file "
                       "made with `openssl genrsa -out dkim.pem 2048`).")
     try:
         compose.dkim_sign(b"From: doctor@example.org\r\nSubject: test\r\n\r\nhello\r\n", config)
@@ -107,6 +113,8 @@ def check_dkim_key(config: Mapping) -> tuple[str, str]:
 
 def _dns(finding_name: str) -> Callable[[Mapping], tuple[str, str]]:
     def check(config: Mapping) -> tuple[str, str]:
+        if finding_name == "DKIM" and not compose.dkim_enabled(config):
+            return _unsigned(config), "nothing to compare: no DKIM key is set (see the DKIM key line)."
         finding = domain_check.report(config).finding(finding_name)
         status = {domain_check.PASS: OK, domain_check.FAIL: FAIL}.get(finding.status, WARN)
         return status, finding.message + (f" {finding.publish}" if finding.publish else "")
@@ -180,17 +188,17 @@ def check_disk(config: Mapping) -> tuple[str, str]:
 def check_beat(config: Mapping) -> tuple[str, str]:
     seen = heartbeats.last_seen(heartbeats.BEAT)
     if seen is None or utcnow() - seen > heartbeats.SILENT_AFTER:
-        return FAIL, (f"last heartbeat {_age(seen)}: scheduled issues, sweeps and reply-by reminders don't happen. "
+        return FAIL, (f"{_last('heartbeat', seen)}: scheduled issues, sweeps and reply-by reminders don't happen. "
                       "Start it: `celery -A worker beat` (compose: docker compose up -d beat).")
-    return OK, f"last heartbeat {_age(seen)}"
+    return OK, _last("heartbeat", seen)
 
 
 def check_workers(config: Mapping) -> tuple[str, str]:
     seen = heartbeats.last_worker_seen()
     if seen is None or utcnow() - seen > heartbeats.SILENT_AFTER:
-        return FAIL, (f"the newest worker heartbeat is from {_age(seen)}: no mail goes out. Start one: "
+        return FAIL, (f"{_last('heartbeat from any worker', seen)}: no mail goes out. Start one: "
                       "`python -m worker` (compose: docker compose up -d worker).")
-    return OK, f"the newest worker heartbeat is from {_age(seen)}"
+    return OK, _last("heartbeat from a worker", seen)
 
 
 def check_queue(config: Mapping) -> tuple[str, str]:
@@ -200,7 +208,7 @@ def check_queue(config: Mapping) -> tuple[str, str]:
     if not pending:
         return OK, "no mail waiting"
     late = utcnow() - oldest > MAIL_LATE_AFTER
-    message = f"{pending} mail waiting, the oldest due {_age(oldest)}"
+    message = f"{pending} mail waiting, the oldest due since {oldest:%Y-%m-%d %H:%M} UTC"
     return (FAIL, message + ": see Outbox in the admin for the server's answer, and the worker check above.") \
         if late else (OK, message)
 
@@ -208,9 +216,9 @@ def check_queue(config: Mapping) -> tuple[str, str]:
 def check_backup(config: Mapping) -> tuple[str, str]:
     seen = heartbeats.last_seen(heartbeats.BACKUP)
     if seen is None or utcnow() - seen > BACKUP_STALE_AFTER:
-        return FAIL, (f"last backup {_age(seen)}: run `.venv/bin/flask --app wsgi backup PATH` nightly "
+        return FAIL, (f"{_last('backup', seen)}: run `.venv/bin/flask --app wsgi backup PATH` nightly "
                       "(compose: the backup service does it); see docs/reliability.md.")
-    return OK, f"last backup {_age(seen)}"
+    return OK, _last("backup", seen)
 
 
 CHECKS: list[tuple[str, Callable[[Mapping], tuple[str, str]]]] = [
