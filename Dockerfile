@@ -1,5 +1,7 @@
-# The production image: one image for web (gunicorn), worker and beat.
-FROM python:3.11-slim
+# The production image: one image for web (gunicorn), worker and beat. Secrets never enter it: they are
+# mounted at run time (docker-compose.yml, /run/secrets), and .dockerignore keeps keys, .env, tests, benches,
+# node_modules and instance/ out of the build context.
+FROM python:3.11.10-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -4,10 +4,10 @@ from __future__ import annotations
 import os
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from newsletter import backup
+from newsletter import backup, doctor, heartbeats
 from newsletter.accounts import audit, practice, users
 from newsletter.core.extensions import db
 from newsletter.deliverability import bounces
@@ -202,6 +202,18 @@ def register(app: Flask) -> None:
     app.cli.add_command(bounces_cli)
     app.cli.add_command(backup_database)
     app.cli.add_command(restore_database)
+    app.cli.add_command(run_doctor)
+
+
+@click.command("doctor")
+@with_appcontext
+def run_doctor() -> None:
+    """Check the settings and every running part, one line each; exits 1 if anything failed."""
+    report = doctor.run(current_app.config, current_app.instance_path)
+    for check in report:
+        click.echo(str(check))
+    if doctor.failed(report):
+        raise SystemExit(1)
 
 
 _KIND_WORDS = {"hard": "hard bounce", "soft": "soft bounce", "complaint": "spam complaint", "unsubscribe": "unsubscribe"}
@@ -241,6 +253,8 @@ def backup_database(path: str) -> None:
         held = backup.backup(path)
     except backup.BackupError as exc:
         raise click.ClickException(str(exc)) from exc
+    heartbeats.record(heartbeats.BACKUP)  # flask doctor reports the last backup's age
+    db.session.commit()
     click.echo(f"Backup written to {path}: {held}.")
     click.echo(ENCRYPTION_NOTE)
 

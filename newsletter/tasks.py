@@ -10,6 +10,7 @@ from weakref import WeakKeyDictionary
 from celery import shared_task
 from kombu.exceptions import OperationalError
 
+from newsletter import heartbeats
 from newsletter.core.extensions import commit, db
 from newsletter.inquiries import intake, waitlist
 from newsletter.mail import outbox
@@ -84,6 +85,14 @@ def enqueue_mail(mail_ids: Iterable[int]) -> None:
     for mail_id in mail_ids:
         if not enqueue(send_outgoing_mail, mail_id):
             break  # the broker is down: the sweeper sends this one and the rest
+
+
+@shared_task
+def heartbeat() -> None:
+    """Beat, every minute: beat is alive (flask doctor and the admin banner read it)."""
+    heartbeats.record(heartbeats.BEAT)
+    heartbeats.forget_gone_workers()
+    db.session.commit()
 
 
 @shared_task

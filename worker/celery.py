@@ -2,8 +2,9 @@
 from datetime import timedelta
 
 from celery.schedules import crontab
+from celery.signals import worker_ready, worker_shutdown
 
-from newsletter import create_app
+from newsletter import create_app, heartbeats
 from newsletter.sending.engine import SWEEP_EVERY
 
 flask_app = create_app(web=False)  # a worker serves no pages
@@ -11,6 +12,7 @@ app = flask_app.extensions["celery"]
 app.conf.include = ["newsletter.tasks"]
 # The database is the record of what must be sent; these sweeps send what a queue lost.
 app.conf.beat_schedule = {
+    "heartbeat": {"task": "newsletter.tasks.heartbeat", "schedule": heartbeats.EVERY},
     "sweep-outgoing-mail": {"task": "newsletter.tasks.sweep_outgoing_mail", "schedule": timedelta(seconds=30)},
     # 14:00 UTC is early morning in the practice's (US) timezone.
     "send-inquiry-digest": {"task": "newsletter.tasks.send_inquiry_digest", "schedule": crontab(hour=14, minute=0)},
@@ -22,3 +24,19 @@ app.conf.beat_schedule = {
     "nudge-inquiries-due": {"task": "newsletter.tasks.nudge_inquiries_due", "schedule": timedelta(minutes=15)},
     "check-in-with-waitlist": {"task": "newsletter.tasks.check_in_with_waitlist", "schedule": crontab(hour=16, minute=0)},
 }
+
+
+_pulses = []
+
+
+@worker_ready.connect
+def start_worker_heartbeat(sender, **_):
+    """Each worker writes its own heartbeat, beat or no beat (newsletter/heartbeats.py)."""
+    name = heartbeats.worker_name(sender.hostname)
+    _pulses.append(heartbeats.Pulse(flask_app.config["SQLALCHEMY_DATABASE_URI"], name).start())
+
+
+@worker_shutdown.connect
+def stop_worker_heartbeat(**_):
+    for pulse in _pulses:
+        pulse.stop()

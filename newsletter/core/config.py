@@ -76,9 +76,53 @@ def _instance_secret(instance_path: str, filename: str, generate) -> str:
     return value
 
 
+# Secrets that may come from a file instead (Docker secrets): NAME_FILE=/run/secrets/x sets NAME to its contents.
+SECRET_FILE_SETTINGS = ("SECRET_KEY", "INQUIRY_ENCRYPTION_KEY", "DKIM_PRIVATE_KEY", "SMTP_PASSWORD", "POSTGRES_PASSWORD",
+                        "MAILGUN_WEBHOOK_SIGNING_KEY", "WEBHOOK_PASSWORD")
+# Values that ship in examples: production refuses them.
+DEFAULT_SECRETS = {"", "newsletter", "change-me", "changeme", "secret", "password", "..."}
+
+
+def _with_secret_files(environ: Mapping[str, str]) -> dict:
+    """The environment with every NAME_FILE read into NAME, and POSTGRES_PASSWORD put into a DATABASE_URL
+    that has none (compose passes the password as a file, apart from the URL)."""
+    env = dict(environ)
+    for name in SECRET_FILE_SETTINGS:
+        path = env.get(f"{name}_FILE", "")
+        if not path:
+            continue
+        if env.get(name):
+            raise ConfigError(f"Both {name} and {name}_FILE are set; keep one.")
+        try:
+            env[name] = Path(path).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"{name}_FILE is {path!r}, which cannot be read: {exc.strerror}.") from None
+    if env.get("POSTGRES_PASSWORD") and env.get("DATABASE_URL", "").startswith(("postgres://", "postgresql")):
+        from sqlalchemy.engine import make_url
+
+        url = make_url(env["DATABASE_URL"])
+        if url.password is None:
+            env["DATABASE_URL"] = url.set(password=env["POSTGRES_PASSWORD"]).render_as_string(hide_password=False)
+    return env
+
+
+def _refuse_default_secrets(cfg: dict) -> None:
+    """Production never runs on a database password or SECRET_KEY copied from an example."""
+    from sqlalchemy.engine import make_url
+
+    url = cfg["DATABASE_URL"]
+    password = make_url(url).password if url.startswith(("postgres://", "postgresql")) else None
+    if password in DEFAULT_SECRETS:
+        raise ConfigError("The database password is a default (or empty). In production set POSTGRES_PASSWORD_FILE "
+                          "(compose: secrets/postgres_password) to a long random password.")
+    if cfg["SECRET_KEY"] in DEFAULT_SECRETS or len(cfg["SECRET_KEY"]) < 16:
+        raise ConfigError("SECRET_KEY is a default or shorter than 16 characters. Generate one with: "
+                          "python -c 'import secrets; print(secrets.token_urlsafe(48))'")
+
+
 def load(environ: Mapping[str, str], instance_path: str) -> dict:
     """Raw settings: every environment variable the product reads, with its default."""
-    e = environ
+    e = _with_secret_files(environ)
     return {
         "APP_ENV": e.get("APP_ENV", "development"),
         "SECRET_KEY": e.get("SECRET_KEY", ""),
@@ -233,6 +277,8 @@ def finalize(settings: dict, instance_path: str) -> dict:
                 "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
             )
         cfg["INQUIRY_ENCRYPTION_KEY"] = _instance_secret(instance_path, "inquiry_encryption_key", _new_fernet_key)
+    if production:
+        _refuse_default_secrets(cfg)
     if production and not cfg["SMTP_HOST"]:
         raise ConfigError(
             "SMTP_HOST is not set. In production mail must go to a real SMTP server; without one every "

@@ -2,6 +2,7 @@
 from newsletter.models.audit import AuditEntry
 from newsletter.models.base import utcnow
 from newsletter.models.bounces import BounceEvent, ComplaintPause, WebhookNonce
+from newsletter.models.heartbeats import Heartbeat
 from newsletter.models.inquiries import Inquiry, InquiryAccess, InquiryNote
 from newsletter.models.issues import Delivery, Issue
 from newsletter.models.leads import Consultation, InquiryResponse, WaitlistEntry
@@ -19,6 +20,7 @@ __all__ = [
     "ConsentEvent",
     "Consultation",
     "Delivery",
+    "Heartbeat",
     "Inquiry",
     "InquiryAccess",
     "InquiryNote",
