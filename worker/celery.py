@@ -4,7 +4,7 @@ from datetime import timedelta
 from celery.schedules import crontab
 
 from newsletter import create_app
-from newsletter.sending.engine import SWEEP_EVERY
+from newsletter.sending.ledger import SWEEP_EVERY
 
 flask_app = create_app(web=False)  # a worker serves no pages
 app = flask_app.extensions["celery"]
