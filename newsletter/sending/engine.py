@@ -75,13 +75,13 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult, heartb
 
     The batch keeps one database connection, as it keeps one SMTP connection (see ledger.ledger_connection).
     """
-    message, day_cap = issue_mail.for_issue(issue), warmup.daily_cap()
+    issue_id, message, day_cap = issue.id, issue_mail.for_issue(issue), warmup.daily_cap()
     db.session.commit()  # ends the read; nothing more is read through the session: `issue` is expired
     with (transports.open_transport() as connection, ledger.ledger_connection() as marks,
           ledger.sent_marker(marks) as mark_sent):
-        batch = _Batch(issue.id, recipients, result, heartbeat, marks, mark_sent, day_cap)
+        batch = _Batch(issue_id, recipients, result, heartbeat, marks, mark_sent, day_cap)
         post = _Post(connection, message)
-        for position, recipient in enumerate(recipients):
+        for position in range(len(recipients)):
             if not batch.may_send(position) or not batch.deliver(post, position):
                 return
 
