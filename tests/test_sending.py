@@ -290,6 +290,27 @@ def test_paused_issue_sends_nothing_until_resumed_and_cancel_skips_the_rest(app_
     assert not control.resume(issue.id)
 
 
+def test_pause_resume_and_cancel_change_nothing_until_their_caller_commits(app_ctx, smtp):
+    """The admin's view or command commits a change together with its audit entry: a change it
+    did not commit (an error before its commit) leaves the issue as it was."""
+    add_readers(2)
+    issue = add_issue()
+    dispatcher.dispatch(issue.id)
+    db.session.commit()
+    def status() -> str:
+        return db.session.scalar(select(Issue.status).where(Issue.id == issue.id))
+
+    for change, after in ((control.pause, "paused"), (control.resume, "sending"), (control.cancel, "canceled")):
+        before = status()
+        assert change(issue.id) and status() == after
+        db.session.rollback()
+        assert status() == before
+        assert change(issue.id)
+        db.session.commit()
+        assert status() == after
+    assert delivery_statuses(issue.id) == Counter(skipped=2)
+
+
 def test_progress_counts_the_ledger(app_ctx, smtp):
     add_readers(5)
     issue = add_issue()
