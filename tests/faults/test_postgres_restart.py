@@ -29,6 +29,7 @@ def test_postgres_restarted_mid_send_the_send_finishes_doubling_only_messages_in
         dispatcher.dispatch(issue_id)
         db.session.commit()
         hand_out_batches(issue_id, queue, ledger.batches_needed(issue_id))
+        db.session.commit()  # ends the read: this process holds no transaction across the restart
 
         smtp.wait_for_messages(10)
         own_postgres.restart()
