@@ -162,6 +162,7 @@ def issue_status(issue_id: int) -> None:
 
 
 def _change_sending(issue_id: int, change, done: str, refused: str) -> None:
+    """Apply `change` (pause, resume, cancel) and commit it with its audit entry, or refuse saying the status."""
     if not change(issue_id):
         report = control.progress(issue_id)
         raise click.ClickException(refused.format(status=report.status if report else "missing"))

@@ -130,7 +130,7 @@ def sweep_deliveries() -> dict[int, int]:
     return commit_and_hand_out(ledger.sweep)
 
 
-def commit_and_hand_out(work: Callable[[], Iterable[int]]):
+def commit_and_hand_out(work: Callable[[], Iterable[int]]) -> Iterable[int]:
     """Run a sending service call that returns issue ids, commit, then hand out each issue's batches."""
     issue_ids = commit(work)
     for issue_id in issue_ids:

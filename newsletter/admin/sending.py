@@ -43,7 +43,7 @@ def issue_sending_cancel(issue_id: int):
 
 def _change_sending(issue_id: int, change: Callable[[int], bool], done: str, refused: str,
                     then: Callable[[int], object] | None = None):
-    """Apply `change` (pause, resume, cancel), audit it as issue_<change> and commit, then run `then`; say how it went."""
+    """Apply `change` (pause, resume, cancel), audited as issue_<change> and committed, then `then`; say how it went."""
     if change(issue_id):
         audit_action(f"issue_{change.__name__}", f"issue #{issue_id}", commit=True)
         if then:
