@@ -137,7 +137,7 @@ def seed(app, readers: int) -> int:
 def sample_recipients(app, count: int) -> list:
     from newsletter.core.extensions import db
     from newsletter.models import Subscriber
-    from newsletter.sending.engine import Recipient
+    from newsletter.sending.ledger import Recipient
 
     with app.app_context():
         rows = db.session.execute(

@@ -15,7 +15,7 @@ from newsletter.mail import outbox, suppression
 from newsletter.models import Issue
 from newsletter.publishing import issues
 from newsletter.readers import subscriptions
-from newsletter.sending import engine
+from newsletter.sending import control
 from newsletter.tasks import enqueue_batches, enqueue_mail
 
 CLI = "command line"  # where an action came from, in the audit log
@@ -151,7 +151,7 @@ def _issue_or_fail(issue_id: int) -> Issue:
 @click.argument("issue_id", type=int)
 def issue_status(issue_id: int) -> None:
     """Recipients, sent, failed and pending for an issue."""
-    report = engine.progress(issue_id)
+    report = control.progress(issue_id)
     if report is None:
         raise click.ClickException(f"There is no issue {issue_id}.")
     click.echo(f"Issue {issue_id}: {report.status}")
@@ -162,8 +162,9 @@ def issue_status(issue_id: int) -> None:
 
 
 def _change_sending(issue_id: int, change, done: str, refused: str) -> None:
+    """Apply `change` (pause, resume, cancel) and commit it with its audit entry, or refuse saying the status."""
     if not change(issue_id):
-        report = engine.progress(issue_id)
+        report = control.progress(issue_id)
         raise click.ClickException(refused.format(status=report.status if report else "missing"))
     audit.record(f"issue_{change.__name__}", f"issue #{issue_id}", None, CLI)
     db.session.commit()
@@ -174,7 +175,7 @@ def _change_sending(issue_id: int, change, done: str, refused: str) -> None:
 @click.argument("issue_id", type=int)
 def issue_pause(issue_id: int) -> None:
     """Pause a sending issue; `issue resume` continues where it stopped."""
-    _change_sending(issue_id, engine.pause, f"Issue {issue_id} paused.",
+    _change_sending(issue_id, control.pause, f"Issue {issue_id} paused.",
                     "Only a sending issue can be paused (this one is {status}).")
 
 
@@ -182,7 +183,7 @@ def issue_pause(issue_id: int) -> None:
 @click.argument("issue_id", type=int)
 def issue_resume(issue_id: int) -> None:
     """Resume a paused issue from where it stopped."""
-    _change_sending(issue_id, engine.resume, f"Issue {issue_id} is sending again.",
+    _change_sending(issue_id, control.resume, f"Issue {issue_id} is sending again.",
                     "Only a paused issue can be resumed (this one is {status}).")
     enqueue_batches(issue_id)
 
@@ -191,7 +192,7 @@ def issue_resume(issue_id: int) -> None:
 @click.argument("issue_id", type=int)
 def issue_cancel(issue_id: int) -> None:
     """Cancel a sending or paused issue: readers not yet mailed will not be."""
-    _change_sending(issue_id, engine.cancel, f"Issue {issue_id} canceled.",
+    _change_sending(issue_id, control.cancel, f"Issue {issue_id} canceled.",
                     "Only a sending or paused issue can be canceled (this one is {status}).")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
-from typing import Iterable
+from typing import Callable, Iterable
 from weakref import WeakKeyDictionary
 
 from celery import shared_task
@@ -15,7 +15,7 @@ from newsletter.core.extensions import commit, db
 from newsletter.inquiries import intake, waitlist
 from newsletter.mail import outbox
 from newsletter.readers import subscriptions
-from newsletter.sending import engine
+from newsletter.sending import dispatcher, engine, ledger
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +43,13 @@ HAND_OFF_GRACE = timedelta(seconds=20)
 @shared_task
 def apply_signup(request_id: int) -> int:
     """A signup the form stored (subscriptions.request_signup): the reader's state changes here."""
-    mail_ids = commit(lambda: subscriptions.process_signup(request_id))
-    enqueue_mail(mail_ids)
-    return len(mail_ids)
+    return commit_and_send(lambda: subscriptions.process_signup(request_id))
 
 
 @shared_task
 def queue_inquiry_mails(inquiry_id: int) -> int:
     """An inquiry the contact form stored (intake.submit): its forward and acknowledgement are composed here."""
-    mail_ids = commit(lambda: intake.queue_mails(inquiry_id))
-    enqueue_mail(mail_ids)
-    return len(mail_ids)
+    return commit_and_send(lambda: intake.queue_mails(inquiry_id))
 
 
 # A hand-off gives up at once when the broker does not answer (the web's connections fail fast:
@@ -87,6 +83,13 @@ def enqueue_mail(mail_ids: Iterable[int]) -> None:
             break  # the broker is down: the sweeper sends this one and the rest
 
 
+def commit_and_send(queue_mail: Callable[[], list[int]]) -> int:
+    """Run a service call that queues mail, commit, then hand the mail to the workers; how many it queued."""
+    mail_ids = commit(queue_mail)
+    enqueue_mail(mail_ids)
+    return len(mail_ids)
+
+
 @shared_task
 def heartbeat() -> None:
     """Beat, every minute: beat is alive (flask doctor and the admin banner read it)."""
@@ -98,10 +101,7 @@ def heartbeat() -> None:
 @shared_task
 def send_inquiry_digest() -> int:
     """Daily: remind the practice of inquiries still new after INQUIRY_DIGEST_AFTER_HOURS."""
-    mail_ids = intake.queue_digest()
-    db.session.commit()
-    enqueue_mail(mail_ids)
-    return len(mail_ids)
+    return commit_and_send(intake.queue_digest)
 
 
 @shared_task
@@ -120,15 +120,12 @@ def purge_unconfirmed_readers() -> int:
     return removed
 
 
-# -- sending an issue (newsletter/sending.py): bulk work, on the "bulk" queue
+# -- sending an issue (newsletter/sending/): bulk work, on the "bulk" queue
 
 @shared_task
 def dispatch_due_issues() -> list[int]:
     """Beat: start every due scheduled issue and hand its batches to the workers."""
-    started = engine.dispatch_due()
-    for issue_id in started:
-        enqueue_batches(issue_id)
-    return started
+    return commit_and_hand_out(dispatcher.dispatch_due)
 
 
 @shared_task
@@ -139,15 +136,20 @@ def send_batch(issue_id: int) -> dict:
 @shared_task
 def sweep_deliveries() -> dict[int, int]:
     """Beat: requeue deliveries a dead worker held and batches a lost queue dropped."""
-    needed = engine.sweep()
-    for issue_id in needed:
+    return commit_and_hand_out(ledger.sweep)
+
+
+def commit_and_hand_out(work: Callable[[], Iterable[int]]) -> Iterable[int]:
+    """Run a sending service call that returns issue ids, commit, then hand out each issue's batches."""
+    issue_ids = commit(work)
+    for issue_id in issue_ids:
         enqueue_batches(issue_id)
-    return needed
+    return issue_ids
 
 
 def enqueue_batches(issue_id: int) -> int:
     """One send_batch task per batch of the issue's claimable deliveries; the sweeper covers a broker outage."""
-    count = engine.batches_needed(issue_id)
+    count = ledger.batches_needed(issue_id)
     for number in range(count):
         if not enqueue(send_batch, issue_id):
             return number
@@ -157,16 +159,10 @@ def enqueue_batches(issue_id: int) -> int:
 @shared_task
 def nudge_inquiries_due() -> int:
     """Remind the practice of inquiries reaching their reply-by day unanswered (once per inquiry)."""
-    mail_ids = intake.queue_nudges()
-    db.session.commit()
-    enqueue_mail(mail_ids)
-    return len(mail_ids)
+    return commit_and_send(intake.queue_nudges)
 
 
 @shared_task
 def check_in_with_waitlist() -> int:
     """Daily: ask waitlisted people due a check-in whether they still want a place; let go those who never answered."""
-    mail_ids = waitlist.check_in()
-    db.session.commit()
-    enqueue_mail(mail_ids)
-    return len(mail_ids)
+    return commit_and_send(waitlist.check_in)

@@ -11,7 +11,7 @@ from newsletter.core.extensions import db
 from newsletter.inquiries import intake
 from newsletter.models import Delivery, Inquiry, Issue, Subscriber, utcnow
 from newsletter.readers.subscriptions import Origin
-from newsletter.sending import engine
+from newsletter.sending import dispatcher, engine, ledger
 
 READERS = 25
 MESSAGES = {f"person{i}@example.org": f"Hello, I'd like to talk about my sleep — note {i} 🌿" for i in range(4)}
@@ -26,8 +26,8 @@ def fill(smtp) -> dict:
                   status="scheduled", send_at=utcnow())
     db.session.add(issue)
     db.session.commit()
-    assert engine.dispatch(issue.id) == READERS
-    for _ in range(engine.batches_needed(issue.id)):
+    assert dispatcher.dispatch(issue.id) == READERS
+    for _ in range(ledger.batches_needed(issue.id)):
         engine.send_batch(issue.id)
     smtp.wait_for_messages(READERS)
     for address, message in MESSAGES.items():

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from newsletter.core.extensions import db
 from newsletter.models import Issue
 from newsletter.publishing import issues
-from newsletter.sending import engine
+from newsletter.sending import control, dispatcher
 from tests.test_issues_admin import admin_client  # noqa: F401  (a fixture)
 from tests.test_sending import add_issue, add_readers, send_all
 
@@ -98,20 +98,20 @@ def test_a_test_copys_web_link_works_before_sending_and_only_for_its_issue(app, 
 def test_a_canceled_send_counts_the_readers_it_left_out(app_ctx):
     add_readers(5)
     issue = add_issue()
-    engine.dispatch(issue.id)
-    assert engine.cancel(issue.id)
+    dispatcher.dispatch(issue.id)
+    assert control.cancel(issue.id)
 
-    report = engine.progress(issue.id)
+    report = control.progress(issue.id)
     assert (report.sent, report.canceled, report.not_sent, report.skipped) == (0, 5, 5, 0)
 
 
 def test_a_finished_send_has_nobody_left_out(app_ctx):
     add_readers(3)
     issue = add_issue()
-    engine.dispatch(issue.id)
+    dispatcher.dispatch(issue.id)
     send_all(issue.id)
 
-    assert engine.progress(issue.id).not_sent == 0
+    assert control.progress(issue.id).not_sent == 0
 
 
 def write_outbox(app, count: int) -> None:

@@ -16,7 +16,8 @@ from newsletter.mail import outbox
 from newsletter.models import Delivery, Inquiry, OutgoingMail, utcnow
 from newsletter.publishing import issues
 from newsletter.readers.subscriptions import Origin
-from newsletter.sending import engine
+from newsletter.sending import dispatcher
+from newsletter.sending.ledger import batches_needed
 from newsletter.tasks import send_batch
 from tests.support import wait_for
 from tests.test_sending import add_issue, add_readers
@@ -136,9 +137,10 @@ def test_cancel_mid_send_reports_how_many_got_it_and_how_many_did_not(app, admin
     with app.app_context():
         add_readers(30)
         issue = add_issue()
-        engine.dispatch(issue.id)
+        dispatcher.dispatch(issue.id)
+        db.session.commit()
         issue_id = issue.id
-        for _ in range(engine.batches_needed(issue_id)):
+        for _ in range(batches_needed(issue_id)):
             send_batch.apply_async(args=[issue_id], queue=queue)
     page.on("dialog", lambda dialog: dialog.accept())
     page.goto(f"{live_server}/admin/issues/{issue_id}")

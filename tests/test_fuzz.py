@@ -25,7 +25,7 @@ from newsletter.models import OutgoingMail, Subscriber
 from newsletter.models.outbox import MAIL_PENDING, MAIL_SENT
 from newsletter.publishing import issue_mail
 from newsletter.readers import subscriptions
-from newsletter.sending import engine
+from newsletter.sending import ledger
 from tests.support import apply_stored_forms, wait_for
 from tests.test_mail import HOSTILE_NAMES
 from tests.test_sending import add_issue
@@ -301,7 +301,7 @@ def test_issue_copy_for_each_reader_keeps_the_header_block_intact(app_ctx):
 
     @given(name=NAMES, local=LOCAL_PART)
     def copy(name, local):
-        recipient = engine.Recipient(1, 7, f"{local}@example.org", name, secrets.token_hex(16), "active")
+        recipient = ledger.Recipient(1, 7, f"{local}@example.org", name, secrets.token_hex(16), "active")
         assert_well_formed(mailer.for_reader(recipient), "issue", f"{local}@example.org")
 
     copy()

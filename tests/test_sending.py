@@ -27,7 +27,7 @@ from newsletter.mail.suppression import email_hash
 from newsletter.models import Delivery, Issue, Subscriber, Suppression, utcnow
 from newsletter.publishing import issue_mail
 from newsletter.readers import personalize, subscriptions
-from newsletter.sending import engine
+from newsletter.sending import control, dispatcher, engine, ledger
 from tests.support import free_port, wait_for
 
 EMAIL_HTML = (
@@ -56,7 +56,7 @@ def add_issue(status: str = "scheduled", send_at=None) -> Issue:
 
 
 def send_all(issue_id: int) -> None:
-    for _ in range(engine.batches_needed(issue_id)):
+    for _ in range(ledger.batches_needed(issue_id)):
         engine.send_batch(issue_id)
 
 
@@ -75,7 +75,7 @@ def test_each_active_reader_gets_the_issue_once_with_their_own_links(app_ctx, sm
     add_readers(1, status="unsubscribed", prefix="gone")
     issue = add_issue()
 
-    assert engine.dispatch_due() == [issue.id]
+    assert dispatcher.dispatch_due() == [issue.id]
     send_all(issue.id)
 
     assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers})
@@ -95,7 +95,7 @@ def test_fast_message_matches_the_personalize_contract(app_ctx):
     [reader] = add_readers(1)
     reader.name = "Zoë O’Brien <&> " + "with a very long name " * 4
     issue = add_issue()
-    recipient = engine.Recipient(1, reader.id, reader.email, reader.name, reader.token_key, "active")
+    recipient = ledger.Recipient(1, reader.id, reader.email, reader.name, reader.token_key, "active")
     mailer = issue_mail.IssueMail(issue)
 
     fast = BytesParser(policy=policy.default).parsebytes(mailer.for_reader(recipient))
@@ -129,7 +129,7 @@ def test_refusals_are_told_apart_with_and_without_smtp_pipelining(app_ctx, smtp,
     smtp.reject("reader1@example.org", 550)
     smtp.reject("reader2@example.org", 452)
     smtp.fail_next(1, 451)  # the first message's DATA: retried in place
-    engine.dispatch(issue.id)
+    dispatcher.dispatch(issue.id)
 
     result = engine.send_batch(issue.id)
 
@@ -147,7 +147,7 @@ def test_the_message_dot_stuffed_once_per_issue_is_what_smtp_would_send(app_ctx)
     issue = add_issue()
     issue.email_text = ".a line starting with a dot\n%%reader_name%%\n..two\n" + issue.email_text
     issue.email_html = ".<p>%%reader_name%%</p>\n" + issue.email_html
-    recipient = engine.Recipient(1, reader.id, reader.email, reader.name, reader.token_key, "active")
+    recipient = ledger.Recipient(1, reader.id, reader.email, reader.name, reader.token_key, "active")
     mailer = issue_mail.IssueMail(issue)
 
     plain = mailer.for_reader(recipient)
@@ -162,13 +162,14 @@ def test_two_dispatchers_racing_start_the_issue_once(app, smtp):
     barrier = threading.Barrier(4)
     results = []
 
-    def dispatcher():
+    def scheduler():
         with app.app_context():
             barrier.wait()
-            results.append(engine.dispatch(issue_id))
+            results.append(dispatcher.dispatch(issue_id))
+            db.session.commit()
             db.session.remove()
 
-    threads = [threading.Thread(target=dispatcher) for _ in range(4)]
+    threads = [threading.Thread(target=scheduler) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -177,14 +178,14 @@ def test_two_dispatchers_racing_start_the_issue_once(app, smtp):
     assert sorted(results, key=str) == [30, None, None, None]
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Delivery)) == 30
-        assert engine.dispatch(issue_id) is None
-        assert engine.dispatch_due() == []
+        assert dispatcher.dispatch(issue_id) is None
+        assert dispatcher.dispatch_due() == []
 
 
 def test_reader_who_joins_mid_send_is_left_out_and_one_who_leaves_gets_nothing(app_ctx, smtp):
     readers = add_readers(5)
     issue = add_issue()
-    engine.dispatch(issue.id)
+    dispatcher.dispatch(issue.id)
 
     add_readers(1, prefix="latecomer")
     readers[2].status = "unsubscribed"
@@ -201,7 +202,7 @@ def test_suppressed_address_is_not_mailed(app_ctx, smtp):
     db.session.add(Suppression(email_hash=email_hash(readers[0].email), reason="complained"))
     db.session.commit()
     issue = add_issue()
-    engine.dispatch(issue.id)
+    dispatcher.dispatch(issue.id)
     send_all(issue.id)
 
     assert set(copies_by_reader(smtp)) == {readers[1].email, readers[2].email}
@@ -210,7 +211,7 @@ def test_suppressed_address_is_not_mailed(app_ctx, smtp):
 def test_try_later_answers_are_retried_and_nobody_is_lost_or_doubled(app_ctx, smtp):
     readers = add_readers(6)
     issue = add_issue()
-    engine.dispatch(issue.id)
+    dispatcher.dispatch(issue.id)
     smtp.fail_next(3, 451)
 
     send_all(issue.id)
@@ -223,7 +224,7 @@ def test_try_later_answers_are_retried_and_nobody_is_lost_or_doubled(app_ctx, sm
 def test_dropped_connection_mid_batch_resumes_at_the_same_reader(app_ctx, smtp):
     readers = add_readers(6)
     issue = add_issue()
-    engine.dispatch(issue.id)
+    dispatcher.dispatch(issue.id)
     smtp.wait_for_messages(0)
     smtp.drop_next(1)
 
@@ -236,7 +237,7 @@ def test_dropped_connection_mid_batch_resumes_at_the_same_reader(app_ctx, smtp):
 def test_permanent_refusal_fails_that_reader_and_suppresses_the_address(app_ctx, smtp):
     readers = add_readers(5)
     issue = add_issue()
-    engine.dispatch(issue.id)
+    dispatcher.dispatch(issue.id)
     smtp.reject("reader1@example.org", 550)
 
     send_all(issue.id)
@@ -253,7 +254,7 @@ def test_too_many_failures_in_a_row_pause_the_issue_with_a_reason_and_resume_con
     with app.app_context():
         readers = add_readers(4)
         issue = add_issue()
-        engine.dispatch(issue.id)
+        dispatcher.dispatch(issue.id)
         smtp.fail_next(3, 421)
 
         send_all(issue.id)
@@ -262,9 +263,10 @@ def test_too_many_failures_in_a_row_pause_the_issue_with_a_reason_and_resume_con
         assert paused.status == "paused"
         assert "3 failed attempts in a row" in paused.pause_reason and "421" in paused.pause_reason
         assert delivery_statuses(issue.id) == Counter(pending=4)
-        assert engine.batches_needed(issue.id) == 0
+        assert ledger.batches_needed(issue.id) == 0
 
-        assert engine.resume(issue.id)
+        assert control.resume(issue.id)
+        db.session.commit()
         send_all(issue.id)
 
         assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers})
@@ -274,28 +276,49 @@ def test_too_many_failures_in_a_row_pause_the_issue_with_a_reason_and_resume_con
 def test_paused_issue_sends_nothing_until_resumed_and_cancel_skips_the_rest(app_ctx, smtp):
     add_readers(4)
     issue = add_issue()
-    engine.dispatch(issue.id)
+    dispatcher.dispatch(issue.id)
 
-    assert engine.pause(issue.id)
+    assert control.pause(issue.id)
     send_all(issue.id)
     assert engine.send_batch(issue.id).claimed == 0
     assert smtp.messages == []
-    assert engine.progress(issue.id).as_dict()["pending"] == 4
+    assert control.progress(issue.id).as_dict()["pending"] == 4
 
-    assert engine.cancel(issue.id)
+    assert control.cancel(issue.id)
     assert delivery_statuses(issue.id) == Counter(skipped=4)
     assert db.session.get(Issue, issue.id).status == "canceled"
-    assert not engine.resume(issue.id)
+    assert not control.resume(issue.id)
+
+
+def test_pause_resume_and_cancel_change_nothing_until_their_caller_commits(app_ctx, smtp):
+    """The admin's view or command commits a change together with its audit entry: a change it
+    did not commit (an error before its commit) leaves the issue as it was."""
+    add_readers(2)
+    issue = add_issue()
+    dispatcher.dispatch(issue.id)
+    db.session.commit()
+    def status() -> str:
+        return db.session.scalar(select(Issue.status).where(Issue.id == issue.id))
+
+    for change, after in ((control.pause, "paused"), (control.resume, "sending"), (control.cancel, "canceled")):
+        before = status()
+        assert change(issue.id) and status() == after
+        db.session.rollback()
+        assert status() == before
+        assert change(issue.id)
+        db.session.commit()
+        assert status() == after
+    assert delivery_statuses(issue.id) == Counter(skipped=2)
 
 
 def test_progress_counts_the_ledger(app_ctx, smtp):
     add_readers(5)
     issue = add_issue()
-    engine.dispatch(issue.id)
+    dispatcher.dispatch(issue.id)
     smtp.reject("reader0@example.org", 550)
     engine.send_batch(issue.id)
 
-    report = engine.progress(issue.id).as_dict()
+    report = control.progress(issue.id).as_dict()
 
     assert {k: report[k] for k in ("status", "recipients", "sent", "failed", "pending", "percent_done")} == {
         "status": "sent", "recipients": 5, "sent": 4, "failed": 1, "pending": 0, "percent_done": 100.0}
@@ -304,12 +327,12 @@ def test_progress_counts_the_ledger(app_ctx, smtp):
 def test_sweeper_gives_a_dead_workers_deliveries_to_the_next_batch(app_ctx, smtp):
     readers = add_readers(3)
     issue = add_issue()
-    engine.dispatch(issue.id)
-    assert len(engine._claim(issue.id)) == 3  # a worker claims the batch, then dies
+    dispatcher.dispatch(issue.id)
+    assert len(ledger.claim(issue.id)) == 3  # a worker claims the batch, then dies
     assert engine.send_batch(issue.id).claimed == 0
 
-    assert engine.sweep() == {}
-    assert engine.sweep(now=utcnow() + timedelta(minutes=10)) == {issue.id: 1}
+    assert ledger.sweep() == {}
+    assert ledger.sweep(now=utcnow() + timedelta(minutes=10)) == {issue.id: 1}
     engine.send_batch(issue.id)
 
     assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers})
@@ -318,9 +341,9 @@ def test_sweeper_gives_a_dead_workers_deliveries_to_the_next_batch(app_ctx, smtp
 def test_a_batch_heartbeat_renews_its_lease_and_lets_go_of_rows_another_batch_took(app_ctx):
     add_readers(3)
     issue = add_issue()
-    engine.dispatch(issue.id)
-    recipients = engine._claim(issue.id)
-    heartbeat = engine._Heartbeat(db.engine, recipients)
+    dispatcher.dispatch(issue.id)
+    recipients = ledger.claim(issue.id)
+    heartbeat = ledger.Heartbeat(db.engine, recipients)
 
     heartbeat.renew()
 
@@ -331,7 +354,7 @@ def test_a_batch_heartbeat_renews_its_lease_and_lets_go_of_rows_another_batch_to
     # The worker froze past its lease: another batch claims the rows, and this one must not send them.
     db.session.execute(update(Delivery).values(lease_until=utcnow() - timedelta(seconds=1)))
     db.session.commit()
-    assert len(engine._claim(issue.id)) == 3
+    assert len(ledger.claim(issue.id)) == 3
     heartbeat.renew()
     assert heartbeat.held == frozenset()
 
@@ -341,7 +364,7 @@ def test_embedded_mode_sends_to_the_outbox_folder_without_redis(app_factory, tmp
     with app.app_context():
         add_readers(3)
         issue = add_issue()
-        engine.dispatch(issue.id)
+        dispatcher.dispatch(issue.id)
         send_all(issue.id)
 
         assert len(list(tmp_path.glob("*.eml"))) == 3
@@ -358,7 +381,7 @@ def test_issue_is_dkim_signed_when_a_key_is_configured(app_factory, smtp):
     with app.app_context():
         add_readers(1)
         issue = add_issue()
-        engine.dispatch(issue.id)
+        dispatcher.dispatch(issue.id)
         send_all(issue.id)
 
     [received] = smtp.messages
@@ -378,7 +401,7 @@ def test_admin_follows_progress_and_pauses_resumes_and_cancels(app_ctx, client, 
     sign_in(client)
     add_readers(3)
     issue = add_issue()
-    engine.dispatch(issue.id)
+    dispatcher.dispatch(issue.id)
 
     progress = client.get(f"/admin/issues/{issue.id}/sending/progress").json
     assert {k: progress[k] for k in ("status", "recipients", "sent", "pending")} == {
@@ -402,7 +425,7 @@ def test_admin_follows_progress_and_pauses_resumes_and_cancels(app_ctx, client, 
 def test_cli_reports_status_and_pauses_resumes_and_cancels(app_ctx, runner, smtp):
     add_readers(2)
     issue = add_issue()
-    engine.dispatch(issue.id)
+    dispatcher.dispatch(issue.id)
 
     status = runner.invoke(args=["issue", "status", str(issue.id)])
     assert "recipients: 2\nsent: 0\nfailed: 0\nskipped: 0\npending: 2" in status.output
@@ -457,13 +480,13 @@ def test_hourly_cap_gives_the_rest_of_the_batch_back_for_later(app_factory, smtp
     with app.app_context():
         add_readers(5)
         issue = add_issue()
-        engine.dispatch(issue.id)
+        dispatcher.dispatch(issue.id)
 
         result = engine.send_batch(issue.id)
 
         assert (result.sent, result.released, result.stopped) == (2, 3, "rate cap")
-        assert engine.batches_needed(issue.id) == 0  # not before the next hour
-        assert engine.progress(issue.id).pending == 3
+        assert ledger.batches_needed(issue.id) == 0  # not before the next hour
+        assert control.progress(issue.id).pending == 3
 
 
 def test_warm_up_plan_caps_the_day_and_the_issue_waits_for_tomorrow_saying_so(app_factory, smtp, monkeypatch):
@@ -475,12 +498,12 @@ def test_warm_up_plan_caps_the_day_and_the_issue_waits_for_tomorrow_saying_so(ap
     with app.app_context():
         add_readers(5)
         issue = add_issue()
-        engine.dispatch(issue.id)
+        dispatcher.dispatch(issue.id)
 
         result = engine.send_batch(issue.id)
 
         assert (result.sent, result.released, result.stopped) == (3, 2, "rate cap")
-        assert engine.progress(issue.id).status == "sending" and engine.batches_needed(issue.id) == 0
+        assert control.progress(issue.id).status == "sending" and ledger.batches_needed(issue.id) == 0
         tomorrow = datetime.combine(utcnow().date() + timedelta(days=1), datetime.min.time())
         waiting = db.session.scalars(select(Delivery.next_attempt_at).where(Delivery.status == "pending")).all()
         assert len(waiting) == 2 and all(abs((at - tomorrow).total_seconds()) < 5 for at in waiting)
@@ -499,9 +522,9 @@ def test_a_batch_claims_at_most_the_batch_size(app_factory, smtp):
     with app.app_context():
         add_readers(5)
         issue = add_issue()
-        engine.dispatch(issue.id)
+        dispatcher.dispatch(issue.id)
 
-        assert engine.batches_needed(issue.id) == 3
+        assert ledger.batches_needed(issue.id) == 3
         assert [engine.send_batch(issue.id).sent for _ in range(4)] == [2, 2, 1, 0]
 
 
@@ -509,9 +532,9 @@ def test_sending_leaves_the_issues_last_edit_time_alone(app_ctx, smtp):
     add_readers(2)
     issue = add_issue()
     edited = issue.updated_at
-    engine.dispatch(issue.id)
-    engine.pause(issue.id)
-    engine.resume(issue.id)
+    dispatcher.dispatch(issue.id)
+    control.pause(issue.id)
+    control.resume(issue.id)
     send_all(issue.id)
 
     db.session.commit()
@@ -522,7 +545,7 @@ def test_one_readers_full_mailbox_defers_only_that_reader(app_ctx, smtp):
     """A 452 to RCPT delays that one delivery on its own schedule; everyone else gets the issue."""
     readers = add_readers(5)
     issue = add_issue()
-    engine.dispatch(issue.id)
+    dispatcher.dispatch(issue.id)
     smtp.reject("reader2@example.org", 452)
 
     result = engine.send_batch(issue.id)
@@ -540,7 +563,7 @@ def test_a_refused_sender_pauses_the_issue_and_bounces_nobody(app_factory, smtp)
     with app.app_context():
         add_readers(4)
         issue = add_issue()
-        engine.dispatch(issue.id)
+        dispatcher.dispatch(issue.id)
         smtp.reject_sender("blocked@newsletter.test", 550)
 
         result = engine.send_batch(issue.id)
@@ -556,7 +579,7 @@ def test_list_unsubscribe_offers_the_mailto_where_configured(app_factory):
     with app.app_context():
         [reader] = add_readers(1)
         issue = add_issue()
-        recipient = engine.Recipient(1, reader.id, reader.email, reader.name, reader.token_key, "active")
+        recipient = ledger.Recipient(1, reader.id, reader.email, reader.name, reader.token_key, "active")
 
         message = BytesParser(policy=policy.default).parsebytes(issue_mail.IssueMail(issue).for_reader(recipient))
 

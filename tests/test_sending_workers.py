@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from newsletter.core.extensions import db
 from newsletter.models import Delivery, Issue, utcnow
-from newsletter.sending import engine
+from newsletter.sending import control, dispatcher, engine, ledger
 from newsletter.tasks import dispatch_due_issues, enqueue, send_batch
 from tests.support import wait_for
 from tests.test_sending import add_issue, add_readers, copies_by_reader, delivery_statuses
@@ -60,8 +60,9 @@ def test_worker_killed_mid_send_heals_within_a_minute_and_repeats_at_most_the_me
     queue, rescue_queue = f"crash-{uuid.uuid4().hex[:8]}", f"rescue-{uuid.uuid4().hex[:8]}"
     doomed = start_worker(env=SLOW, queues=queue)
     start_worker(queues=rescue_queue)
-    engine.dispatch(issue.id)
-    hand_out_batches(issue.id, queue, engine.batches_needed(issue.id))
+    dispatcher.dispatch(issue.id)
+    db.session.commit()
+    hand_out_batches(issue.id, queue, ledger.batches_needed(issue.id))
 
     smtp.wait_for_messages(25)
     doomed.kill()
@@ -73,10 +74,10 @@ def test_worker_killed_mid_send_heals_within_a_minute_and_repeats_at_most_the_me
 
     def beat_sweeps_deliveries() -> bool:
         """What beat does every SWEEP_EVERY: the sweeper hands out the dead worker's readers once its lease lapsed."""
-        hand_out_batches(issue.id, rescue_queue, engine.sweep().get(issue.id, 0))
+        hand_out_batches(issue.id, rescue_queue, ledger.sweep().get(issue.id, 0))
         return issue_status(issue.id) == "sent"
 
-    wait_for(beat_sweeps_deliveries, timeout=180, interval=engine.SWEEP_EVERY.total_seconds())
+    wait_for(beat_sweeps_deliveries, timeout=180, interval=ledger.SWEEP_EVERY.total_seconds())
 
     last_sent = db.session.scalar(select(func.max(Delivery.sent_at)).where(Delivery.issue_id == issue.id))
     assert last_sent - killed_at < timedelta(seconds=60)  # every reader had the issue within a minute of the crash
@@ -93,19 +94,22 @@ def test_pause_stops_a_sending_worker_and_resume_finishes_without_doubles(app_ct
     issue = add_issue()
     queue = f"pause-{uuid.uuid4().hex[:8]}"
     start_worker(env={**SLOW, "SEND_BATCH_SIZE": "40"}, queues=queue)
-    engine.dispatch(issue.id)
+    dispatcher.dispatch(issue.id)
+    db.session.commit()
     hand_out_batches(issue.id, queue, 1)
 
     smtp.wait_for_messages(10)
-    assert engine.pause(issue.id)
+    assert control.pause(issue.id)
+    db.session.commit()  # as the admin's view does
     wait_for(lambda: _unleased_pending(issue.id), timeout=10, message="the batch did not stop")
     stopped_at = len(smtp.messages)
     time.sleep(0.5)
     assert len(smtp.messages) == stopped_at < 40
     assert delivery_statuses(issue.id) == Counter(sent=stopped_at, pending=40 - stopped_at)
 
-    assert engine.resume(issue.id)
-    hand_out_batches(issue.id, queue, engine.batches_needed(issue.id))
+    assert control.resume(issue.id)
+    db.session.commit()  # as the admin's view does
+    hand_out_batches(issue.id, queue, ledger.batches_needed(issue.id))
     wait_for(lambda: issue_status(issue.id) == "sent", timeout=30)
 
     assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers})
@@ -125,7 +129,8 @@ def test_two_workers_together_keep_to_the_rate_cap(mode, app_factory, settings, 
         queue = f"cap-{uuid.uuid4().hex[:8]}"
         for _ in range(2):
             start_worker(env={**overrides, "SEND_RATE_PER_SECOND": str(rate), "SEND_BATCH_SIZE": "35"}, queues=queue)
-        engine.dispatch(issue.id)
+        dispatcher.dispatch(issue.id)
+        db.session.commit()
         hand_out_batches(issue.id, queue, 2)
         wait_for(lambda: issue_status(issue.id) == "sent", timeout=120)
         assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers})
@@ -155,7 +160,8 @@ def test_redis_restart_mid_send_loses_the_queue_but_not_a_reader(app_ctx, smtp, 
     issue = add_issue()
     queue = f"restart-{uuid.uuid4().hex[:8]}"
     start_worker(env={"SEND_RATE_PER_SECOND": "10", "SEND_BATCH_SIZE": "30"}, queues=queue)
-    engine.dispatch(issue.id)
+    dispatcher.dispatch(issue.id)
+    db.session.commit()
     hand_out_batches(issue.id, queue, 1)
 
     smtp.wait_for_messages(15)
@@ -163,7 +169,7 @@ def test_redis_restart_mid_send_loses_the_queue_but_not_a_reader(app_ctx, smtp, 
     wait_for(lambda: _unleased_pending(issue.id), timeout=15, message="the running batch did not finish")
     redis_server.start()
     assert len(smtp.messages) == 30
-    needed = engine.sweep(now=utcnow() + timedelta(minutes=2))  # beat's sweep, once the issue looks idle
+    needed = ledger.sweep(now=utcnow() + timedelta(minutes=2))  # beat's sweep, once the issue looks idle
     hand_out_batches(issue.id, queue, needed[issue.id] + 2)
     wait_for(lambda: issue_status(issue.id) == "sent", timeout=30)
     wait_for(lambda: _queue_length(queue) == 0, timeout=15, message="the worker stopped taking tasks")
@@ -174,7 +180,8 @@ def test_redis_restart_mid_send_loses_the_queue_but_not_a_reader(app_ctx, smtp, 
 def test_redis_outage_mid_send_falls_back_to_the_rate_bucket_in_the_database(app_ctx, smtp, redis_outage):
     readers = add_readers(4)
     issue = add_issue()
-    engine.dispatch(issue.id)
+    dispatcher.dispatch(issue.id)
+    db.session.commit()
 
     engine.send_batch(issue.id)
 

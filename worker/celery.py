@@ -5,7 +5,7 @@ from celery.schedules import crontab
 from celery.signals import worker_ready, worker_shutdown
 
 from newsletter import create_app, heartbeats
-from newsletter.sending.engine import SWEEP_EVERY
+from newsletter.sending.ledger import SWEEP_EVERY
 
 flask_app = create_app(web=False)  # a worker serves no pages
 app = flask_app.extensions["celery"]

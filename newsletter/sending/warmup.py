@@ -47,7 +47,6 @@ def today(now: datetime | None = None) -> WarmupDay | None:
     midnight = datetime.combine(now.date(), time())
     used = db.session.scalar(select(func.count()).select_from(Delivery).where(
         Delivery.status == DELIVERY_SENT, Delivery.sent_at >= midnight, Delivery.sent_at < midnight + timedelta(days=1)))
-    db.session.commit()
     return WarmupDay(day=day, days=current_app.config["SEND_WARMUP_DAYS"], cap=cap, used=used)
 
 

@@ -15,7 +15,7 @@ from newsletter.mail import outbox
 from newsletter.models import Delivery, Inquiry, Issue, OutgoingMail, Subscriber
 from newsletter.readers import subscriptions
 from newsletter.readers.subscriptions import Origin
-from newsletter.sending import engine
+from newsletter.sending import dispatcher, ledger
 from tests.support import redis_answers, wait_for
 from tests.test_sending import add_issue, add_readers, copies_by_reader, delivery_statuses
 from tests.test_sending_workers import hand_out_batches, issue_status
@@ -67,8 +67,9 @@ def test_smtp_server_gone_mid_send_the_send_finishes_once_it_is_back(
     queue = f"smtp-outage-{uuid.uuid4().hex[:8]}"
     start_worker(env={"SMTP_PORT": str(own_smtp_server.port), "SEND_RATE_PER_SECOND": "20",
                       "SEND_BATCH_SIZE": "50"}, queues=queue)
-    engine.dispatch(issue.id)
-    hand_out_batches(issue.id, queue, engine.batches_needed(issue.id))
+    dispatcher.dispatch(issue.id)
+    db.session.commit()
+    hand_out_batches(issue.id, queue, ledger.batches_needed(issue.id))
     received = own_smtp_server.recorder
 
     received.wait_for_messages(10)

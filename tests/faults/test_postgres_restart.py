@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from newsletter.core.extensions import db
 from newsletter.models import utcnow
-from newsletter.sending import engine
+from newsletter.sending import dispatcher, ledger
 from tests.conftest import make_app
 from tests.support import wait_for
 from tests.test_sending import add_issue, add_readers, copies_by_reader, delivery_statuses
@@ -26,8 +26,10 @@ def test_postgres_restarted_mid_send_the_send_finishes_doubling_only_messages_in
         issue_id = add_issue().id
         queue = f"pg-restart-{uuid.uuid4().hex[:8]}"
         worker = start_worker(env=env, queues=queue)
-        engine.dispatch(issue_id)
-        hand_out_batches(issue_id, queue, engine.batches_needed(issue_id))
+        dispatcher.dispatch(issue_id)
+        db.session.commit()
+        hand_out_batches(issue_id, queue, ledger.batches_needed(issue_id))
+        db.session.commit()  # ends the read: this process holds no transaction across the restart
 
         smtp.wait_for_messages(10)
         own_postgres.restart()
@@ -39,7 +41,7 @@ def test_postgres_restarted_mid_send_the_send_finishes_doubling_only_messages_in
         assert in_flight in (0, 1)
 
         # As in the kill tests: the sweep runs with its clock past the lease.
-        needed = engine.sweep(now=utcnow() + engine.LEASE + timedelta(seconds=1))
+        needed = ledger.sweep(now=utcnow() + ledger.LEASE + timedelta(seconds=1))
         hand_out_batches(issue_id, queue, needed[issue_id])
         wait_for(lambda: issue_status(issue_id) == "sent", timeout=60, message="the send did not finish")
 

@@ -6,7 +6,7 @@ exchange, timed by the SMTP test server's hooks:
    that one message goes twice, with the same Message-ID;
 3. after the previous message was marked sent (at the next MAIL FROM): no double.
 
-Leases: a batch's lease (engine.LEASE, 30 s) lapses once its worker's heartbeat stops. Each case runs
+Leases: a batch's lease (ledger.LEASE, 30 s) lapses once its worker's heartbeat stops. Each case runs
 beat's sweep with its clock just past the lease, which is what the sweep does once the dead worker's
 lease has expired; test_sending_workers.py waits for that in real time (under a minute).
 """
@@ -16,8 +16,9 @@ import uuid
 from collections import Counter
 from datetime import timedelta
 
+from newsletter.core.extensions import db
 from newsletter.models import utcnow
-from newsletter.sending import engine
+from newsletter.sending import dispatcher, ledger
 from tests.support import wait_for
 from tests.test_sending import add_issue, add_readers, copies_by_reader, delivery_statuses
 from tests.test_sending_workers import hand_out_batches, issue_status
@@ -37,7 +38,7 @@ def kill_at(smtp, event: str, accepted: int, worker) -> None:
 
 
 def resume_after_lease_expiry(issue_id: int, queue: str) -> None:
-    needed = engine.sweep(now=utcnow() + engine.LEASE + timedelta(seconds=1))  # the lease has lapsed by then
+    needed = ledger.sweep(now=utcnow() + ledger.LEASE + timedelta(seconds=1))  # the lease has lapsed by then
     assert needed.get(issue_id, 0) >= 1
     hand_out_batches(issue_id, queue, needed[issue_id])
 
@@ -47,12 +48,13 @@ def test_three_sigkills_in_one_send_lose_nobody_and_double_only_the_message_in_f
     readers = add_readers(READERS)
     issue = add_issue()
     queue = f"kills-{uuid.uuid4().hex[:8]}"
-    engine.dispatch(issue.id)
+    dispatcher.dispatch(issue.id)
+    db.session.commit()
 
     # 1. Before the message is accepted.
     first = start_worker(env=ONE_BATCH, queues=queue)
     kill_at(smtp, "RCPT", 5, first)
-    hand_out_batches(issue.id, queue, engine.batches_needed(issue.id))
+    hand_out_batches(issue.id, queue, ledger.batches_needed(issue.id))
     wait_for(lambda: first.process.poll() is not None, timeout=30, message="worker 1 was not killed")
     assert len(smtp.messages) == 5 and delivery_statuses(issue.id)["sent"] == 5
 
