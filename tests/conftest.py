@@ -7,16 +7,21 @@ server answers, and the summary says so loudly; with CI=true an unreachable Post
 from __future__ import annotations
 
 import os
+import re
+from contextlib import nullcontext
 import threading
 import uuid
 
+import pyotp
 import pytest
+from flask import has_app_context
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 from werkzeug.serving import make_server
 
-from tests.support import RedisServer, SMTPServer, WorkerProcess, process_starter, redis_answers
+from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, next_code
+from tests.support import GunicornProcess, RedisServer, SMTPServer, WorkerProcess, process_starter, redis_answers
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 # One Redis database per backend, so the SQLite worker never takes the PostgreSQL run's tasks.
@@ -259,6 +264,13 @@ def start_worker(settings, _schema, tmp_path):
         yield start
 
 
+@pytest.fixture
+def start_gunicorn(settings, _schema, tmp_path):
+    """Serve the app with a real gunicorn (stopped after the test); `env` overrides settings."""
+    with process_starter(GunicornProcess, settings, tmp_path, "web") as start:
+        yield start
+
+
 # -- a real browser against a live server
 
 @pytest.fixture
@@ -294,3 +306,81 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+# -- signing in: one way, as the tutorial's `auth` fixture
+
+class Auth:
+    """Make the account and sign in through the real sign-in page, with or without the second factor."""
+
+    def __init__(self, app, client) -> None:
+        self.app, self.client = app, client
+
+    def create(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> str:
+        """The account (made or reset through the service `create-admin` calls); its address."""
+        from newsletter.accounts import users
+        from newsletter.core.extensions import db
+
+        # Inside the test's own app context, its session writes (a second one would wait on SQLite's lock).
+        with nullcontext() if has_app_context() else self.app.app_context():
+            users.set_admin(email, password)
+            db.session.commit()
+        return email
+
+    def sign_in(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD, client=None, **request):
+        """Post the sign-in form (the password step); the response."""
+        return (client or self.client).post("/admin/login", data={"email": email, "password": password}, **request)
+
+    def turn_on_second_factor(self, client=None) -> tuple[str, list[str]]:
+        """Turn two-step sign-in on through the pages (signed in); the secret and the recovery codes shown."""
+        client = client or self.client
+        page = client.get("/admin/two-factor").get_data(as_text=True)
+        secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page).group(1)
+        response = client.post("/admin/two-factor", data={"code": pyotp.TOTP(secret).now()})
+        assert response.status_code == 200
+        return secret, re.findall(r"<code>([0-9a-f]{5}-[0-9a-f]{5})</code>", response.get_data(as_text=True))
+
+    def login(self, client=None, second_factor: bool = False):
+        """Make the therapist's account and sign in with it (both steps, when `second_factor`); the client."""
+        client = client or self.client
+        self.create()
+        assert self.sign_in(client=client).status_code == 302, "the test admin could not sign in"
+        if second_factor:
+            secret, _ = self.turn_on_second_factor(client)
+            client.post("/admin/logout")
+            assert self.sign_in(client=client).status_code == 302
+            assert client.post("/admin/login/code", data={"code": next_code(secret)}).status_code == 302
+        return client
+
+    def sign_in_browser(self, page, live_server: str, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD):
+        """Sign the browser in through the page; the page, on the dashboard."""
+        page.goto(f"{live_server}/admin/login")
+        page.fill("input[name=email]", email)
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{live_server}/admin/")
+        return page
+
+
+@pytest.fixture
+def auth(app, client) -> Auth:
+    return Auth(app, client)
+
+
+@pytest.fixture
+def admin(auth) -> str:
+    """The therapist's account exists; its address."""
+    return auth.create()
+
+
+@pytest.fixture
+def admin_client(auth, client):
+    """A client signed in as the therapist."""
+    return auth.login(client)
+
+
+@pytest.fixture
+def admin_page(auth, live_server, page):
+    """The browser signed in as the therapist."""
+    auth.create()
+    return auth.sign_in_browser(page, live_server)

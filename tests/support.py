@@ -321,26 +321,30 @@ class BeatProcess(WorkerProcess):
 
 
 class GunicornProcess(WorkerProcess):
-    """The web app served by a real gunicorn (sync workers) on a free local port."""
+    """The web app served by a real gunicorn as production runs it (`gunicorn -c gunicorn.conf.py wsgi:app`,
+    sync workers) on a free local port; its output, the access log included, goes to `log_path`."""
 
     def __init__(self, env: dict[str, str], log_path: Path, name: str, workers: int = 2) -> None:
         super().__init__(env, log_path, name)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.args = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind",
-                     f"127.0.0.1:{self.port}", "wsgi:app"]
+        self.args = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}",
+                     "--workers", str(workers), "--worker-class", "sync", "--no-control-socket", "wsgi:app"]
 
     def _ready(self, offset: int) -> bool:
         import urllib.error
         import urllib.request
 
         if self.process.poll() is not None:
-            raise AssertionError(f"gunicorn exited with {self.process.returncode}; see {self.log_path}")
+            raise AssertionError(f"gunicorn exited with {self.process.returncode}:\n" + self.log_text()[-3000:])
         try:
             with urllib.request.urlopen(self.url + "/", timeout=10) as response:
                 return response.status == 200
         except (urllib.error.URLError, OSError):
             return False
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
 
 @contextmanager

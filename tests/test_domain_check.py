@@ -13,9 +13,7 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from newsletter.accounts import users
 from newsletter.core.config import ConfigError, dns_server
-from newsletter.core.extensions import db
 from newsletter.deliverability import domain_check
 from newsletter.deliverability.domain_check import FAIL, PASS, UNKNOWN
 from tests.support import free_port
@@ -310,48 +308,40 @@ def test_the_test_server_is_the_one_asked(zone):
 
 
 @pytest.fixture
-def admin(app, client, config, monkeypatch):
+def sender_admin(app, admin_client, config, monkeypatch):
     """A client signed in as the therapist, the app set to send from example.org via the test DNS."""
     for name, value in config.items():
         monkeypatch.setitem(app.config, name, value)
-    with app.app_context():
-        users.set_admin("therapist@example.com", "correct horse battery")
-        db.session.commit()
-    signed_in = client.post("/admin/login", data={"email": "therapist@example.com", "password": "correct horse battery"})
-    assert signed_in.status_code == 302, "the test admin could not sign in"
-    return client
+    return admin_client
 
 
-def test_the_admin_page_shows_the_record_to_publish_and_checks_again(admin, zone):
+def test_the_admin_page_shows_the_record_to_publish_and_checks_again(sender_admin, zone):
     del zone.records[("_dmarc.example.org", "TXT")]
 
-    page = admin.get("/admin/sender-domain").get_data(as_text=True)
+    page = sender_admin.get("/admin/sender-domain").get_data(as_text=True)
     assert "Sender domain: example.org" in page and "Some records need attention" in page
     assert "Publish this TXT record at <strong>_dmarc.example.org</strong>" in page
     assert "v=DMARC1; p=none; rua=mailto:hello@example.org</textarea>" in page
     assert page.count("passes</span>") == 3
 
     zone.set("_dmarc.example.org", "TXT", "v=DMARC1; p=none; rua=mailto:hello@example.org")
-    assert "Some records need attention" in admin.get("/admin/sender-domain").get_data(as_text=True), "cached"
-    response = admin.post("/admin/sender-domain")
+    assert "Some records need attention" in sender_admin.get("/admin/sender-domain").get_data(as_text=True), "cached"
+    response = sender_admin.post("/admin/sender-domain")
     assert response.status_code == 302
-    page = admin.get(response.headers["Location"]).get_data(as_text=True)
+    page = sender_admin.get(response.headers["Location"]).get_data(as_text=True)
     assert "Everything passes" in page and "<textarea" not in page
 
 
-def test_the_admin_nav_links_the_page_and_strangers_are_sent_to_sign_in(admin, app):
-    assert 'href="/admin/sender-domain"' in admin.get("/admin/").get_data(as_text=True)
+def test_the_admin_nav_links_the_page_and_strangers_are_sent_to_sign_in(sender_admin, app):
+    assert 'href="/admin/sender-domain"' in sender_admin.get("/admin/").get_data(as_text=True)
     stranger = app.test_client().get("/admin/sender-domain")
     assert stranger.status_code == 302 and "/admin/login" in stranger.headers["Location"]
 
 
-def test_the_page_fits_a_phone_and_check_again_shows_a_fixed_record(admin, zone, live_server, page):
+def test_the_page_fits_a_phone_and_check_again_shows_a_fixed_record(sender_admin, zone, live_server, admin_page):
+    page = admin_page
     zone.records.clear()
     page.set_viewport_size({"width": 375, "height": 800})
-    page.goto(f"{live_server}/admin/login")
-    page.fill("input[name=email]", "therapist@example.com")
-    page.fill("input[name=password]", "correct horse battery")
-    page.click("button[type=submit]")
     page.goto(f"{live_server}/admin/sender-domain")
 
     assert page.locator("textarea").count() == 3  # SPF, DKIM and DMARC records to copy

@@ -26,9 +26,8 @@ from newsletter.models.outbox import MAIL_PENDING, MAIL_SENT
 from newsletter.publishing import issue_mail
 from newsletter.readers import subscriptions
 from newsletter.sending import engine
+from tests.helpers import HOSTILE_NAMES, add_issue
 from tests.support import apply_stored_forms, wait_for
-from tests.test_mail import HOSTILE_NAMES
-from tests.test_sending import add_issue
 
 _COMMON = {"deadline": None, "derandomize": False, "print_blob": True,
            "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow,

@@ -22,38 +22,21 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from newsletter.core.extensions import db
 from newsletter.mail import suppression
 from newsletter.models import BounceEvent, ConsentEvent, Issue, Subscriber
+from tests.helpers import READER, add_reader, bounce_event_count, reader_status
 
-READER = "dana@example.org"
 MAILGUN_KEY = "key-" + "5" * 32
 TOPIC = "arn:aws:sns:us-east-1:123456789012:ses-bounces"
-
-
-def add_reader(email: str = READER) -> Subscriber:
-    reader = Subscriber(email=email, name="Dana", status="active", token_key=secrets.token_hex(16))
-    db.session.add(reader)
-    db.session.commit()
-    return reader
-
-
-def reader_status(email: str = READER) -> str:
-    db.session.commit()
-    return db.session.scalar(select(Subscriber.status).where(Subscriber.email == email))
-
-
-def events() -> int:
-    db.session.commit()
-    return db.session.scalar(select(func.count()).select_from(BounceEvent))
 
 
 def assert_nothing_changed() -> None:
     assert reader_status() == "active"
     assert not suppression.is_suppressed(READER)
-    assert events() == 0
+    assert bounce_event_count() == 0
 
 
 # -- Mailgun
@@ -121,7 +104,7 @@ def test_mailgun_replayed_token_is_refused(mailgun_app):
     first = client.post("/webhooks/mailgun", json=mailgun_body(mailgun_failure("temporary"), token=token))
     replay = client.post("/webhooks/mailgun", json=mailgun_body(mailgun_failure("temporary"), token=token))
     assert (first.status_code, replay.status_code) == (200, 403)
-    assert events() == 1
+    assert bounce_event_count() == 1
     assert reader_status() == "active"  # one soft bounce is only counted
 
 
@@ -320,8 +303,8 @@ def sendgrid_app(app_factory, sendgrid_key):
         yield app
 
 
-def sendgrid_post(app, key, events: list[dict], tamper: bool = False):
-    body = json.dumps(events).encode()
+def sendgrid_post(app, key, bounce_event_count: list[dict], tamper: bool = False):
+    body = json.dumps(bounce_event_count).encode()
     timestamp = str(int(time.time()))
     signature = key.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
     if tamper:
@@ -342,9 +325,9 @@ SENDGRID_EVENTS = [
 def test_sendgrid_signed_events_bounce_and_complain(sendgrid_app, sendgrid_key):
     assert sendgrid_post(sendgrid_app, sendgrid_key, SENDGRID_EVENTS).get_json() == {"recorded": 2}
     assert (reader_status(), reader_status("sam@example.org")) == ("bounced", "complained")
-    # The provider retries a batch: the same events count once.
+    # The provider retries a batch: the same bounce_event_count count once.
     assert sendgrid_post(sendgrid_app, sendgrid_key, SENDGRID_EVENTS).get_json() == {"recorded": 0}
-    assert events() == 2
+    assert bounce_event_count() == 2
 
 
 def test_sendgrid_tampered_or_unsigned_batch_changes_nothing(sendgrid_app, sendgrid_key):
@@ -381,13 +364,13 @@ def every_webhook_app(app_factory, sendgrid_key):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(event=EVENT | JSON, events=st.lists(EVENT | JSON, max_size=3))
-def test_any_verified_payload_gets_an_answer_not_an_error(every_webhook_app, sendgrid_key, event, events):
+@given(event=EVENT | JSON, bounce_event_count=st.lists(EVENT | JSON, max_size=3))
+def test_any_verified_payload_gets_an_answer_not_an_error(every_webhook_app, sendgrid_key, event, bounce_event_count):
     client = every_webhook_app.test_client()
     answers = [
         client.post("/webhooks/mailgun", json=mailgun_body(event)).status_code,
         client.post("/webhooks/postmark", json=event, headers=basic("postmark", "s3cret-hook")).status_code,
-        sendgrid_post(every_webhook_app, sendgrid_key, events).status_code,
+        sendgrid_post(every_webhook_app, sendgrid_key, bounce_event_count).status_code,
     ]
     assert all(code in (200, 400) for code in answers), answers
 
