@@ -6,22 +6,46 @@ server answers, and the summary says so loudly; with CI=true an unreachable Post
 """
 from __future__ import annotations
 
+import base64
 import os
+import re
 import threading
 import uuid
+from contextlib import nullcontext
 
+import pyotp
 import pytest
-from flask.testing import FlaskClient
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from dnslib.server import DNSLogger, DNSServer
+from flask import has_app_context
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 from werkzeug.serving import make_server
 
-from tests.support import RedisServer, SMTPServer, WorkerProcess, process_starter, redis_answers
+from newsletter.deliverability import domain_check
+from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, add_reader, next_code
+from tests.relays import MAILGUN_KEY, POSTMARK_LOGIN, TOPIC, CertServer
+from tests.support import (
+    FERNET_TEST_KEY,
+    POSTGRES_ADMIN_URL,
+    GunicornProcess,
+    RedisServer,
+    SMTPServer,
+    UDPHandler,
+    WorkerProcess,
+    Zone,
+    app_config,
+    free_port,
+    make_app,
+    process_starter,
+    redis_answers,
+)
 
-POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 # One Redis database per backend, so the SQLite worker never takes the PostgreSQL run's tasks.
 REDIS_DB = {"sqlite": 11, "postgresql": 12}
-FERNET_TEST_KEY = "u1Zp2Gq2m0mS8b1c2YJx9bqgk1m3n6Qq3y4Rr8Sx1Xw="
 
 _postgres_skipped: list[str] = []
 
@@ -127,7 +151,7 @@ def _schema(settings):
     from newsletter import create_app
     from newsletter.core.extensions import db
 
-    app = create_app(_app_config(settings))
+    app = create_app(app_config(settings))
     with app.app_context():
         db.drop_all()
         db.create_all()
@@ -135,12 +159,6 @@ def _schema(settings):
     return True
 
 
-def _app_config(settings: dict) -> dict:
-    config = {key: value for key, value in settings.items() if key != "INSTANCE_PATH"}
-    config["SMTP_PORT"] = int(settings["SMTP_PORT"])
-    config["SMTP_TIMEOUT"] = float(settings["SMTP_TIMEOUT"])
-    config["SEND_RATE_PER_SECOND"] = float(settings["SEND_RATE_PER_SECOND"])
-    return config
 
 
 # -- the app chain
@@ -155,25 +173,8 @@ def app(settings, _schema, monkeypatch):
     _empty_database(app)
 
 
-class ClosingClient(FlaskClient):
-    """Closes each response, as a WSGI server does once it is sent: work registered with
-    call_on_close (handing mail to the worker) then runs, as it does in production."""
-
-    def open(self, *args, **kwargs):
-        kwargs.setdefault("buffered", True)
-        return super().open(*args, **kwargs)
 
 
-def make_app(settings: dict, **overrides):
-    from newsletter import create_app
-
-    config = _app_config(settings)
-    config.update({"TESTING": True, "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False,
-                   "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex[:8]}"})
-    config.update(overrides)
-    app = create_app(config)
-    app.test_client_class = ClosingClient
-    return app
 
 
 @pytest.fixture
@@ -259,6 +260,13 @@ def start_worker(settings, _schema, tmp_path):
         yield start
 
 
+@pytest.fixture
+def start_gunicorn(settings, _schema, tmp_path):
+    """Serve the app with a real gunicorn (stopped after the test); `env` overrides settings."""
+    with process_starter(GunicornProcess, settings, tmp_path, "web") as start:
+        yield start
+
+
 # -- a real browser against a live server
 
 @pytest.fixture
@@ -294,3 +302,156 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+# -- signing in: one way, as the tutorial's `auth` fixture
+
+class Auth:
+    """Make the account and sign in through the real sign-in page, with or without the second factor."""
+
+    def __init__(self, app, client) -> None:
+        self.app, self.client = app, client
+
+    def create(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> str:
+        """The account (made or reset through the service `create-admin` calls); its address."""
+        from newsletter.accounts import users
+        from newsletter.core.extensions import db
+
+        # Inside the test's own app context, its session writes (a second one would wait on SQLite's lock).
+        with nullcontext() if has_app_context() else self.app.app_context():
+            users.set_admin(email, password)
+            db.session.commit()
+        return email
+
+    def sign_in(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD, client=None, **request):
+        """Post the sign-in form (the password step); the response."""
+        return (client or self.client).post("/admin/login", data={"email": email, "password": password}, **request)
+
+    def turn_on_second_factor(self, client=None) -> tuple[str, list[str]]:
+        """Turn two-step sign-in on through the pages (signed in); the secret and the recovery codes shown."""
+        client = client or self.client
+        page = client.get("/admin/two-factor").get_data(as_text=True)
+        secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page).group(1)
+        response = client.post("/admin/two-factor", data={"code": pyotp.TOTP(secret).now()})
+        assert response.status_code == 200
+        return secret, re.findall(r"<code>([0-9a-f]{5}-[0-9a-f]{5})</code>", response.get_data(as_text=True))
+
+    def login(self, client=None, second_factor: bool = False):
+        """Make the therapist's account and sign in with it (both steps, when `second_factor`); the client."""
+        client = client or self.client
+        self.create()
+        assert self.sign_in(client=client).status_code == 302, "the test admin could not sign in"
+        if second_factor:
+            secret, _ = self.turn_on_second_factor(client)
+            client.post("/admin/logout")
+            assert self.sign_in(client=client).status_code == 302
+            assert client.post("/admin/login/code", data={"code": next_code(secret)}).status_code == 302
+        return client
+
+    def sign_in_browser(self, page, live_server: str, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD):
+        """Sign the browser in through the page; the page, on the dashboard."""
+        page.goto(f"{live_server}/admin/login")
+        page.fill("input[name=email]", email)
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{live_server}/admin/")
+        return page
+
+
+@pytest.fixture
+def auth(app, client) -> Auth:
+    return Auth(app, client)
+
+
+@pytest.fixture
+def admin(auth) -> str:
+    """The therapist's account exists; its address."""
+    return auth.create()
+
+
+@pytest.fixture
+def admin_client(auth, client):
+    """A client signed in as the therapist."""
+    return auth.login(client)
+
+
+@pytest.fixture
+def admin_page(auth, live_server, page):
+    """The browser signed in as the therapist."""
+    auth.create()
+    return auth.sign_in_browser(page, live_server)
+
+
+@pytest.fixture(scope="module")
+def cert_server():
+    server = CertServer()
+    yield server
+    server.httpd.shutdown()
+
+
+@pytest.fixture
+def sendgrid_key():
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture
+def every_provider(app_factory, sendgrid_key, cert_server):
+    """The app with every provider configured, a reader, and the posting helpers' keys."""
+    public = sendgrid_key.public_key().public_bytes(serialization.Encoding.DER,
+                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
+    app = app_factory(MAILGUN_WEBHOOK_SIGNING_KEY=MAILGUN_KEY, WEBHOOK_USERNAME=POSTMARK_LOGIN[0],
+                      WEBHOOK_PASSWORD=POSTMARK_LOGIN[1], SES_SNS_TOPIC_ARNS=TOPIC,
+                      SNS_URL_PATTERN=r"http://127\.0\.0\.1:\d+",
+                      SENDGRID_WEBHOOK_PUBLIC_KEY=base64.b64encode(public).decode())
+    with app.app_context():
+        add_reader()
+        yield app
+
+
+@pytest.fixture(scope="session")
+def dns_zone():
+    """A DNS server on 127.0.0.1 (UDP and TCP on one port) answering from a Zone."""
+    zone = Zone()
+    port = free_port()
+    logger = DNSLogger(log="-recv,-send,-request,-reply,-truncated,-error,-data", logf=lambda _: None)
+    servers = [DNSServer(zone, address="127.0.0.1", port=port, tcp=tcp, logger=logger, handler=UDPHandler)
+               for tcp in (False, True)]
+    for server in servers:
+        server.start_thread()
+    zone.address = f"127.0.0.1:{port}"
+    yield zone
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def dkim_key() -> tuple[str, str]:
+    """A 2048-bit key as PEM, and its public half as a DKIM record's p= value."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.DER,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return pem, base64.b64encode(public).decode()
+
+
+@pytest.fixture
+def zone(dns_zone, dkim_key):
+    """A domain that passes everything: example.org sending through smtp.mailgun.org."""
+    dns_zone.records.clear()
+    dns_zone.silent.clear()
+    domain_check._cache.clear()
+    dns_zone.set("example.org", "TXT", "google-site-verification=abc", "v=spf1 include:mailgun.org ~all")
+    dns_zone.set("news._domainkey.example.org", "TXT", f"v=DKIM1; k=rsa; p={dkim_key[1]}")
+    dns_zone.set("_dmarc.example.org", "TXT", "v=DMARC1; p=quarantine; rua=mailto:hello@example.org")
+    dns_zone.set("example.org", "MX", "10 mxa.mailgun.org", "20 mxb.mailgun.org")
+    return dns_zone
+
+
+_COMMON = {"deadline": None, "derandomize": False, "print_blob": True,
+           "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                     HealthCheck.data_too_large, HealthCheck.filter_too_much]}
+# Hypothesis: the short `ci` profile unless HYPOTHESIS_PROFILE names another (README: the long `fuzz` run).
+hypothesis_settings.register_profile("ci", max_examples=60, **_COMMON)  # per form and database
+hypothesis_settings.register_profile("fuzz", max_examples=5000, **_COMMON)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Callable
 
 from aiosmtpd.controller import Controller
+from dnslib import MX, QTYPE, RCODE, RR, TXT, DNSLabel
+from dnslib.server import DNSError, DNSHandler
+from flask.testing import FlaskClient
 
 ROOT = Path(__file__).resolve().parent.parent
 # The therapist's real article, signature block included: the first content the product must get right.
@@ -321,26 +324,30 @@ class BeatProcess(WorkerProcess):
 
 
 class GunicornProcess(WorkerProcess):
-    """The web app served by a real gunicorn (sync workers) on a free local port."""
+    """The web app served by a real gunicorn as production runs it (`gunicorn -c gunicorn.conf.py wsgi:app`,
+    sync workers) on a free local port; its output, the access log included, goes to `log_path`."""
 
     def __init__(self, env: dict[str, str], log_path: Path, name: str, workers: int = 2) -> None:
         super().__init__(env, log_path, name)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.args = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind",
-                     f"127.0.0.1:{self.port}", "wsgi:app"]
+        self.args = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}",
+                     "--workers", str(workers), "--worker-class", "sync", "--no-control-socket", "wsgi:app"]
 
     def _ready(self, offset: int) -> bool:
         import urllib.error
         import urllib.request
 
         if self.process.poll() is not None:
-            raise AssertionError(f"gunicorn exited with {self.process.returncode}; see {self.log_path}")
+            raise AssertionError(f"gunicorn exited with {self.process.returncode}:\n" + self.log_text()[-3000:])
         try:
             with urllib.request.urlopen(self.url + "/", timeout=10) as response:
                 return response.status == 200
         except (urllib.error.URLError, OSError):
             return False
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
 
 @contextmanager
@@ -376,3 +383,77 @@ def apply_stored_forms(app) -> None:
             apply_signup(request_id)
         for inquiry_id in intake.waiting_for_mail(older_than=timedelta(0)):
             queue_inquiry_mails(inquiry_id)
+
+
+class Zone:
+    """The records the test DNS server answers with; names in `silent` get no answer at all."""
+
+    def __init__(self):
+        self.records: dict[tuple[str, str], list[str]] = {}
+        self.silent: set[str] = set()
+        self.queries = 0
+        self.lock = threading.Lock()
+
+    def set(self, name: str, rdtype: str, *values: str) -> None:
+        self.records[(name.lower(), rdtype)] = list(values)
+
+    def resolve(self, request, handler):
+        """dnslib's resolver interface: build the reply, or raise DNSError to send none (a timeout)."""
+        with self.lock:
+            self.queries += 1
+        name = str(request.q.qname).rstrip(".").lower()
+        rdtype = QTYPE[request.q.qtype]
+        if name in self.silent:
+            raise DNSError("silent on purpose")
+        reply = request.reply()
+        values = self.records.get((name, rdtype), [])
+        if not values and not any(key[0] == name for key in self.records):
+            reply.header.rcode = RCODE.NXDOMAIN
+        for value in values:
+            if rdtype == "MX":
+                preference, _, host = value.partition(" ")
+                rdata = MX(DNSLabel(host), int(preference))
+            else:  # TXT: split into the 255-byte strings DNS allows, as DNS hosts do
+                data = value.encode()
+                rdata = TXT([data[i:i + 255] for i in range(0, len(data), 255)] or [b""])
+            reply.add_answer(RR(request.q.qname, request.q.qtype, rdata=rdata, ttl=60))
+        return reply
+
+
+class UDPHandler(DNSHandler):
+    udplen = 512  # answers too long for UDP come back truncated, so the client asks again over TCP
+
+
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+FERNET_TEST_KEY = "u1Zp2Gq2m0mS8b1c2YJx9bqgk1m3n6Qq3y4Rr8Sx1Xw="
+
+
+def app_config(settings: dict) -> dict:
+    config = {key: value for key, value in settings.items() if key != "INSTANCE_PATH"}
+    config["SMTP_PORT"] = int(settings["SMTP_PORT"])
+    config["SMTP_TIMEOUT"] = float(settings["SMTP_TIMEOUT"])
+    config["SEND_RATE_PER_SECOND"] = float(settings["SEND_RATE_PER_SECOND"])
+    return config
+
+
+class ClosingClient(FlaskClient):
+    """Closes each response, as a WSGI server does once it is sent: work registered with
+    call_on_close (handing mail to the worker) then runs, as it does in production."""
+
+    def open(self, *args, **kwargs):
+        kwargs.setdefault("buffered", True)
+        return super().open(*args, **kwargs)
+
+
+def make_app(settings: dict, **overrides):
+    from newsletter import create_app
+
+    config = app_config(settings)
+    config.update({"TESTING": True, "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False,
+                   "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex[:8]}"})
+    config.update(overrides)
+    app = create_app(config)
+    app.test_client_class = ClosingClient
+    return app

@@ -6,36 +6,25 @@ from sqlalchemy import select
 
 from newsletter.core.extensions import db
 from newsletter.models import AdminUser
-
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def admin(runner, monkeypatch):
-    monkeypatch.setenv("ADMIN_PASSWORD", PASSWORD)
-    result = runner.invoke(args=["create-admin", "Therapist@Example.com"])
-    assert result.exit_code == 0, result.output
-    return "therapist@example.com"
+from tests.helpers import ADMIN_PASSWORD
 
 
-def sign_in(client, email, password):
-    return client.post("/admin/login", data={"email": email, "password": password})
-
-
-def test_create_admin_stores_an_argon2_hash_not_the_password(app, admin):
+def test_create_admin_stores_an_argon2_hash_not_the_password(app, runner, monkeypatch):
+    monkeypatch.setenv("ADMIN_PASSWORD", ADMIN_PASSWORD)
+    assert runner.invoke(args=["create-admin", "Therapist@Example.com"]).exit_code == 0
     with app.app_context():
         user = db.session.scalar(select(AdminUser))
-    assert user.email == admin
+    assert user.email == "therapist@example.com"
     assert user.password_hash.startswith("$argon2id$")
-    assert PASSWORD not in user.password_hash
+    assert ADMIN_PASSWORD not in user.password_hash
 
 
-def test_create_admin_again_resets_the_password(app, runner, admin, client, monkeypatch):
+def test_create_admin_again_resets_the_password(auth, app, runner, admin, client, monkeypatch):
     monkeypatch.setenv("ADMIN_PASSWORD", "a brand new passphrase")
     assert runner.invoke(args=["create-admin", admin]).exit_code == 0
 
-    assert sign_in(client, admin, PASSWORD).status_code == 400
-    assert sign_in(client, admin, "a brand new passphrase").status_code == 302
+    assert auth.sign_in(admin, ADMIN_PASSWORD, client=client).status_code == 400
+    assert auth.sign_in(admin, "a brand new passphrase", client=client).status_code == 302
     with app.app_context():
         assert db.session.query(AdminUser).count() == 1
 
@@ -53,8 +42,8 @@ def test_admin_pages_need_sign_in(client):
     assert "/admin/login" in response.headers["Location"]
 
 
-def test_sign_in_then_sign_out(client, admin):
-    response = sign_in(client, admin, PASSWORD)
+def test_sign_in_then_sign_out(auth, client, admin):
+    response = auth.sign_in(admin, ADMIN_PASSWORD, client=client)
     assert response.status_code == 302
     assert client.get("/admin/").status_code == 200
 
@@ -64,13 +53,13 @@ def test_sign_in_then_sign_out(client, admin):
 
 @pytest.mark.parametrize("email,password", [
     ("therapist@example.com", "wrong password!"),
-    ("nobody@example.com", PASSWORD),
-    ("therapist@example.com\r\nBcc: x@evil.test", PASSWORD),
+    ("nobody@example.com", ADMIN_PASSWORD),
+    ("therapist@example.com\r\nBcc: x@evil.test", ADMIN_PASSWORD),
     ("x" * 10_000, "y" * 10_000),
     ("<script>alert(1)</script>", "' OR 1=1 --"),
 ])
-def test_bad_sign_in_gets_a_clear_message_and_no_session(client, admin, email, password):
-    response = sign_in(client, email, password)
+def test_bad_sign_in_gets_a_clear_message_and_no_session(auth, client, admin, email, password):
+    response = auth.sign_in(email, password, client=client)
     assert response.status_code == 400
     assert b"<script>alert(1)</script>" not in response.data
     assert client.get("/admin/").status_code == 302
@@ -79,17 +68,17 @@ def test_bad_sign_in_gets_a_clear_message_and_no_session(client, admin, email, p
 @pytest.mark.parametrize("target", ["//evil.test/x", "/%09/evil.test", "/%0A/evil.test", "/\\evil.test",
                                     "https://evil.test/", "javascript:alert(1)", "%2F%2Fevil.test"])
 def test_sign_in_never_redirects_to_another_site(client, admin, target):
-    response = client.post(f"/admin/login?next={target}", data={"email": admin, "password": PASSWORD})
+    response = client.post(f"/admin/login?next={target}", data={"email": admin, "password": ADMIN_PASSWORD})
     assert response.status_code == 302
     assert response.headers["Location"] == "/admin/"
 
 
 def test_sign_in_returns_to_the_page_asked_for(client, admin):
-    response = client.post("/admin/login?next=/admin/outbox", data={"email": admin, "password": PASSWORD})
+    response = client.post("/admin/login?next=/admin/outbox", data={"email": admin, "password": ADMIN_PASSWORD})
     assert response.headers["Location"] == "/admin/outbox"
 
 
 def test_sign_in_form_requires_csrf_token(app_factory, runner, admin):
     app = app_factory(WTF_CSRF_ENABLED=True)
-    response = app.test_client().post("/admin/login", data={"email": admin, "password": PASSWORD})
+    response = app.test_client().post("/admin/login", data={"email": admin, "password": ADMIN_PASSWORD})
     assert response.status_code == 400

@@ -2,54 +2,30 @@
 from __future__ import annotations
 
 import re
-import time
 from datetime import timedelta
 
-import pyotp
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from newsletter.core.extensions import db
-from newsletter.models import AdminUser, AuditEntry, InquiryAccess, OutgoingMail, RecoveryCode, Subscriber, utcnow
-from tests.test_admin_auth import PASSWORD, admin, sign_in  # noqa: F401  (admin is a fixture)
-from tests.test_subscribe import _make_active
-
-EMAIL = "therapist@example.com"
-
-
-def set_up_second_factor(client) -> tuple[str, list[str]]:
-    """Turn two-step sign-in on through the pages; returns the secret and the recovery codes shown."""
-    page = client.get("/admin/two-factor").get_data(as_text=True)
-    secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page).group(1)
-    response = client.post("/admin/two-factor", data={"code": pyotp.TOTP(secret).now()})
-    assert response.status_code == 200
-    codes = re.findall(r"<code>([0-9a-f]{5}-[0-9a-f]{5})</code>", response.get_data(as_text=True))
-    return secret, codes
-
-
-def next_code(secret: str) -> str:
-    """The code of the next 30-second step (accepted: clocks drift): the current one turned two-step sign-in
-    on, and a code is accepted only once."""
-    return pyotp.TOTP(secret).at(time.time() + 30)
+from newsletter.models import AdminUser, InquiryAccess, OutgoingMail, RecoveryCode, Subscriber, utcnow
+from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, audit_actions, make_active, next_code
 
 
 def from_ip(ip: str) -> dict:
     return {"environ_base": {"REMOTE_ADDR": ip}}
 
 
-def audit_actions(app) -> list[str]:
-    with app.app_context():
-        return list(db.session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
 
 
 # -- sessions
 
-def test_a_cookie_from_before_sign_out_no_longer_opens_the_admin(app, admin):
+def test_a_cookie_from_before_sign_out_no_longer_opens_the_admin(auth, app, admin):
     thief = app.test_client()
     client = app.test_client()
-    assert sign_in(client, admin, PASSWORD).status_code == 302
+    assert auth.sign_in(admin, ADMIN_PASSWORD, client=client).status_code == 302
     thief.set_cookie("session", client.get_cookie("session").value)
     assert thief.get("/admin/").status_code == 200
 
@@ -58,8 +34,8 @@ def test_a_cookie_from_before_sign_out_no_longer_opens_the_admin(app, admin):
     assert thief.get("/admin/").status_code == 302
 
 
-def test_resetting_the_password_signs_out_every_browser(app, admin, client, runner, monkeypatch):
-    assert sign_in(client, admin, PASSWORD).status_code == 302
+def test_resetting_the_password_signs_out_every_browser(auth, app, admin, client, runner, monkeypatch):
+    assert auth.sign_in(admin, ADMIN_PASSWORD, client=client).status_code == 302
     monkeypatch.setenv("ADMIN_PASSWORD", "a brand new passphrase")
     assert runner.invoke(args=["create-admin", admin]).exit_code == 0
 
@@ -67,8 +43,8 @@ def test_resetting_the_password_signs_out_every_browser(app, admin, client, runn
     assert "password_reset" in audit_actions(app)
 
 
-def test_an_idle_session_ends(app, admin, client):
-    assert sign_in(client, admin, PASSWORD).status_code == 302
+def test_an_idle_session_ends(auth, app, admin, client):
+    assert auth.sign_in(admin, ADMIN_PASSWORD, client=client).status_code == 302
     with client.session_transaction() as session:
         session["seen_at"] -= app.config["ADMIN_IDLE_MINUTES"] * 60 + 1
 
@@ -79,8 +55,8 @@ def test_an_idle_session_ends(app, admin, client):
     assert client.get("/admin/").status_code == 302
 
 
-def test_a_session_ends_after_its_lifetime_even_when_busy(app, admin, client):
-    assert sign_in(client, admin, PASSWORD).status_code == 302
+def test_a_session_ends_after_its_lifetime_even_when_busy(auth, app, admin, client):
+    assert auth.sign_in(admin, ADMIN_PASSWORD, client=client).status_code == 302
     with client.session_transaction() as session:
         session["signed_in_at"] -= app.config["ADMIN_SESSION_HOURS"] * 3600 + 1
     assert client.get("/admin/").status_code == 302
@@ -94,7 +70,7 @@ def test_sign_in_gives_a_new_csrf_token(app_factory, admin):
     with client.session_transaction() as session:
         before = session["csrf_token"]
 
-    response = client.post("/admin/login", data={"email": admin, "password": PASSWORD, "csrf_token": token})
+    response = client.post("/admin/login", data={"email": admin, "password": ADMIN_PASSWORD, "csrf_token": token})
 
     assert response.status_code == 302
     client.get("/admin/")
@@ -109,7 +85,7 @@ def test_sixty_ips_then_the_right_password_does_not_sign_in(app, admin, client):
         assert client.post("/admin/login", data={"email": admin, "password": f"guess {n}"},
                            **from_ip(f"203.0.113.{n}")).status_code == 400
 
-    response = client.post("/admin/login", data={"email": admin, "password": PASSWORD}, **from_ip("198.51.100.7"))
+    response = client.post("/admin/login", data={"email": admin, "password": ADMIN_PASSWORD}, **from_ip("198.51.100.7"))
 
     assert response.status_code == 400
     assert client.get("/admin/").status_code == 302
@@ -120,35 +96,35 @@ def test_sixty_ips_then_the_right_password_does_not_sign_in(app, admin, client):
     assert actions.count("lockout") == 1 and "sign_in" not in actions
 
 
-def test_the_account_opens_again_when_the_lockout_is_over(app, admin, client):
+def test_the_account_opens_again_when_the_lockout_is_over(auth, app, admin, client):
     for n in range(app.config["ADMIN_LOCKOUT_ATTEMPTS"]):
         client.post("/admin/login", data={"email": admin, "password": f"guess {n}"})
-    assert sign_in(client, admin, PASSWORD).status_code == 400
+    assert auth.sign_in(admin, ADMIN_PASSWORD, client=client).status_code == 400
     with app.app_context():
         user = db.session.scalar(select(AdminUser))
         user.locked_until = utcnow() - timedelta(seconds=1)
         db.session.commit()
 
-    assert sign_in(client, admin, PASSWORD).status_code == 302
+    assert auth.sign_in(admin, ADMIN_PASSWORD, client=client).status_code == 302
 
 
-def test_failures_at_an_unknown_address_lock_nobody(app, admin, client):
+def test_failures_at_an_unknown_address_lock_nobody(auth, app, admin, client):
     for n in range(app.config["ADMIN_LOCKOUT_ATTEMPTS"] + 1):
         client.post("/admin/login", data={"email": "someone@example.com", "password": f"guess {n}"})
-    assert sign_in(client, admin, PASSWORD).status_code == 302
+    assert auth.sign_in(admin, ADMIN_PASSWORD, client=client).status_code == 302
 
 
 # -- the second factor
 
-def test_two_step_sign_in_needs_the_code_after_the_password(app, admin, client):
-    sign_in(client, admin, PASSWORD)
-    secret, codes = set_up_second_factor(client)
+def test_two_step_sign_in_needs_the_code_after_the_password(auth, app, admin, client):
+    auth.sign_in(admin, ADMIN_PASSWORD, client=client)
+    secret, codes = auth.turn_on_second_factor(client)
     assert len(codes) == 10 and len(set(codes)) == 10
     with app.app_context():
         assert all(code not in row.code_hash for row in db.session.scalars(select(RecoveryCode)) for code in codes)
     client.post("/admin/logout")
 
-    response = sign_in(client, admin, PASSWORD)
+    response = auth.sign_in(admin, ADMIN_PASSWORD, client=client)
     assert response.headers["Location"].startswith("/admin/login/code")
     assert client.get("/admin/").status_code == 302
 
@@ -158,38 +134,38 @@ def test_two_step_sign_in_needs_the_code_after_the_password(app, admin, client):
     assert client.get("/admin/").status_code == 200
 
 
-def test_a_code_from_the_app_signs_in_once(app, admin, client):
+def test_a_code_from_the_app_signs_in_once(auth, app, admin, client):
     """Someone who watched her type a code cannot sign in with it in the same half minute."""
-    sign_in(client, admin, PASSWORD)
-    secret, _ = set_up_second_factor(client)
+    auth.sign_in(admin, ADMIN_PASSWORD, client=client)
+    secret, _ = auth.turn_on_second_factor(client)
     client.post("/admin/logout")
     code = next_code(secret)
-    sign_in(client, admin, PASSWORD)
+    auth.sign_in(admin, ADMIN_PASSWORD, client=client)
     assert client.post("/admin/login/code", data={"code": code}).status_code == 302
     client.post("/admin/logout")
 
-    sign_in(client, admin, PASSWORD)
+    auth.sign_in(admin, ADMIN_PASSWORD, client=client)
     refused = client.post("/admin/login/code", data={"code": code})
     assert refused.status_code == 400 and "Codes change every 30 seconds" in refused.get_data(as_text=True)
     assert client.get("/admin/").status_code == 302
 
 
-def test_a_recovery_code_works_once(app, admin, client):
-    sign_in(client, admin, PASSWORD)
-    _, codes = set_up_second_factor(client)
+def test_a_recovery_code_works_once(auth, app, admin, client):
+    auth.sign_in(admin, ADMIN_PASSWORD, client=client)
+    _, codes = auth.turn_on_second_factor(client)
     client.post("/admin/logout")
 
-    sign_in(client, admin, PASSWORD)
+    auth.sign_in(admin, ADMIN_PASSWORD, client=client)
     assert client.post("/admin/login/code", data={"code": codes[3].upper()}).status_code == 302
     client.post("/admin/logout")
-    sign_in(client, admin, PASSWORD)
+    auth.sign_in(admin, ADMIN_PASSWORD, client=client)
     assert client.post("/admin/login/code", data={"code": codes[3]}).status_code == 400
     assert "recovery_code_used" in audit_actions(app)
 
 
-def test_the_code_step_cannot_be_reached_without_the_password(app, admin, client):
-    sign_in(client, admin, PASSWORD)
-    secret, _ = set_up_second_factor(client)
+def test_the_code_step_cannot_be_reached_without_the_password(auth, app, admin, client):
+    auth.sign_in(admin, ADMIN_PASSWORD, client=client)
+    secret, _ = auth.turn_on_second_factor(client)
     client.post("/admin/logout")
 
     response = client.post("/admin/login/code", data={"code": next_code(secret)})
@@ -198,44 +174,45 @@ def test_the_code_step_cannot_be_reached_without_the_password(app, admin, client
     assert client.get("/admin/").status_code == 302
 
 
-def test_turning_on_the_second_factor_signs_out_other_browsers(app, admin):
+def test_turning_on_the_second_factor_signs_out_other_browsers(auth, app, admin):
     other, client = app.test_client(), app.test_client()
-    sign_in(other, admin, PASSWORD)
-    sign_in(client, admin, PASSWORD)
+    auth.sign_in(admin, ADMIN_PASSWORD, client=other)
+    auth.sign_in(admin, ADMIN_PASSWORD, client=client)
 
-    set_up_second_factor(client)
+    auth.turn_on_second_factor(client)
 
     assert client.get("/admin/").status_code == 200
     assert other.get("/admin/").status_code == 302
 
 
-def test_production_sends_the_admin_to_set_up_before_anything_else(app_factory, admin):
+def test_production_sends_the_admin_to_set_up_before_anything_else(auth, app_factory, admin):
     app = app_factory(APP_ENV="production", BASE_URL="https://newsletter.test")
     client = app.test_client()
-    sign_in(client, admin, PASSWORD)
+    auth.sign_in(admin, ADMIN_PASSWORD, client=client)
 
     response = client.get("/admin/readers")
 
     assert response.status_code == 302 and response.headers["Location"].endswith("/admin/two-factor")
-    set_up_second_factor(client)
+    auth.turn_on_second_factor(client)
     assert client.get("/admin/readers").status_code == 200
 
 
-def test_create_admin_can_reset_the_second_factor(app, admin, client, runner):
-    sign_in(client, admin, PASSWORD)
-    set_up_second_factor(client)
+def test_create_admin_can_reset_the_second_factor(auth, app, admin, client, runner, monkeypatch):
+    auth.sign_in(admin, ADMIN_PASSWORD, client=client)
+    auth.turn_on_second_factor(client)
+    monkeypatch.setenv("ADMIN_PASSWORD", ADMIN_PASSWORD)
 
     result = runner.invoke(args=["create-admin", admin, "--reset-2fa"])
 
     assert result.exit_code == 0 and "removed" in result.output
     assert client.get("/admin/").status_code == 302
-    assert sign_in(client, admin, PASSWORD).headers["Location"] == "/admin/"
+    assert auth.sign_in(admin, ADMIN_PASSWORD, client=client).headers["Location"] == "/admin/"
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(RecoveryCode)) == 0
 
 
-def test_the_qr_code_is_drawn_by_the_app(app, admin, client):
-    sign_in(client, admin, PASSWORD)
+def test_the_qr_code_is_drawn_by_the_app(auth, app, admin, client):
+    auth.sign_in(admin, ADMIN_PASSWORD, client=client)
     client.get("/admin/two-factor")
 
     response = client.get("/admin/two-factor/qr.svg")
@@ -246,7 +223,7 @@ def test_the_qr_code_is_drawn_by_the_app(app, admin, client):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(email=st.one_of(st.just(EMAIL), st.text(max_size=60)), password=st.text(max_size=60),
+@given(email=st.one_of(st.just(ADMIN_EMAIL), st.text(max_size=60)), password=st.text(max_size=60),
        code=st.one_of(st.text(max_size=30), st.from_regex(r"\A[0-9]{6}\Z")))
 def test_no_sign_in_without_both_factors_and_never_a_server_error(admin_with_factor, email, password, code):
     app, client = admin_with_factor
@@ -258,19 +235,19 @@ def test_no_sign_in_without_both_factors_and_never_a_server_error(admin_with_fac
 
 
 @pytest.fixture
-def admin_with_factor(app, admin):
+def admin_with_factor(auth, app, admin):
     client = app.test_client()
-    sign_in(client, admin, PASSWORD)
-    set_up_second_factor(client)
+    auth.sign_in(admin, ADMIN_PASSWORD, client=client)
+    auth.turn_on_second_factor(client)
     client.post("/admin/logout")
     return app, client
 
 
 # -- the audit log
 
-def test_the_audit_log_shows_sign_ins_failures_and_actions_newest_first(app, admin, client):
+def test_the_audit_log_shows_sign_ins_failures_and_actions_newest_first(auth, app, admin, client):
     client.post("/admin/login", data={"email": admin, "password": "not it at all"}, **from_ip("192.0.2.44"))
-    sign_in(client, admin, PASSWORD)
+    auth.sign_in(admin, ADMIN_PASSWORD, client=client)
     client.get("/admin/readers/export.csv").close()
 
     page = client.get("/admin/audit").get_data(as_text=True)
@@ -280,7 +257,7 @@ def test_the_audit_log_shows_sign_ins_failures_and_actions_newest_first(app, adm
     assert "not it at all" not in page
 
 
-def test_the_audit_log_pages(app, admin, client):
+def test_the_audit_log_pages(auth, app, admin, client):
     from newsletter.accounts import audit
 
     with app.app_context():
@@ -288,7 +265,7 @@ def test_the_audit_log_pages(app, admin, client):
         for n in range(55):
             audit.record("issue_pause", f"issue #{n}")
         db.session.commit()
-    sign_in(client, admin, PASSWORD)
+    auth.sign_in(admin, ADMIN_PASSWORD, client=client)
 
     first = client.get("/admin/audit").get_data(as_text=True)
     second = client.get("/admin/audit?page=2").get_data(as_text=True)
@@ -299,11 +276,11 @@ def test_the_audit_log_pages(app, admin, client):
     assert client.get("/admin/audit?page=99999999999999999999").status_code == 200
 
 
-def test_erasing_a_reader_is_logged_without_their_address(app, admin, client):
-    _make_active(app, "forget.me@example.org")
+def test_erasing_a_reader_is_logged_without_their_address(auth, app, admin, client):
+    make_active(app, "forget.me@example.org")
     with app.app_context():
         reader_id = db.session.scalar(select(Subscriber.id))
-    sign_in(client, admin, PASSWORD)
+    auth.sign_in(admin, ADMIN_PASSWORD, client=client)
 
     client.post(f"/admin/readers/{reader_id}/erase")
 

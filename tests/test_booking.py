@@ -17,7 +17,7 @@ from newsletter.accounts import practice
 from newsletter.core.extensions import db
 from newsletter.inquiries import booking
 from newsletter.models import Consultation, Inquiry
-from tests.test_inquiries import PRACTICE, queued, sign_in, submit, text_of
+from tests.helpers import PRACTICE, queued, submit, text_of
 
 EVERY_DAY = "\n".join(f"{day} 09:00-09:30" for day in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))
 
@@ -41,9 +41,9 @@ def local_now(app) -> datetime:
     return datetime.now(ZoneInfo(app.config["PRACTICE_TIMEZONE"]))
 
 
-def test_slots_are_in_local_hours_skip_holidays_and_leave_two_hours_notice(app, client):
+def test_slots_are_in_local_hours_skip_holidays_and_leave_two_hours_notice(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
     tomorrow = local_now(app).date() + timedelta(days=1)
     set_hours(client, EVERY_DAY, holidays=f"{tomorrow} Day off")
 
@@ -56,9 +56,9 @@ def test_slots_are_in_local_hours_skip_holidays_and_leave_two_hours_notice(app, 
     assert all(slot >= datetime.utcnow() + booking.MIN_NOTICE for slot in slots)
 
 
-def test_bad_hours_are_refused_with_a_message(app, client):
+def test_bad_hours_are_refused_with_a_message(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
 
     response = client.post("/admin/practice/days", data={"working_days": ["1"], "consultation_hours": "Tues 2pm"})
 
@@ -80,9 +80,9 @@ def ics_of(message) -> str:
     return part.get_payload(decode=True).decode("utf-8")
 
 
-def test_a_person_books_from_the_link_both_get_an_invite_and_she_can_cancel(app, client):
+def test_a_person_books_from_the_link_both_get_an_invite_and_she_can_cancel(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
     set_hours(client, EVERY_DAY)
     path = offer(app, client)
 
@@ -128,9 +128,9 @@ def test_the_database_refuses_a_second_booking_of_the_same_start(app_ctx):
     db.session.rollback()
 
 
-def test_two_people_choosing_the_same_time_at_once_get_one_booking(app, client):
+def test_two_people_choosing_the_same_time_at_once_get_one_booking(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
     set_hours(client, EVERY_DAY)
     paths = [offer(app, client), offer(app, client, email="sam@example.com", name="Sam Ortiz")]
     slot = re.search(r'name="slot" value="([^"]+)"', client.get(paths[0]).get_data(as_text=True)).group(1)
@@ -154,9 +154,9 @@ def test_two_people_choosing_the_same_time_at_once_get_one_booking(app, client):
         assert db.session.scalar(select(func.count()).select_from(Consultation)) == 1
 
 
-def test_a_forged_link_or_a_time_not_offered_books_nothing(app, client):
+def test_a_forged_link_or_a_time_not_offered_books_nothing(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
     set_hours(client, EVERY_DAY)
     path = offer(app, client)
 
@@ -180,9 +180,9 @@ def test_any_chosen_time_is_booked_or_refused_never_an_error(app, client, slot):
     assert response.status_code in (200, 400, 409)
 
 
-def test_she_offers_a_consultation_and_the_person_books_it_in_the_browser(app, client, live_server, page, smtp, worker):
+def test_she_offers_a_consultation_and_the_person_books_it_in_the_browser(auth, app, client, live_server, page, smtp, worker):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
     set_hours(client, EVERY_DAY)
     path = offer(app, client, name="Sam Ortiz", email="sam@example.com")
 

@@ -3,14 +3,12 @@ with DSN and ARF samples (tests/data/), VERP return paths, and the complaint-rat
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from newsletter.accounts import users
 from newsletter.core.extensions import db
 from newsletter.deliverability import bounces
 from newsletter.deliverability.bounces import Report
@@ -18,12 +16,7 @@ from newsletter.mail import suppression, verp
 from newsletter.models import BounceEvent, Issue, OutgoingMail, Subscriber
 from newsletter.models.issues import PAUSED, SENDING
 from newsletter.sending import control, dispatcher, engine
-from tests.test_sending import add_issue, add_readers, send_all, sign_in
-from tests.test_webhooks import READER, add_reader
-from tests.test_webhooks import events as event_count
-from tests.test_webhooks import reader_status as status_of
-
-DATA = Path(__file__).parent / "data"
+from tests.helpers import DATA, READER, add_issue, add_reader, add_readers, bounce_event_count, reader_status, send_all
 
 
 def test_same_provider_event_counts_once(app_ctx):
@@ -31,7 +24,7 @@ def test_same_provider_event_counts_once(app_ctx):
     report = Report("mailgun", "soft", email=READER, event_id="evt-1")
     assert [bounces.record(report) for _ in range(3)] == ["counted", "duplicate", "duplicate"]
     db.session.commit()
-    assert event_count() == 1
+    assert bounce_event_count() == 1
 
 
 def test_soft_bounces_suppress_only_after_the_limit_within_the_window(app_factory):
@@ -43,7 +36,7 @@ def test_soft_bounces_suppress_only_after_the_limit_within_the_window(app_factor
         outcomes = [old] + [bounces.record(Report("ses", "soft", email=READER, event_id=f"e{i}")) for i in range(3)]
         db.session.commit()
         assert outcomes == ["counted", "counted", "counted", "suppressed"]
-        assert status_of() == "bounced"
+        assert reader_status() == "bounced"
         assert suppression.is_suppressed(READER)
 
 
@@ -51,7 +44,7 @@ def test_provider_unsubscribe_unsubscribes_with_a_consent_record(app_ctx):
     reader = add_reader()
     assert bounces.record(Report("sendgrid", "unsubscribe", email=READER.upper())) == "unsubscribed"
     db.session.commit()
-    assert status_of() == "unsubscribed"
+    assert reader_status() == "unsubscribed"
     assert [event.action for event in reader.consent_events] == ["unsubscribe"]
     assert not suppression.is_suppressed(READER)  # they may sign up again
 
@@ -63,11 +56,11 @@ def test_ingest_hard_bounce_dsn_file_suppresses_the_reader(app_ctx, runner):
     result = runner.invoke(args=["bounces", "ingest", str(DATA / "dsn_hard.eml")])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "hard bounce: the address will not be mailed again."
-    assert status_of() == "bounced"
+    assert reader_status() == "bounced"
     # Piped in twice (an MTA retrying): recorded once.
     again = runner.invoke(args=["bounces", "ingest", str(DATA / "dsn_hard.eml")])
     assert again.output.strip() == "hard bounce: already recorded before."
-    assert event_count() == 1
+    assert bounce_event_count() == 1
     assert READER not in db.session.scalar(select(BounceEvent.reason))
 
 
@@ -76,7 +69,7 @@ def test_ingest_delayed_dsn_from_stdin_only_counts(app_ctx, runner):
     result = runner.invoke(args=["bounces", "ingest"], input=(DATA / "dsn_delayed.eml").read_bytes())
     assert result.exit_code == 0, result.output
     assert "soft bounce: counted" in result.output
-    assert status_of() == "active"
+    assert reader_status() == "active"
 
 
 def test_ingest_arf_complaint_unsubscribes_and_names_the_issue(app_ctx, runner):
@@ -87,7 +80,7 @@ def test_ingest_arf_complaint_unsubscribes_and_names_the_issue(app_ctx, runner):
     result = runner.invoke(args=["bounces", "ingest", str(DATA / "arf_abuse.eml")])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "spam complaint: the address will not be mailed again."
-    assert status_of() == "complained"
+    assert reader_status() == "complained"
     assert db.session.scalar(select(BounceEvent.issue_id)) == 7
 
 
@@ -100,7 +93,7 @@ def test_ingest_unreadable_message_fails_clearly_and_changes_nothing(app_ctx, ru
     result = runner.invoke(args=["bounces", "ingest", str(path)])
     assert result.exit_code != 0
     assert f"Cannot read {path}:" in result.output
-    assert status_of() == "active" and event_count() == 0
+    assert reader_status() == "active" and bounce_event_count() == 0
 
 
 def test_ingest_missing_file_fails_clearly(app_ctx, runner, tmp_path):
@@ -138,7 +131,7 @@ def test_verp_return_path_names_the_reader_of_a_vague_bounce(app_factory, smtp):
         dsn = (DATA / "dsn_vague.eml").read_bytes().replace(b"RETURN_PATH", received.mail_from.encode())
         result = app.test_cli_runner().invoke(args=["bounces", "ingest"], input=dsn)
         assert result.exit_code == 0, result.output
-        assert status_of(reader.email) == "bounced"
+        assert reader_status(reader.email) == "bounced"
         assert db.session.scalar(select(BounceEvent.issue_id)) == issue.id
 
 
@@ -153,7 +146,7 @@ def test_a_forged_verp_token_names_nobody(app_factory):
         dsn = (DATA / "dsn_vague.eml").read_bytes().replace(b"RETURN_PATH", (forged + "@newsletter.test").encode())
         result = app.test_cli_runner().invoke(args=["bounces", "ingest"], input=dsn)
         assert result.exit_code == 0
-        assert status_of() == "active"
+        assert reader_status() == "active"
 
 
 def test_transactional_mail_leaves_with_its_own_return_path_on_the_bounce_domain(app_factory, smtp):
@@ -171,7 +164,7 @@ def test_transactional_mail_leaves_with_its_own_return_path_on_the_bounce_domain
         assert bounces.from_verp([received.mail_from]) == {"mail_id": row.id}
         assert bounces.record(Report("dsn", "hard", **bounces.from_verp([received.mail_from]))) == "suppressed"
         db.session.commit()
-        assert db.session.get(OutgoingMail, row.id) is not None and status_of() == "bounced"
+        assert db.session.get(OutgoingMail, row.id) is not None and reader_status() == "bounced"
 
 
 def test_without_verp_the_envelope_sender_is_mail_from(app_ctx, smtp):
@@ -190,7 +183,7 @@ def complain(readers: list[Subscriber], issue_id: int) -> None:
     db.session.commit()
 
 
-def test_complaints_above_the_limit_pause_the_next_issue_and_the_admin_sees_why(app_ctx, client, smtp):
+def test_complaints_above_the_limit_pause_the_next_issue_and_the_admin_sees_why(auth, app_ctx, client, smtp):
     readers = add_readers(20)
     first = add_issue()
     dispatcher.dispatch(first.id)
@@ -206,7 +199,7 @@ def test_complaints_above_the_limit_pause_the_next_issue_and_the_admin_sees_why(
     send_all(second.id)
     assert len(smtp.messages) == 20  # only the first issue's copies
 
-    sign_in(client)
+    auth.login(client)
     page = client.get(f"/admin/issues/{first.id}").get_data(as_text=True)
     assert "Bounces and complaints" in page and "<strong>2</strong> marked as spam" in page
     assert "10.00 % of 20 delivered" in page
@@ -248,21 +241,16 @@ def test_a_sending_issue_without_complaints_is_not_paused(app_ctx, smtp):
         "admin/_deliverability_warning.html").render()
 
 
-def test_the_warning_and_an_issues_bounces_read_well_on_a_phone(app_ctx, live_server, page, smtp):
+def test_the_warning_and_an_issues_bounces_read_well_on_a_phone(app_ctx, admin_page, live_server, smtp):
+    page = admin_page
     readers = add_readers(20)
     issue = add_issue()
     dispatcher.dispatch(issue.id)
     send_all(issue.id)
     complain(readers[:2], issue.id)
     bounces.record(Report("postmark", "hard", email=readers[2].email, issue_id=issue.id))
-    users.set_admin("therapist@example.org", "a long and careful passphrase")
-    db.session.commit()
 
     page.set_viewport_size({"width": 375, "height": 800})
-    page.goto(f"{live_server}/admin/login")
-    page.fill("input[name=email]", "therapist@example.org")
-    page.fill("input[name=password]", "a long and careful passphrase")
-    page.click("button[type=submit]")
     page.goto(f"{live_server}/admin/")
     assert "marked 2 of the 20 issues they got as spam" in page.locator("#deliverability-warning").inner_text()
     assert page.evaluate("document.documentElement.scrollWidth") <= 375

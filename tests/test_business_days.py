@@ -15,8 +15,7 @@ from newsletter.core.extensions import db
 from newsletter.inquiries import business_days, intake
 from newsletter.inquiries.business_days import Calendar
 from newsletter.models import Inquiry, utcnow
-from tests.test_contact import FORM
-from tests.test_inquiries import PRACTICE, queued, sign_in, submit, text_of
+from tests.helpers import FORM, PRACTICE, queued, submit, text_of
 
 DENVER = ZoneInfo("America/Denver")
 THANKSGIVING = date(2026, 11, 26)
@@ -95,9 +94,9 @@ def set_office_days(client, days: list[int], holidays: str = "") -> None:
     assert response.status_code == 302
 
 
-def test_the_thank_you_page_and_acknowledgement_name_the_day_counted_past_holidays(app, client):
+def test_the_thank_you_page_and_acknowledgement_name_the_day_counted_past_holidays(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
     today = local_today(app)
     # Every day is a working day, but the next two are days off: two business days later is today + 4.
     set_office_days(client, [1, 2, 3, 4, 5, 6, 7], f"{today + timedelta(days=1)} Retreat\n{today + timedelta(days=2)}")
@@ -112,9 +111,9 @@ def test_the_thank_you_page_and_acknowledgement_name_the_day_counted_past_holida
         assert db.session.scalar(select(Inquiry.reply_by)) == today + timedelta(days=4)
 
 
-def test_the_admin_shows_time_left_and_what_is_overdue(app, client):
+def test_the_admin_shows_time_left_and_what_is_overdue(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
         due_later = submit().inquiry_id
         overdue = submit(email="sam@example.com", name="Sam Ortiz").inquiry_id
         db.session.get(Inquiry, due_later).reply_by = local_today(app) + timedelta(days=3)
@@ -165,9 +164,9 @@ def test_the_nudge_task_runs_through_celery(app_ctx, worker, smtp):
     assert "overdue by" in nudge.message.get_body(("plain",)).get_content()
 
 
-def test_office_days_are_saved_and_a_bad_holiday_is_refused_with_a_message(app, client):
+def test_office_days_are_saved_and_a_bad_holiday_is_refused_with_a_message(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
     set_office_days(client, [2, 4], "2026-12-25 Christmas")
 
     refused = client.post("/admin/practice/days", data={"working_days": ["1"], "holidays": "2026-12-24\nDec 25"})
@@ -184,10 +183,10 @@ def test_office_days_are_saved_and_a_bad_holiday_is_refused_with_a_message(app, 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(days=st.lists(st.text(max_size=3), max_size=8), holidays=st.text(max_size=200))
-def test_any_office_days_input_is_saved_or_refused_never_an_error(app, client, days, holidays):
+def test_any_office_days_input_is_saved_or_refused_never_an_error(auth, app, client, days, holidays):
     with app.app_context():
         if client.get("/admin/").status_code != 200:
-            sign_in(client)
+            auth.login(client)
 
     response = client.post("/admin/practice/days", data={"working_days": days, "holidays": holidays})
 

@@ -11,8 +11,7 @@ from sqlalchemy import select
 
 from newsletter.core.extensions import db
 from newsletter.models import Inquiry
-from tests.test_contact import FORM, inquiry_count
-from tests.test_inquiries import PRACTICE, html_of, queued, sign_in, text_of
+from tests.helpers import FORM, PRACTICE, html_of, inquiry_count, queued, text_of
 
 
 def stored(app) -> int:
@@ -69,13 +68,13 @@ def test_the_answers_reach_the_forward_and_the_acknowledgement_honours_them(app,
     assert ack["Reply-To"] == PRACTICE
 
 
-def test_a_discreet_inquirer_gets_a_neutral_subject_and_sender_also_on_replies(app, client):
+def test_a_discreet_inquirer_gets_a_neutral_subject_and_sender_also_on_replies(auth, app, client):
     client.post("/contact", data={**FORM, "discreet": "y"})
 
     with app.app_context():
         [ack] = queued("inquiry_ack")
         inquiry_id = db.session.scalar(select(Inquiry.id))
-        sign_in(client)
+        auth.login(client)
     assert ack["Subject"] == "Your message has been received"
     assert ack["From"].addresses[0].display_name == "Shoshana Ort"
     assert "Counseling" not in str(ack["From"]) and "LCSW" not in str(ack["From"])

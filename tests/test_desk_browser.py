@@ -6,10 +6,8 @@ import re
 import uuid
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
 
-from newsletter.accounts import users
 from newsletter.core.extensions import db
 from newsletter.inquiries import intake
 from newsletter.mail import outbox
@@ -19,27 +17,11 @@ from newsletter.readers.subscriptions import Origin
 from newsletter.sending import dispatcher
 from newsletter.sending.ledger import batches_needed
 from newsletter.tasks import send_batch
+from tests.helpers import ADMIN_EMAIL, add_issue, add_readers
 from tests.support import wait_for
-from tests.test_sending import add_issue, add_readers
 
-ADMIN = "therapist@example.com"
-PASSWORD = "correct horse battery"
 ARTICLE = "Repair after a rough evening\n\nA first paragraph about turning toward each other.\n\nA closing thought.\n"
 PHONE = {"width": 375, "height": 740}
-
-
-@pytest.fixture
-def admin_page(app, live_server, page):
-    """The browser signed in as an admin created for this test."""
-    with app.app_context():
-        users.set_admin(ADMIN, PASSWORD)
-        db.session.commit()
-    page.goto(f"{live_server}/admin/login")
-    page.fill("input[name=email]", ADMIN)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server}/admin/")
-    return page
 
 
 def new_draft(app) -> int:
@@ -53,7 +35,7 @@ def test_send_test_right_after_typing_carries_the_edit_and_its_web_link_works(ap
     page = admin_page
     issue_id = new_draft(app)
     page.goto(f"{live_server}/admin/issues/{issue_id}")
-    assert page.input_value("input[name=to]") == ADMIN  # her own address, filled in
+    assert page.input_value("input[name=to]") == ADMIN_EMAIL  # her own address, filled in
 
     page.fill("textarea[name=source]", "Typed a moment ago: be gentle with each other tonight.")
     page.click("text=Send test")  # before the autosave's pause is over

@@ -19,7 +19,6 @@ from newsletter.core.extensions import db
 from newsletter.mail import outbox
 from newsletter.models import Heartbeat, OutgoingMail, utcnow
 from tests.support import free_port, wait_for
-from tests.test_domain_check import dkim_key, dns_zone, zone  # noqa: F401  (fixtures: the test DNS server)
 
 ALL_CHECKS = ["Addresses", "Base URL", "DKIM key", "DKIM record", "SPF", "DMARC", "SMTP", "Database", "Redis",
               "Migrations", "Disk", "Beat", "Workers", "Mail queue", "Backup"]

@@ -2,102 +2,17 @@
 from __future__ import annotations
 
 import base64
-import threading
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from dnslib import MX, QTYPE, RCODE, RR, TXT, DNSLabel
-from dnslib.server import DNSError, DNSHandler, DNSLogger, DNSServer
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from newsletter.accounts import users
 from newsletter.core.config import ConfigError, dns_server
-from newsletter.core.extensions import db
 from newsletter.deliverability import domain_check
 from newsletter.deliverability.domain_check import FAIL, PASS, UNKNOWN
-from tests.support import free_port
-
-
-class Zone:
-    """The records the test DNS server answers with; names in `silent` get no answer at all."""
-
-    def __init__(self):
-        self.records: dict[tuple[str, str], list[str]] = {}
-        self.silent: set[str] = set()
-        self.queries = 0
-        self.lock = threading.Lock()
-
-    def set(self, name: str, rdtype: str, *values: str) -> None:
-        self.records[(name.lower(), rdtype)] = list(values)
-
-    def resolve(self, request, handler):
-        """dnslib's resolver interface: build the reply, or raise DNSError to send none (a timeout)."""
-        with self.lock:
-            self.queries += 1
-        name = str(request.q.qname).rstrip(".").lower()
-        rdtype = QTYPE[request.q.qtype]
-        if name in self.silent:
-            raise DNSError("silent on purpose")
-        reply = request.reply()
-        values = self.records.get((name, rdtype), [])
-        if not values and not any(key[0] == name for key in self.records):
-            reply.header.rcode = RCODE.NXDOMAIN
-        for value in values:
-            if rdtype == "MX":
-                preference, _, host = value.partition(" ")
-                rdata = MX(DNSLabel(host), int(preference))
-            else:  # TXT: split into the 255-byte strings DNS allows, as DNS hosts do
-                data = value.encode()
-                rdata = TXT([data[i:i + 255] for i in range(0, len(data), 255)] or [b""])
-            reply.add_answer(RR(request.q.qname, request.q.qtype, rdata=rdata, ttl=60))
-        return reply
-
-
-class UDPHandler(DNSHandler):
-    udplen = 512  # answers too long for UDP come back truncated, so the client asks again over TCP
-
-
-@pytest.fixture(scope="session")
-def dns_zone():
-    """A DNS server on 127.0.0.1 (UDP and TCP on one port) answering from a Zone."""
-    zone = Zone()
-    port = free_port()
-    logger = DNSLogger(log="-recv,-send,-request,-reply,-truncated,-error,-data", logf=lambda _: None)
-    servers = [DNSServer(zone, address="127.0.0.1", port=port, tcp=tcp, logger=logger, handler=UDPHandler)
-               for tcp in (False, True)]
-    for server in servers:
-        server.start_thread()
-    zone.address = f"127.0.0.1:{port}"
-    yield zone
-    for server in servers:
-        server.stop()
-
-
-@pytest.fixture(scope="session")
-def dkim_key() -> tuple[str, str]:
-    """A 2048-bit key as PEM, and its public half as a DKIM record's p= value."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.DER,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    return pem, base64.b64encode(public).decode()
-
-
-@pytest.fixture
-def zone(dns_zone, dkim_key):
-    """A domain that passes everything: example.org sending through smtp.mailgun.org."""
-    dns_zone.records.clear()
-    dns_zone.silent.clear()
-    domain_check._cache.clear()
-    dns_zone.set("example.org", "TXT", "google-site-verification=abc", "v=spf1 include:mailgun.org ~all")
-    dns_zone.set("news._domainkey.example.org", "TXT", f"v=DKIM1; k=rsa; p={dkim_key[1]}")
-    dns_zone.set("_dmarc.example.org", "TXT", "v=DMARC1; p=quarantine; rua=mailto:hello@example.org")
-    dns_zone.set("example.org", "MX", "10 mxa.mailgun.org", "20 mxb.mailgun.org")
-    return dns_zone
 
 
 @pytest.fixture
@@ -310,48 +225,40 @@ def test_the_test_server_is_the_one_asked(zone):
 
 
 @pytest.fixture
-def admin(app, client, config, monkeypatch):
+def sender_admin(app, admin_client, config, monkeypatch):
     """A client signed in as the therapist, the app set to send from example.org via the test DNS."""
     for name, value in config.items():
         monkeypatch.setitem(app.config, name, value)
-    with app.app_context():
-        users.set_admin("therapist@example.com", "correct horse battery")
-        db.session.commit()
-    signed_in = client.post("/admin/login", data={"email": "therapist@example.com", "password": "correct horse battery"})
-    assert signed_in.status_code == 302, "the test admin could not sign in"
-    return client
+    return admin_client
 
 
-def test_the_admin_page_shows_the_record_to_publish_and_checks_again(admin, zone):
+def test_the_admin_page_shows_the_record_to_publish_and_checks_again(sender_admin, zone):
     del zone.records[("_dmarc.example.org", "TXT")]
 
-    page = admin.get("/admin/sender-domain").get_data(as_text=True)
+    page = sender_admin.get("/admin/sender-domain").get_data(as_text=True)
     assert "Sender domain: example.org" in page and "Some records need attention" in page
     assert "Publish this TXT record at <strong>_dmarc.example.org</strong>" in page
     assert "v=DMARC1; p=none; rua=mailto:hello@example.org</textarea>" in page
     assert page.count("passes</span>") == 3
 
     zone.set("_dmarc.example.org", "TXT", "v=DMARC1; p=none; rua=mailto:hello@example.org")
-    assert "Some records need attention" in admin.get("/admin/sender-domain").get_data(as_text=True), "cached"
-    response = admin.post("/admin/sender-domain")
+    assert "Some records need attention" in sender_admin.get("/admin/sender-domain").get_data(as_text=True), "cached"
+    response = sender_admin.post("/admin/sender-domain")
     assert response.status_code == 302
-    page = admin.get(response.headers["Location"]).get_data(as_text=True)
+    page = sender_admin.get(response.headers["Location"]).get_data(as_text=True)
     assert "Everything passes" in page and "<textarea" not in page
 
 
-def test_the_admin_nav_links_the_page_and_strangers_are_sent_to_sign_in(admin, app):
-    assert 'href="/admin/sender-domain"' in admin.get("/admin/").get_data(as_text=True)
+def test_the_admin_nav_links_the_page_and_strangers_are_sent_to_sign_in(sender_admin, app):
+    assert 'href="/admin/sender-domain"' in sender_admin.get("/admin/").get_data(as_text=True)
     stranger = app.test_client().get("/admin/sender-domain")
     assert stranger.status_code == 302 and "/admin/login" in stranger.headers["Location"]
 
 
-def test_the_page_fits_a_phone_and_check_again_shows_a_fixed_record(admin, zone, live_server, page):
+def test_the_page_fits_a_phone_and_check_again_shows_a_fixed_record(sender_admin, zone, live_server, admin_page):
+    page = admin_page
     zone.records.clear()
     page.set_viewport_size({"width": 375, "height": 800})
-    page.goto(f"{live_server}/admin/login")
-    page.fill("input[name=email]", "therapist@example.com")
-    page.fill("input[name=password]", "correct horse battery")
-    page.click("button[type=submit]")
     page.goto(f"{live_server}/admin/sender-domain")
 
     assert page.locator("textarea").count() == 3  # SPF, DKIM and DMARC records to copy

@@ -15,8 +15,7 @@ from newsletter import create_app
 from newsletter.core.config import ConfigError
 from newsletter.core.extensions import db
 from newsletter.models import OutgoingMail, Subscriber
-from tests.conftest import POSTGRES_ADMIN_URL
-from tests.support import CELERY_WORKER, ROOT, WorkerProcess, wait_for
+from tests.support import CELERY_WORKER, POSTGRES_ADMIN_URL, ROOT, WorkerProcess, wait_for
 
 
 def test_signup_is_stored_pending_and_the_worker_delivers_the_confirmation(app, client, smtp, worker):

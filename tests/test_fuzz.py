@@ -15,7 +15,7 @@ from email import policy
 from email.parser import BytesParser
 from email.utils import getaddresses
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
@@ -26,16 +26,8 @@ from newsletter.models.outbox import MAIL_PENDING, MAIL_SENT
 from newsletter.publishing import issue_mail
 from newsletter.readers import subscriptions
 from newsletter.sending import ledger
+from tests.helpers import HOSTILE_NAMES, add_issue
 from tests.support import apply_stored_forms, wait_for
-from tests.test_mail import HOSTILE_NAMES
-from tests.test_sending import add_issue
-
-_COMMON = {"deadline": None, "derandomize": False, "print_blob": True,
-           "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                     HealthCheck.data_too_large, HealthCheck.filter_too_much]}
-settings.register_profile("ci", max_examples=60, **_COMMON)  # per form and database
-settings.register_profile("fuzz", max_examples=5000, **_COMMON)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def examples(ci: int) -> settings:

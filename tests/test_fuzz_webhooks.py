@@ -20,10 +20,8 @@ from sqlalchemy import func, select
 from newsletter.core.extensions import db
 from newsletter.deliverability.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from newsletter.models import WebhookNonce
-from tests.test_fuzz import _COMMON  # noqa: F401  (loads the ci / fuzz profile)
-from tests.test_rule_untrusted_bodies import every_provider, webhook_paths  # noqa: F401  (a fixture)
-from tests.test_webhooks import (  # noqa: F401  (cert_server and sendgrid_key are fixtures)
-    EVENT, JSON, READER, TOPIC, assert_nothing_changed, cert_server, sendgrid_key)
+from tests.helpers import READER
+from tests.relays import EVENT, JSON, TOPIC, assert_nothing_changed, webhook_paths
 
 PRINTABLE = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=60)
 NOW = str(int(time.time()))

@@ -3,65 +3,17 @@ the daily digest, the purge after retention, and the spam folder."""
 from __future__ import annotations
 
 from datetime import timedelta
-from email import policy
-from email.message import EmailMessage
-from email.parser import BytesParser
 
 import pytest
-from flask import current_app
 from sqlalchemy import func, select, text
 
-from newsletter.accounts import users
 from newsletter.core import crypto
 from newsletter.core.extensions import db
 from newsletter.inquiries import intake
 from newsletter.mail import outbox
 from newsletter.models import Inquiry, InquiryAccess, InquiryNote, OutgoingMail, utcnow
-from newsletter.readers.subscriptions import InvalidEmail, Origin
-from tests.support import apply_stored_forms
-
-PRACTICE = "practice@newsletter.test"
-ADMIN_EMAIL, ADMIN_PASSWORD = "therapist@example.com", "correct horse battery"
-MESSAGE = "We keep having the same fight about my mother-in-law and would like to try EFT."
-
-
-def queued(kind: str | None = None) -> list[EmailMessage]:
-    """The queued mail as the SMTP server would receive it (decrypted from the outbox table), once a
-    worker has written the mail of the inquiries and signups the forms stored."""
-    apply_stored_forms(current_app._get_current_object())
-    db.session.remove()
-    rows = db.session.scalars(select(OutgoingMail).order_by(OutgoingMail.id))
-    return [BytesParser(policy=policy.default).parsebytes(outbox.message_bytes(row))
-            for row in rows if kind is None or row.kind == kind]
-
-
-def text_of(message: EmailMessage) -> str:
-    return message.get_body(("plain",)).get_content()
-
-
-def html_of(message: EmailMessage) -> str:
-    return message.get_body(("html",)).get_content()
-
-
-def submit(**fields) -> intake.Submitted:
-    """Submit an inquiry through the service and commit, as the view does; then compose its mail, as
-    the worker does."""
-    values = {"name": "Dana Reyes", "email": "dana@example.com", "phone": "", "preferred_contact": "email",
-              "message": MESSAGE, "origin": Origin(source="site", ip="203.0.113.9")}
-    values.update(fields)
-    result = intake.submit(**values)
-    db.session.commit()
-    intake.queue_mails(result.inquiry_id)
-    db.session.commit()
-    return result
-
-
-def sign_in(client) -> None:
-    users.set_admin(ADMIN_EMAIL, ADMIN_PASSWORD)
-    db.session.commit()
-    response = client.post("/admin/login", data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
-    assert response.status_code == 302
-
+from newsletter.readers.subscriptions import InvalidEmail
+from tests.helpers import ADMIN_EMAIL, MESSAGE, PRACTICE, html_of, queued, submit, text_of
 
 # -- what goes out
 
@@ -243,9 +195,9 @@ def test_not_spam_sends_the_forward_and_acknowledgement_it_never_got_once(app_ct
 
 # -- the admin pipeline
 
-def test_admin_detail_view_shows_the_message_escaped_and_logs_the_access(app, client):
+def test_admin_detail_view_shows_the_message_escaped_and_logs_the_access(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
         inquiry_id = submit(message="<script>alert(1)</script> we argue a lot").inquiry_id
 
     response = client.get(f"/admin/inquiries/{inquiry_id}")
@@ -260,9 +212,9 @@ def test_admin_detail_view_shows_the_message_escaped_and_logs_the_access(app, cl
         assert ADMIN_EMAIL in client.get(f"/admin/inquiries/{inquiry_id}").get_data(as_text=True)
 
 
-def test_admin_list_shows_inbox_and_spam_folder_separately(app, client):
+def test_admin_list_shows_inbox_and_spam_folder_separately(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
         submit(name="Real Person")
         submit(name="Spammy", message="casino casino")
 
@@ -274,9 +226,9 @@ def test_admin_list_shows_inbox_and_spam_folder_separately(app, client):
     assert 'href="/admin/inquiries"' in client.get("/admin/").get_data(as_text=True)
 
 
-def test_status_changes_move_along_the_pipeline_and_the_first_one_is_the_response_time(app, client):
+def test_status_changes_move_along_the_pipeline_and_the_first_one_is_the_response_time(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
         inquiry_id = submit().inquiry_id
         db.session.get(Inquiry, inquiry_id).created_at = utcnow() - timedelta(hours=3, minutes=5)
         db.session.commit()
@@ -292,9 +244,9 @@ def test_status_changes_move_along_the_pipeline_and_the_first_one_is_the_respons
     assert "3 h 5 min" in client.get("/admin/inquiries").get_data(as_text=True)
 
 
-def test_an_unknown_status_is_refused_with_a_message_and_changes_nothing(app, client):
+def test_an_unknown_status_is_refused_with_a_message_and_changes_nothing(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
         inquiry_id = submit().inquiry_id
 
     response = client.post(f"/admin/inquiries/{inquiry_id}/status", data={"status": "deleted"})
@@ -304,9 +256,9 @@ def test_an_unknown_status_is_refused_with_a_message_and_changes_nothing(app, cl
         assert db.session.get(Inquiry, inquiry_id).status == "new"
 
 
-def test_notes_are_stored_encrypted_and_shown_escaped(app, client):
+def test_notes_are_stored_encrypted_and_shown_escaped(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
         inquiry_id = submit().inquiry_id
 
     assert client.post(f"/admin/inquiries/{inquiry_id}/notes", data={"body": "Called back <i>Tuesday</i>"}).status_code == 302
@@ -319,9 +271,9 @@ def test_notes_are_stored_encrypted_and_shown_escaped(app, client):
         assert b"Tuesday" not in bytes(note.body_encrypted)
 
 
-def test_spam_and_not_spam_buttons(app, client):
+def test_spam_and_not_spam_buttons(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
         inquiry_id = submit(message="casino").inquiry_id
 
     client.post(f"/admin/inquiries/{inquiry_id}/spam", data={"action": "not_spam"})

@@ -12,8 +12,8 @@ from newsletter.core.extensions import db
 from newsletter.inquiries import intake
 from newsletter.mail import outbox
 from newsletter.models import Inquiry, InquiryAccess, InquiryResponse, OutgoingMail, utcnow
+from tests.helpers import MESSAGE, PRACTICE, html_of, queued, submit, text_of
 from tests.support import wait_for
-from tests.test_inquiries import MESSAGE, PRACTICE, html_of, queued, sign_in, submit, text_of
 
 REPLY = "Hello Dana,\nThank you for writing. I have an opening on Tuesday at 4 pm. Would that suit you both?\nShoshana"
 
@@ -23,9 +23,9 @@ def reply_count() -> int:
     return db.session.scalar(select(func.count()).select_from(OutgoingMail).where(OutgoingMail.kind == "inquiry_reply"))
 
 
-def test_reply_is_threaded_under_the_acknowledgement_from_the_practice_and_quotes_the_inquiry(app, client):
+def test_reply_is_threaded_under_the_acknowledgement_from_the_practice_and_quotes_the_inquiry(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
         inquiry_id = submit().inquiry_id
 
     response = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": REPLY, "quote_inquiry": "y"})
@@ -51,9 +51,9 @@ def test_reply_is_threaded_under_the_acknowledgement_from_the_practice_and_quote
     assert "You replied by e-mail" in page and "I have an opening on Tuesday" in page
 
 
-def test_reply_without_the_quote_leaves_the_inquiry_out(app, client):
+def test_reply_without_the_quote_leaves_the_inquiry_out(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
         inquiry_id = submit().inquiry_id
 
     client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": "Glad you wrote."})
@@ -64,9 +64,9 @@ def test_reply_without_the_quote_leaves_the_inquiry_out(app, client):
         assert MESSAGE not in text_of(reply) and MESSAGE not in html_of(reply)
 
 
-def test_a_second_reply_keeps_the_first_response_time(app, client):
+def test_a_second_reply_keeps_the_first_response_time(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
         inquiry_id = submit().inquiry_id
     client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": "First."})
     with app.app_context():
@@ -82,9 +82,9 @@ def test_a_second_reply_keeps_the_first_response_time(app, client):
         assert reply_count() == 2
 
 
-def test_recording_a_call_counts_as_the_first_response_with_its_note(app, client):
+def test_recording_a_call_counts_as_the_first_response_with_its_note(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
         inquiry_id = submit(phone="720-555-0100", preferred_contact="phone").inquiry_id
 
     assert client.post(f"/admin/inquiries/{inquiry_id}/call", data={"note": "Left a <b>voicemail</b>"}).status_code == 302
@@ -97,9 +97,9 @@ def test_recording_a_call_counts_as_the_first_response_with_its_note(app, client
     assert "You called" in page and "Left a &lt;b&gt;voicemail&lt;/b&gt;" in page
 
 
-def test_a_call_needs_no_note(app, client):
+def test_a_call_needs_no_note(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
         inquiry_id = submit().inquiry_id
 
     assert client.post(f"/admin/inquiries/{inquiry_id}/call", data={}).status_code == 302
@@ -108,9 +108,9 @@ def test_a_call_needs_no_note(app, client):
         assert db.session.get(Inquiry, inquiry_id).first_response_at is not None
 
 
-def test_the_mailto_link_is_offered_and_opening_the_page_records_no_response(app, client):
+def test_the_mailto_link_is_offered_and_opening_the_page_records_no_response(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
         inquiry_id = submit().inquiry_id
 
     page = client.get(f"/admin/inquiries/{inquiry_id}").get_data(as_text=True)
@@ -121,9 +121,9 @@ def test_the_mailto_link_is_offered_and_opening_the_page_records_no_response(app
         assert inquiry.first_response_at is None and inquiry.status == "new"
 
 
-def test_an_empty_reply_is_refused_with_a_message_and_sends_nothing(app, client):
+def test_an_empty_reply_is_refused_with_a_message_and_sends_nothing(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
         inquiry_id = submit().inquiry_id
 
     response = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": "   "})
@@ -133,9 +133,9 @@ def test_an_empty_reply_is_refused_with_a_message_and_sends_nothing(app, client)
         assert reply_count() == 0 and db.session.get(Inquiry, inquiry_id).first_response_at is None
 
 
-def test_a_reply_too_long_is_refused_and_what_she_wrote_stays_in_the_box(app, client):
+def test_a_reply_too_long_is_refused_and_what_she_wrote_stays_in_the_box(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
         inquiry_id = submit().inquiry_id
 
     response = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": "Dear Dana " + "x" * 10_000})
@@ -148,10 +148,10 @@ def test_a_reply_too_long_is_refused_and_what_she_wrote_stays_in_the_box(app, cl
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.text(max_size=300), note=st.text(max_size=100))
-def test_any_reply_or_call_note_is_sent_safely_or_refused_never_an_error(app, client, body, note):
+def test_any_reply_or_call_note_is_sent_safely_or_refused_never_an_error(auth, app, client, body, note):
     with app.app_context():
         if client.get("/admin/").status_code != 200:
-            sign_in(client)
+            auth.login(client)
         inquiry_id = submit(email=f"dana{abs(hash(body)) % 10**9}@example.com").inquiry_id
         replies_before = reply_count()
 
@@ -168,9 +168,9 @@ def test_any_reply_or_call_note_is_sent_safely_or_refused_never_an_error(app, cl
                                          "References", "Content-Type", "MIME-Version"}
 
 
-def test_a_purged_inquiry_cannot_be_answered_and_its_replies_are_erased(app, client):
+def test_a_purged_inquiry_cannot_be_answered_and_its_replies_are_erased(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
         inquiry_id = submit().inquiry_id
     client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": REPLY})
     with app.app_context():
@@ -186,9 +186,9 @@ def test_a_purged_inquiry_cannot_be_answered_and_its_replies_are_erased(app, cli
         assert reply_count() == replies_before
 
 
-def test_reply_reaches_the_inquirer_through_the_real_worker_threaded(app, client, smtp, worker):
+def test_reply_reaches_the_inquirer_through_the_real_worker_threaded(auth, app, client, smtp, worker):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
         inquiry_id = submit().inquiry_id
         [ack] = queued("inquiry_ack")
 
@@ -202,16 +202,10 @@ def test_reply_reaches_the_inquirer_through_the_real_worker_threaded(app, client
         assert db.session.scalar(select(InquiryAccess.action).where(InquiryAccess.action == "replied by e-mail"))
 
 
-def test_she_answers_an_inquiry_in_the_browser(app, live_server, page, smtp, worker):
+def test_she_answers_an_inquiry_in_the_browser(app, live_server, admin_page, smtp, worker):
+    page = admin_page
     with app.app_context():
         inquiry_id = submit(name="Sam Ortiz", email="sam@example.com").inquiry_id
-        from newsletter.accounts import users
-        users.set_admin("therapist@example.com", "correct horse battery")
-        db.session.commit()
-    page.goto(f"{live_server}/admin/login")
-    page.fill("input[name=email]", "therapist@example.com")
-    page.fill("input[name=password]", "correct horse battery")
-    page.click("button[type=submit]")
     page.goto(f"{live_server}/admin/inquiries/{inquiry_id}")
 
     page.get_by_label("Your reply").fill("Hi Sam, thanks for writing. Could we talk on Thursday?")
@@ -227,9 +221,9 @@ def test_she_answers_an_inquiry_in_the_browser(app, live_server, page, smtp, wor
 
 # -- a kind close-out
 
-def test_a_kind_referral_lists_her_colleagues_and_closes_the_inquiry_as_referred(app, client):
+def test_a_kind_referral_lists_her_colleagues_and_closes_the_inquiry_as_referred(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
         inquiry_id = submit().inquiry_id
     assert client.post("/admin/practice/referrals", data={
         "referral_colleagues": "Maya Chen, LMFT – Gottman couples work – 303-555-0142\n\n",
@@ -252,9 +246,9 @@ def test_a_kind_referral_lists_her_colleagues_and_closes_the_inquiry_as_referred
     assert "Referred elsewhere (1)" in client.get("/admin/inquiries").get_data(as_text=True)
 
 
-def test_an_unknown_way_to_close_is_refused_and_sends_nothing(app, client):
+def test_an_unknown_way_to_close_is_refused_and_sends_nothing(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
         inquiry_id = submit().inquiry_id
 
     response = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": "Hi", "close_as": "client"})

@@ -6,7 +6,7 @@ from datetime import datetime
 from newsletter.core.extensions import db
 from newsletter.inquiries.intake import InquiryDetails, SourceCount, source_report
 from newsletter.models import Inquiry
-from tests.test_inquiries import sign_in, submit
+from tests.helpers import submit
 
 
 def received(heard_from: str, at: datetime, status: str = "new", spam: bool = False, n: int = 0) -> None:
@@ -17,9 +17,9 @@ def received(heard_from: str, at: datetime, status: str = "new", spam: bool = Fa
     db.session.commit()
 
 
-def test_inquiries_and_clients_by_source_and_local_month(app, client):
+def test_inquiries_and_clients_by_source_and_local_month(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
         received("friend", datetime(2026, 11, 3, 17), status="client")
         received("friend", datetime(2026, 11, 10, 17), n=1)
         received("directory", datetime(2026, 11, 12, 17), status="client")

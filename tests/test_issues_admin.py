@@ -14,17 +14,9 @@ from newsletter.models import Issue, OutgoingMail, Subscriber
 from newsletter.models.issues import SCHEDULED
 from newsletter.models.readers import ACTIVE
 from newsletter.publishing import issues
+from tests.helpers import ADMIN_PASSWORD
 from tests.support import SAMPLE_ARTICLE as SAMPLE
 from tests.support import wait_for
-from tests.test_admin_auth import PASSWORD, sign_in
-
-
-@pytest.fixture
-def admin_client(client, runner, monkeypatch):
-    monkeypatch.setenv("ADMIN_PASSWORD", PASSWORD)
-    assert runner.invoke(args=["create-admin", "therapist@example.com"]).exit_code == 0
-    assert sign_in(client, "therapist@example.com", PASSWORD).status_code == 302
-    return client
 
 
 def upload_sample(client) -> int:
@@ -155,12 +147,9 @@ def test_practice_profile_edit_shows_in_unsent_issues(app, admin_client):
     assert "5 Calm Street" in html and "Couples therapist" in html and "mailto:hello@innercalmcounseling.com" in html
 
 
-def test_live_preview_follows_typing_at_phone_width(app, admin_client, live_server, page):
+def test_live_preview_follows_typing_at_phone_width(app, admin_client, live_server, auth, page):
     issue_id = upload_sample(admin_client)
-    page.goto(f"{live_server}/admin/login")
-    page.fill("input[name=email]", "therapist@example.com")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    auth.sign_in_browser(page, live_server)
     page.goto(f"{live_server}/admin/issues/{issue_id}")
 
     page.click("button[data-width='375']")
@@ -207,12 +196,12 @@ def test_a_bad_article_file_gets_a_message_and_creates_nothing(app, admin_client
 
 def test_the_live_preview_works_with_csrf_protection_on(app_factory, runner, monkeypatch):
     app = app_factory(WTF_CSRF_ENABLED=True)
-    monkeypatch.setenv("ADMIN_PASSWORD", PASSWORD)
+    monkeypatch.setenv("ADMIN_PASSWORD", ADMIN_PASSWORD)
     assert app.test_cli_runner().invoke(args=["create-admin", "therapist@example.com"]).exit_code == 0
     client = app.test_client()
     login_page = client.get("/admin/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login_page).group(1)
-    client.post("/admin/login", data={"email": "therapist@example.com", "password": PASSWORD, "csrf_token": token})
+    client.post("/admin/login", data={"email": "therapist@example.com", "password": ADMIN_PASSWORD, "csrf_token": token})
     with app.app_context():
         issue_id = issues.create_from_source(SAMPLE.read_text(encoding="utf-8")).id
         db.session.commit()

@@ -72,3 +72,14 @@ def test_the_app_never_imports_the_worker_entry_point():
                  if any(name.split(".")[0] == "worker" for name in
                         ([node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]))]
     assert offenders == []
+
+
+def test_no_test_file_imports_another():
+    """Shared helpers live in tests/helpers.py, relays.py and support.py, fixtures in conftest.py: one way in."""
+    tests = ROOT / "tests"
+    offenders = [f"{path.relative_to(ROOT)}:{node.lineno} imports {node.module}"
+                 for path in sorted(tests.rglob("*.py"))
+                 for node in ast.walk(ast.parse(path.read_text()))
+                 if isinstance(node, ast.ImportFrom) and node.module
+                 and node.module.split(".")[-1].startswith(("test_", "conftest"))]
+    assert offenders == []

@@ -10,18 +10,9 @@ from email.utils import getaddresses
 import pytest
 
 from newsletter.mail import compose, transports
+from tests.helpers import HOSTILE_NAMES
 
 # Names a visitor could type into a form, as the attacker in issue 9 did.
-HOSTILE_NAMES = [
-    "Jo=?utf-8?q?=0D=0AReply-To:_attacker@evil.example?= Smith",
-    "Jo=?utf-8?q?=0D=0AFrom:_attacker@evil.example?=",
-    "Jo=?utf-8?q?=0D=0A=0D=0A?= body",
-    "=?utf-8?q?attacker=40evil=2Eexample=2C?=",
-    "A" * 70 + ",attacker@evil.example,",
-    '"Dana" <attacker@evil.example>, Sam',
-    "Dana\r\nBcc: victim@example.com ☀️",
-    "Zoë O’Brien <&> " + "with a very long name " * 4,
-]
 
 
 def header_block(raw: bytes) -> list[bytes]:

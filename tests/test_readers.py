@@ -9,24 +9,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert, select
 
-from newsletter.accounts import users
 from newsletter.core.extensions import db
 from newsletter.mail import outbox
 from newsletter.mail.suppression import email_hash, is_suppressed
 from newsletter.models import ConsentEvent, OutgoingMail, Subscriber, Suppression, utcnow
 from newsletter.readers import subscriptions
-from tests.test_admin_auth import sign_in
-from tests.test_subscribe import _make_active, events, queued, reader, signup
-
-
-@pytest.fixture
-def admin_client(app, client):
-    """A client signed in as the therapist."""
-    with app.app_context():
-        users.set_admin("therapist@example.com", "correct horse battery")
-        db.session.commit()
-    assert sign_in(client, "therapist@example.com", "correct horse battery").status_code == 302
-    return client
+from tests.helpers import consent_events, make_active, queued, reader, signup
 
 
 def _add_readers(app, count: int, status: str = "active", prefix: str = "reader") -> None:
@@ -102,7 +90,7 @@ def test_reader_pages_need_sign_in(client):
 # -- import
 
 def test_import_asking_each_reader_to_confirm(app, admin_client):
-    _make_active(app, "gone@example.org", then_unsubscribe=True)
+    make_active(app, "gone@example.org", then_unsubscribe=True)
     with app.app_context():
         subscriptions.suppress("erased@example.org", "erased")
         db.session.commit()
@@ -115,8 +103,8 @@ def test_import_asking_each_reader_to_confirm(app, admin_client):
     assert "Line 3" in page
     assert reader(app, "New.One@example.org").status == "pending"
     assert reader(app, "gone@example.org").status == "unsubscribed"
-    assert [m["To"] for m in queued(app, "confirm")] == ["gone@example.org", "New One <New.One@example.org>"]
-    [event] = events(app, "New.One@example.org")
+    assert [m["To"] for m in queued("confirm", app=app)] == ["gone@example.org", "New One <New.One@example.org>"]
+    [event] = consent_events(app, "New.One@example.org")
     assert (event.action, event.source) == ("import", "import")
     assert event.wording == subscriptions.IMPORT_WORDING["ask"]
 
@@ -125,8 +113,8 @@ def test_import_of_readers_who_consented_elsewhere_makes_them_active_and_says_so
     _upload(admin_client, "email\nalready@example.org\n", "elsewhere")
 
     assert reader(app, "already@example.org").status == "active"
-    assert queued(app) == []
-    assert events(app, "already@example.org")[0].wording == subscriptions.IMPORT_WORDING["elsewhere"]
+    assert queued(app=app) == []
+    assert consent_events(app, "already@example.org")[0].wording == subscriptions.IMPORT_WORDING["elsewhere"]
 
 
 @pytest.mark.parametrize("body, consent, message", [
@@ -162,7 +150,7 @@ def test_import_refuses_a_file_that_is_not_utf8(app, admin_client):
 
 def test_csv_export_lists_every_reader_and_defuses_spreadsheet_formulas(app, admin_client):
     _add_readers(app, 3)
-    _make_active(app, "formula@example.org")
+    make_active(app, "formula@example.org")
     with app.app_context():
         db.session.scalar(select(Subscriber).where(Subscriber.email == "formula@example.org")).name = "=HYPERLINK(1)"
         db.session.commit()
@@ -189,7 +177,7 @@ def test_reader_data_export_has_their_details_and_consent_record(app, admin_clie
 
 
 def test_erasing_a_reader_removes_their_data_and_keeps_the_address_suppressed(app, admin_client, client):
-    _make_active(app, "Forget.Me@example.org")
+    make_active(app, "Forget.Me@example.org")
     signup(client, "Forget.Me@example.org")  # an "already subscribed" note waits in the outbox
     with app.app_context():
         reader_id = db.session.scalar(select(Subscriber.id))
@@ -206,7 +194,7 @@ def test_erasing_a_reader_removes_their_data_and_keeps_the_address_suppressed(ap
         assert [(e.action, e.subscriber_id) for e in remaining] == [("erase", None)]
         assert "forget" not in json.dumps([e.wording for e in remaining]).lower()
     signup(client, "forget.me@example.org")
-    assert reader(app, "forget.me@example.org") is None and queued(app) == []
+    assert reader(app, "forget.me@example.org") is None and queued(app=app) == []
 
 
 def test_reader_detail_shows_the_consent_record(app, admin_client, client):
@@ -221,13 +209,9 @@ def test_reader_detail_shows_the_consent_record(app, admin_client, client):
     assert admin_client.get("/admin/readers/999999").status_code == 404
 
 
-def test_embed_snippet_page_shows_the_iframe_and_the_allowed_origins(app_factory):
+def test_embed_snippet_page_shows_the_iframe_and_the_allowed_origins(auth, app_factory):
     app = app_factory(EMBED_ALLOWED_ORIGINS="https://www.innercalm.example")
-    with app.app_context():
-        users.set_admin("therapist@example.com", "correct horse battery")
-        db.session.commit()
-    client = app.test_client()
-    assert sign_in(client, "therapist@example.com", "correct horse battery").status_code == 302
+    client = auth.login(app.test_client())
 
     page = client.get("/admin/readers/embed").get_data(as_text=True)
 
@@ -238,7 +222,7 @@ def test_embed_snippet_page_shows_the_iframe_and_the_allowed_origins(app_factory
 # -- suppression and purge
 
 def test_a_permanent_refusal_suppresses_the_address_and_marks_the_reader(app, smtp):
-    _make_active(app, "gone-away@example.org")
+    make_active(app, "gone-away@example.org")
     smtp.reject("gone-away@example.org", 550)
     with app.app_context():
         row = db.session.scalar(select(Subscriber).where(Subscriber.email == "gone-away@example.org"))
@@ -249,13 +233,13 @@ def test_a_permanent_refusal_suppresses_the_address_and_marks_the_reader(app, sm
         assert outbox.deliver(mail_id) == "failed"
         assert is_suppressed("Gone-Away@example.org")
     assert reader(app, "gone-away@example.org").status == "bounced"
-    assert [e.action for e in events(app, "gone-away@example.org")][-1] == "bounced"
+    assert [e.action for e in consent_events(app, "gone-away@example.org")][-1] == "bounced"
 
 
 def test_unconfirmed_readers_are_purged_after_a_week_and_returning_ones_fall_back_to_unsubscribed(app, client):
     signup(client, "never@example.org")
     signup(client, "recent@example.org")
-    _make_active(app, "returning@example.org", then_unsubscribe=True)
+    make_active(app, "returning@example.org", then_unsubscribe=True)
     signup(client, "returning@example.org")
     with app.app_context():
         for row in db.session.scalars(select(Subscriber).where(Subscriber.email != "recent@example.org")):
@@ -268,7 +252,7 @@ def test_unconfirmed_readers_are_purged_after_a_week_and_returning_ones_fall_bac
     assert reader(app, "never@example.org") is None
     assert reader(app, "recent@example.org").status == "pending"
     assert reader(app, "returning@example.org").status == "unsubscribed"
-    assert len(events(app, "returning@example.org")) == 4
+    assert len(consent_events(app, "returning@example.org")) == 4
 
 
 # -- the command line

@@ -7,45 +7,29 @@ on both databases, and look at what a user would notice: who got in, how many co
 """
 from __future__ import annotations
 
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 import pyotp
 from sqlalchemy import func, select
 
 from newsletter.core.extensions import db
 from newsletter.models import OutgoingMail
-from tests.test_admin_auth import PASSWORD, admin, sign_in  # noqa: F401  (admin is a fixture)
-from tests.test_admin_security import audit_actions, next_code, set_up_second_factor
-
-
-def at_once(calls: list[Callable[[], object]]) -> list[object]:
-    """Run every call in its own thread, all released at the same moment; their results in order."""
-    start = threading.Barrier(len(calls))
-
-    def run(call):
-        start.wait(timeout=60)
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls, timeout=300))
+from tests.helpers import ADMIN_PASSWORD, at_once, audit_actions, next_code
 
 
 def signed_in(client) -> bool:
     return client.get("/admin/").status_code == 200
 
 
-def sessions_at_the_code_step(app, admin_email: str, count: int):
+def sessions_at_the_code_step(auth, app, admin_email: str, count: int):
     """Two-step sign-in turned on, then `count` browsers that each passed the password step."""
     first = app.test_client()
-    sign_in(first, admin_email, PASSWORD)
-    secret, codes = set_up_second_factor(first)
+    auth.sign_in(admin_email, ADMIN_PASSWORD, client=first)
+    secret, codes = auth.turn_on_second_factor(first)
     first.post("/admin/logout")
     browsers = [app.test_client() for _ in range(count)]
     for browser in browsers:
-        assert sign_in(browser, admin_email, PASSWORD).headers["Location"].startswith("/admin/login/code")
+        assert auth.sign_in(admin_email, ADMIN_PASSWORD, client=browser).headers["Location"].startswith("/admin/login/code")
     return browsers, secret, codes
 
 
@@ -62,8 +46,8 @@ def wrong_code(secret: str) -> str:
     return next(code for code in (f"{n:06d}" for n in range(1000)) if code not in valid)
 
 
-def test_one_recovery_code_from_four_sessions_at_once_signs_in_once(app, admin):
-    browsers, _, codes = sessions_at_the_code_step(app, admin, 4)
+def test_one_recovery_code_from_four_sessions_at_once_signs_in_once(auth, app, admin):
+    browsers, _, codes = sessions_at_the_code_step(auth, app, admin, 4)
 
     at_once([lambda browser=browser: browser.post("/admin/login/code", data={"code": codes[0]})
              for browser in browsers])
@@ -72,8 +56,8 @@ def test_one_recovery_code_from_four_sessions_at_once_signs_in_once(app, admin):
     assert audit_actions(app).count("recovery_code_used") == 1
 
 
-def test_one_authenticator_code_from_four_sessions_at_once_signs_in_once(app, admin):
-    browsers, secret, _ = sessions_at_the_code_step(app, admin, 4)
+def test_one_authenticator_code_from_four_sessions_at_once_signs_in_once(auth, app, admin):
+    browsers, secret, _ = sessions_at_the_code_step(auth, app, admin, 4)
     code = next_code(secret)
 
     at_once([lambda browser=browser: browser.post("/admin/login/code", data={"code": code})
@@ -82,9 +66,9 @@ def test_one_authenticator_code_from_four_sessions_at_once_signs_in_once(app, ad
     assert [signed_in(browser) for browser in browsers].count(True) == 1
 
 
-def test_many_wrong_codes_at_once_check_no_more_than_the_limit_and_send_one_notice(app, admin):
+def test_many_wrong_codes_at_once_check_no_more_than_the_limit_and_send_one_notice(auth, app, admin):
     limit = app.config["ADMIN_LOCKOUT_ATTEMPTS"]
-    browsers, secret, _ = sessions_at_the_code_step(app, admin, 8)
+    browsers, secret, _ = sessions_at_the_code_step(auth, app, admin, 8)
     code = wrong_code(secret)
 
     def six_wrong_codes(browser):
@@ -97,30 +81,30 @@ def test_many_wrong_codes_at_once_check_no_more_than_the_limit_and_send_one_noti
     assert actions.count("sign_in_failed") == limit  # each one a code that was actually checked
     assert actions.count("lockout") == 1 and lockout_notices(app) == 1
     assert not any(signed_in(browser) for browser in browsers)
-    assert sign_in(app.test_client(), admin, PASSWORD).status_code == 400  # locked: even the password is refused
+    assert auth.sign_in(admin, ADMIN_PASSWORD, client=app.test_client()).status_code == 400  # locked: even the password is refused
 
 
-def test_many_wrong_passwords_at_once_check_no_more_than_the_limit_and_send_one_notice(app, admin):
+def test_many_wrong_passwords_at_once_check_no_more_than_the_limit_and_send_one_notice(auth, app, admin):
     app.config["ADMIN_LOCKOUT_ATTEMPTS"] = 3
     browsers = [app.test_client() for _ in range(6)]
 
-    answers = at_once([lambda browser=browser, n=n: sign_in(browser, admin, f"wrong guess {n}").status_code
+    answers = at_once([lambda browser=browser, n=n: auth.sign_in(admin, f"wrong guess {n}", client=browser).status_code
                        for n, browser in enumerate(browsers)])
 
     assert answers == [400] * 6
     actions = audit_actions(app)
     assert actions.count("sign_in_failed") == 3 and actions.count("sign_in_refused_locked") == 3
     assert actions.count("lockout") == 1 and lockout_notices(app) == 1
-    assert sign_in(app.test_client(), admin, PASSWORD).status_code == 400
+    assert auth.sign_in(admin, ADMIN_PASSWORD, client=app.test_client()).status_code == 400
 
 
-def test_a_right_password_gives_its_attempt_back(app, admin):
+def test_a_right_password_gives_its_attempt_back(auth, app, admin):
     """Counting before checking must not lock out the therapist who signs in often."""
     app.config["ADMIN_LOCKOUT_ATTEMPTS"] = 3
     client = app.test_client()
     for _ in range(5):
-        assert sign_in(client, admin, PASSWORD).status_code == 302
+        assert auth.sign_in(admin, ADMIN_PASSWORD, client=client).status_code == 302
         client.post("/admin/logout")
-    sign_in(client, admin, "wrong guess")
-    sign_in(client, admin, "wrong guess again")
-    assert sign_in(client, admin, PASSWORD).status_code == 302
+    auth.sign_in(admin, "wrong guess", client=client)
+    auth.sign_in(admin, "wrong guess again", client=client)
+    assert auth.sign_in(admin, ADMIN_PASSWORD, client=client).status_code == 302

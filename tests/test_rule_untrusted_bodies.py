@@ -8,7 +8,6 @@ The webhook routes are enumerated from the app's url_map, so a provider added la
 """
 from __future__ import annotations
 
-import base64
 import io
 import json
 import os
@@ -19,36 +18,19 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from newsletter.deliverability import bounces, webhooks
+from tests.helpers import DATA, READER, add_reader, bounce_event_count, reader_status
+from tests.relays import (
+    POSTMARK_LOGIN,
+    assert_nothing_changed,
+    basic,
+    mailgun_body,
+    sendgrid_post,
+    sns_notification,
+    webhook_paths,
+)
 from tests.support import ROOT
-from tests.test_bounces import DATA
-from tests.test_webhooks import (  # noqa: F401  (cert_server and sendgrid_key are fixtures)
-    MAILGUN_KEY, READER, TOPIC, add_reader, assert_nothing_changed, basic, cert_server, events, mailgun_body,
-    reader_status, sendgrid_key, sendgrid_post, sns_notification)
-
-POSTMARK_LOGIN = ("postmark", "s3cret-hook")
-
-
-def webhook_paths(app) -> list[str]:
-    """Every route under /webhooks/ that takes a POST: the providers, today's and tomorrow's."""
-    return sorted(rule.rule for rule in app.url_map.iter_rules()
-                  if rule.rule.startswith("/webhooks/") and "POST" in rule.methods)
-
-
-@pytest.fixture
-def every_provider(app_factory, sendgrid_key, cert_server):
-    """The app with every provider configured, a reader, and the posting helpers' keys."""
-    public = sendgrid_key.public_key().public_bytes(serialization.Encoding.DER,
-                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
-    app = app_factory(MAILGUN_WEBHOOK_SIGNING_KEY=MAILGUN_KEY, WEBHOOK_USERNAME=POSTMARK_LOGIN[0],
-                      WEBHOOK_PASSWORD=POSTMARK_LOGIN[1], SES_SNS_TOPIC_ARNS=TOPIC,
-                      SNS_URL_PATTERN=r"http://127\.0\.0\.1:\d+",
-                      SENDGRID_WEBHOOK_PUBLIC_KEY=base64.b64encode(public).decode())
-    with app.app_context():
-        add_reader()
-        yield app
 
 
 def test_the_webhook_routes_are_the_four_providers(every_provider):
@@ -149,7 +131,7 @@ def test_an_event_thirty_days_old_changes_nothing(every_provider, keys, provider
 def test_a_recent_event_counts(every_provider, keys, provider):
     """The other side of the window: a retry from yesterday is still an event."""
     response, _ = deliver(every_provider, provider, keys, soft_bounce(provider, age=timedelta(days=1)))
-    assert response.get_json() == {"recorded": 1} and events() == 1
+    assert response.get_json() == {"recorded": 1} and bounce_event_count() == 1
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -158,7 +140,7 @@ def test_a_replayed_request_changes_nothing(every_provider, keys, provider):
     assert first.get_json() == {"recorded": 1}
     again = replay()
     assert again.status_code in (200, 403) and (again.get_json() or {}).get("recorded", 0) == 0
-    assert events() == 1
+    assert bounce_event_count() == 1
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -167,7 +149,7 @@ def test_an_event_without_an_id_sent_twice_counts_once(every_provider, keys, pro
     first, _ = deliver(every_provider, provider, keys, event)
     second, _ = deliver(every_provider, provider, keys, event)  # signed afresh: not a replay of the request
     assert first.get_json() == {"recorded": 1} and second.get_json() == {"recorded": 0}
-    assert events() == 1
+    assert bounce_event_count() == 1
 
 
 def test_a_sendgrid_batch_signed_ten_minutes_ago_is_refused(every_provider, sendgrid_key):
@@ -186,7 +168,7 @@ def ingest_arf_sample(app_factory, **config) -> tuple[object, str, int]:
     with app.app_context():
         add_reader()
         result = app.test_cli_runner().invoke(args=["bounces", "ingest", str(DATA / "arf_abuse.eml")])
-        return result, reader_status(), events()
+        return result, reader_status(), bounce_event_count()
 
 
 def test_an_arf_report_from_an_unknown_sender_suppresses_nobody(app_factory):

@@ -12,11 +12,9 @@ from cryptography.fernet import Fernet
 
 from newsletter import create_app
 from newsletter.core.config import ConfigError
-from tests.test_admin_auth import PASSWORD, admin, sign_in  # noqa: F401  (admin is a fixture)
-from tests.test_admin_security import next_code
+from tests.helpers import ADMIN_PASSWORD, next_code
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EMAIL = "therapist@example.com"
 TITLE = "Why Small Moments of Disconnection Hurt More Than Big Fights"
 
 
@@ -55,9 +53,9 @@ def test_token_pages_are_never_cached_nor_leak_the_token(client, path):
     assert response.headers["Referrer-Policy"] == "no-referrer"
 
 
-def test_admin_pages_are_never_cached(client, admin):
+def test_admin_pages_are_never_cached(auth, client, admin):
     assert client.get("/admin/login").headers["Cache-Control"] == "no-store"
-    sign_in(client, admin, PASSWORD)
+    auth.sign_in(admin, ADMIN_PASSWORD, client=client)
     assert client.get("/admin/").headers["Cache-Control"] == "no-store"
     assert "no-store" not in client.get("/").headers.get("Cache-Control", "")
 
@@ -103,7 +101,7 @@ def test_two_step_set_up_and_sign_in_in_a_browser_with_no_csp_violation(app, adm
 
     page.goto(f"{live_server}/admin/login")
     page.get_by_label("Email").fill(admin)
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("link", name="Two-step sign-in").click()
     shown = page.locator("img.qr").evaluate("image => image.decode().then(() => image.naturalWidth, () => 0)")
@@ -115,7 +113,7 @@ def test_two_step_set_up_and_sign_in_in_a_browser_with_no_csp_violation(app, adm
 
     page.get_by_role("button", name="Sign out").click()
     page.get_by_label("Email").fill(admin)
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("heading", name="One more step").wait_for()
     page.get_by_label("Code").fill(next_code(secret))  # the current code was used up turning it on

@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, select, update
 
-from newsletter.accounts import users
 from newsletter.core.extensions import db
 from newsletter.mail import compose
 from newsletter.mail.suppression import email_hash
@@ -28,45 +27,8 @@ from newsletter.models import Delivery, Issue, Subscriber, Suppression, utcnow
 from newsletter.publishing import issue_mail
 from newsletter.readers import personalize, subscriptions
 from newsletter.sending import control, dispatcher, engine, ledger
+from tests.helpers import add_issue, add_readers, copies_by_reader, delivery_statuses, send_all
 from tests.support import free_port, wait_for
-
-EMAIL_HTML = (
-    "<html><body><p style=\"color:#333\">Dear %%reader_name%%, a long line of article text with “curly quotes”, "
-    "an em dash — and an emoji 🌿 that must survive encoding. " + "More words to make the line long. " * 8 +
-    "</p><p><a href=\"%%unsubscribe_url%%\">Unsubscribe</a></p></body></html>"
-)
-EMAIL_TEXT = "Dear %%reader_name%%,\n\nArticle text — with “quotes” and 🌿.\n\nUnsubscribe: %%unsubscribe_url%%\n"
-
-
-def add_readers(count: int, status: str = "active", prefix: str = "reader") -> list[Subscriber]:
-    readers = [Subscriber(email=f"{prefix}{i}@example.org", name=f"Reader {i}", status=status,
-                          token_key=secrets.token_hex(16)) for i in range(count)]
-    db.session.add_all(readers)
-    db.session.commit()
-    return readers
-
-
-def add_issue(status: str = "scheduled", send_at=None) -> Issue:
-    issue = Issue(title="Turning toward", subject="Turning toward each other — a note 🌿",
-                  slug=f"turning-toward-{secrets.token_hex(4)}", email_html=EMAIL_HTML, email_text=EMAIL_TEXT,
-                  status=status, send_at=send_at or utcnow() - timedelta(minutes=1))
-    db.session.add(issue)
-    db.session.commit()
-    return issue
-
-
-def send_all(issue_id: int) -> None:
-    for _ in range(ledger.batches_needed(issue_id)):
-        engine.send_batch(issue_id)
-
-
-def copies_by_reader(smtp) -> Counter:
-    return Counter(rcpt for message in smtp.messages for rcpt in message.rcpt_tos)
-
-
-def delivery_statuses(issue_id: int) -> Counter:
-    db.session.commit()  # a fresh transaction sees what the sender committed
-    return Counter(db.session.scalars(select(Delivery.status).where(Delivery.issue_id == issue_id)))
 
 
 def test_each_active_reader_gets_the_issue_once_with_their_own_links(app_ctx, smtp):
@@ -389,16 +351,8 @@ def test_issue_is_dkim_signed_when_a_key_is_configured(app_factory, smtp):
     assert dkim.verify(received.raw, dnsfunc=lambda name, timeout=5: record)
 
 
-def sign_in(client) -> None:
-    users.set_admin("therapist@example.org", "a long and careful passphrase")
-    db.session.commit()
-    response = client.post("/admin/login", data={"email": "therapist@example.org",
-                                                 "password": "a long and careful passphrase"})
-    assert response.status_code == 302
-
-
-def test_admin_follows_progress_and_pauses_resumes_and_cancels(app_ctx, client, smtp, worker):
-    sign_in(client)
+def test_admin_follows_progress_and_pauses_resumes_and_cancels(auth, app_ctx, client, smtp, worker):
+    auth.login(client)
     add_readers(3)
     issue = add_issue()
     dispatcher.dispatch(issue.id)
@@ -489,9 +443,8 @@ def test_hourly_cap_gives_the_rest_of_the_batch_back_for_later(app_factory, smtp
         assert control.progress(issue.id).pending == 3
 
 
-def test_warm_up_plan_caps_the_day_and_the_issue_waits_for_tomorrow_saying_so(app_factory, smtp, monkeypatch):
+def test_warm_up_plan_caps_the_day_and_the_issue_waits_for_tomorrow_saying_so(auth, app_factory, smtp, monkeypatch):
     from newsletter.sending import warmup
-    from tests.test_admin_auth import PASSWORD, sign_in
 
     assert [warmup.cap_on(day, 50, 4) for day in (1, 2, 3, 4, 5)] == [50, 100, 200, 400, None]
     app = app_factory(REDIS_URL="", SEND_WARMUP_START=3, SEND_WARMUP_DAYS=5)
@@ -507,10 +460,7 @@ def test_warm_up_plan_caps_the_day_and_the_issue_waits_for_tomorrow_saying_so(ap
         tomorrow = datetime.combine(utcnow().date() + timedelta(days=1), datetime.min.time())
         waiting = db.session.scalars(select(Delivery.next_attempt_at).where(Delivery.status == "pending")).all()
         assert len(waiting) == 2 and all(abs((at - tomorrow).total_seconds()) < 5 for at in waiting)
-        monkeypatch.setenv("ADMIN_PASSWORD", PASSWORD)
-        assert app.test_cli_runner().invoke(args=["create-admin", "therapist@example.com"]).exit_code == 0
-        client = app.test_client()
-        assert sign_in(client, "therapist@example.com", PASSWORD).status_code == 302
+        client = auth.login(app.test_client())
         page = " ".join(client.get(f"/admin/issues/{issue.id}").get_data(as_text=True).split())
     assert "day 1 of 5: up to 3 messages today, 3 used." in page
     assert "the rest goes out tomorrow, on its own." in page

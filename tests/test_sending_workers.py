@@ -18,23 +18,13 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from newsletter.core.extensions import db
-from newsletter.models import Delivery, Issue, utcnow
+from newsletter.models import Delivery, utcnow
 from newsletter.sending import control, dispatcher, engine, ledger
-from newsletter.tasks import dispatch_due_issues, enqueue, send_batch
+from newsletter.tasks import dispatch_due_issues, enqueue
+from tests.helpers import add_issue, add_readers, copies_by_reader, delivery_statuses, hand_out_batches, issue_status
 from tests.support import wait_for
-from tests.test_sending import add_issue, add_readers, copies_by_reader, delivery_statuses
 
 SLOW = {"SEND_RATE_PER_SECOND": "20", "SEND_BATCH_SIZE": "30"}
-
-
-def issue_status(issue_id: int) -> str:
-    db.session.commit()  # see the worker's commits
-    return db.session.scalar(select(Issue.status).where(Issue.id == issue_id))
-
-
-def hand_out_batches(issue_id: int, queue: str, count: int) -> None:
-    for _ in range(count):
-        send_batch.apply_async(args=[issue_id], queue=queue)
 
 
 def test_issue_goes_out_through_the_worker_despite_try_later_a_dropped_connection_and_a_bounce(

@@ -1,71 +1,22 @@
 """Readers join, confirm, leave and come back through the public pages; nothing hostile gets through."""
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from datetime import timedelta
-from email import policy
-from email.parser import BytesParser
 
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
 from newsletter.core.extensions import db
-from newsletter.mail import outbox
 from newsletter.mail.suppression import suppress
-from newsletter.models import ConsentEvent, OutgoingMail, Subscriber
+from newsletter.models import Subscriber
 from newsletter.readers import subscriptions
+from tests.helpers import BROWSER, consent_events, link_in, make_active, queued, reader, signup
 from tests.support import apply_stored_forms
 
-BROWSER = "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0"
-
-
 # -- helpers shared with test_readers.py
-
-def queued(app, kind: str | None = None) -> list:
-    """The transactional mail stored so far (parsed), oldest first, once a worker has written the mail
-    of the signups and inquiries the forms stored."""
-    apply_stored_forms(app)
-    with app.app_context():
-        db.session.remove()
-        rows = db.session.scalars(select(OutgoingMail).order_by(OutgoingMail.id)).all()
-        return [BytesParser(policy=policy.default).parsebytes(outbox.message_bytes(row))
-                for row in rows if kind is None or row.kind == kind]
-
-
-def link_in(message, path: str) -> str:
-    """The path of the first link to `path` in the plain-text part of a message."""
-    text = message.get_body(("plain",)).get_content()
-    return re.search(rf"http://newsletter\.test(/{path}/[A-Za-z0-9_.\-]+)", text).group(1)
-
-
-def reader(app, email: str) -> Subscriber | None:
-    with app.app_context():
-        db.session.remove()
-        row = db.session.scalar(select(Subscriber).where(Subscriber.email == email))
-        if row is not None:
-            db.session.expunge(row)
-        return row
-
-
-def events(app, email: str) -> list[ConsentEvent]:
-    with app.app_context():
-        db.session.remove()
-        rows = db.session.scalars(select(ConsentEvent).join(Subscriber).where(Subscriber.email == email)
-                                  .order_by(ConsentEvent.id)).all()
-        db.session.expunge_all()
-        return rows
-
-
-def signup(client, email: str, name: str = "", ip: str = "203.0.113.7", path: str = "/subscribe", **extra):
-    """Post the signup form, then apply it as the worker would."""
-    response = client.post(path, data={"email": email, "name": name, **extra},
-                           environ_base={"REMOTE_ADDR": ip}, headers={"User-Agent": BROWSER})
-    apply_stored_forms(client.application)
-    return response
-
 
 # -- the whole lifecycle, through real pages, the real worker and the real SMTP server
 
@@ -99,7 +50,7 @@ def test_reader_goes_pending_active_unsubscribed_and_active_again_with_consent_o
     assert reader(app, "Ruth.Reader@example.org").status == "active"
     smtp.wait_for_messages(4)
 
-    record = events(app, "Ruth.Reader@example.org")
+    record = consent_events(app, "Ruth.Reader@example.org")
     assert [e.action for e in record] == ["subscribe", "confirm", "unsubscribe", "subscribe", "confirm"]
     assert record[0].wording == ("Yes, send me new articles from Inner Calm Counseling by email. "
                                  "I can unsubscribe at any time with one click.")
@@ -111,19 +62,19 @@ def test_reader_goes_pending_active_unsubscribed_and_active_again_with_consent_o
 
 def test_confirm_link_works_once_and_a_second_click_just_says_so(app, client):
     signup(client, "once@example.org")
-    path = link_in(queued(app, "confirm")[0], "confirm")
+    path = link_in(queued("confirm", app=app)[0], "confirm")
 
     assert client.post(path).status_code == 200
     for again in (client.get(path), client.post(path)):
         assert again.status_code == 200 and b"You're subscribed" in again.data
 
-    assert [e.action for e in events(app, "once@example.org")] == ["subscribe", "confirm"]
-    assert len(queued(app, "welcome")) == 1
+    assert [e.action for e in consent_events(app, "once@example.org")] == ["subscribe", "confirm"]
+    assert len(queued("welcome", app=app)) == 1
 
 
 def test_a_spent_confirm_link_does_not_bring_back_a_reader_who_left(app, client):
     signup(client, "left@example.org")
-    path = link_in(queued(app, "confirm")[0], "confirm")
+    path = link_in(queued("confirm", app=app)[0], "confirm")
     client.post(path)
     with app.app_context():
         row = db.session.scalar(select(Subscriber))
@@ -138,7 +89,7 @@ def test_a_spent_confirm_link_does_not_bring_back_a_reader_who_left(app, client)
 
 def test_tampered_or_cross_purpose_tokens_get_a_friendly_page_and_change_nothing(app, client):
     signup(client, "tamper@example.org")
-    confirm_token = link_in(queued(app, "confirm")[0], "confirm").rsplit("/", 1)[1]
+    confirm_token = link_in(queued("confirm", app=app)[0], "confirm").rsplit("/", 1)[1]
     with app.app_context():
         unsubscribe_token = subscriptions.unsubscribe_url(db.session.scalar(select(Subscriber))).rsplit("/", 1)[1]
 
@@ -153,7 +104,7 @@ def test_tampered_or_cross_purpose_tokens_get_a_friendly_page_and_change_nothing
 
 def test_expired_confirm_link_offers_to_ask_again(app, client, monkeypatch):
     signup(client, "late@example.org")
-    path = link_in(queued(app, "confirm")[0], "confirm")
+    path = link_in(queued("confirm", app=app)[0], "confirm")
     forty_nine_hours_later = time.time() + 49 * 3600
     monkeypatch.setattr("itsdangerous.timed.time.time", lambda: forty_nine_hours_later)
 
@@ -169,8 +120,8 @@ def test_confirm_link_lifetime_is_configurable(app_factory, settings, monkeypatc
     app = app_factory(CONFIRM_TOKEN_MAX_AGE_HOURS=1, REDIS_URL=settings["REDIS_URL"].rsplit("/", 1)[0] + "/15")
     client = app.test_client()
     signup(client, "hour@example.org")
-    path = link_in(queued(app, "confirm")[0], "confirm")
-    assert "works for 1 hours" in queued(app, "confirm")[0].get_body(("plain",)).get_content()
+    path = link_in(queued("confirm", app=app)[0], "confirm")
+    assert "works for 1 hours" in queued("confirm", app=app)[0].get_body(("plain",)).get_content()
     two_hours_later = time.time() + 2 * 3600
     monkeypatch.setattr("itsdangerous.timed.time.time", lambda: two_hours_later)
 
@@ -188,8 +139,8 @@ def test_confirm_token_is_not_accepted_by_another_secret(app):
 def test_same_answer_whether_the_address_is_new_pending_active_unsubscribed_or_suppressed(app, client):
     new = signup(client, "new@example.org").data
     signup(client, "pending@example.org")
-    _make_active(app, "active@example.org")
-    _make_active(app, "gone@example.org", then_unsubscribe=True)
+    make_active(app, "active@example.org")
+    make_active(app, "gone@example.org", then_unsubscribe=True)
     with app.app_context():
         suppress("bounced@example.org", "bounced")
         db.session.commit()
@@ -199,18 +150,6 @@ def test_same_answer_whether_the_address_is_new_pending_active_unsubscribed_or_s
         response = signup(client, address)
         assert response.status_code == 200
         assert response.data == new, address
-
-
-def _make_active(app, email: str, then_unsubscribe: bool = False) -> Subscriber:
-    with app.app_context():
-        subscriptions.subscribe(email, "", subscriptions.Origin(), "wording")
-        row = db.session.scalar(select(Subscriber).where(Subscriber.email == email))
-        token = subscriptions.confirm_url(row).rsplit("/", 1)[1]
-        subscriptions.confirm(token, subscriptions.Origin())
-        if then_unsubscribe:
-            subscriptions.unsubscribe(subscriptions.unsubscribe_url(row).rsplit("/", 1)[1], subscriptions.Origin())
-        db.session.commit()
-        return row
 
 
 def _age_last_confirmation(app, email: str, by: timedelta) -> None:
@@ -224,52 +163,52 @@ def test_pending_reader_gets_the_confirmation_again_at_most_hourly_and_three_tim
     address = "waiting@example.org"
     signup(client, address)
     signup(client, address)
-    assert len(queued(app, "confirm")) == 1
+    assert len(queued("confirm", app=app)) == 1
     for expected in (2, 3, 3):
         _age_last_confirmation(app, address, timedelta(minutes=61))
         signup(client, address)
-        assert len(queued(app, "confirm")) == expected
+        assert len(queued("confirm", app=app)) == expected
     _age_last_confirmation(app, address, timedelta(hours=24))
     signup(client, address)
-    assert len(queued(app, "confirm")) == 4
+    assert len(queued("confirm", app=app)) == 4
     # every confirmation carries a link that works until one of them is used
-    links = {link_in(m, "confirm") for m in queued(app, "confirm")}
+    links = {link_in(m, "confirm") for m in queued("confirm", app=app)}
     assert all(client.get(link).status_code == 200 for link in links)
 
 
 def test_active_reader_gets_at_most_one_already_subscribed_note_a_day(app, client):
-    _make_active(app, "here@example.org")
+    make_active(app, "here@example.org")
     for _ in range(3):
         signup(client, "here@example.org")
 
-    [note] = queued(app, "already_subscribed")
+    [note] = queued("already_subscribed", app=app)
     assert note["To"] == "here@example.org"
     assert "/unsubscribe/" in note.get_body(("plain",)).get_content()
     assert reader(app, "here@example.org").status == "active"
-    assert len(queued(app, "confirm")) == 1  # only the original signup's
+    assert len(queued("confirm", app=app)) == 1  # only the original signup's
 
 
 def test_unsubscribed_reader_must_confirm_again_before_receiving_anything(app, client):
-    _make_active(app, "back@example.org", then_unsubscribe=True)
+    make_active(app, "back@example.org", then_unsubscribe=True)
 
     signup(client, "back@example.org")
 
     assert reader(app, "back@example.org").status == "pending"
-    assert len(queued(app, "confirm")) == 2
+    assert len(queued("confirm", app=app)) == 2
 
 
 def test_suppressed_addresses_are_never_mailed_whatever_happens(app, client):
-    _make_active(app, "complains@example.org")
+    make_active(app, "complains@example.org")
     with app.app_context():
         for address, reason in (("complains@example.org", "complained"), ("bounced@example.org", "bounced")):
             suppress(address, reason)
         db.session.commit()
-    before = len(queued(app))
+    before = len(queued(app=app))
 
     for address in ("complains@example.org", "Bounced@Example.org"):
         assert signup(client, address).status_code == 200
 
-    assert len(queued(app)) == before
+    assert len(queued(app=app)) == before
     assert reader(app, "complains@example.org").status == "complained"
     assert reader(app, "bounced@example.org") is None
 
@@ -278,7 +217,7 @@ def test_suppressed_addresses_are_never_mailed_whatever_happens(app, client):
 
 def test_one_click_unsubscribe_needs_no_cookie_and_no_csrf_token_and_is_harmless_to_repeat(app_factory):
     app = app_factory(WTF_CSRF_ENABLED=True)
-    row = _make_active(app, "oneclick@example.org")
+    row = make_active(app, "oneclick@example.org")
     with app.app_context():
         path = subscriptions.unsubscribe_url(db.session.merge(row)).removeprefix("http://newsletter.test")
     client = app.test_client(use_cookies=False)
@@ -289,7 +228,7 @@ def test_one_click_unsubscribe_needs_no_cookie_and_no_csrf_token_and_is_harmless
         assert response.status_code == 200
 
     assert reader(app, "oneclick@example.org").status == "unsubscribed"
-    [event] = [e for e in events(app, "oneclick@example.org") if e.action == "unsubscribe"]
+    [event] = [e for e in consent_events(app, "oneclick@example.org") if e.action == "unsubscribe"]
     assert event.wording == subscriptions.ONE_CLICK_WORDING
 
 
@@ -298,7 +237,7 @@ def test_confirm_button_requires_csrf(app_factory):
     with app.app_context():
         subscriptions.subscribe("csrf@example.org", "", subscriptions.Origin(), "wording")
         db.session.commit()
-    path = link_in(queued(app, "confirm")[0], "confirm")
+    path = link_in(queued("confirm", app=app)[0], "confirm")
 
     assert app.test_client().post(path).status_code == 400
     assert reader(app, "csrf@example.org").status == "pending"
@@ -335,7 +274,7 @@ def test_hostile_input_never_gives_a_500_an_extra_recipient_or_an_extra_header(a
     assert response.status_code in (200, 400)
     if response.status_code == 400:
         assert b'class="errors"' in response.data
-    for message in queued(app):
+    for message in queued(app=app):
         assert [a.addr_spec for a in message["To"].addresses] in (["eve@example.org"], ["eve@xn--bcher-kva.example"])
         assert "Bcc" not in message and "X-Injected" not in message and len(message.get_all("To")) == 1
         html = message.get_body(("html",)).get_content()
@@ -345,7 +284,7 @@ def test_hostile_input_never_gives_a_500_an_extra_recipient_or_an_extra_header(a
 def test_markup_and_line_breaks_in_a_name_arrive_as_plain_text(app, client):
     signup(client, "mallory@example.org", "<b>Mal</b>\r\nlory")
 
-    [message] = queued(app, "confirm")
+    [message] = queued("confirm", app=app)
     assert reader(app, "mallory@example.org").name == "<b>Mal</b> lory"
     assert "&lt;b&gt;Mal&lt;/b&gt; lory" in message.get_body(("html",)).get_content()
     assert message["To"].addresses[0].addr_spec == "mallory@example.org"
@@ -377,7 +316,7 @@ def test_nobody_can_flood_a_victims_inbox_from_many_ips(app_factory):
     pages = {signup(client, victim, ip=f"192.0.2.{n}").data for n in range(1, 21)}
 
     assert len(pages) == 1  # the same answer every time
-    assert [m["To"] for m in queued(app)] == [victim]
+    assert [m["To"] for m in queued(app=app)] == [victim]
 
 
 def test_the_limit_per_address_holds_silently_even_when_the_hourly_resend_would_allow_a_mail(app_factory):
@@ -392,14 +331,14 @@ def test_the_limit_per_address_holds_silently_even_when_the_hourly_resend_would_
     sixth = signup(client, address, ip="192.0.2.120")
 
     assert sixth.status_code == 200 and sixth.data == first
-    assert len(queued(app, "confirm")) == 1
+    assert len(queued("confirm", app=app)) == 1
 
 
 def test_a_filled_honeypot_is_answered_like_success_and_stores_nothing(app, client):
     response = signup(client, "bot@example.org", website="http://spam.example")
 
     assert response.status_code == 200 and b"check your inbox" in response.data
-    assert reader(app, "bot@example.org") is None and queued(app) == []
+    assert reader(app, "bot@example.org") is None and queued(app=app) == []
 
 
 # -- embedding
@@ -418,7 +357,7 @@ def test_embed_form_may_be_framed_only_by_configured_origins_and_works_without_a
     done = signup(client, "framed@example.org", path="/embed/subscribe")
     assert done.status_code == 200 and b"check your inbox" in done.data
     assert "frame-ancestors" in done.headers["Content-Security-Policy"]
-    [event] = events(app, "framed@example.org")
+    [event] = consent_events(app, "framed@example.org")
     assert (event.action, event.source) == ("subscribe", "embed")
 
 
@@ -447,4 +386,4 @@ def test_signup_succeeds_while_redis_is_down_and_the_confirmation_waits_in_the_d
 
     assert response.status_code == 200 and b"check your inbox" in response.data
     assert reader(app, "outage@example.org").status == "pending"
-    assert [m["To"] for m in queued(app, "confirm")] == ["outage@example.org"]
+    assert [m["To"] for m in queued("confirm", app=app)] == ["outage@example.org"]

@@ -3,7 +3,6 @@ never answers 500, and leaves no personal data in the logs."""
 from __future__ import annotations
 
 import logging
-import threading
 
 import pytest
 import requests
@@ -11,24 +10,8 @@ from sqlalchemy import event, func, select, text
 
 from newsletter.core.extensions import db
 from newsletter.models import Inquiry, OutgoingMail, SignupRequest, Subscriber
+from tests.helpers import at_once, consent_events, link_in, queued, reader, signup
 from tests.support import apply_stored_forms, wait_for
-from tests.test_subscribe import events, link_in, queued, reader, signup
-from tests.webserver import GunicornServer
-
-
-@pytest.fixture
-def gunicorn(app, settings, tmp_path):
-    """Start a real gunicorn (one sync worker by default) on this test's database; stopped after the test."""
-    started: list[GunicornServer] = []
-
-    def start(**env: str) -> GunicornServer:
-        server = GunicornServer({**settings, **env}, tmp_path / f"gunicorn{len(started)}.log")
-        started.append(server.start())
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 def count(app, model, *where) -> int:
@@ -41,19 +24,19 @@ def count(app, model, *where) -> int:
 
 def test_head_on_a_confirm_link_confirms_nobody(app, client):
     signup(client, "scanned@example.org")
-    path = link_in(queued(app, "confirm")[0], "confirm")
+    path = link_in(queued("confirm", app=app)[0], "confirm")
 
     assert client.head(path).status_code == 200
 
     assert reader(app, "scanned@example.org").status == "pending"
-    assert queued(app, "welcome") == []
-    assert [e.action for e in events(app, "scanned@example.org")] == ["subscribe"]
+    assert queued("welcome", app=app) == []
+    assert [e.action for e in consent_events(app, "scanned@example.org")] == ["subscribe"]
 
 
 def test_head_on_an_unsubscribe_link_keeps_the_reader(app, client):
     signup(client, "kept@example.org")
-    client.post(link_in(queued(app, "confirm")[0], "confirm"))
-    path = link_in(queued(app, "welcome")[0], "unsubscribe")
+    client.post(link_in(queued("confirm", app=app)[0], "confirm"))
+    path = link_in(queued("welcome", app=app)[0], "unsubscribe")
 
     assert client.head(path).status_code == 200
     assert client.head(path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
@@ -81,11 +64,11 @@ def test_sql_errors_do_not_log_the_addresses_they_were_about(app, caplog):
     assert "private.person" not in message and "private.person" not in caplog.text
 
 
-def test_gunicorn_access_log_never_holds_a_confirm_or_unsubscribe_token(app, gunicorn):
-    server = gunicorn()
+def test_gunicorn_access_log_never_holds_a_confirm_or_unsubscribe_token(app, start_gunicorn):
+    server = start_gunicorn(workers=1)
     requests.post(f"{server.url}/embed/subscribe", data={"email": "logged@example.org"}, timeout=30)
     apply_stored_forms(app)
-    path = link_in(queued(app, "confirm")[0], "confirm")
+    path = link_in(queued("confirm", app=app)[0], "confirm")
     token = path.rsplit("/", 1)[1]
 
     assert requests.get(server.url + path, timeout=30).status_code == 200
@@ -108,10 +91,10 @@ def test_development_server_log_never_holds_a_token(app, live_server, caplog):
 
 # -- Redis down does not stall the web
 
-def test_a_redis_outage_does_not_hold_up_the_site(app, gunicorn, redis_outage):
+def test_a_redis_outage_does_not_hold_up_the_site(app, start_gunicorn, redis_outage):
     """One sync worker: a hand-off that waited on the dead broker after each response held up every
     next request (6 s each); now the first fails fast and the rest skip the broker."""
-    server = gunicorn()
+    server = start_gunicorn(workers=1)
     for number in range(4):
         response = requests.post(f"{server.url}/embed/subscribe", data={"email": f"outage{number}@example.org"},
                                  timeout=2)
@@ -135,13 +118,13 @@ def test_the_acknowledgement_never_repeats_a_strangers_advert_typed_as_the_name(
                                              "preferred_contact": "email", "message": "Please call me back."})
     assert response.status_code == 200
 
-    [ack] = queued(app, "inquiry_ack")
+    [ack] = queued("inquiry_ack", app=app)
     raw = ack.as_string()
     for echoed in ("WINNER", "$500", "gift", "Claim"):
         assert echoed not in raw
     assert ack["To"] == "stranger@example.net"
     assert ack.get_body(("plain",)).get_content().startswith("Hello,\r\n")
-    [forward] = queued(app, "inquiry_forward")
+    [forward] = queued("inquiry_forward", app=app)
     assert "gift-claims.example/abc" in forward.get_body(("plain",)).get_content()  # the practice still sees it
 
 
@@ -150,8 +133,8 @@ def test_one_acknowledgement_per_address_a_day_whatever_is_sent(app, client):
         client.post("/contact", data={"name": "Anne-Marie O'Neil", "email": "target@example.net",
                                       "preferred_contact": "email", "message": message})
 
-    assert len(queued(app, "inquiry_forward")) == 3
-    [ack] = queued(app, "inquiry_ack")
+    assert len(queued("inquiry_forward", app=app)) == 3
+    [ack] = queued("inquiry_ack", app=app)
     assert "Hello Anne-Marie," in ack.get_body(("plain",)).get_content()
 
 
@@ -213,29 +196,13 @@ def test_a_signup_asks_the_database_the_same_whatever_the_address_state(app, cli
 
 # -- a double click: simultaneous identical requests
 
-def at_once(times: int, send) -> list[int]:
-    """Call send() from `times` threads released together; their status codes."""
-    barrier, codes = threading.Barrier(times), []
-
-    def run() -> None:
-        barrier.wait()
-        codes.append(send())
-
-    threads = [threading.Thread(target=run) for _ in range(times)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return codes
-
-
 def test_six_simultaneous_signups_of_one_new_address_are_one_reader_and_one_confirmation(app, live_server):
     def send() -> int:
         return requests.post(f"{live_server}/embed/subscribe", data={"email": "double@example.org"},
                              timeout=60).status_code
 
-    assert at_once(6, send) == [200] * 6
-    at_once(6, lambda: apply_stored_forms(app))  # six worker threads applying the six stored signups
+    assert at_once([send] * 6) == [200] * 6
+    at_once([lambda: apply_stored_forms(app)] * 6)  # six worker threads applying the six stored signups
     assert count(app, Subscriber) == 1
     assert count(app, OutgoingMail, OutgoingMail.kind == "confirm") == 1
 
@@ -246,8 +213,8 @@ def test_the_same_inquiry_sent_four_times_at_once_is_one_inquiry_and_one_forward
             "name": "Dana Reyes", "email": "dana@example.com", "preferred_contact": "email",
             "message": "We would like to book a first conversation."}).status_code
 
-    assert at_once(4, send) == [200] * 4
-    at_once(4, lambda: apply_stored_forms(app))  # four worker threads composing what the forms stored
+    assert at_once([send] * 4) == [200] * 4
+    at_once([lambda: apply_stored_forms(app)] * 4)  # four worker threads composing what the forms stored
     assert count(app, Inquiry) == 1
     assert count(app, OutgoingMail, OutgoingMail.kind == "inquiry_forward") == 1
     assert count(app, OutgoingMail, OutgoingMail.kind == "inquiry_ack") == 1
@@ -255,8 +222,7 @@ def test_the_same_inquiry_sent_four_times_at_once_is_one_inquiry_and_one_forward
 
 # -- never a 500: NUL characters, ids past the database's range, odd slugs
 
-def test_nul_characters_in_any_field_get_a_normal_answer(app, client):
-    from tests.test_inquiries import sign_in
+def test_nul_characters_in_any_field_get_a_normal_answer(auth, app, client):
 
     assert client.post("/subscribe", data={"email": "nul\x00@example.org", "name": "A\x00"}).status_code in (200, 400)
     assert client.post("/contact", data={"name": "Jo\x00", "email": "jo@example.org\x00", "phone": "\x00",
@@ -264,7 +230,7 @@ def test_nul_characters_in_any_field_get_a_normal_answer(app, client):
     assert client.post("/admin/login", data={"email": "admin\x00@example.org", "password": "x\x00"}).status_code == 400
     assert client.get("/admin/login?next=%00").status_code == 200
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
         inquiry_id = db.session.scalar(select(Inquiry.id))
     assert client.post(f"/admin/inquiries/{inquiry_id}/notes", data={"body": "note\x00"}).status_code < 500
     assert client.get("/admin/inquiries?status=new%00").status_code == 200
@@ -272,13 +238,12 @@ def test_nul_characters_in_any_field_get_a_normal_answer(app, client):
         assert db.session.scalar(select(Inquiry.name)) == "Jo"
 
 
-def test_odd_urls_are_404_not_500(app, client):
-    from tests.test_inquiries import sign_in
+def test_odd_urls_are_404_not_500(auth, app, client):
 
     assert client.get("/issues/%00").status_code == 404
     assert client.get("/issues/%27%22%3Cx%3E").status_code == 404
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
     for path in ("/admin/readers/99999999999", "/admin/issues/99999999999", "/admin/inquiries/99999999999",
                  "/admin/readers/2147483648", "/admin/issues/99999999999/email"):
         assert client.get(path).status_code == 404, path
@@ -290,7 +255,7 @@ def test_odd_urls_are_404_not_500(app, client):
 @pytest.fixture
 def no_database(settings, database, tmp_path, monkeypatch):
     """The app with its database gone: a closed PostgreSQL port, or a SQLite file that cannot be opened."""
-    from tests.conftest import make_app
+    from tests.support import make_app
 
     monkeypatch.setenv("INSTANCE_PATH", settings["INSTANCE_PATH"])
     unreachable = ("postgresql+psycopg://postgres@127.0.0.1:1/gone" if database[0] == "postgresql"
@@ -325,12 +290,11 @@ def test_with_the_database_down_sign_in_answers_503_and_keeps_the_address(no_dat
     assert "not echoed 123" not in page
 
 
-def test_with_the_database_down_an_admin_post_shows_back_what_she_wrote(app, client, no_database):
+def test_with_the_database_down_an_admin_post_shows_back_what_she_wrote(auth, app, client, no_database):
     """Whatever the form, the 503 page shows the words she typed, to copy; never a password or token."""
-    from tests.test_inquiries import sign_in
 
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
     cookie_name = app.config["SESSION_COOKIE_NAME"]
     signed_in = client.get_cookie(cookie_name).value
     client = no_database.test_client()
@@ -365,11 +329,11 @@ def test_the_embedded_broker_still_takes_hand_offs(app_factory):
 
 def test_four_clicks_at_once_on_the_confirm_button_send_one_welcome(app, client, live_server):
     signup(client, "clicky@example.org")
-    path = link_in(queued(app, "confirm")[0], "confirm")
+    path = link_in(queued("confirm", app=app)[0], "confirm")
 
-    codes = at_once(4, lambda: requests.post(live_server + path, timeout=60).status_code)
+    codes = at_once([lambda: requests.post(live_server + path, timeout=60).status_code] * 4)
 
     assert codes == [200] * 4
     assert reader(app, "clicky@example.org").status == "active"
     assert count(app, OutgoingMail, OutgoingMail.kind == "welcome") == 1
-    assert [e.action for e in events(app, "clicky@example.org")] == ["subscribe", "confirm"]
+    assert [e.action for e in consent_events(app, "clicky@example.org")] == ["subscribe", "confirm"]

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 
 from newsletter.accounts import users
 from newsletter.core.extensions import db
-from tests.conftest import FERNET_TEST_KEY, POSTGRES_ADMIN_URL, make_app
+from tests.support import FERNET_TEST_KEY, POSTGRES_ADMIN_URL, make_app
 
 PREVIOUS_RELEASE = "c4e8a1f27b93"  # trust_admin: readers, consent, inquiries, issues, the admin's 2FA
 WHEN = datetime(2026, 11, 2, 15, 30)

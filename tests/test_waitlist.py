@@ -13,11 +13,8 @@ from newsletter.accounts import practice
 from newsletter.core.extensions import db
 from newsletter.inquiries import waitlist
 from newsletter.models import Inquiry, WaitlistEntry, utcnow
+from tests.helpers import FORM, queued, submit, text_of
 from tests.support import apply_stored_forms
-from tests.test_contact import FORM
-from tests.test_inquiries import queued, sign_in, text_of
-
-ADMIN_EMAIL, ADMIN_PASSWORD = "therapist@example.com", "correct horse battery"
 
 
 def set_accepting(client, accepting: bool, weeks: int = 6) -> None:
@@ -36,9 +33,9 @@ def entries() -> list[WaitlistEntry]:
     return list(db.session.scalars(select(WaitlistEntry).order_by(WaitlistEntry.id)))
 
 
-def test_when_not_accepting_the_contact_page_offers_the_waitlist_and_the_inquiry_joins_it(app, client):
+def test_when_not_accepting_the_contact_page_offers_the_waitlist_and_the_inquiry_joins_it(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
     set_accepting(client, False, weeks=4)
 
     page = client.get("/contact").get_data(as_text=True)
@@ -54,9 +51,9 @@ def test_when_not_accepting_the_contact_page_offers_the_waitlist_and_the_inquiry
         assert "Waitlist:           yes" in text_of(queued("inquiry_forward")[0])
 
 
-def test_a_check_in_asks_once_and_the_answer_link_keeps_the_place_or_ends_it(app, client):
+def test_a_check_in_asks_once_and_the_answer_link_keeps_the_place_or_ends_it(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
     set_accepting(client, False, weeks=6)
     join(client, "Dana Reyes", "dana@example.com")
     join(client, "Sam Ortiz", "sam@example.com")
@@ -89,7 +86,6 @@ def test_a_check_in_asks_once_and_the_answer_link_keeps_the_place_or_ends_it(app
 
 
 def test_someone_who_never_answers_leaves_politely_after_two_weeks(app_ctx):
-    from tests.test_inquiries import submit
     inquiry_id = submit(waitlist=True).inquiry_id
     [entry] = entries()
     entry.asked_at = utcnow() - timedelta(days=waitlist.ANSWER_DAYS, minutes=1)
@@ -104,9 +100,9 @@ def test_someone_who_never_answers_leaves_politely_after_two_weeks(app_ctx):
     assert "always welcome to write" in text_of(goodbye)
 
 
-def test_a_forged_or_wrong_answer_changes_nothing(app, client):
+def test_a_forged_or_wrong_answer_changes_nothing(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
     set_accepting(client, False)
     join(client, "Dana Reyes", "dana@example.com")
     with app.app_context():
@@ -121,9 +117,9 @@ def test_a_forged_or_wrong_answer_changes_nothing(app, client):
         assert entry.left_at is None
 
 
-def test_she_invites_waitlisted_people_in_the_order_they_joined_once_accepting(app, client):
+def test_she_invites_waitlisted_people_in_the_order_they_joined_once_accepting(auth, app, client):
     with app.app_context():
-        sign_in(client)
+        auth.login(client)
     set_accepting(client, False)
     join(client, "Dana Reyes", "dana@example.com")
     join(client, "Sam Ortiz", "sam@example.com")
@@ -149,10 +145,10 @@ def test_she_invites_waitlisted_people_in_the_order_they_joined_once_accepting(a
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(weeks=st.one_of(st.text(max_size=6), st.integers(-5, 100).map(str)), accepting=st.sampled_from(["", "y", "x"]))
-def test_any_new_clients_setting_is_saved_or_refused_never_an_error(app, client, weeks, accepting):
+def test_any_new_clients_setting_is_saved_or_refused_never_an_error(auth, app, client, weeks, accepting):
     with app.app_context():
         if client.get("/admin/").status_code != 200:
-            sign_in(client)
+            auth.login(client)
 
     response = client.post("/admin/practice/clients", data={"waitlist_check_weeks": weeks, "accepting_clients": accepting})
 
@@ -161,15 +157,8 @@ def test_any_new_clients_setting_is_saved_or_refused_never_an_error(app, client,
         assert 1 <= practice.profile().waitlist_check_weeks <= 52
 
 
-def test_the_waitlist_switch_in_the_browser(app, live_server, page, smtp, worker):
-    with app.app_context():
-        from newsletter.accounts import users
-        users.set_admin(ADMIN_EMAIL, ADMIN_PASSWORD)
-        db.session.commit()
-    page.goto(f"{live_server}/admin/login")
-    page.fill("input[name=email]", ADMIN_EMAIL)
-    page.fill("input[name=password]", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
+def test_the_waitlist_switch_in_the_browser(app, live_server, admin_page, smtp, worker):
+    page = admin_page
     page.goto(f"{live_server}/admin/practice")
     page.get_by_label("I'm accepting new clients").uncheck()
     page.locator("#new-clients + form button[type=submit]").click()

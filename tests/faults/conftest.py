@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import BeatProcess, GunicornProcess, SMTPServer, free_port, process_starter
+from tests.support import BeatProcess, SMTPServer, free_port, process_starter
 
 
 @pytest.fixture
@@ -29,13 +29,6 @@ def production_database(settings):
 def start_beat(settings, _schema, tmp_path):
     """Start `celery beat` processes (all stopped after the test); `env` overrides settings."""
     with process_starter(BeatProcess, settings, tmp_path, "beat") as start:
-        yield start
-
-
-@pytest.fixture
-def start_gunicorn(settings, _schema, tmp_path):
-    """Serve the app with a real gunicorn (stopped after the test); `env` overrides settings."""
-    with process_starter(GunicornProcess, settings, tmp_path, "web") as start:
         yield start
 
 

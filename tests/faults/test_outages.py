@@ -16,9 +16,8 @@ from newsletter.models import Delivery, Inquiry, Issue, OutgoingMail, Subscriber
 from newsletter.readers import subscriptions
 from newsletter.readers.subscriptions import Origin
 from newsletter.sending import dispatcher, ledger
+from tests.helpers import add_issue, add_readers, copies_by_reader, delivery_statuses, hand_out_batches, issue_status
 from tests.support import redis_answers, wait_for
-from tests.test_sending import add_issue, add_readers, copies_by_reader, delivery_statuses
-from tests.test_sending_workers import hand_out_batches, issue_status
 
 PRACTICE = "practice@newsletter.test"
 

@@ -8,10 +8,8 @@ from datetime import timedelta
 from newsletter.core.extensions import db
 from newsletter.models import utcnow
 from newsletter.sending import dispatcher, ledger
-from tests.conftest import make_app
-from tests.support import wait_for
-from tests.test_sending import add_issue, add_readers, copies_by_reader, delivery_statuses
-from tests.test_sending_workers import hand_out_batches, issue_status
+from tests.helpers import add_issue, add_readers, copies_by_reader, delivery_statuses, hand_out_batches, issue_status
+from tests.support import make_app, wait_for
 
 READERS = 40
 

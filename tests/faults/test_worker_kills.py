@@ -19,9 +19,8 @@ from datetime import timedelta
 from newsletter.core.extensions import db
 from newsletter.models import utcnow
 from newsletter.sending import dispatcher, ledger
+from tests.helpers import add_issue, add_readers, copies_by_reader, delivery_statuses, hand_out_batches, issue_status
 from tests.support import wait_for
-from tests.test_sending import add_issue, add_readers, copies_by_reader, delivery_statuses
-from tests.test_sending_workers import hand_out_batches, issue_status
 
 READERS = 40
 # One batch holds every reader; 50 messages a second keeps the exchange order predictable.

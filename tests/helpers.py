@@ -1,0 +1,249 @@
+"""Factories and helpers shared by the tests: one helper per job, imported from here (never from a test file).
+
+Readers, issues and inquiries are made here; what was queued or sent is read back here. Fixtures (app, client,
+auth, admin_client, signed-in browser page) live in conftest.py; real servers and processes in support.py.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Callable
+
+import pyotp
+from flask import current_app
+from sqlalchemy import func, select
+
+from newsletter.core.extensions import db
+from newsletter.inquiries import intake
+from newsletter.mail import outbox
+from newsletter.models import (
+    AuditEntry,
+    BounceEvent,
+    ConsentEvent,
+    Delivery,
+    Inquiry,
+    Issue,
+    OutgoingMail,
+    Subscriber,
+    utcnow,
+)
+from newsletter.readers import subscriptions
+from newsletter.readers.subscriptions import Origin
+from newsletter.sending import engine, ledger
+from tests.support import apply_stored_forms
+
+ADMIN_EMAIL, ADMIN_PASSWORD = "therapist@example.com", "correct horse battery"
+PRACTICE = "practice@newsletter.test"
+READER = "dana@example.org"
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0"
+MESSAGE = "We keep having the same fight about my mother-in-law and would like to try EFT."
+FORM = {"name": "Dana Reyes", "email": "dana@example.com", "phone": "", "preferred_contact": "email",
+        "message": "We would like to learn how couples therapy works.", "website": ""}
+
+# Names a visitor could type into a form, as the attacker in issue 9 did.
+HOSTILE_NAMES = [
+    "Jo=?utf-8?q?=0D=0AReply-To:_attacker@evil.example?= Smith",
+    "Jo=?utf-8?q?=0D=0AFrom:_attacker@evil.example?=",
+    "Jo=?utf-8?q?=0D=0A=0D=0A?= body",
+    "=?utf-8?q?attacker=40evil=2Eexample=2C?=",
+    "A" * 70 + ",attacker@evil.example,",
+    '"Dana" <attacker@evil.example>, Sam',
+    "Dana\r\nBcc: victim@example.com ☀️",
+    "Zoë O’Brien <&> " + "with a very long name " * 4,
+]
+
+EMAIL_HTML = (
+    "<html><body><p style=\"color:#333\">Dear %%reader_name%%, a long line of article text with “curly quotes”, "
+    "an em dash — and an emoji 🌿 that must survive encoding. " + "More words to make the line long. " * 8 +
+    "</p><p><a href=\"%%unsubscribe_url%%\">Unsubscribe</a></p></body></html>"
+)
+EMAIL_TEXT = "Dear %%reader_name%%,\n\nArticle text — with “quotes” and 🌿.\n\nUnsubscribe: %%unsubscribe_url%%\n"
+
+
+# -- mail as it was queued
+
+def queued(kind: str | None = None, *, app=None) -> list[EmailMessage]:
+    """The transactional mail stored so far, parsed as the SMTP server would receive it, oldest first,
+    once a worker has written the mail of the signups and inquiries the forms stored. Without `app`,
+    runs in the current app context."""
+    if app is not None:
+        with app.app_context():
+            return queued(kind)
+    apply_stored_forms(current_app._get_current_object())
+    db.session.remove()
+    rows = db.session.scalars(select(OutgoingMail).order_by(OutgoingMail.id)).all()
+    return [BytesParser(policy=policy.default).parsebytes(outbox.message_bytes(row))
+            for row in rows if kind is None or row.kind == kind]
+
+
+def text_of(message: EmailMessage) -> str:
+    return message.get_body(("plain",)).get_content()
+
+
+def html_of(message: EmailMessage) -> str:
+    return message.get_body(("html",)).get_content()
+
+
+def link_in(message, path: str) -> str:
+    """The path of the first link to `path` in the plain-text part of a message."""
+    return re.search(rf"http://newsletter\.test(/{path}/[A-Za-z0-9_.\-]+)", text_of(message)).group(1)
+
+
+# -- readers
+
+def add_reader(email: str = READER, name: str = "Dana", status: str = "active") -> Subscriber:
+    reader = Subscriber(email=email, name=name, status=status, token_key=secrets.token_hex(16))
+    db.session.add(reader)
+    db.session.commit()
+    return reader
+
+
+def add_readers(count: int, status: str = "active", prefix: str = "reader") -> list[Subscriber]:
+    readers = [Subscriber(email=f"{prefix}{i}@example.org", name=f"Reader {i}", status=status,
+                          token_key=secrets.token_hex(16)) for i in range(count)]
+    db.session.add_all(readers)
+    db.session.commit()
+    return readers
+
+
+def make_active(app, email: str, then_unsubscribe: bool = False) -> Subscriber:
+    """A reader who signed up and confirmed through the service (and left, if asked)."""
+    with app.app_context():
+        subscriptions.subscribe(email, "", Origin(), "wording")
+        row = db.session.scalar(select(Subscriber).where(Subscriber.email == email))
+        token = subscriptions.confirm_url(row).rsplit("/", 1)[1]
+        subscriptions.confirm(token, Origin())
+        if then_unsubscribe:
+            subscriptions.unsubscribe(subscriptions.unsubscribe_url(row).rsplit("/", 1)[1], Origin())
+        db.session.commit()
+        return row
+
+
+def signup(client, email: str, name: str = "", ip: str = "203.0.113.7", path: str = "/subscribe", **extra):
+    """Post the signup form, then apply it as the worker would."""
+    response = client.post(path, data={"email": email, "name": name, **extra},
+                           environ_base={"REMOTE_ADDR": ip}, headers={"User-Agent": BROWSER})
+    apply_stored_forms(client.application)
+    return response
+
+
+def reader(app, email: str) -> Subscriber | None:
+    with app.app_context():
+        db.session.remove()
+        row = db.session.scalar(select(Subscriber).where(Subscriber.email == email))
+        if row is not None:
+            db.session.expunge(row)
+        return row
+
+
+def reader_status(email: str = READER) -> str:
+    db.session.commit()
+    return db.session.scalar(select(Subscriber.status).where(Subscriber.email == email))
+
+
+def consent_events(app, email: str) -> list[ConsentEvent]:
+    with app.app_context():
+        db.session.remove()
+        rows = db.session.scalars(select(ConsentEvent).join(Subscriber).where(Subscriber.email == email)
+                                  .order_by(ConsentEvent.id)).all()
+        db.session.expunge_all()
+        return rows
+
+
+def bounce_event_count() -> int:
+    db.session.commit()
+    return db.session.scalar(select(func.count()).select_from(BounceEvent))
+
+
+# -- issues and their ledger
+
+def add_issue(status: str = "scheduled", send_at=None) -> Issue:
+    issue = Issue(title="Turning toward", subject="Turning toward each other — a note 🌿",
+                  slug=f"turning-toward-{secrets.token_hex(4)}", email_html=EMAIL_HTML, email_text=EMAIL_TEXT,
+                  status=status, send_at=send_at or utcnow() - timedelta(minutes=1))
+    db.session.add(issue)
+    db.session.commit()
+    return issue
+
+
+def send_all(issue_id: int) -> None:
+    for _ in range(ledger.batches_needed(issue_id)):
+        engine.send_batch(issue_id)
+
+
+def copies_by_reader(smtp) -> Counter:
+    return Counter(rcpt for message in smtp.messages for rcpt in message.rcpt_tos)
+
+
+def delivery_statuses(issue_id: int) -> Counter:
+    db.session.commit()  # a fresh transaction sees what the sender committed
+    return Counter(db.session.scalars(select(Delivery.status).where(Delivery.issue_id == issue_id)))
+
+
+def issue_status(issue_id: int) -> str:
+    db.session.commit()  # see the worker's commits
+    return db.session.scalar(select(Issue.status).where(Issue.id == issue_id))
+
+
+def hand_out_batches(issue_id: int, queue: str, count: int) -> None:
+    from newsletter.tasks import send_batch
+
+    for _ in range(count):
+        send_batch.apply_async(args=[issue_id], queue=queue)
+
+
+# -- inquiries
+
+def submit(**fields) -> intake.Submitted:
+    """Submit an inquiry through the service and commit, as the view does; then compose its mail, as
+    the worker does."""
+    values = {"name": "Dana Reyes", "email": "dana@example.com", "phone": "", "preferred_contact": "email",
+              "message": MESSAGE, "origin": Origin(source="site", ip="203.0.113.9")}
+    values.update(fields)
+    result = intake.submit(**values)
+    db.session.commit()
+    intake.queue_mails(result.inquiry_id)
+    db.session.commit()
+    return result
+
+
+def inquiry_count() -> int:
+    db.session.remove()
+    return db.session.scalar(select(func.count()).select_from(Inquiry))
+
+
+# -- concurrency and the second factor
+
+def at_once(calls: list[Callable[[], object]]) -> list[object]:
+    """Run every call in its own thread, all released at the same moment; their results in order."""
+    start = threading.Barrier(len(calls))
+
+    def run(call):
+        start.wait(timeout=60)
+        return call()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls, timeout=300))
+
+
+def next_code(secret: str) -> str:
+    """The code of the next 30-second step (accepted: clocks drift): the current one turned two-step sign-in
+    on, and a code is accepted only once."""
+    return pyotp.TOTP(secret).at(time.time() + 30)
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def audit_actions(app) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
