@@ -5,6 +5,7 @@ from newsletter.models.bounces import BounceEvent, ComplaintPause, WebhookNonce
 from newsletter.models.inquiries import Inquiry, InquiryAccess, InquiryNote
 from newsletter.models.issues import Delivery, Issue
 from newsletter.models.leads import Consultation, InquiryResponse, WaitlistEntry
+from newsletter.models.lists import IssueList, ListMembership, NewsletterList, SeriesStep
 from newsletter.models.outbox import OutgoingMail
 from newsletter.models.practice import PracticeProfile
 from newsletter.models.readers import ConsentEvent, SignupRequest, Subscriber, Suppression
@@ -24,6 +25,10 @@ __all__ = [
     "InquiryNote",
     "InquiryResponse",
     "Issue",
+    "IssueList",
+    "ListMembership",
+    "NewsletterList",
+    "SeriesStep",
     "OutgoingMail",
     "PracticeProfile",
     "RecoveryCode",
