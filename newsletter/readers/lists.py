@@ -9,6 +9,7 @@ import re
 from datetime import datetime
 
 from sqlalchemy import and_, delete, exists, literal, or_, select
+from sqlalchemy.orm import aliased
 
 from newsletter.core.extensions import db
 from newsletter.models import Delivery, IssueList, ListMembership, NewsletterList, Subscriber, utcnow
@@ -135,10 +136,11 @@ def receiving(now: datetime):
 
 def on_any_of(list_ids: list[int], include_unchosen: bool):
     """The condition on Subscriber for "on one of these lists" (readers who never chose count as on the default)."""
-    member = exists().where(ListMembership.subscriber_id == Subscriber.id, ListMembership.list_id.in_(list_ids))
+    membership = aliased(ListMembership)  # callers may join ListMembership themselves
+    member = exists().where(membership.subscriber_id == Subscriber.id, membership.list_id.in_(list_ids))
     if not include_unchosen:
         return member
-    return or_(member, ~exists().where(ListMembership.subscriber_id == Subscriber.id))
+    return or_(member, ~exists().where(membership.subscriber_id == Subscriber.id))
 
 
 def recipients_query(issue_id: int, now: datetime | None = None):
