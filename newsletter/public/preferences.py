@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import render_template, request
 from flask_wtf import FlaskForm
 from wtforms import EmailField, RadioField, SelectMultipleField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
 from newsletter.accounts import practice
@@ -27,7 +28,8 @@ SAVE, ADDRESS, END_BREAK, LEAVE = "save", "address", "end_break", "leave"
 class PreferencesForm(FlaskForm):
     lists = SelectMultipleField("Newsletters", choices=[], validate_choice=False)
     break_months = RadioField("Take a break", default="", validate_choice=False,
-                              choices=[("", "No break"), ("1", "1 month"), ("2", "2 months"), ("3", "3 months")])
+                              choices=[SelectChoice("", "No break"), SelectChoice("1", "1 month"),
+                                       SelectChoice("2", "2 months"), SelectChoice("3", "3 months")])
     new_email = EmailField("New email address", validators=[Optional(), Length(max=254, message="That email address is too long.")])
 
 
@@ -83,9 +85,8 @@ def _change(subscriber, form: PreferencesForm, action: str) -> tuple[str, list[i
     if len(lists.all_lists()) > 1:
         preferences.choose_lists(subscriber, lists.by_slugs(form.lists.data) if form.lists.data else [], where)
     if form.break_months.data:
-        if not form.break_months.data.isdigit():
-            raise preferences.PreferenceError("Please choose a break of 1, 2 or 3 months.")
-        until = preferences.take_break(subscriber, int(form.break_months.data), where)
+        months = {str(months): months for months in preferences.BREAK_MONTHS}.get(form.break_months.data, 0)
+        until = preferences.take_break(subscriber, months, where)
         return f"Saved. No mail until {practice.local_time(until, '%B %-d, %Y')}; then it resumes by itself.", []
     return "Saved.", []
 
