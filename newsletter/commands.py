@@ -299,7 +299,8 @@ def _list_or_fail(slug: str | None) -> NewsletterList:
 
 @series_cli.command("add")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--days", type=click.IntRange(0, 3650), required=True, help="Days after a reader confirms (0: right away).")
+@click.option("--days", type=click.IntRange(0, 3650), required=True,
+              help="Days after a reader confirms (0: right away).")
 @click.option("--list", "list_slug", default=None, help="The list's slug (the default list when absent).")
 def add_series_step(path: str, days: int, list_slug: str | None) -> None:
     """The article at PATH becomes the next step of the list's welcome series."""

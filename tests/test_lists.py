@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from newsletter.core.extensions import db
 from newsletter.models import ListMembership, NewsletterList, SignupRequest, Subscriber
 from tests.support import SAMPLE_ARTICLE, wait_for
+from tests.test_issues_admin import admin_client, upload_sample  # noqa: F401  (admin_client is a fixture)
 from tests.test_subscribe import link_in, queued, signup
-
 
 # -- helpers shared with test_series.py and test_preferences.py
 
@@ -141,3 +141,23 @@ def test_issue_send_to_an_unknown_list_says_so_and_schedules_nothing(app, runner
 
     assert result.exit_code == 1 and "There is no list 'nope'." in result.output
     assert "scheduled issues started: none" in cli(runner, "run-due")
+
+
+def test_the_admin_send_form_offers_the_lists_and_sends_to_the_ones_ticked(
+        app, admin_client, runner, smtp, worker):  # noqa: F811  (the fixture imported above)
+    cli(runner, "lists", "add", "couples", "--name", "Couples")
+    join(app, admin_client, "couples@example.org", ["couples"])
+    join(app, admin_client, "plain@example.org")
+    smtp.wait_for_messages(4)
+    issue_id = upload_sample(admin_client)
+
+    editor = admin_client.get(f"/admin/issues/{issue_id}").get_data(as_text=True)
+    assert "Send to" in editor and 'value="newsletter" checked' in editor and 'value="couples">' in editor
+    refused = admin_client.post(f"/admin/issues/{issue_id}/schedule", data={"action": "now", "lists": ["gone"]})
+    assert refused.status_code == 400 and "There is no list &#39;gone&#39;." in refused.get_data(as_text=True)
+    assert admin_client.post(f"/admin/issues/{issue_id}/schedule",
+                             data={"action": "now", "lists": ["couples"]}).status_code == 302
+
+    subject = "Why Small Moments of Disconnection Hurt More Than Big Fights"
+    wait_for(lambda: "Issue 1: sent" in cli(runner, "issue", "status", str(issue_id)), timeout=60)
+    assert copies(smtp, subject) == Counter({"couples@example.org": 1})

@@ -60,7 +60,8 @@ def test_every_change_is_a_consent_record_and_looking_changes_nothing(app, clien
         assert client.head(path).status_code == 200
     assert state(app) == before
 
-    assert "Saved." in client.post(path, data={"action": "save", "lists": ["newsletter", "couples"]}).get_data(as_text=True)
+    saved = client.post(path, data={"action": "save", "lists": ["newsletter", "couples"]})
+    assert "Saved." in saved.get_data(as_text=True)
     assert "No mail until" in client.post(path, data={"action": "save", "lists": ["newsletter", "couples"],
                                                       "break_months": "2"}).get_data(as_text=True)
     assert "Your break is over" in client.post(path, data={"action": "end_break"}).get_data(as_text=True)

@@ -7,9 +7,8 @@ Create Date: 2026-12-06 14:50:00
 """
 from datetime import datetime, timezone
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '3c7e5a1d9f42'
 down_revision = "8b4e2d7f1a63"

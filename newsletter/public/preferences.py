@@ -30,15 +30,16 @@ class PreferencesForm(FlaskForm):
     break_months = RadioField("Take a break", default="", validate_choice=False,
                               choices=[SelectChoice("", "No break"), SelectChoice("1", "1 month"),
                                        SelectChoice("2", "2 months"), SelectChoice("3", "3 months")])
-    new_email = EmailField("New email address", validators=[Optional(), Length(max=254, message="That email address is too long.")])
+    new_email = EmailField("New email address", validators=[
+        Optional(), Length(max=254, message="That email address is too long.")])
 
 
 def _page(subscriber, form: PreferencesForm, status: int = 200, done: str = ""):
     if not form.is_submitted():
         form.lists.data = [row.slug for row in lists.lists_of(subscriber)]
+    break_until = practice.local_time(subscriber.break_until, "%B %-d, %Y")
     return render_template("public/preferences.html", form=form, subscriber=subscriber, done=done,
-                           choices=lists.all_lists(), break_until=practice.local_time(subscriber.break_until, "%B %-d, %Y")
-                           ), status
+                           choices=lists.all_lists(), break_until=break_until), status
 
 
 @bp.route("/preferences/<token>", methods=["GET", "POST"])
@@ -65,7 +66,8 @@ def preferences_page(token: str):
     db.session.commit()
     send_after_response(mail_ids)
     if request.form.get("action") == LEAVE:
-        return render_template("public/unsubscribed.html", token=subscriptions.unsubscribe_url(subscriber).rsplit("/", 1)[1])
+        token = subscriptions.unsubscribe_url(subscriber).rsplit("/", 1)[1]
+        return render_template("public/unsubscribed.html", token=token)
     return _page(subscriber, form, done=done)
 
 

@@ -122,7 +122,8 @@ def _mailed_today(reader_id: int, now: datetime) -> bool:
     local_midnight = datetime.combine(now.replace(tzinfo=UTC).astimezone(practice.timezone()).date(), time())
     return db.session.scalar(select(Delivery.id).where(
         Delivery.subscriber_id == reader_id,
-        or_(Delivery.status == DELIVERY_PENDING, Delivery.sent_at >= practice.to_utc(local_midnight))).limit(1)) is not None
+        or_(Delivery.status == DELIVERY_PENDING, Delivery.sent_at >= practice.to_utc(local_midnight))
+    ).limit(1)) is not None
 
 
 def _add_delivery(issue_id: int, reader_id: int) -> bool:

@@ -41,7 +41,8 @@ def default_list() -> NewsletterList:
 
 def all_lists() -> list[NewsletterList]:
     """Every list, the default first (reads only: pages call it on GET)."""
-    return list(db.session.scalars(select(NewsletterList).order_by(NewsletterList.is_default.desc(), NewsletterList.id)))
+    return list(db.session.scalars(
+        select(NewsletterList).order_by(NewsletterList.is_default.desc(), NewsletterList.id)))
 
 
 def add(slug: str, name: str, description: str = "") -> NewsletterList:
@@ -123,10 +124,10 @@ def choose_for_issue(issue_id: int, chosen: list[NewsletterList]) -> None:
 
 
 def lists_for_issue(issue_id: int) -> list[NewsletterList]:
-    """The lists an issue goes to (the default list when none was chosen)."""
+    """The lists an issue goes to (the default list when none was chosen). Reads only."""
     rows = list(db.session.scalars(select(NewsletterList).join(IssueList).where(IssueList.issue_id == issue_id)
                                    .order_by(NewsletterList.id)))
-    return rows or [default_list()]
+    return rows or [row for row in [find_default()] if row is not None]
 
 
 def receiving(now: datetime):
@@ -148,7 +149,7 @@ def recipients_query(issue_id: int, now: datetime | None = None):
     who receive mail now, each reader once however many of the lists they are on, leaving out any
     the ledger already has (an article sent as a welcome step first)."""
     chosen = lists_for_issue(issue_id)
-    include_unchosen = any(row.is_default for row in chosen)
+    include_unchosen = not chosen or any(row.is_default for row in chosen)  # no lists yet: everyone
     in_ledger = exists().where(Delivery.issue_id == issue_id, Delivery.subscriber_id == Subscriber.id)
     return select(literal(issue_id), Subscriber.id).where(
         receiving(now or utcnow()), on_any_of([row.id for row in chosen], include_unchosen), ~in_ledger)

@@ -12,11 +12,11 @@ from sqlalchemy import select
 
 from newsletter.accounts import practice
 from newsletter.core import tokens
+from newsletter.core.extensions import db
 from newsletter.mail import outbox
 from newsletter.mail.suppression import is_suppressed
 from newsletter.models import NewsletterList, Subscriber, utcnow
 from newsletter.models.readers import ACTIVE
-from newsletter.core.extensions import db
 from newsletter.readers import lists, personalize, subscriptions
 
 BREAK_MONTHS = (1, 2, 3)
@@ -74,7 +74,8 @@ def add_months(day: date, months: int) -> date:
     raise AssertionError("unreachable")
 
 
-def take_break(subscriber: Subscriber, months: int, origin: subscriptions.Origin, now: datetime | None = None) -> datetime:
+def take_break(subscriber: Subscriber, months: int, origin: subscriptions.Origin,
+               now: datetime | None = None) -> datetime:
     """No mail for 1, 2 or 3 months (until that day's morning, practice time); returns when it ends (UTC)."""
     _active(subscriber)
     if months not in BREAK_MONTHS:
@@ -82,7 +83,8 @@ def take_break(subscriber: Subscriber, months: int, origin: subscriptions.Origin
     today = (now or utcnow()).replace(tzinfo=UTC).astimezone(practice.timezone()).date()
     until = practice.to_utc(datetime.combine(add_months(today, months), datetime.min.time()))
     subscriber.break_until = until
-    subscriptions.record(subscriber, "break", origin, BREAK_WORDING.format(until=practice.local_time(until, "%B %-d, %Y")))
+    wording = BREAK_WORDING.format(until=practice.local_time(until, "%B %-d, %Y"))
+    subscriptions.record(subscriber, "break", origin, wording)
     return until
 
 
@@ -98,7 +100,8 @@ def end_break(subscriber: Subscriber, origin: subscriptions.Origin) -> bool:
 def end_breaks(now: datetime | None = None) -> list[int]:
     """Breaks that are over end: each reader gets a note that mail resumes; returns the ids of those notes."""
     now = now or utcnow()
-    over = db.session.scalars(select(Subscriber).where(Subscriber.break_until.is_not(None), Subscriber.break_until <= now))
+    over = db.session.scalars(
+        select(Subscriber).where(Subscriber.break_until.is_not(None), Subscriber.break_until <= now))
     mail_ids = []
     for subscriber in over.all():
         subscriber.break_until = None
