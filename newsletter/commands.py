@@ -12,10 +12,10 @@ from newsletter.accounts import audit, practice, users
 from newsletter.core.extensions import db
 from newsletter.deliverability import bounces
 from newsletter.mail import outbox, suppression
-from newsletter.models import Issue
-from newsletter.publishing import issues
-from newsletter.readers import subscriptions
-from newsletter.sending import control
+from newsletter.models import Issue, NewsletterList, utcnow
+from newsletter.publishing import issues, series
+from newsletter.readers import lists, preferences, subscriptions
+from newsletter.sending import control, dispatcher
 from newsletter.tasks import enqueue_batches, enqueue_mail
 
 CLI = "command line"  # where an action came from, in the audit log
@@ -95,30 +95,37 @@ def suppress_subscriber(email: str, reason: str) -> None:
 @click.option("--title", default=None, help="The title, when the first line isn't it.")
 def import_issue(path: str, title: str | None) -> None:
     """Make a draft issue of a plain-text or Markdown article; prints its id."""
+    issue = _imported(path, title)
+    db.session.commit()
+    click.echo(issue.id)
+
+
+def _imported(path: str, title: str | None = None) -> Issue:
+    """A draft issue made of the article at PATH, or a ClickException saying why not."""
     try:
         with open(path, encoding="utf-8-sig") as handle:
             source = handle.read()
-        issue = issues.create_from_source(source, title=title, filename=os.path.basename(path))
+        return issues.create_from_source(source, title=title, filename=os.path.basename(path))
     except UnicodeDecodeError as exc:
         raise click.ClickException(f"{path} is not UTF-8 text.") from exc
     except issues.IssueError as exc:
         raise click.ClickException(str(exc)) from exc
-    db.session.commit()
-    click.echo(issue.id)
 
 
 @issue_cli.command("send")
 @click.argument("issue_id", type=int)
 @click.option("--at", "send_at", default=None, help="ISO-8601 time; without a zone, the practice's timezone.")
-def send_issue(issue_id: int, send_at: str | None) -> None:
-    """Schedule the issue (now when --at is absent)."""
+@click.option("--lists", "list_slugs", default="", help="Comma-separated list slugs (the default list when absent).")
+def send_issue(issue_id: int, send_at: str | None, list_slugs: str) -> None:
+    """Schedule the issue (now when --at is absent) to the given lists."""
     issue = _issue_or_fail(issue_id)
     try:
+        lists.choose_for_issue(issue.id, lists.by_slugs(list_slugs.split(",")))
         if send_at:
             issues.schedule(issue, issues.parse_local_time(send_at))
         else:
             issues.send_now(issue)
-    except issues.IssueError as exc:
+    except (issues.IssueError, lists.ListError) as exc:
         raise click.ClickException(str(exc)) from exc
     audit.record("issue_schedule" if send_at else "issue_send", f"#{issue.id} {issue.title}", None, CLI)
     db.session.commit()
@@ -204,6 +211,9 @@ def register(app: Flask) -> None:
     app.cli.add_command(backup_database)
     app.cli.add_command(restore_database)
     app.cli.add_command(run_doctor)
+    app.cli.add_command(lists_cli)
+    app.cli.add_command(series_cli)
+    app.cli.add_command(run_due)
 
 
 @click.command("doctor")
@@ -272,3 +282,91 @@ def restore_database(path: str, replace: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Restored from {path}: {held}.")
     click.echo(ENCRYPTION_NOTE)
+
+
+# -- lists, welcome series and the scheduled jobs (readers, round two)
+
+lists_cli = AppGroup("lists", help="Newsletters readers can choose.")
+series_cli = AppGroup("series", help="Each list's welcome series.")
+
+
+@lists_cli.command("add")
+@click.argument("slug")
+@click.option("--name", required=True, help="The name readers see.")
+@click.option("--description", default="", help="One line readers see under the name.")
+def add_list(slug: str, name: str, description: str) -> None:
+    """A newsletter readers can choose (the signup form shows the choice once there are two)."""
+    try:
+        row = lists.add(slug, name, description)
+    except lists.ListError as exc:
+        raise click.ClickException(str(exc)) from exc
+    audit.record("list_add", f"{row.slug} ({row.name})", None, CLI)
+    db.session.commit()
+    click.echo(f"List {row.slug} ({row.name}) added.")
+
+
+def _list_or_fail(slug: str | None) -> NewsletterList:
+    try:
+        return lists.by_slugs([slug] if slug else [])[0]
+    except lists.ListError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@series_cli.command("add")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--days", type=click.IntRange(0, 3650), required=True,
+              help="Days after a reader confirms (0: right away).")
+@click.option("--list", "list_slug", default=None, help="The list's slug (the default list when absent).")
+def add_series_step(path: str, days: int, list_slug: str | None) -> None:
+    """The article at PATH becomes the next step of the list's welcome series."""
+    newsletter = _list_or_fail(list_slug)
+    issue = _imported(path)
+    try:
+        step = series.add_step(issue, days, newsletter)
+    except issues.IssueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    audit.record("series_step_add", f"{newsletter.slug} step {step.position}: #{issue.id} {issue.title}", None, CLI)
+    db.session.commit()
+    click.echo(f"Step {step.position} of {newsletter.slug}'s welcome series: issue {issue.id}, "
+               f"{days} day{'s' if days != 1 else ''} after confirming.")
+
+
+def _series_change(action: str, change, done: str):
+    @series_cli.command(action, help=change.__doc__)
+    @click.option("--list", "list_slug", default=None, help="The list's slug (the default list when absent).")
+    def command(list_slug: str | None) -> None:
+        newsletter = _list_or_fail(list_slug)
+        change(newsletter)
+        audit.record(f"series_{action}", newsletter.slug, None, CLI)
+        db.session.commit()
+        click.echo(done.format(slug=newsletter.slug))
+    return command
+
+
+_series_change("pause", series.pause, "The welcome series of {slug} is paused.")
+_series_change("resume", series.resume, "The welcome series of {slug} runs again.")
+_series_change("stop", series.stop, "The welcome series of {slug} is stopped.")
+_series_change("restart", series.restart, "The welcome series of {slug} runs again for readers who join from now on.")
+
+
+@click.command("run-due")
+@click.option("--now", "now_text", default=None, help="ISO-8601 time (without a zone, the practice's); default: now.")
+@with_appcontext
+def run_due(now_text: str | None) -> None:
+    """Run every scheduled job due at that moment, as beat would: scheduled issues, welcome steps, breaks ending."""
+    try:
+        now = issues.parse_local_time(now_text) if now_text else utcnow()
+    except issues.IssueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    started = dispatcher.dispatch_due(now)
+    steps = series.queue_due(now)
+    db.session.commit()
+    notes = preferences.end_breaks(now)
+    db.session.commit()
+    for issue_id in sorted(set(started) | set(steps)):
+        enqueue_batches(issue_id)
+    enqueue_mail(notes)
+    click.echo(f"At {practice.local_time(now)} ({practice.timezone().key}):")
+    click.echo(f"scheduled issues started: {', '.join(map(str, started)) or 'none'}")
+    click.echo(f"welcome steps queued, issues: {', '.join(map(str, steps)) or 'none'}")
+    click.echo(f"breaks ended: {len(notes)}")

@@ -14,7 +14,8 @@ from newsletter import heartbeats
 from newsletter.core.extensions import commit, db
 from newsletter.inquiries import intake, waitlist
 from newsletter.mail import outbox
-from newsletter.readers import subscriptions
+from newsletter.publishing import series
+from newsletter.readers import preferences, subscriptions
 from newsletter.sending import dispatcher, engine, ledger
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,23 @@ def enqueue_batches(issue_id: int) -> int:
         if not enqueue(send_batch, issue_id):
             return number
     return count
+
+
+@shared_task
+def send_series_steps() -> list[int]:
+    """Beat: put the welcome series steps that came due in the ledger and hand their batches out."""
+    started = commit(series.queue_due)
+    for issue_id in started:
+        enqueue_batches(issue_id)
+    return started
+
+
+@shared_task
+def end_breaks() -> int:
+    """Beat: readers whose break is over get mail again, and a note saying so."""
+    mail_ids = commit(preferences.end_breaks)
+    enqueue_mail(mail_ids)
+    return len(mail_ids)
 
 
 @shared_task

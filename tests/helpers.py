@@ -5,13 +5,14 @@ auth, admin_client, signed-in browser page) live in conftest.py; real servers an
 """
 from __future__ import annotations
 
+import io
 import re
 import secrets
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -22,6 +23,7 @@ import pyotp
 from flask import current_app
 from sqlalchemy import func, select
 
+from newsletter.accounts import practice
 from newsletter.core.extensions import db
 from newsletter.inquiries import intake
 from newsletter.mail import outbox
@@ -39,7 +41,8 @@ from newsletter.models import (
 from newsletter.readers import subscriptions
 from newsletter.readers.subscriptions import Origin
 from newsletter.sending import engine, ledger
-from tests.support import apply_stored_forms
+from tests.support import SAMPLE_ARTICLE, apply_stored_forms
+from tests.support import SAMPLE_ARTICLE
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "therapist@example.com", "correct horse battery"
 PRACTICE = "practice@newsletter.test"
@@ -247,3 +250,50 @@ DATA = Path(__file__).parent / "data"
 def audit_actions(app) -> list[str]:
     with app.app_context():
         return list(db.session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
+
+
+def cli(runner, *args: str) -> str:
+    """Run a `flask` command; fail the test with its output unless it succeeded."""
+    result = runner.invoke(args=list(args))
+    assert result.exit_code == 0, result.output
+    return result.output.strip()
+
+
+def join(app, client, email: str, lists: list[str] | None = None) -> None:
+    """Sign up through the form (ticking `lists`) and confirm with the link mailed to the address."""
+    assert signup(client, email, **({"lists": lists} if lists else {})).status_code == 200
+    [confirmation] = [message for message in queued("confirm", app=app) if message["To"].addresses[0].addr_spec == email]
+    assert client.post(link_in(confirmation, "confirm")).status_code == 200
+
+
+def import_issue(runner, tmp_path, title: str) -> str:
+    """An article (the sample's body under its own title) imported as a draft issue; its id."""
+    body = SAMPLE_ARTICLE.read_text(encoding="utf-8").split("\n", 1)[1]
+    path = tmp_path / f"{title.replace(' ', '-')}.txt"
+    path.write_text(f"{title}\n{body}", encoding="utf-8")
+    return cli(runner, "issue", "import", str(path))
+
+
+def copies(smtp, subject: str) -> Counter:
+    """How many copies of the mail with this subject each address got."""
+    return Counter(rcpt for message in smtp.messages if message.message["Subject"] == subject
+                   for rcpt in message.rcpt_tos)
+
+
+def local_day(app, days_from_today: int, hour: int = 10) -> str:
+    """An ISO time `days_from_today` days on, at `hour` in the practice's timezone (what run-due --now reads)."""
+    with app.app_context():
+        today = datetime.now(UTC).astimezone(practice.timezone()).date()
+    return f"{today + timedelta(days=days_from_today)}T{hour:02d}:00"
+
+
+def run_due(runner, when: str) -> str:
+    return cli(runner, "run-due", "--now", when)
+
+
+def upload_sample(client) -> int:
+    response = client.post("/admin/issues/new", data={
+        "file": (io.BytesIO(SAMPLE_ARTICLE.read_bytes()), "sample-article.txt"), "source": "", "title": "", "source_format": "",
+    }, content_type="multipart/form-data")
+    assert response.status_code == 302, response.data
+    return int(response.headers["Location"].rstrip("/").rsplit("/", 1)[1])

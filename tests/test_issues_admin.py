@@ -14,17 +14,9 @@ from newsletter.models import Issue, OutgoingMail, Subscriber
 from newsletter.models.issues import SCHEDULED
 from newsletter.models.readers import ACTIVE
 from newsletter.publishing import issues
-from tests.helpers import ADMIN_PASSWORD
+from tests.helpers import ADMIN_PASSWORD, upload_sample
 from tests.support import SAMPLE_ARTICLE as SAMPLE
 from tests.support import wait_for
-
-
-def upload_sample(client) -> int:
-    response = client.post("/admin/issues/new", data={
-        "file": (io.BytesIO(SAMPLE.read_bytes()), "sample-article.txt"), "source": "", "title": "", "source_format": "",
-    }, content_type="multipart/form-data")
-    assert response.status_code == 302, response.data
-    return int(response.headers["Location"].rstrip("/").rsplit("/", 1)[1])
 
 
 def editor_data(**changes) -> dict:

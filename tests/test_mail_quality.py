@@ -79,13 +79,20 @@ def _samples() -> dict[str, list[dict]]:
     changes the layout). Add an entry here when you add a mail to templates/emails/."""
     base = "http://newsletter.test"
     unsubscribe = f"{base}/unsubscribe/eyJzIjoxMjN9.ZxYw.aBcDeFgHiJkLmNoPqRsTuV"
+    preferences = f"{base}/preferences/eyJpZCI6MTIzLCJrIjoiYWJjIn0.aBcDeFgHiJkLmNoPqRsTuV"
     admin_url = f"{base}/admin/inquiries/42"
     return {
         "confirm": [{"subscriber": _subscriber(), "hours": 48,
                      "confirm_url": f"{base}/confirm/eyJzIjoxMjMsIm4iOiJhYmMifQ.ZxYw.q1w2e3r4t5y6u7i8o9p0"}],
-        "welcome": [{"subscriber": _subscriber(), "unsubscribe_url": unsubscribe, "archive_url": f"{base}/issues"}],
+        "welcome": [{"subscriber": _subscriber(), "unsubscribe_url": unsubscribe, "archive_url": f"{base}/issues",
+                     "preferences_url": preferences}],
         "already_subscribed": [{"subscriber": Subscriber(email="a@example.com", name=""),
-                                "unsubscribe_url": unsubscribe, "archive_url": f"{base}/issues"}],
+                                "unsubscribe_url": unsubscribe, "archive_url": f"{base}/issues",
+                                "preferences_url": preferences}],
+        "break_over": [{"subscriber": _subscriber(), "unsubscribe_url": unsubscribe, "archive_url": f"{base}/issues",
+                        "preferences_url": preferences}],
+        "address_change": [{"subscriber": _subscriber(), "hours": 48,
+                            "confirm_url": f"{base}/preferences/address/eyJpZCI6MSwibmV3IjoibUBleC5vcmcifQ.ZxYw.q1w2"}],
         "inquiry_ack": [{"inquiry": _inquiry(urgent=False), "reply_days": 2, "greeting_name": "Jordan",
                          "reply_by": "Thursday, December 3"},
                         {"inquiry": _inquiry(urgent=True, preferred="phone"), "reply_days": 1, "greeting_name": ""},

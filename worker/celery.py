@@ -21,6 +21,9 @@ app.conf.beat_schedule = {
     "dispatch-due-issues": {"task": "newsletter.tasks.dispatch_due_issues", "schedule": timedelta(seconds=10)},
     # Often, so a dead worker's readers go out again within a minute (LEASE + SWEEP_EVERY).
     "sweep-deliveries": {"task": "newsletter.tasks.sweep_deliveries", "schedule": SWEEP_EVERY},
+    # Welcome steps go at SERIES_SEND_HOUR (practice time); a quarter-hour round is close enough.
+    "send-series-steps": {"task": "newsletter.tasks.send_series_steps", "schedule": timedelta(minutes=15)},
+    "end-breaks": {"task": "newsletter.tasks.end_breaks", "schedule": timedelta(minutes=15)},
     "nudge-inquiries-due": {"task": "newsletter.tasks.nudge_inquiries_due", "schedule": timedelta(minutes=15)},
     "check-in-with-waitlist": {"task": "newsletter.tasks.check_in_with_waitlist", "schedule": crontab(hour=16, minute=0)},
 }

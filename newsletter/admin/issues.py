@@ -8,7 +8,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from sqlalchemy import select
-from wtforms import DateTimeLocalField, EmailField, SelectField, StringField, TextAreaField
+from wtforms import DateTimeLocalField, EmailField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -17,6 +17,7 @@ from newsletter.admin.blueprint import audit_action, bp
 from newsletter.core.extensions import db
 from newsletter.models import Issue
 from newsletter.publishing import articles, issues
+from newsletter.readers import lists
 from newsletter.readers.subscriptions import InvalidEmail
 from newsletter.tasks import dispatch_due_issues, enqueue
 from newsletter.web import send_after_response
@@ -65,6 +66,8 @@ class TestSendForm(FlaskForm):
 
 class ScheduleForm(FlaskForm):
     send_at = DateTimeLocalField("Send on", format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    # List slugs (offered once there are two lists); none ticked: the default list.
+    lists = SelectMultipleField("Send to", choices=[], validate_choice=False)
 
 
 def _issue(issue_id: int) -> Issue:
@@ -80,6 +83,8 @@ def _editor(issue: Issue, *, status: int = 200, form: IssueForm | None = None,
     schedule_form = schedule_form or ScheduleForm(formdata=None)
     if schedule_form.send_at.data is None and issue.send_at:
         schedule_form.send_at.data = issues.local_datetime(issue.send_at)
+    if not schedule_form.lists.data:
+        schedule_form.lists.data = [row.slug for row in lists.lists_for_issue(issue.id)]
     return render_template(
         "admin/issue_edit.html",
         issue=issue,
@@ -88,6 +93,7 @@ def _editor(issue: Issue, *, status: int = 200, form: IssueForm | None = None,
         schedule_form=schedule_form,
         editable=issues.is_editable(issue),
         audience=issues.audience_size(),
+        newsletter_lists=lists.all_lists(),
         timezone=practice.timezone().key,
     ), status
 
@@ -212,11 +218,12 @@ def issue_schedule(issue_id: int):
     now = request.form.get("action") == "now"
     if form.validate() and (now or form.send_at.data):
         try:
+            lists.choose_for_issue(issue.id, lists.by_slugs(form.lists.data))
             if now:
                 issues.send_now(issue)
             else:
                 issues.schedule(issue, practice.to_utc(form.send_at.data))
-        except issues.IssueError as exc:
+        except (issues.IssueError, lists.ListError) as exc:
             db.session.rollback()
             form.send_at.errors.append(str(exc))
         else:

@@ -158,6 +158,8 @@ def load(environ: Mapping[str, str], instance_path: str) -> dict:
         "INQUIRY_REPLY_BUSINESS_DAYS": _int(e, "INQUIRY_REPLY_BUSINESS_DAYS", 2),
         "CONFIRM_TOKEN_MAX_AGE_HOURS": _int(e, "CONFIRM_TOKEN_MAX_AGE_HOURS", 48),
         "PRACTICE_TIMEZONE": e.get("PRACTICE_TIMEZONE", "America/Denver"),
+        # Welcome series: later steps go out at this hour of the day, in the practice's timezone.
+        "SERIES_SEND_HOUR": _int(e, "SERIES_SEND_HOUR", 9),
         "EMBED_ALLOWED_ORIGINS": e.get("EMBED_ALLOWED_ORIGINS", ""),
         "OUTBOX_DIR": e.get("OUTBOX_DIR", str(Path(instance_path) / "outbox")),
         "RATELIMIT_ENABLED": _flag(e.get("RATELIMIT_ENABLED"), True),

@@ -6,6 +6,7 @@ from newsletter.models.heartbeats import Heartbeat
 from newsletter.models.inquiries import Inquiry, InquiryAccess, InquiryNote
 from newsletter.models.issues import Delivery, Issue
 from newsletter.models.leads import Consultation, InquiryResponse, WaitlistEntry
+from newsletter.models.lists import IssueList, ListMembership, NewsletterList, SeriesStep
 from newsletter.models.outbox import OutgoingMail
 from newsletter.models.practice import PracticeProfile
 from newsletter.models.readers import ConsentEvent, SignupRequest, Subscriber, Suppression
@@ -26,6 +27,10 @@ __all__ = [
     "InquiryNote",
     "InquiryResponse",
     "Issue",
+    "IssueList",
+    "ListMembership",
+    "NewsletterList",
+    "SeriesStep",
     "OutgoingMail",
     "PracticeProfile",
     "RecoveryCode",

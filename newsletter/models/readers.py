@@ -41,6 +41,8 @@ class Subscriber(db.Model):
     pending_since: Mapped[datetime | None]
     confirmed_at: Mapped[datetime | None]
     unsubscribed_at: Mapped[datetime | None]
+    # A break the reader took (readers/preferences.py): no mail until then; then a note, and mail again.
+    break_until: Mapped[datetime | None]
 
     consent_events: Mapped[list[ConsentEvent]] = relationship(
         back_populates="subscriber", order_by="ConsentEvent.id", passive_deletes=True
@@ -83,6 +85,8 @@ class SignupRequest(db.Model):
     wording: Mapped[str] = mapped_column(Text, default="")
     ip: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(400), default="")
+    # The list slugs the reader ticked, comma-separated; empty: the default list.
+    lists: Mapped[str] = mapped_column(String(500), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 

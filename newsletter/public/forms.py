@@ -1,6 +1,7 @@
 """Public forms. Field names are part of the interface (SPEC.md): keep them."""
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, RadioField, SelectField, StringField, TelField, TextAreaField
+from wtforms import (BooleanField, EmailField, RadioField, SelectField, SelectMultipleField, StringField, TelField,
+                     TextAreaField)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
@@ -22,6 +23,8 @@ class SubscribeForm(HoneypotMixin, FlaskForm):
     email = EmailField("Email address", validators=[DataRequired("Please enter your email address."),
                                                     Length(max=254, message="That email address is too long.")])
     name = StringField("First name (optional)", validators=[Optional(), Length(max=100, message="Please keep the name under 100 characters.")])
+    # Slugs of the lists ticked (shown only when there is more than one); checked by readers.lists in the view.
+    lists = SelectMultipleField("Newsletters", choices=[], validate_choice=False)
 
 
 class ContactForm(HoneypotMixin, FlaskForm):

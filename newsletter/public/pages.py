@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.accounts import practice
 from newsletter.core.extensions import db
-from newsletter.models import Issue, PracticeProfile
+from newsletter.models import Issue, NewsletterList, PracticeProfile
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import SubscribeForm
 from newsletter.publishing import issues
@@ -19,6 +19,7 @@ CSRF_SLOT = "\x00csrf\x00"
 # Built once: the versions of the issues the home page lists (issues.published's order).
 LATEST_VERSIONS = (select(Issue.id, Issue.updated_at).where(Issue.status.in_(issues.PUBLISHED))
                    .order_by(Issue.send_at.desc().nulls_last(), Issue.id.desc()).limit(5))
+LISTS_SHOWN = select(NewsletterList.slug, NewsletterList.name, NewsletterList.description).order_by(NewsletterList.id)
 
 
 @bp.get("/")
@@ -53,7 +54,7 @@ def _home_key() -> tuple:
 @event.listens_for(Session, "after_flush")
 def _note_home_changes(db_session: Session, _flush_context) -> None:
     changed = (*db_session.new, *db_session.dirty, *db_session.deleted)
-    if any(isinstance(row, (Issue, PracticeProfile)) for row in changed):
+    if any(isinstance(row, (Issue, PracticeProfile, NewsletterList)) for row in changed):
         db_session.info["home_changed"] = True
 
 
@@ -64,11 +65,11 @@ def _forget_home_key(db_session: Session) -> None:
 
 
 def _home_fingerprint() -> tuple:
-    """What the home page shows, cheaply: the practice's details and the latest issues' versions."""
+    """What the home page shows, cheaply: the practice's details, the latest issues' versions and the lists."""
     profile = practice.profile()
     latest = db.session.execute(LATEST_VERSIONS).all()
     details = tuple(getattr(profile, column.key) for column in PracticeProfile.__table__.columns)
-    return request.script_root, details, tuple(latest)
+    return request.script_root, details, tuple(latest), tuple(db.session.execute(LISTS_SHOWN).all())
 
 
 @bp.get("/healthz")

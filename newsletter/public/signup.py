@@ -16,8 +16,9 @@ from newsletter.core.web_extensions import csrf, limiter
 from newsletter.mail.suppression import email_hash
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import SubscribeForm
-from newsletter.readers import subscriptions
-from newsletter.tasks import apply_signup
+from newsletter.publishing import series
+from newsletter.readers import lists, subscriptions
+from newsletter.tasks import apply_signup, send_batch
 from newsletter.web import (
     DATABASE_UNAVAILABLE,
     allow_embedding,
@@ -36,7 +37,7 @@ SIGNUP_LIMIT_PER_ADDRESS = parse("5 per hour")
 
 @bp.app_context_processor
 def inject_signup_wording():
-    return {"signup_wording": subscriptions.signup_wording}
+    return {"signup_wording": subscriptions.signup_wording, "newsletter_lists": lists.all_lists}
 
 
 def _address_within_limit(address: str) -> bool:
@@ -63,10 +64,15 @@ def _signup(form: SubscribeForm, source: str, template: str, done_template: str)
     except subscriptions.InvalidEmail as exc:
         form.email.errors.append(str(exc))
         return render_template(template, form=form), 400
+    try:
+        chosen = [row.slug for row in lists.by_slugs(form.lists.data)] if form.lists.data else []
+    except lists.ListError as exc:
+        form.lists.errors.append(str(exc))
+        return render_template(template, form=form), 400
     if _address_within_limit(address):
         try:
             request_id = commit(lambda: subscriptions.request_signup(address, form.name.data or "", origin(source),
-                                                                     subscriptions.signup_wording()))
+                                                                     subscriptions.signup_wording(), chosen))
         except DATABASE_UNAVAILABLE:
             rollback_quietly()
             return render_template(template, form=form, unsaved=True), 503
@@ -102,7 +108,10 @@ def confirm(token: str):
         if request.method != "POST":
             subscriptions.reader_for_confirm(token)
             return render_template("public/confirm.html", token=token)
-        _, mail_ids = subscriptions.confirm(token, origin("email"))
+        subscriber, _ = subscriptions.confirm(token, origin("email"), welcome_mail=False)
+        # The welcome series' first step, when it goes right away, is the welcome; else the welcome mail.
+        step_issue_ids = series.queue_due(reader_ids=[subscriber.id])
+        mail_ids = [] if step_issue_ids else [subscriptions.queue_welcome(subscriber)]
     except tokens.BadToken as exc:
         db.session.rollback()
         return _invalid_link(exc.expired)
@@ -111,6 +120,8 @@ def confirm(token: str):
         return render_template("public/confirmed.html")
     db.session.commit()
     send_after_response(mail_ids)
+    for issue_id in step_issue_ids:
+        hand_off_after_response(send_batch, issue_id)
     return render_template("public/confirmed.html")
 
 

@@ -99,13 +99,14 @@ class IssueMail:
         """The complete message for one reader, CRLF line ends, ready for SMTP (and DKIM);
         `stuffed`: with SMTP's dot-stuffing done (then not for DKIM or the outbox)."""
         url = subscriptions.unsubscribe_url(reader)
+        preferences = personalize.preferences_url(reader)
         name = reader.name or ""
         values = [
             _to_header(reader.email, compose.one_line(name, 100)),  # folded lines start with a space, never "."
             self.message_id(reader.subscriber_id).encode(),
             compose.check_header(url).encode(),
-            self.text.encode(url, name, stuffed),
-            self.html.encode(url, name, stuffed),
+            self.text.encode(url, name, stuffed, preferences),
+            self.html.encode(url, name, stuffed, preferences),
         ]
         pieces = self.stuffed_pieces if stuffed else self.pieces
         out = [pieces[0]]
@@ -136,8 +137,9 @@ class _Body:
         self.segments = segments
         self.stuffed_segments = [dot_stuff(segment) for segment in segments]
 
-    def encode(self, unsubscribe_url: str, name: str, stuffed: bool = False) -> bytes:
-        values = {personalize.UNSUBSCRIBE_URL: unsubscribe_url, personalize.READER_NAME: name}
+    def encode(self, unsubscribe_url: str, name: str, stuffed: bool = False, preferences_url: str = "") -> bytes:
+        values = {personalize.UNSUBSCRIBE_URL: unsubscribe_url, personalize.READER_NAME: name,
+                  personalize.PREFERENCES_URL: preferences_url or unsubscribe_url}
         if self.as_html:
             values = {k: html.escape(v, quote=True) for k, v in values.items()}
         encoded = {k: _qp_before_soft_break(v.encode("utf-8")) for k, v in values.items()}

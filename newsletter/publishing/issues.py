@@ -312,6 +312,7 @@ def render_mail(issue: dict, *, web_url: str) -> tuple[str, str]:
     came from text someone typed and is broken, then the stand-in becomes the real marker.
     """
     stand_in = "unsubscribe-" + secrets.token_hex(12)
+    preferences_stand_in = "preferences-" + secrets.token_hex(12)
     profile = practice.profile()
     context = {
         "issue": issue,
@@ -322,11 +323,13 @@ def render_mail(issue: dict, *, web_url: str) -> tuple[str, str]:
         "home_url": current_app.config["BASE_URL"] + "/",
         "site_name": current_app.config["BASE_URL"].split("://", 1)[-1].removeprefix("www."),
         "unsubscribe_url": stand_in,
+        "preferences_url": preferences_stand_in,
     }
     rendered = compose.render("issue", **context)
 
     def finish(part: str) -> str:
-        return articles.neutralize(part).replace(stand_in, personalize.UNSUBSCRIBE_URL)
+        return (articles.neutralize(part).replace(stand_in, personalize.UNSUBSCRIBE_URL)
+                .replace(preferences_stand_in, personalize.PREFERENCES_URL))
 
     return "<!doctype html>\n" + finish(rendered.html), finish(rendered.text)
 

@@ -7,21 +7,31 @@ import re
 
 from flask import current_app
 
+from newsletter.core import tokens
 from newsletter.mail import compose
 
 # Markers the issue templates put where per-reader values go. Neither Markdown nor our
 # escaping produces them from an article's text.
 UNSUBSCRIBE_URL = "%%unsubscribe_url%%"
 READER_NAME = "%%reader_name%%"
-_PATTERN = re.compile("|".join(re.escape(m) for m in (UNSUBSCRIBE_URL, READER_NAME)))
+PREFERENCES_URL = "%%preferences_url%%"
+_PATTERN = re.compile("|".join(re.escape(m) for m in (UNSUBSCRIBE_URL, READER_NAME, PREFERENCES_URL)))
+PREFERENCES_PURPOSE = "preferences"
 
 
-def fill(template: str, *, unsubscribe_url: str, name: str, as_html: bool) -> str:
-    """Replace the markers in one pass; values are HTML-escaped for the HTML part."""
-    values = {UNSUBSCRIBE_URL: unsubscribe_url, READER_NAME: name}
+def fill(template: str, *, unsubscribe_url: str, name: str, as_html: bool, preferences_url: str = "") -> str:
+    """Replace the markers in one pass; values are HTML-escaped for the HTML part. Previews and
+    test copies have no reader: their preferences link is the unsubscribe stand-in's."""
+    values = {UNSUBSCRIBE_URL: unsubscribe_url, READER_NAME: name, PREFERENCES_URL: preferences_url or unsubscribe_url}
     if as_html:
         values = {k: html.escape(v, quote=True) for k, v in values.items()}
     return _PATTERN.sub(lambda m: values[m.group(0)], template)
+
+
+def preferences_url(reader) -> str:
+    """The reader's permanent link to their preferences page (rotating `token_key` revokes it, as for unsubscribing)."""
+    token = tokens.make_permanent(PREFERENCES_PURPOSE, {"id": reader.id, "k": reader.token_key})
+    return f"{current_app.config['BASE_URL']}/preferences/{token}"
 
 
 def issue_message_id(issue_id: int, reader_key: str) -> str:

@@ -31,7 +31,7 @@ from newsletter.models import (
     utcnow,
 )
 from newsletter.models.readers import ACTIVE, PENDING, UNSUBSCRIBED
-from newsletter.readers import personalize
+from newsletter.readers import lists, personalize
 
 SIGNUP_WORDING = (
     "Yes, send me new articles from {practice} by email. I can unsubscribe at any time "
@@ -138,6 +138,11 @@ def _record(subscriber: Subscriber | None, action: str, origin: Origin, wording:
     )
 
 
+def record(subscriber: Subscriber, action: str, origin: Origin, wording: str) -> None:
+    """A consent record of a change the reader made elsewhere (readers/preferences.py)."""
+    _record(subscriber, action, origin, wording)
+
+
 def _link(path: str) -> str:
     return f"{current_app.config['BASE_URL']}{path}"
 
@@ -184,6 +189,7 @@ def _queue_with_unsubscribe(prefix: str, subscriber: Subscriber) -> int:
         headers=personalize.list_headers(link),
         subscriber=subscriber,
         unsubscribe_url=link,
+        preferences_url=personalize.preferences_url(subscriber),
         archive_url=_link("/issues"),
     )
     return row.id
@@ -199,7 +205,7 @@ def _new_reader(address: str, name: str, status: str, source: str, now: datetime
     return subscriber
 
 
-def request_signup(email: str, name: str, origin: Origin, wording: str) -> int:
+def request_signup(email: str, name: str, origin: Origin, wording: str, list_slugs: list[str] | None = None) -> int:
     """Store a signup from the form for a worker to apply (process_signup); returns its id.
 
     The form's answer must not tell whether an address is known, and its time would: so the
@@ -207,7 +213,8 @@ def request_signup(email: str, name: str, origin: Origin, wording: str) -> int:
     on the state (a new reader, a confirmation, a note, nothing) happens in the worker.
     """
     row = SignupRequest(email=normalize_email(email), name=clean_name(name), source=origin.source[:20],
-                        wording=wording, ip=origin.ip[:64], user_agent=origin.user_agent[:400], created_at=utcnow())
+                        wording=wording, ip=origin.ip[:64], user_agent=origin.user_agent[:400], created_at=utcnow(),
+                        lists=",".join(list_slugs or []))
     db.session.add(row)
     db.session.flush()
     return row.id
@@ -224,7 +231,8 @@ def process_signup(request_id: int) -> list[int]:
         db.session.rollback()
         return []
     origin = Origin(source=row.source, ip=row.ip, user_agent=row.user_agent)
-    return subscribe(row.email, row.name, origin, row.wording, at=row.created_at)
+    return subscribe(row.email, row.name, origin, row.wording, at=row.created_at,
+                     list_slugs=[slug for slug in row.lists.split(",") if slug])
 
 
 def signups_waiting(older_than: timedelta) -> list[int]:
@@ -234,12 +242,14 @@ def signups_waiting(older_than: timedelta) -> list[int]:
         select(SignupRequest.id).where(SignupRequest.created_at <= cutoff).order_by(SignupRequest.id).limit(500)))
 
 
-def subscribe(email: str, name: str, origin: Origin, wording: str, at: datetime | None = None) -> list[int]:
+def subscribe(email: str, name: str, origin: Origin, wording: str, at: datetime | None = None,
+              list_slugs: list[str] | None = None) -> list[int]:
     """Sign an address up (pending until confirmed); returns the ids of the mail queued.
 
     New and unsubscribed addresses start double opt-in, pending ones get the confirmation again
     (within limits), active ones at most one "already subscribed" note a day, suppressed ones
-    nothing. `at` is when the reader asked (the consent record's time), by default now.
+    nothing. `at` is when the reader asked (the consent record's time), by default now. The reader
+    joins `list_slugs` (the default list when none) once asked to confirm.
     """
     address = normalize_email(email)
     name = clean_name(name)
@@ -263,6 +273,7 @@ def subscribe(email: str, name: str, origin: Origin, wording: str, at: datetime 
     if not _may_send_confirmation(subscriber, now):
         return []
     _record(subscriber, "subscribe", origin, wording, at=at)
+    lists.join(subscriber, lists.known_or_default(list_slugs), at=now)
     return [_queue_confirmation(subscriber, now)]
 
 
@@ -279,8 +290,8 @@ def reader_for_confirm(token: str) -> Subscriber:
     return subscriber
 
 
-def confirm(token: str, origin: Origin) -> tuple[Subscriber, list[int]]:
-    """Activate the reader a confirm token names and queue the welcome mail."""
+def confirm(token: str, origin: Origin, welcome_mail: bool = True) -> tuple[Subscriber, list[int]]:
+    """Activate the reader a confirm token names and queue the welcome mail (unless told not to)."""
     subscriber = reader_for_confirm(token)
     if is_suppressed(subscriber.email):
         raise tokens.BadToken()
@@ -298,7 +309,12 @@ def confirm(token: str, origin: Origin) -> tuple[Subscriber, list[int]]:
         raise AlreadyConfirmed()
     db.session.refresh(subscriber)
     _record(subscriber, "confirm", origin, CONFIRM_WORDING)
-    return subscriber, [_queue_with_unsubscribe("welcome", subscriber)]
+    return subscriber, [queue_welcome(subscriber)] if welcome_mail else []
+
+
+def queue_welcome(subscriber: Subscriber) -> int:
+    """The welcome mail (when no welcome series step goes right after confirming)."""
+    return _queue_with_unsubscribe("welcome", subscriber)
 
 
 def reader_for_unsubscribe(token: str) -> Subscriber:
@@ -312,7 +328,11 @@ def reader_for_unsubscribe(token: str) -> Subscriber:
 
 def unsubscribe(token: str, origin: Origin, wording: str = UNSUBSCRIBE_WORDING) -> Subscriber:
     """Stop all mail to the reader the token names; repeating it changes nothing."""
-    subscriber = reader_for_unsubscribe(token)
+    return unsubscribe_reader(reader_for_unsubscribe(token), origin, wording)
+
+
+def unsubscribe_reader(subscriber: Subscriber, origin: Origin, wording: str) -> Subscriber:
+    """Stop all mail to this reader, with a consent record; repeating it changes nothing."""
     if subscriber.status in (ACTIVE, PENDING):
         subscriber.status = UNSUBSCRIBED
         subscriber.unsubscribed_at = utcnow()

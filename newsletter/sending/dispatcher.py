@@ -12,9 +12,9 @@ from sqlalchemy import func, insert, literal, select
 
 from newsletter.core.extensions import db
 from newsletter.deliverability import bounces
-from newsletter.models import Subscriber, utcnow
+from newsletter.models import utcnow
 from newsletter.models.issues import DELIVERY_PENDING, SCHEDULED, SENDING
-from newsletter.models.readers import ACTIVE
+from newsletter.readers.lists import recipients_query
 from newsletter.sending import control
 from newsletter.sending.ledger import deliveries, issue_update, issues
 
@@ -48,9 +48,7 @@ def dispatch(issue_id: int) -> int | None:
         return None
     # One statement copies the active readers into the ledger: they are never loaded into Python.
     # Whoever joins later is not in it; whoever leaves before their turn is skipped at send time.
-    readers = select(literal(issue_id), Subscriber.id, literal(DELIVERY_PENDING), literal(0), literal("")).where(
-        Subscriber.status == ACTIVE
-    )
+    readers = recipients_query(issue_id, now).add_columns(literal(DELIVERY_PENDING), literal(0), literal(""))
     db.session.execute(
         insert(deliveries).from_select(["issue_id", "subscriber_id", "status", "attempts", "error"], readers)
     )

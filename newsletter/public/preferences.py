@@ -1,0 +1,112 @@
+"""The reader's preferences page, from the link in every issue and welcome mail: newsletters, a break,
+a new address, leaving everything. GET shows; only POST (with its CSRF token) changes anything.
+
+Token routes (for the registry of token routes): `public.preferences_page` reads a preferences token
+(readers.preferences.reader_for_preferences, permanent like the unsubscribe link), and
+`public.preferences_address` an address-change token (timed, spent once used).
+"""
+from __future__ import annotations
+
+from flask import render_template, request
+from flask_wtf import FlaskForm
+from wtforms import EmailField, RadioField, SelectMultipleField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Length, Optional
+
+from newsletter.accounts import practice
+from newsletter.core import tokens
+from newsletter.core.extensions import db
+from newsletter.core.web_extensions import limiter
+from newsletter.public.blueprint import bp
+from newsletter.public.signup import _invalid_link
+from newsletter.readers import lists, preferences, subscriptions
+from newsletter.web import origin, send_after_response
+
+SAVE, ADDRESS, END_BREAK, LEAVE = "save", "address", "end_break", "leave"
+
+
+class PreferencesForm(FlaskForm):
+    lists = SelectMultipleField("Newsletters", choices=[], validate_choice=False)
+    break_months = RadioField("Take a break", default="", validate_choice=False,
+                              choices=[SelectChoice("", "No break"), SelectChoice("1", "1 month"),
+                                       SelectChoice("2", "2 months"), SelectChoice("3", "3 months")])
+    new_email = EmailField("New email address", validators=[
+        Optional(), Length(max=254, message="That email address is too long.")])
+
+
+def _page(subscriber, form: PreferencesForm, status: int = 200, done: str = ""):
+    if not form.is_submitted():
+        form.lists.data = [row.slug for row in lists.lists_of(subscriber)]
+    break_until = practice.local_time(subscriber.break_until, "%B %-d, %Y")
+    return render_template("public/preferences.html", form=form, subscriber=subscriber, done=done,
+                           choices=lists.all_lists(), break_until=break_until), status
+
+
+@bp.route("/preferences/<token>", methods=["GET", "POST"])
+@limiter.limit("20 per minute", methods=["POST"])
+def preferences_page(token: str):
+    """The reader's choices; a POST changes them, one consent record per change."""
+    try:
+        subscriber = preferences.reader_for_preferences(token)
+    except tokens.BadToken:
+        db.session.rollback()
+        return _invalid_link()
+    form = PreferencesForm()
+    if request.method != "POST":
+        return _page(subscriber, form)
+    if not form.validate_on_submit():
+        return _page(subscriber, form, 400)
+    try:
+        done, mail_ids = _change(subscriber, form, request.form.get("action", SAVE))
+    except (preferences.PreferenceError, lists.ListError, subscriptions.InvalidEmail) as exc:
+        db.session.rollback()
+        field = form.new_email if request.form.get("action") == ADDRESS else form.lists
+        field.errors = [*field.errors, str(exc)]
+        return _page(preferences.reader_for_preferences(token), form, 400)
+    db.session.commit()
+    send_after_response(mail_ids)
+    if request.form.get("action") == LEAVE:
+        token = subscriptions.unsubscribe_url(subscriber).rsplit("/", 1)[1]
+        return render_template("public/unsubscribed.html", token=token)
+    return _page(subscriber, form, done=done)
+
+
+def _change(subscriber, form: PreferencesForm, action: str) -> tuple[str, list[int]]:
+    """Apply the button pressed; returns what to tell the reader and the mail to send."""
+    where = origin("site")
+    if action == LEAVE:
+        preferences.leave(subscriber, where)
+        return "", []
+    if action == ADDRESS:
+        mail_id = preferences.ask_address_change(subscriber, form.new_email.data or "", where)
+        return ("We sent a link to the new address. Your address changes once you open it there.",
+                [mail_id] if mail_id else [])
+    if action == END_BREAK:
+        preferences.end_break(subscriber, where)
+        return "Your break is over: new articles will arrive again.", []
+    if len(lists.all_lists()) > 1:
+        preferences.choose_lists(subscriber, lists.by_slugs(form.lists.data) if form.lists.data else [], where)
+    if form.break_months.data:
+        months = {str(months): months for months in preferences.BREAK_MONTHS}.get(form.break_months.data, 0)
+        until = preferences.take_break(subscriber, months, where)
+        return f"Saved. No mail until {practice.local_time(until, '%B %-d, %Y')}; then it resumes by itself.", []
+    return "Saved.", []
+
+
+@bp.route("/preferences/address/<token>", methods=["GET", "POST"])
+@limiter.limit("20 per minute", methods=["POST"])
+def preferences_address(token: str):
+    """From the mail sent to a new address: GET shows a button, POST makes it the reader's address."""
+    try:
+        subscriber, address = preferences.address_change_for(token)
+        if request.method != "POST":
+            return render_template("public/address_change.html", address=address)
+        preferences.change_address(token, origin("email"))
+    except tokens.BadToken as exc:
+        db.session.rollback()
+        return _invalid_link(exc.expired)
+    except preferences.PreferenceError as exc:
+        db.session.rollback()
+        return render_template("public/address_change.html", address=address, error=str(exc)), 400
+    db.session.commit()
+    return render_template("public/address_change.html", address=address, done=True)
