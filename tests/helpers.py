@@ -42,7 +42,6 @@ from newsletter.readers import subscriptions
 from newsletter.readers.subscriptions import Origin
 from newsletter.sending import engine, ledger
 from tests.support import SAMPLE_ARTICLE, apply_stored_forms
-from tests.support import SAMPLE_ARTICLE
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "therapist@example.com", "correct horse battery"
 PRACTICE = "practice@newsletter.test"
