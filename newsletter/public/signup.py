@@ -58,11 +58,7 @@ def _signup(form: SubscribeForm, source: str, template: str, done_template: str)
         return render_template(done_template)
     if not form.validate_on_submit():
         return render_template(template, form=form), 400
-    try:
-        address = subscriptions.normalize_email(form.email.data)
-    except subscriptions.InvalidEmail as exc:
-        form.email.errors.append(str(exc))
-        return render_template(template, form=form), 400
+    address = form.email.data  # normalized by the form
     if _address_within_limit(address):
         try:
             request_id = commit(lambda: subscriptions.request_signup(address, form.name.data or "", origin(source),

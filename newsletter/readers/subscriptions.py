@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import IO, Iterator
 
-from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import delete, func, or_, select, update
 
 from newsletter.accounts import practice
 from newsletter.core import tokens
 from newsletter.core.extensions import db
-from newsletter.mail import outbox
+from newsletter.mail import addresses, outbox
 from newsletter.mail.suppression import is_suppressed, suppress
 from newsletter.models import (
     ConsentEvent,
@@ -56,10 +55,6 @@ PURGE_PENDING_AFTER = timedelta(days=7)
 NAME_MAX = 100
 
 
-class InvalidEmail(ValueError):
-    """The address cannot receive mail; the message says why, in plain words."""
-
-
 class AlreadyConfirmed(Exception):
     """A confirm link used again: the reader is already active, nothing changes."""
 
@@ -86,25 +81,6 @@ class ImportResult:
     suppressed: int = 0
     invalid: list[tuple[int, str]] = field(default_factory=list)
     mail_ids: list[int] = field(default_factory=list)
-
-
-def normalize_email(raw: str) -> str:
-    """A syntactically valid, normalized address (no DNS lookup), or InvalidEmail.
-
-    International domains are kept in their ASCII form; addresses with non-ASCII characters
-    before the @ are refused, since most mail servers on the way cannot carry them.
-    """
-    raw = (raw or "").strip()
-    if not raw:
-        raise InvalidEmail("Please enter your email address.")
-    if len(raw) > 254:
-        raise InvalidEmail("That email address is too long.")
-    try:
-        result = validate_email(raw, check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as exc:
-        raise InvalidEmail("Please enter a valid email address, like name@example.com.") from exc
-    local, _, domain = result.ascii_email.rpartition("@")
-    return f"{local}@{domain.lower()}"
 
 
 def clean_name(raw: str | None) -> str:
@@ -206,7 +182,7 @@ def request_signup(email: str, name: str, origin: Origin, wording: str) -> int:
     request does the same one INSERT whatever the address's state, and everything that depends
     on the state (a new reader, a confirmation, a note, nothing) happens in the worker.
     """
-    row = SignupRequest(email=normalize_email(email), name=clean_name(name), source=origin.source[:20],
+    row = SignupRequest(email=addresses.normalize(email), name=clean_name(name), source=origin.source[:20],
                         wording=wording, ip=origin.ip[:64], user_agent=origin.user_agent[:400], created_at=utcnow())
     db.session.add(row)
     db.session.flush()
@@ -241,7 +217,7 @@ def subscribe(email: str, name: str, origin: Origin, wording: str, at: datetime 
     (within limits), active ones at most one "already subscribed" note a day, suppressed ones
     nothing. `at` is when the reader asked (the consent record's time), by default now.
     """
-    address = normalize_email(email)
+    address = addresses.normalize(email)
     name = clean_name(name)
     if is_suppressed(address):
         return []
@@ -366,8 +342,8 @@ def import_csv(stream: IO[str], mode: str, origin: Origin, max_rows: int | None 
         if not row or not "".join(row).strip():
             continue
         try:
-            address = normalize_email(row[0])
-        except InvalidEmail as exc:
+            address = addresses.normalize(row[0])
+        except addresses.InvalidAddress as exc:
             result.invalid.append((line, str(exc)))
             continue
         if address.lower() in seen or find(address) is not None:
