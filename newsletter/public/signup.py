@@ -1,7 +1,8 @@
 """Signup (on the site and in an iframe), double opt-in confirmation and unsubscribe.
 
-Every signup gets the same answer, whatever the address's state: nobody learns from this
-form who is subscribed. Limits per IP answer 429; the limit per address is silent.
+Every signup gets the same answer, in the same time, whatever the address's state: nobody learns
+from this form who is subscribed. Limits per IP answer 429; the limit per address is silent: a
+signup past it is stored like any other, and the worker drops it.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from newsletter.web import (
 log = logging.getLogger(__name__)
 
 SIGNUP_LIMIT_PER_IP = "5 per minute; 30 per hour"
-# Signup attempts for one address, from anywhere; past it the form answers as usual and does nothing.
+# Signup attempts for one address, from anywhere; past it the form answers as usual, and the worker does nothing.
 SIGNUP_LIMIT_PER_ADDRESS = parse("5 per hour")
 
 
@@ -59,14 +60,14 @@ def _signup(form: SubscribeForm, source: str, template: str, done_template: str)
     if not form.validate_on_submit():
         return render_template(template, form=form), 400
     address = form.email.data  # normalized by the form
-    if _address_within_limit(address):
-        try:
-            request_id = commit(lambda: subscriptions.request_signup(address, form.name.data or "", origin(source),
-                                                                     subscriptions.signup_wording()))
-        except DATABASE_UNAVAILABLE:
-            rollback_quietly()
-            return render_template(template, form=form, unsaved=True), 503
-        hand_off_after_response(apply_signup, request_id)
+    over_limit = not _address_within_limit(address)
+    try:
+        request_id = commit(lambda: subscriptions.request_signup(address, form.name.data or "", origin(source),
+                                                                 subscriptions.signup_wording(), over_limit))
+    except DATABASE_UNAVAILABLE:
+        rollback_quietly()
+        return render_template(template, form=form, unsaved=True), 503
+    hand_off_after_response(apply_signup, request_id)
     return render_template(done_template)
 
 

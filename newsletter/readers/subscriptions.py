@@ -175,15 +175,17 @@ def _new_reader(address: str, name: str, status: str, source: str, now: datetime
     return subscriber
 
 
-def request_signup(email: str, name: str, origin: Origin, wording: str) -> int:
+def request_signup(email: str, name: str, origin: Origin, wording: str, over_limit: bool = False) -> int:
     """Store a signup from the form for a worker to apply (process_signup); returns its id.
 
-    The form's answer must not tell whether an address is known, and its time would: so the
-    request does the same one INSERT whatever the address's state, and everything that depends
-    on the state (a new reader, a confirmation, a note, nothing) happens in the worker.
+    The form's answer must not tell whether an address is known or past its signup limit, and its
+    time would: so the request does the same one INSERT whatever the address's state and whatever
+    the limit says (`over_limit`), and everything that depends on them (a new reader, a confirmation,
+    a note, nothing) happens in the worker.
     """
     row = SignupRequest(email=addresses.normalize(email), name=clean_name(name), source=origin.source[:20],
-                        wording=wording, ip=origin.ip[:64], user_agent=origin.user_agent[:400], created_at=utcnow())
+                        wording=wording, ip=origin.ip[:64], user_agent=origin.user_agent[:400], created_at=utcnow(),
+                        over_limit=over_limit)
     db.session.add(row)
     db.session.flush()
     return row.id
@@ -191,13 +193,16 @@ def request_signup(email: str, name: str, origin: Origin, wording: str) -> int:
 
 def process_signup(request_id: int) -> list[int]:
     """Apply a stored signup (subscribe) and forget it; returns the ids of the mail queued.
-    Deleting the row is the claim: of two workers given the same one, only one applies it."""
+    Deleting the row is the claim: of two workers given the same one, only one applies it.
+    A signup past its address's limit is only forgotten."""
     row = db.session.get(SignupRequest, request_id)
     if row is None:
         return []
     claimed = db.session.execute(delete(SignupRequest).where(SignupRequest.id == request_id)).rowcount
     if claimed != 1:
         db.session.rollback()
+        return []
+    if row.over_limit:
         return []
     origin = Origin(source=row.source, ip=row.ip, user_agent=row.user_agent)
     return subscribe(row.email, row.name, origin, row.wording, at=row.created_at)
