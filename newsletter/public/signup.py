@@ -63,7 +63,7 @@ def _signup(form: SubscribeForm, source: str, template: str, done_template: str)
     over_limit = not _address_within_limit(address)
     try:
         request_id = commit(lambda: subscriptions.request_signup(address, form.name.data or "", origin(source),
-                                                                 subscriptions.signup_wording(), over_limit))
+                                                                 subscriptions.signup_wording(), over_limit=over_limit))
     except DATABASE_UNAVAILABLE:
         rollback_quietly()
         return render_template(template, form=form, unsaved=True), 503
