@@ -11,7 +11,7 @@ from newsletter import backup, doctor, heartbeats
 from newsletter.accounts import audit, practice, users
 from newsletter.core.extensions import db
 from newsletter.deliverability import bounces
-from newsletter.mail import outbox, suppression
+from newsletter.mail import addresses, outbox, suppression
 from newsletter.models import Issue, NewsletterList, utcnow
 from newsletter.publishing import issues, series
 from newsletter.readers import lists, preferences, subscriptions
@@ -31,6 +31,7 @@ bounces_cli = AppGroup("bounces", help="Bounces and complaints that arrive by ma
 @with_appcontext
 def create_admin(email: str, reset_2fa: bool) -> None:
     """Create an admin, or reset their password (ADMIN_PASSWORD or a prompt); signs out every browser."""
+    email = _address_or_fail(email)
     password = os.environ.get("ADMIN_PASSWORD") or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True
     )
@@ -81,10 +82,7 @@ def export_subscribers() -> None:
 @click.option("--reason", type=click.Choice(["bounced", "complained"]), required=True)
 def suppress_subscriber(email: str, reason: str) -> None:
     """Never mail this address again."""
-    try:
-        address = subscriptions.normalize_email(email)
-    except subscriptions.InvalidEmail as exc:
-        raise click.ClickException(str(exc)) from exc
+    address = _address_or_fail(email)
     suppression.suppress(address, reason, "flask cli")
     db.session.commit()
     click.echo(f"{address} is suppressed ({reason}).")
@@ -138,13 +136,19 @@ def send_issue(issue_id: int, send_at: str | None, list_slugs: str) -> None:
 def test_issue(issue_id: int, to: str) -> None:
     """Send one test copy of the issue, now."""
     issue = _issue_or_fail(issue_id)
-    try:
-        mail_id = issues.send_test(issue, to)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    to = _address_or_fail(to)
+    mail_id = issues.send_test(issue, to)
     db.session.commit()
     outcome = outbox.deliver(mail_id)
-    click.echo(f"Test copy of issue {issue.id} to {to.strip()}: {outcome}.")
+    click.echo(f"Test copy of issue {issue.id} to {to}: {outcome}.")
+
+
+def _address_or_fail(raw: str) -> str:
+    """The address under the product's one rule (mail.addresses), or the rule's message as the command's error."""
+    try:
+        return addresses.normalize(raw)
+    except addresses.InvalidAddress as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _issue_or_fail(issue_id: int) -> Issue:

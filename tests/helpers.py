@@ -21,6 +21,7 @@ from typing import Callable
 
 import pyotp
 from flask import current_app
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from newsletter.accounts import practice
@@ -296,3 +297,30 @@ def upload_sample(client) -> int:
     }, content_type="multipart/form-data")
     assert response.status_code == 302, response.data
     return int(response.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+
+
+HOSTILE = st.sampled_from(HOSTILE_NAMES + [
+    "\x00", "\r\n", "\r\n\r\n", "\n.\n", "\u2028", "\u2029", "=?", "=?utf-8?b?PT0=?=", "?=", "<", ">", ",", ";", '"',
+    "\\", "@", "<attacker@evil.example>", "a@b.example, c@d.example", "%0d%0a", "\t", "\x7f", "\ufeff", "🌿" * 30,
+    "WINNER! Claim your $500 gift card at gift-claims.example/abc", "x" * 300,
+])
+
+
+def hostile_text(max_size: int = 120) -> st.SearchStrategy[str]:
+    """Any text, hostile fragments, and the two mixed."""
+    return st.one_of(
+        st.text(max_size=max_size),
+        HOSTILE,
+        st.builds(lambda a, b, c: a + b + c, st.text(max_size=20), HOSTILE, st.text(max_size=20)),
+    )
+
+
+LOCAL_PART = st.from_regex(r"[a-z0-9][a-z0-9._+'-]{0,30}", fullmatch=True)
+
+
+EMAILS = st.one_of(
+    st.emails(),
+    st.builds("{}@example.org".format, LOCAL_PART),
+    st.builds(lambda local, junk: f"{local}{junk}@example.org", LOCAL_PART, HOSTILE),
+    hostile_text(80),
+)

@@ -26,7 +26,7 @@ from newsletter.models.outbox import MAIL_PENDING, MAIL_SENT
 from newsletter.publishing import issue_mail
 from newsletter.readers import subscriptions
 from newsletter.sending import ledger
-from tests.helpers import HOSTILE_NAMES, add_issue
+from tests.helpers import EMAILS, LOCAL_PART, add_issue, hostile_text
 from tests.support import apply_stored_forms, wait_for
 
 
@@ -36,29 +36,8 @@ def examples(ci: int) -> settings:
 
 # -- what a hostile visitor types
 
-HOSTILE = st.sampled_from(HOSTILE_NAMES + [
-    "\x00", "\r\n", "\r\n\r\n", "\n.\n", "\u2028", "\u2029", "=?", "=?utf-8?b?PT0=?=", "?=", "<", ">", ",", ";", '"',
-    "\\", "@", "<attacker@evil.example>", "a@b.example, c@d.example", "%0d%0a", "\t", "\x7f", "\ufeff", "🌿" * 30,
-    "WINNER! Claim your $500 gift card at gift-claims.example/abc", "x" * 300,
-])
 
 
-def hostile_text(max_size: int = 120) -> st.SearchStrategy[str]:
-    """Any text, hostile fragments, and the two mixed."""
-    return st.one_of(
-        st.text(max_size=max_size),
-        HOSTILE,
-        st.builds(lambda a, b, c: a + b + c, st.text(max_size=20), HOSTILE, st.text(max_size=20)),
-    )
-
-
-LOCAL_PART = st.from_regex(r"[a-z0-9][a-z0-9._+'-]{0,30}", fullmatch=True)
-EMAILS = st.one_of(
-    st.emails(),
-    st.builds("{}@example.org".format, LOCAL_PART),
-    st.builds(lambda local, junk: f"{local}{junk}@example.org", LOCAL_PART, HOSTILE),
-    hostile_text(80),
-)
 
 
 # -- what every mail must look like, on the bytes written

@@ -11,8 +11,8 @@ from newsletter.core import crypto
 from newsletter.core.extensions import db
 from newsletter.inquiries import intake
 from newsletter.mail import outbox
+from newsletter.mail.addresses import InvalidAddress
 from newsletter.models import Inquiry, InquiryAccess, InquiryNote, OutgoingMail, utcnow
-from newsletter.readers.subscriptions import InvalidEmail
 from tests.helpers import ADMIN_EMAIL, MESSAGE, PRACTICE, html_of, queued, submit, text_of
 
 # -- what goes out
@@ -107,7 +107,7 @@ def test_line_breaks_in_any_field_never_add_a_header_or_recipient(app_ctx, field
 
 
 def test_line_breaks_in_the_email_address_are_refused_and_nothing_is_stored(app_ctx):
-    with pytest.raises(InvalidEmail):
+    with pytest.raises(InvalidAddress):
         submit(email="dana@example.com" + INJECTION)
 
     db.session.rollback()

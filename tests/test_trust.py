@@ -3,6 +3,7 @@ never answers 500, and leaves no personal data in the logs."""
 from __future__ import annotations
 
 import logging
+import uuid
 
 import pytest
 import requests
@@ -168,30 +169,52 @@ def _addresses_in_every_state(app) -> list[str]:
     return ["pending@example.org", "active@example.org", "gone@example.org", "bounced@example.org"]
 
 
+def signup_statements(app, client, address: str, ip: str = "127.0.0.1") -> tuple[list[str], bytes]:
+    """The SQL statements one signup of `address` runs before its answer, and the answer."""
+    with app.app_context():
+        engine = db.engine
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = client.post("/subscribe", data={"email": address}, environ_base={"REMOTE_ADDR": ip})
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert response.status_code == 200
+    return seen, response.data
+
+
 def test_a_signup_asks_the_database_the_same_whatever_the_address_state(app, client):
     """A new address used to take 26 ms and a known one 10 ms. The request now only stores the
     signup; a worker applies it. Same statements, same rows written: nothing for a stopwatch."""
     known = _addresses_in_every_state(app)
-    with app.app_context():
-        engine = db.engine
 
-    def statements_for(address: str) -> list[str]:
-        seen: list[str] = []
-
-        def record(_conn, _cursor, statement, *_):
-            seen.append(statement)
-
-        event.listen(engine, "before_cursor_execute", record)
-        try:
-            assert client.post("/subscribe", data={"email": address}).status_code == 200
-        finally:
-            event.remove(engine, "before_cursor_execute", record)
-        return seen
-
-    new = statements_for("new@example.org")
+    new, _ = signup_statements(app, client, "new@example.org")
     assert any(statement.startswith("INSERT INTO signup_requests") for statement in new)
     for address in known:
-        assert statements_for(address) == new, address
+        assert signup_statements(app, client, address)[0] == new, address
+
+
+def test_a_signup_past_its_address_limit_asks_the_database_the_same_as_one_within_it(app_factory):
+    """Past the limit of 5 signups an hour for one address, the form used to skip the INSERT and answer
+    16 ms sooner (32 ms against 48): a stopwatch told which addresses someone was trying. Now the
+    signup is stored all the same and the worker drops it."""
+    app = app_factory(RATELIMIT_ENABLED=True)
+    client = app.test_client()
+    limited = f"limited-{uuid.uuid4().hex[:8]}@example.org"
+    for number in range(5):
+        signup_statements(app, client, limited, ip=f"192.0.2.{number + 1}")
+
+    within, within_page = signup_statements(app, client, f"fresh-{uuid.uuid4().hex[:8]}@example.org", ip="192.0.2.50")
+    past, past_page = signup_statements(app, client, limited, ip="192.0.2.51")
+
+    assert any(statement.startswith("INSERT INTO signup_requests") for statement in past)
+    assert past == within and past_page == within_page
+    assert [message["To"] for message in queued(app, "confirm")].count(limited) == 1  # the worker dropped the rest
+    assert count(app, SignupRequest) == 0
 
 
 # -- a double click: simultaneous identical requests

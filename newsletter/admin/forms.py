@@ -5,14 +5,14 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Regexp
 
 from newsletter.inquiries.intake import STATUS_LABELS
+from newsletter.mail.addresses import Address
 
-# No control characters (NUL, line breaks...): the database refuses some, and no address has them.
+# No control characters (NUL, line breaks...): the database refuses some, and no code has them.
 _PRINTABLE = Regexp(r"^[^\x00-\x1f\x7f]*\Z", message="Please type this without special characters.")
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired("Please type your email address."), Length(max=320),
-                                            _PRINTABLE])
+    email = EmailField("Email", validators=[Address()])
     password = PasswordField("Password", validators=[DataRequired("Please type your password."), Length(max=1000)])
 
 

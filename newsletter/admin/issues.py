@@ -15,10 +15,10 @@ from wtforms.validators import DataRequired, Length, Optional
 from newsletter.accounts import practice
 from newsletter.admin.blueprint import audit_action, bp
 from newsletter.core.extensions import db
+from newsletter.mail.addresses import Address, InvalidAddress
 from newsletter.models import Issue
 from newsletter.publishing import articles, issues
 from newsletter.readers import lists
-from newsletter.readers.subscriptions import InvalidEmail
 from newsletter.tasks import dispatch_due_issues, enqueue
 from newsletter.web import send_after_response
 
@@ -61,7 +61,7 @@ class IssueForm(FlaskForm):
 
 
 class TestSendForm(FlaskForm):
-    to = EmailField("Send a test copy to", validators=[DataRequired("Please enter an address."), Length(max=254)])
+    to = EmailField("Send a test copy to", validators=[Address()])
 
 
 class ScheduleForm(FlaskForm):
@@ -200,7 +200,7 @@ def issue_test(issue_id: int):
     if form.validate():
         try:
             mail_id = issues.send_test(issue, form.to.data)
-        except InvalidEmail as exc:
+        except InvalidAddress as exc:
             db.session.rollback()
             form.to.errors.append(str(exc))
         else:

@@ -12,8 +12,8 @@ from newsletter.accounts import practice
 from newsletter.admin.blueprint import bp
 from newsletter.core.extensions import db
 from newsletter.inquiries import booking, business_days
+from newsletter.mail.addresses import Address
 from newsletter.publishing import issues
-from newsletter.readers.subscriptions import InvalidEmail, normalize_email
 
 
 class PracticeProfileForm(FlaskForm):
@@ -26,7 +26,7 @@ class PracticeProfileForm(FlaskForm):
     postal_address = StringField("Postal address (shown in every mail's footer)",
                                  validators=[DataRequired("Mail to readers must show a postal address."), Length(max=300)])
     website = StringField("Website", validators=[Optional(), Length(max=300)])
-    email = EmailField("Contact e-mail", validators=[Optional(), Length(max=320)])
+    email = EmailField("Contact e-mail", validators=[Address(required=False)])
     phone = StringField("Phone", validators=[Optional(), Length(max=40)])
 
 
@@ -80,7 +80,7 @@ FIELDS = ("practice_name", "therapist_name", "credentials", "tagline", "signatur
 def practice_profile():
     profile = practice.profile()
     form = PracticeProfileForm(obj=profile)
-    if request.method == "POST" and form.validate() and _valid_contact(form):
+    if request.method == "POST" and form.validate():
         stored = practice.ensure_profile()
         for name in FIELDS:
             value = (getattr(form, name).data or "").strip()
@@ -118,16 +118,6 @@ def practice_days():
     db.session.commit()
     flash("Saved. New inquiries are promised a reply by a day counted on these days.")
     return redirect(url_for("admin.practice_profile"))
-
-
-def _valid_contact(form: PracticeProfileForm) -> bool:
-    if form.email.data:
-        try:
-            form.email.data = normalize_email(form.email.data)
-        except InvalidEmail as exc:
-            form.email.errors.append(str(exc))
-            return False
-    return True
 
 
 @bp.post("/practice/clients")

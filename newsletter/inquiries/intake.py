@@ -25,6 +25,7 @@ from newsletter.core import crypto
 from newsletter.core.extensions import db
 from newsletter.inquiries import business_days, safety
 from newsletter.mail import compose, outbox
+from newsletter.mail.addresses import normalize as normalize_email
 from newsletter.models import (
     AdminUser,
     Inquiry,
@@ -37,7 +38,7 @@ from newsletter.models import (
 )
 from newsletter.models.inquiries import HEARD_FROM, INQUIRY_STATUSES
 from newsletter.models.outbox import MAIL_PENDING
-from newsletter.readers.subscriptions import Origin, normalize_email
+from newsletter.readers.subscriptions import Origin
 
 STATUS_LABELS = {
     "new": "New",
@@ -112,7 +113,7 @@ def spam_reason(name: str, message: str) -> str:
 
 def submit(*, name: str, email: str, phone: str, preferred_contact: str, message: str, origin: Origin,
            honeypot_filled: bool = False, details: InquiryDetails | None = None, waitlist: bool = False) -> Submitted:
-    """Store an inquiry; raises InvalidEmail. Its forward and acknowledgement are composed later, by
+    """Store an inquiry; raises InvalidAddress. Its forward and acknowledgement are composed later, by
     `queue_mails`, so that the request does no more than one encryption and one INSERT.
 
     Suspected spam (a filled hidden field, too many links, advertising words) is kept in the spam

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, func
+from sqlalchemy import ForeignKey, Index, String, Text, false, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from newsletter.core.extensions import db
@@ -88,6 +88,8 @@ class SignupRequest(db.Model):
     # The list slugs the reader ticked, comma-separated; empty: the default list.
     lists: Mapped[str] = mapped_column(String(500), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # Past the address's signup limit when it came: stored all the same (the answer costs the same), dropped by the worker.
+    over_limit: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class Suppression(db.Model):

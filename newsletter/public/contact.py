@@ -10,9 +10,9 @@ from newsletter.accounts import practice
 from newsletter.core.extensions import commit, db
 from newsletter.core.web_extensions import csrf, limiter
 from newsletter.inquiries import business_days, intake
+from newsletter.mail.addresses import InvalidAddress
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import ContactForm
-from newsletter.readers import subscriptions
 from newsletter.tasks import queue_inquiry_mails
 from newsletter.web import DATABASE_UNAVAILABLE, allow_embedding, hand_off_after_response, origin, rollback_quietly
 
@@ -58,7 +58,7 @@ def _contact(form: ContactForm, *, embed: bool):
             ),
             waitlist=waitlist,
         ))
-    except subscriptions.InvalidEmail as exc:
+    except InvalidAddress as exc:
         db.session.rollback()
         form.email.errors.append(str(exc))
         return _form_page(form, embed), 400

@@ -1,12 +1,20 @@
 """Public forms. Field names are part of the interface (SPEC.md): keep them."""
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, EmailField, RadioField, SelectField, SelectMultipleField, StringField, TelField,
-                     TextAreaField)
+from wtforms import (
+    BooleanField,
+    EmailField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TelField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
+from newsletter.mail.addresses import Address
 from newsletter.models.inquiries import HEARD_FROM
-from newsletter.readers.subscriptions import InvalidEmail, normalize_email
 
 
 class HoneypotMixin:
@@ -20,8 +28,7 @@ class HoneypotMixin:
 
 
 class SubscribeForm(HoneypotMixin, FlaskForm):
-    email = EmailField("Email address", validators=[DataRequired("Please enter your email address."),
-                                                    Length(max=254, message="That email address is too long.")])
+    email = EmailField("Email address", validators=[Address()])
     name = StringField("First name (optional)", validators=[Optional(), Length(max=100, message="Please keep the name under 100 characters.")])
     # Slugs of the lists ticked (shown only when there is more than one); checked by readers.lists in the view.
     lists = SelectMultipleField("Newsletters", choices=[], validate_choice=False)
@@ -33,8 +40,7 @@ class ContactForm(HoneypotMixin, FlaskForm):
     # Optional fields (README lists them): partner_name, heard_from, heard_from_other, voicemail_ok, text_ok, discreet.
     partner_name = StringField("Your partner's first name (optional)", validators=[
         Optional(), Length(max=60, message="Please keep your partner's name under 60 characters.")])
-    email = EmailField("Email address", validators=[DataRequired("Please enter your email address."),
-                                                    Length(max=254, message="That email address is too long.")])
+    email = EmailField("Email address", validators=[Address()])
     phone = TelField("Phone (optional)", validators=[
         Optional(), Length(max=40, message="Please keep the phone number under 40 characters."),
         Regexp(r"^[0-9+().\- ]+\Z", message="Please use only digits, spaces and + ( ) - in the phone number."),
@@ -55,13 +61,6 @@ class ContactForm(HoneypotMixin, FlaskForm):
     voicemail_ok = BooleanField("It's fine to leave me a voicemail")
     text_ok = BooleanField("It's fine to send me a text message")
     discreet = BooleanField("Please keep e-mail subject lines and the sender's name discreet")
-
-    def validate_email(self, field) -> None:
-        # Checked here, with the other fields, so every problem shows at once.
-        try:
-            normalize_email(field.data or "")
-        except InvalidEmail as exc:
-            raise ValidationError(str(exc)) from exc
 
     def validate_preferred_contact(self, field) -> None:
         if field.data == "phone" and not (self.phone.data or "").strip():

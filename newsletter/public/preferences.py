@@ -11,12 +11,12 @@ from flask import render_template, request
 from flask_wtf import FlaskForm
 from wtforms import EmailField, RadioField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Length, Optional
 
 from newsletter.accounts import practice
 from newsletter.core import tokens
 from newsletter.core.extensions import db
 from newsletter.core.web_extensions import limiter
+from newsletter.mail import addresses
 from newsletter.public.blueprint import bp
 from newsletter.public.signup import _invalid_link
 from newsletter.readers import lists, preferences, subscriptions
@@ -30,8 +30,7 @@ class PreferencesForm(FlaskForm):
     break_months = RadioField("Take a break", default="", validate_choice=False,
                               choices=[SelectChoice("", "No break"), SelectChoice("1", "1 month"),
                                        SelectChoice("2", "2 months"), SelectChoice("3", "3 months")])
-    new_email = EmailField("New email address", validators=[
-        Optional(), Length(max=254, message="That email address is too long.")])
+    new_email = EmailField("New email address", validators=[addresses.Address(required=False)])
 
 
 def _page(subscriber, form: PreferencesForm, status: int = 200, done: str = ""):
@@ -58,7 +57,7 @@ def preferences_page(token: str):
         return _page(subscriber, form, 400)
     try:
         done, mail_ids = _change(subscriber, form, request.form.get("action", SAVE))
-    except (preferences.PreferenceError, lists.ListError, subscriptions.InvalidEmail) as exc:
+    except (preferences.PreferenceError, lists.ListError, addresses.InvalidAddress) as exc:
         db.session.rollback()
         field = form.new_email if request.form.get("action") == ADDRESS else form.lists
         field.errors = [*field.errors, str(exc)]

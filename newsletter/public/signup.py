@@ -1,7 +1,8 @@
 """Signup (on the site and in an iframe), double opt-in confirmation and unsubscribe.
 
-Every signup gets the same answer, whatever the address's state: nobody learns from this
-form who is subscribed. Limits per IP answer 429; the limit per address is silent.
+Every signup gets the same answer, in the same time, whatever the address's state: nobody learns
+from this form who is subscribed. Limits per IP answer 429; the limit per address is silent: a
+signup past it is stored like any other, and the worker drops it.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from newsletter.web import (
 log = logging.getLogger(__name__)
 
 SIGNUP_LIMIT_PER_IP = "5 per minute; 30 per hour"
-# Signup attempts for one address, from anywhere; past it the form answers as usual and does nothing.
+# Signup attempts for one address, from anywhere; past it the form answers as usual, and the worker does nothing.
 SIGNUP_LIMIT_PER_ADDRESS = parse("5 per hour")
 
 
@@ -59,24 +60,21 @@ def _signup(form: SubscribeForm, source: str, template: str, done_template: str)
         return render_template(done_template)
     if not form.validate_on_submit():
         return render_template(template, form=form), 400
-    try:
-        address = subscriptions.normalize_email(form.email.data)
-    except subscriptions.InvalidEmail as exc:
-        form.email.errors.append(str(exc))
-        return render_template(template, form=form), 400
+    address = form.email.data  # normalized by the form
     try:
         chosen = [row.slug for row in lists.by_slugs(form.lists.data)] if form.lists.data else []
     except lists.ListError as exc:
         form.lists.errors.append(str(exc))
         return render_template(template, form=form), 400
-    if _address_within_limit(address):
-        try:
-            request_id = commit(lambda: subscriptions.request_signup(address, form.name.data or "", origin(source),
-                                                                     subscriptions.signup_wording(), chosen))
-        except DATABASE_UNAVAILABLE:
-            rollback_quietly()
-            return render_template(template, form=form, unsaved=True), 503
-        hand_off_after_response(apply_signup, request_id)
+    over_limit = not _address_within_limit(address)
+    try:
+        request_id = commit(lambda: subscriptions.request_signup(address, form.name.data or "", origin(source),
+                                                                 subscriptions.signup_wording(), chosen,
+                                                                 over_limit=over_limit))
+    except DATABASE_UNAVAILABLE:
+        rollback_quietly()
+        return render_template(template, form=form, unsaved=True), 503
+    hand_off_after_response(apply_signup, request_id)
     return render_template(done_template)
 
 

@@ -22,13 +22,12 @@ from sqlalchemy import update as sql_update
 from newsletter.accounts import practice
 from newsletter.core import tokens
 from newsletter.core.extensions import db
-from newsletter.mail import compose, outbox
+from newsletter.mail import addresses, compose, outbox
 from newsletter.models import Issue, PracticeProfile, Subscriber, utcnow
 from newsletter.models.issues import CANCELED, DRAFT, PAUSED, SCHEDULED, SENDING, SENT
 from newsletter.models.readers import ACTIVE
 from newsletter.publishing import articles
 from newsletter.readers import personalize
-from newsletter.readers.subscriptions import normalize_email
 
 # Issues shown on the web archive: they went (or are going) out to readers.
 PUBLISHED = (SENDING, PAUSED, SENT)
@@ -204,7 +203,7 @@ def send_test(issue: Issue, to: str) -> int:
 
     row = outbox.queue(
         kind="issue_test",
-        to=normalize_email(to),
+        to=addresses.normalize(to),
         subject="[Test] " + issue.subject,
         text=test_copy(issue.email_text, as_html=False),
         html=test_copy(issue.email_html, as_html=True),

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from newsletter.accounts import practice
 from newsletter.core import tokens
 from newsletter.core.extensions import db
-from newsletter.mail import outbox
+from newsletter.mail import addresses, outbox
 from newsletter.mail.suppression import is_suppressed
 from newsletter.models import NewsletterList, Subscriber, utcnow
 from newsletter.models.readers import ACTIVE
@@ -123,7 +123,7 @@ def ask_address_change(subscriber: Subscriber, new_email: str, origin: subscript
     """Mail a confirmation link to the new address; returns its mail id (None when that address cannot
     be used, which the page does not reveal: it answers the same either way)."""
     _active(subscriber)
-    address = subscriptions.normalize_email(new_email)
+    address = addresses.normalize(new_email)
     if address.lower() == subscriber.email.lower():
         raise PreferenceError("That is the address we already use.")
     subscriptions.record(subscriber, "address_asked", origin, ADDRESS_ASKED_WORDING)

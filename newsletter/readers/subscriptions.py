@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import IO, Iterator
 
-from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import delete, func, or_, select, update
 
 from newsletter.accounts import practice
 from newsletter.core import tokens
 from newsletter.core.extensions import db
-from newsletter.mail import outbox
+from newsletter.mail import addresses, outbox
 from newsletter.mail.suppression import is_suppressed, suppress
 from newsletter.models import (
     ConsentEvent,
@@ -56,10 +55,6 @@ PURGE_PENDING_AFTER = timedelta(days=7)
 NAME_MAX = 100
 
 
-class InvalidEmail(ValueError):
-    """The address cannot receive mail; the message says why, in plain words."""
-
-
 class AlreadyConfirmed(Exception):
     """A confirm link used again: the reader is already active, nothing changes."""
 
@@ -86,25 +81,6 @@ class ImportResult:
     suppressed: int = 0
     invalid: list[tuple[int, str]] = field(default_factory=list)
     mail_ids: list[int] = field(default_factory=list)
-
-
-def normalize_email(raw: str) -> str:
-    """A syntactically valid, normalized address (no DNS lookup), or InvalidEmail.
-
-    International domains are kept in their ASCII form; addresses with non-ASCII characters
-    before the @ are refused, since most mail servers on the way cannot carry them.
-    """
-    raw = (raw or "").strip()
-    if not raw:
-        raise InvalidEmail("Please enter your email address.")
-    if len(raw) > 254:
-        raise InvalidEmail("That email address is too long.")
-    try:
-        result = validate_email(raw, check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as exc:
-        raise InvalidEmail("Please enter a valid email address, like name@example.com.") from exc
-    local, _, domain = result.ascii_email.rpartition("@")
-    return f"{local}@{domain.lower()}"
 
 
 def clean_name(raw: str | None) -> str:
@@ -205,16 +181,18 @@ def _new_reader(address: str, name: str, status: str, source: str, now: datetime
     return subscriber
 
 
-def request_signup(email: str, name: str, origin: Origin, wording: str, list_slugs: list[str] | None = None) -> int:
+def request_signup(email: str, name: str, origin: Origin, wording: str, list_slugs: list[str] | None = None,
+                   over_limit: bool = False) -> int:
     """Store a signup from the form for a worker to apply (process_signup); returns its id.
 
-    The form's answer must not tell whether an address is known, and its time would: so the
-    request does the same one INSERT whatever the address's state, and everything that depends
-    on the state (a new reader, a confirmation, a note, nothing) happens in the worker.
+    The form's answer must not tell whether an address is known or past its signup limit, and its
+    time would: so the request does the same one INSERT whatever the address's state and whatever
+    the limit says (`over_limit`), and everything that depends on them (a new reader, a confirmation,
+    a note, nothing) happens in the worker.
     """
-    row = SignupRequest(email=normalize_email(email), name=clean_name(name), source=origin.source[:20],
+    row = SignupRequest(email=addresses.normalize(email), name=clean_name(name), source=origin.source[:20],
                         wording=wording, ip=origin.ip[:64], user_agent=origin.user_agent[:400], created_at=utcnow(),
-                        lists=",".join(list_slugs or []))
+                        lists=",".join(list_slugs or []), over_limit=over_limit)
     db.session.add(row)
     db.session.flush()
     return row.id
@@ -222,13 +200,16 @@ def request_signup(email: str, name: str, origin: Origin, wording: str, list_slu
 
 def process_signup(request_id: int) -> list[int]:
     """Apply a stored signup (subscribe) and forget it; returns the ids of the mail queued.
-    Deleting the row is the claim: of two workers given the same one, only one applies it."""
+    Deleting the row is the claim: of two workers given the same one, only one applies it.
+    A signup past its address's limit is only forgotten."""
     row = db.session.get(SignupRequest, request_id)
     if row is None:
         return []
     claimed = db.session.execute(delete(SignupRequest).where(SignupRequest.id == request_id)).rowcount
     if claimed != 1:
         db.session.rollback()
+        return []
+    if row.over_limit:
         return []
     origin = Origin(source=row.source, ip=row.ip, user_agent=row.user_agent)
     return subscribe(row.email, row.name, origin, row.wording, at=row.created_at,
@@ -251,7 +232,7 @@ def subscribe(email: str, name: str, origin: Origin, wording: str, at: datetime 
     nothing. `at` is when the reader asked (the consent record's time), by default now. The reader
     joins `list_slugs` (the default list when none) once asked to confirm.
     """
-    address = normalize_email(email)
+    address = addresses.normalize(email)
     name = clean_name(name)
     if is_suppressed(address):
         return []
@@ -386,8 +367,8 @@ def import_csv(stream: IO[str], mode: str, origin: Origin, max_rows: int | None 
         if not row or not "".join(row).strip():
             continue
         try:
-            address = normalize_email(row[0])
-        except InvalidEmail as exc:
+            address = addresses.normalize(row[0])
+        except addresses.InvalidAddress as exc:
             result.invalid.append((line, str(exc)))
             continue
         if address.lower() in seen or find(address) is not None:
