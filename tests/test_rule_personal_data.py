@@ -169,6 +169,13 @@ def test_what_an_inquirer_fills_in_and_the_mail_to_them_is_declared_encrypted():
             ("outgoing_mail", "last_error")} <= encrypted
 
 
+@pytest.mark.parametrize("condition", [lambda: Inquiry.email == TYPED["email"], lambda: Inquiry.name.like("Q%"),
+                                       lambda: Inquiry.name.desc(), lambda: OutgoingMail.recipient.in_(["a@b.c"])])
+def test_sql_refuses_to_compare_or_sort_an_encrypted_column_rather_than_find_nothing(condition):
+    with pytest.raises(TypeError, match="is encrypted"):
+        condition()
+
+
 # -- keys: rotation, a wrong key, a malformed key
 
 def store_inquiry_with_everything() -> int:

@@ -18,6 +18,7 @@ from typing import Iterator
 
 from flask import current_app
 from sqlalchemy import LargeBinary, Table, literal, select, type_coerce, update
+from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
 
 from newsletter.core.config import encryption_keys
@@ -67,6 +68,14 @@ class Encrypted(TypeDecorator):
 
     impl = LargeBinary
     cache_ok = True
+
+    class comparator_factory(TypeDecorator.Comparator):
+        """Only IS NULL / IS NOT NULL: an equality, a LIKE or an ORDER BY on tokens would silently find or sort nothing."""
+
+        def operate(self, op, *other, **kwargs):
+            if op not in (operators.is_, operators.is_not):
+                raise TypeError(f"{self.expr} is encrypted: SQL cannot compare or sort it (keep a lookup_hash beside it)")
+            return super().operate(op, *other, **kwargs)
 
     def __init__(self, flag: bool = False):
         super().__init__()
