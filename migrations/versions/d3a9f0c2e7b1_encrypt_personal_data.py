@@ -69,7 +69,8 @@ def _sqlite_foreign_keys_off():
 def _copy(table_name: str, pairs: list[tuple[sa.ColumnClause, sa.ColumnClause, Callable]]) -> None:
     """For every row, a batch at a time: each pair's target = its function of its source's value."""
     conn = op.get_bind()
-    table = sa.table(table_name, sa.column("id"), *{column.name: column for pair in pairs for column in pair[:2]}.values())
+    columns = {column.name: column for pair in pairs for column in pair[:2]}
+    table = sa.table(table_name, sa.column("id"), *columns.values())
     sources = [table.c[source.name] for source, _target, _change in pairs]
     last = 0
     while True:
@@ -91,7 +92,7 @@ def _decrypter(kind) -> Callable:
     def decrypted(token):
         value = Encrypted(flag=isinstance(kind, sa.Boolean)).process_result_value(token, None)
         if token is not None and (value is None or isinstance(value, Unreadable)):
-            raise RuntimeError("A stored value cannot be decrypted with INQUIRY_ENCRYPTION_KEY; nothing was changed.")
+            raise RuntimeError("A stored value cannot be decrypted with INQUIRY_ENCRYPTION_KEY: the downgrade stopped.")
         return value
     return decrypted
 

@@ -43,8 +43,8 @@ def encryption_keys(setting: str) -> list[str]:
         except (ValueError, UnicodeEncodeError):
             valid = False
         if not valid:
-            raise ConfigError(f"INQUIRY_ENCRYPTION_KEY: key {position} of {len(keys)} is not a Fernet key (44 characters "
-                              f"of URL-safe base64). Generate one with: {FERNET_KEY_HELP}")
+            raise ConfigError(f"INQUIRY_ENCRYPTION_KEY: key {position} of {len(keys)} is not a Fernet key "
+                              f"(44 characters of URL-safe base64). Generate one with: {FERNET_KEY_HELP}")
     return keys
 
 

@@ -70,11 +70,11 @@ class Encrypted(TypeDecorator):
     cache_ok = True
 
     class comparator_factory(TypeDecorator.Comparator):
-        """Only IS NULL / IS NOT NULL: an equality, a LIKE or an ORDER BY on tokens would silently find or sort nothing."""
+        """Only IS NULL and IS NOT NULL: an equality, LIKE or ORDER BY on tokens would find or sort nothing."""
 
         def operate(self, op, *other, **kwargs):
             if op not in (operators.is_, operators.is_not):
-                raise TypeError(f"{self.expr} is encrypted: SQL cannot compare or sort it (keep a lookup_hash beside it)")
+                raise TypeError(f"{self.expr} is encrypted: SQL cannot compare or sort it (keep a lookup_hash)")
             return super().operate(op, *other, **kwargs)
 
     def __init__(self, flag: bool = False):
