@@ -28,11 +28,12 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from send import ROOT, free_port, make_database, port_open, start_redis, wait_until  # bench/send.py
-from sqlalchemy import create_engine, text
+from sqlalchemy import select
 
 TARGETS = ("bare", "home", "subscribe", "contact")
 STARTED: list[subprocess.Popen] = []
@@ -137,18 +138,21 @@ def apply_stored_forms(env: dict) -> int:
     return applied
 
 
-def check_accepted(database_url: str, accepted_file: Path) -> tuple[int, list[str]]:
-    """Every address answered with a thank-you page: a reader or inquiry row, and its mail queued."""
-    engine = create_engine(database_url)
+def check_accepted(env: dict, accepted_file: Path) -> tuple[int, list[str]]:
+    """Every address answered with a thank-you page: a reader or inquiry row, and its mail queued.
+    Inquirers' and recipients' addresses are encrypted: read through the app, which decrypts them."""
+    os.environ.update(env)
+    from newsletter import create_app
+    from newsletter.core.extensions import db
+    from newsletter.models import Inquiry, OutgoingMail, Subscriber
+
     accepted = set(accepted_file.read_text().split()) if accepted_file.exists() else set()
-    with engine.connect() as conn:
-        readers = set(conn.scalars(text("SELECT email FROM subscribers WHERE email LIKE 'bench-%'")))
-        inquirers = set(conn.scalars(text("SELECT email FROM inquiries WHERE email LIKE 'bench-%'")))
-        mailed = dict(conn.execute(text("SELECT recipient, count(*) FROM outgoing_mail "
-                                        "WHERE recipient LIKE 'bench-%' GROUP BY recipient")).all())
-        practice_copies = conn.scalar(text("SELECT count(*) FROM outgoing_mail WHERE kind LIKE 'inquiry_%' "
-                                           "AND recipient NOT LIKE 'bench-%'"))
-    engine.dispose()
+    with create_app(web=False).app_context():
+        readers = {email for email in db.session.scalars(select(Subscriber.email)) if email.startswith("bench-")}
+        inquirers = {email for email in db.session.scalars(select(Inquiry.email)) if email.startswith("bench-")}
+        mail = db.session.execute(select(OutgoingMail.kind, OutgoingMail.recipient)).all()
+    mailed = Counter(recipient for _kind, recipient in mail if recipient.startswith("bench-"))
+    practice_copies = sum(kind.startswith("inquiry_") and not recipient.startswith("bench-") for kind, recipient in mail)
     missing = sorted(a for a in accepted if a not in readers | inquirers or mailed.get(a, 0) != 1)
     if practice_copies != len(inquirers):
         missing.append(f"{len(inquirers)} inquiries but {practice_copies} forwards to the practice")
@@ -215,7 +219,7 @@ def main() -> None:
                 print(f"  {target} ({mode}) done", flush=True)
         fast = report(results, args.rate)
         print(f"\nsignups and inquiries stored by the forms, applied now as the worker would: {apply_stored_forms(env)}")
-        accepted, missing = check_accepted(database_url, workdir / "accepted.txt")
+        accepted, missing = check_accepted(env, workdir / "accepted.txt")
         print(f"\naccepted signups and inquiries: {accepted}; missing from the database or without exactly one "
               f"queued mail: {len(missing)}")
         for item in missing[:10]:

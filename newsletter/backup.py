@@ -3,6 +3,7 @@
 PostgreSQL goes through `pg_dump -Fc` and `pg_restore --clean --if-exists --single-transaction`; SQLite
 through its online backup API, which copies a consistent snapshot while web and worker keep running.
 Inquiry content is copied as stored, encrypted: reading it after a restore needs INQUIRY_ENCRYPTION_KEY.
+The file is readable by its owner only (0600) from its first byte: it still holds readers' addresses.
 
 A backup is written beside its target and renamed into place, so a failed backup never leaves a
 truncated file under the name given. A restore checks the whole file before it changes anything.
@@ -94,6 +95,7 @@ def backup(path: str | os.PathLike) -> Counts:
         raise BackupError(f"The folder {target.parent} does not exist.")
     held = counts()
     partial = target.with_name(target.name + ".partial")
+    _owner_only_file(partial)
     try:
         if _dialect() == "postgresql":
             url, env = _libpq(db.engine.url)
@@ -107,6 +109,12 @@ def backup(path: str | os.PathLike) -> Counts:
     finally:
         partial.unlink(missing_ok=True)
     return held
+
+
+def _owner_only_file(path: Path) -> None:
+    """Create `path` empty with mode 0600 (whatever the umask), before pg_dump or SQLite writes into it."""
+    path.unlink(missing_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _sqlite_path() -> str:

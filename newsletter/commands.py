@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import click
 from flask import Flask, current_app
@@ -9,6 +10,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from newsletter import backup, doctor, heartbeats
 from newsletter.accounts import audit, practice, users
+from newsletter.core import crypto
 from newsletter.core.extensions import db
 from newsletter.deliverability import bounces
 from newsletter.mail import addresses, outbox, suppression
@@ -218,6 +220,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(lists_cli)
     app.cli.add_command(series_cli)
     app.cli.add_command(run_due)
+    app.cli.add_command(rotate_key)
 
 
 @click.command("doctor")
@@ -374,3 +377,25 @@ def run_due(now_text: str | None) -> None:
     click.echo(f"scheduled issues started: {', '.join(map(str, started)) or 'none'}")
     click.echo(f"welcome steps queued, issues: {', '.join(map(str, steps)) or 'none'}")
     click.echo(f"breaks ended: {len(notes)}")
+
+
+# -- encryption at rest (security)
+
+@click.command("rotate-key")
+@click.option("--batch-size", default=500, show_default=True, help="Rows re-encrypted per transaction.")
+@with_appcontext
+def rotate_key(batch_size: int) -> None:
+    """Re-encrypt stored personal data under INQUIRY_ENCRYPTION_KEY's first (newest) key (safe while the app runs)."""
+    values, unreadable = Counter(), Counter()
+    for batch in crypto.rotate(batch_size):
+        db.session.commit()
+        values[batch.table] += batch.values
+        unreadable[batch.table] += batch.unreadable
+    for table in values:
+        click.echo(f"{table}: {values[table]} values re-encrypted"
+                   + (f", {unreadable[table]} unreadable" if unreadable[table] else ""))
+    if unreadable.total():
+        raise click.ClickException(f"{unreadable.total()} values could not be decrypted with any key in "
+                                   "INQUIRY_ENCRYPTION_KEY and were left as they were: keep the key they were "
+                                   "written with in the list.")
+    click.echo("Every encrypted value is now under the first key: the other keys can leave INQUIRY_ENCRYPTION_KEY.")

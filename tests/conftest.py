@@ -455,3 +455,20 @@ _COMMON = {"deadline": None, "derandomize": False, "print_blob": True,
 hypothesis_settings.register_profile("ci", max_examples=60, **_COMMON)  # per form and database
 hypothesis_settings.register_profile("fuzz", max_examples=5000, **_COMMON)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def empty_database_url(database, tmp_path):
+    """A new, empty database of this session's kind (not the one create_all filled)."""
+    backend, url = database
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path}/migrated.sqlite"
+        return
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"migrated_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield url.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

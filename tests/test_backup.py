@@ -6,7 +6,6 @@ import secrets
 
 from sqlalchemy import func, select
 
-from newsletter.core import crypto
 from newsletter.core.extensions import db
 from newsletter.inquiries import intake
 from newsletter.models import Delivery, Inquiry, Issue, Subscriber, utcnow
@@ -46,7 +45,7 @@ def snapshot() -> dict:
         "issues": db.session.execute(select(Issue.slug, Issue.status, Issue.recipients_count)).all(),
         "deliveries": db.session.execute(select(Delivery.issue_id, Delivery.subscriber_id, Delivery.status)
                                          .order_by(Delivery.id)).all(),
-        "inquiries": {row.email: (crypto.decrypt_text(row.message_encrypted), crypto.decrypt_text(row.phone_encrypted))
+        "inquiries": {row.email: (row.message, row.phone)
                       for row in db.session.scalars(select(Inquiry))},
     }
 

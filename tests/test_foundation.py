@@ -15,7 +15,7 @@ from newsletter import create_app
 from newsletter.core.config import ConfigError
 from newsletter.core.extensions import db
 from newsletter.models import OutgoingMail, Subscriber
-from tests.support import CELERY_WORKER, POSTGRES_ADMIN_URL, ROOT, WorkerProcess, wait_for
+from tests.support import CELERY_WORKER, ROOT, WorkerProcess, wait_for
 
 
 def test_signup_is_stored_pending_and_the_worker_delivers_the_confirmation(app, client, smtp, worker):
@@ -85,21 +85,6 @@ def test_development_generates_a_secret_key_once_into_instance(tmp_path, monkeyp
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
 
 
-@pytest.fixture
-def empty_database_url(database, tmp_path):
-    """A new, empty database of this session's kind (not the one create_all filled)."""
-    backend, url = database
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path}/migrated.sqlite"
-        return
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"migrated_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield url.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def test_migrations_build_the_schema_the_models_describe(empty_database_url, tmp_path):

@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, text
 
-from newsletter.core import crypto
 from newsletter.core.extensions import db
 from newsletter.inquiries import intake
 from newsletter.mail import outbox
@@ -133,7 +132,7 @@ def test_the_raw_database_row_does_not_contain_the_message_or_phone(app_ctx):
             raw = repr(tuple(bytes(v) if isinstance(v, memoryview) else v for v in row))
             assert "anniversary" not in raw and "720-555-0188" not in raw
     inquiry = db.session.scalar(select(Inquiry))
-    assert crypto.decrypt_text(inquiry.message_encrypted) == "A very particular sentence about our anniversary trip."
+    assert inquiry.message == "A very particular sentence about our anniversary trip."
 
 
 def test_the_same_message_sent_twice_is_one_inquiry_with_one_forward(app_ctx):
@@ -268,7 +267,8 @@ def test_notes_are_stored_encrypted_and_shown_escaped(auth, app, client):
     assert "Called back &lt;i&gt;Tuesday&lt;/i&gt;" in page
     with app.app_context():
         [note] = db.session.scalars(select(InquiryNote)).all()
-        assert b"Tuesday" not in bytes(note.body_encrypted)
+        assert note.body == "Called back <i>Tuesday</i>"
+        assert b"Tuesday" not in bytes(db.session.scalar(text("SELECT body FROM inquiry_notes")))
 
 
 def test_spam_and_not_spam_buttons(auth, app, client):
@@ -342,7 +342,7 @@ def test_purge_erases_content_after_retention_and_keeps_counts(app_ctx):
 
     db.session.remove()
     old = db.session.get(Inquiry, old_id)
-    assert (old.name, old.email, old.phone_encrypted, old.message_encrypted) == ("", "", None, None)
+    assert (old.name, old.email, old.phone, old.message) == ("", "", None, None)
     assert old.purged_at is not None and old.status == "client"
     assert db.session.scalar(select(func.count()).select_from(InquiryNote)) == 0
     assert db.session.get(Inquiry, recent_id).name == "Recent Rita"

@@ -6,6 +6,7 @@ Flask, SQLAlchemy and Celery keys from them, so a test can override a raw settin
 """
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 import secrets
@@ -25,6 +26,26 @@ def _new_fernet_key() -> str:
 
 class ConfigError(RuntimeError):
     """Start-up refused: the message says which setting is missing and why."""
+
+
+FERNET_KEY_HELP = "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+
+
+def encryption_keys(setting: str) -> list[str]:
+    """INQUIRY_ENCRYPTION_KEY's keys, newest (the one that encrypts) first: one Fernet key, or several
+    separated by commas while old data is re-encrypted (`flask rotate-key`). ConfigError names a bad one."""
+    keys = [key.strip() for key in setting.split(",") if key.strip()]
+    if not keys:
+        raise ConfigError(f"INQUIRY_ENCRYPTION_KEY holds no key. Generate one with: {FERNET_KEY_HELP}")
+    for position, key in enumerate(keys, start=1):
+        try:
+            valid = len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+        except (ValueError, UnicodeEncodeError):
+            valid = False
+        if not valid:
+            raise ConfigError(f"INQUIRY_ENCRYPTION_KEY: key {position} of {len(keys)} is not a Fernet key "
+                              f"(44 characters of URL-safe base64). Generate one with: {FERNET_KEY_HELP}")
+    return keys
 
 
 def _flag(value: str | None, default: bool = False) -> bool:
@@ -275,10 +296,10 @@ def finalize(settings: dict, instance_path: str) -> dict:
         if production:
             raise ConfigError(
                 "INQUIRY_ENCRYPTION_KEY is not set. Inquiries are encrypted at rest; in production the key "
-                "must come from the environment. Generate one with: "
-                "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+                f"must come from the environment. Generate one with: {FERNET_KEY_HELP}"
             )
         cfg["INQUIRY_ENCRYPTION_KEY"] = _instance_secret(instance_path, "inquiry_encryption_key", _new_fernet_key)
+    encryption_keys(cfg["INQUIRY_ENCRYPTION_KEY"])
     if production:
         _refuse_default_secrets(cfg)
     if production and not cfg["SMTP_HOST"]:

@@ -21,7 +21,6 @@ from flask import current_app
 from sqlalchemy import delete, func, select, update
 
 from newsletter.accounts.practice import profile
-from newsletter.core import crypto
 from newsletter.core.extensions import db
 from newsletter.inquiries import business_days, safety
 from newsletter.mail import compose, outbox
@@ -132,8 +131,8 @@ def submit(*, name: str, email: str, phone: str, preferred_contact: str, message
     inquiry = Inquiry(
         name=name,
         email=address,
-        phone_encrypted=crypto.encrypt(phone.strip()) if phone and phone.strip() else None,
-        message_encrypted=crypto.encrypt(message.strip()),
+        phone=phone.strip() if phone and phone.strip() else None,
+        message=message.strip(),
         preferred_contact="phone" if preferred_contact == "phone" else "email",
         source=origin.source,
         urgent=urgent,
@@ -229,7 +228,7 @@ def _acknowledged_recently(address: str) -> bool:
     """An acknowledgement went to this address in the last ACK_PER_ADDRESS (one a day, whatever is sent)."""
     return db.session.scalar(
         select(func.count()).select_from(OutgoingMail).where(
-            OutgoingMail.kind == "inquiry_ack", OutgoingMail.recipient == address,
+            OutgoingMail.kind == "inquiry_ack", OutgoingMail.addressed_to(address),
             OutgoingMail.created_at > utcnow() - ACK_PER_ADDRESS)
     ) > 0
 
@@ -271,8 +270,8 @@ def _queue_mails(inquiry: Inquiry) -> list[int]:
         reply_to=compose.Mailbox(inquiry.email, inquiry.name),
         inquiry=inquiry,
         first_name=compose.one_line(inquiry.name, 100).split(" ")[0],
-        message=crypto.decrypt_text(inquiry.message_encrypted),
-        phone=crypto.decrypt_text(inquiry.phone_encrypted),
+        message=inquiry.message or "",
+        phone=inquiry.phone or "",
         heard_from=heard_from_label(inquiry),
         admin_url=admin_url(inquiry),
     )
@@ -355,10 +354,10 @@ def open_inquiry(inquiry_id: int, admin_id: int | None) -> OpenedInquiry | None:
     ))
     return OpenedInquiry(
         inquiry=inquiry,
-        message=crypto.decrypt_text(inquiry.message_encrypted),
-        phone=crypto.decrypt_text(inquiry.phone_encrypted),
-        notes=[(note, crypto.decrypt_text(note.body_encrypted)) for note in inquiry.notes],
-        responses=[(response, crypto.decrypt_text(response.body_encrypted)) for response in db.session.scalars(
+        message=inquiry.message or "",
+        phone=inquiry.phone or "",
+        notes=[(note, note.body) for note in inquiry.notes],
+        responses=[(response, response.body or "") for response in db.session.scalars(
             select(InquiryResponse).where(InquiryResponse.inquiry_id == inquiry.id).order_by(InquiryResponse.id)
         )],
         accesses=accesses,
@@ -385,7 +384,7 @@ def change_status(inquiry: Inquiry, status: str, admin_id: int | None) -> None:
 
 def add_note(inquiry: Inquiry, body: str, admin_id: int | None) -> InquiryNote:
     """Keep a private note on an inquiry, encrypted like the inquiry itself."""
-    note = InquiryNote(inquiry_id=inquiry.id, admin_id=admin_id, body_encrypted=crypto.encrypt(body.strip()))
+    note = InquiryNote(inquiry_id=inquiry.id, admin_id=admin_id, body=body.strip())
     db.session.add(note)
     _log(inquiry, admin_id, "note added")
     return note
@@ -427,11 +426,11 @@ def send_reply(inquiry: Inquiry, body: str, *, quote_inquiry: bool, admin_id: in
         headers=thread_headers,
         inquiry=inquiry,
         body=body,
-        quoted=crypto.decrypt_text(inquiry.message_encrypted) if quote_inquiry else "",
+        quoted=(inquiry.message or "") if quote_inquiry else "",
         booking_link=booking_link,
     )
     db.session.add(InquiryResponse(inquiry_id=inquiry.id, admin_id=admin_id, kind="email",
-                                   body_encrypted=crypto.encrypt(body), quoted_inquiry=quote_inquiry,
+                                   body=body, quoted_inquiry=quote_inquiry,
                                    mail_id=row.id))
     _responded(inquiry, admin_id, "replied by e-mail")
     return [row.id]
@@ -453,7 +452,7 @@ def record_call(inquiry: Inquiry, note: str, admin_id: int | None) -> None:
     """She called the inquirer: a first response, with an optional note kept encrypted."""
     note = note.strip()
     db.session.add(InquiryResponse(inquiry_id=inquiry.id, admin_id=admin_id, kind="call",
-                                   body_encrypted=crypto.encrypt(note) if note else None))
+                                   body=note or None))
     _responded(inquiry, admin_id, "called")
 
 
@@ -621,7 +620,7 @@ def purge_expired(now: datetime | None = None) -> int:
     for inquiry in expired:
         inquiry.name, inquiry.email, inquiry.fingerprint = "", "", None
         inquiry.partner_name, inquiry.heard_from_other = "", ""
-        inquiry.phone_encrypted = inquiry.message_encrypted = None
+        inquiry.phone = inquiry.message = None
         inquiry.purged_at = now
     if expired:
         expired_ids = [i.id for i in expired]

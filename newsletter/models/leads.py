@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, LargeBinary, String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from newsletter.core.crypto import Encrypted
 from newsletter.core.extensions import db
 from newsletter.models.base import utcnow
 
@@ -13,7 +14,7 @@ RESPONSE_KINDS = ("email", "call")
 
 
 class InquiryResponse(db.Model):
-    """A reply she sent from the inquiry page, or a call she recorded; the words are Fernet-encrypted."""
+    """A reply she sent from the inquiry page, or a call she recorded; the words are encrypted."""
 
     __tablename__ = "inquiry_responses"
 
@@ -21,7 +22,7 @@ class InquiryResponse(db.Model):
     inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiries.id", ondelete="CASCADE"), index=True)
     admin_id: Mapped[int | None] = mapped_column(ForeignKey("admin_users.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(String(10))
-    body_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    body: Mapped[str | None] = mapped_column(Encrypted())
     quoted_inquiry: Mapped[bool] = mapped_column(default=False)
     mail_id: Mapped[int | None] = mapped_column(ForeignKey("outgoing_mail.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

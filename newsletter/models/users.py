@@ -3,9 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, LargeBinary, String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from newsletter.core.crypto import FernetToken
 from newsletter.core.extensions import db
 from newsletter.models.base import utcnow
 
@@ -23,7 +24,7 @@ class AdminUser(UserMixin, db.Model):
     # Part of every session cookie: raising it signs out every browser (sign-out, password or 2FA change).
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     # TOTP secret, Fernet-encrypted; confirmed once the admin typed a code from it.
-    totp_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_secret_encrypted: Mapped[bytes | None] = mapped_column(FernetToken())
     totp_confirmed_at: Mapped[datetime | None]
     # The 30-second step of the last code accepted: a code, once used, is refused (RFC 6238, 5.2).
     totp_last_step: Mapped[int | None]

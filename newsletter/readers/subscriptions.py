@@ -443,7 +443,7 @@ def erase(subscriber: Subscriber, origin: Origin) -> None:
     The erasure itself is recorded without any of the reader's data. The caller commits.
     """
     suppress(subscriber.email, "erased")
-    db.session.execute(delete(OutgoingMail).where(func.lower(OutgoingMail.recipient) == subscriber.email.lower()))
+    db.session.execute(delete(OutgoingMail).where(OutgoingMail.addressed_to(subscriber.email)))
     db.session.delete(subscriber)
     _record(None, "erase", origin, "Personal data erased at the reader's request; address kept only as a hash.")
 
