@@ -28,9 +28,8 @@ from newsletter.inquiries import intake
 from newsletter.mail import outbox
 from newsletter.models import AdminUser, Inquiry, InquiryNote, OutgoingMail, WaitlistEntry
 from newsletter.readers.subscriptions import Origin
-from tests.conftest import FERNET_TEST_KEY, make_app
 from tests.helpers import FORM
-from tests.support import ROOT, wait_for
+from tests.support import FERNET_TEST_KEY, ROOT, make_app, wait_for
 
 # Strings no template, seed or other test holds: if a dump shows one, it came from what was typed.
 TYPED = {
@@ -118,7 +117,11 @@ CLEAR_ALLOWED = {
     # engine streams thousands of addresses and SPEC asks encryption for inquirers' words only (docs/security.md).
     **{("subscribers", column): "reader" for column in (
         "email", "name", "status", "source", "token_key", "confirm_nonce")},
-    **{("signup_requests", column): "reader" for column in ("email", "name", "source", "wording", "ip", "user_agent")},
+    **{("signup_requests", column): "reader" for column in (
+        "email", "name", "source", "wording", "ip", "user_agent", "lists")},
+    # The practice's newsletters (public names) and the background processes' heartbeats (process names).
+    **{("newsletter_lists", column): "public" for column in ("slug", "name", "description")},
+    ("heartbeats", "name"): "a process's name",
     **{("consent_events", column): "reader" for column in ("action", "source", "wording", "ip", "user_agent")},
     ("deliveries", "status"): "fixed words", ("deliveries", "error"): "SMTP answer for a reader's issue",
     ("suppressions", "email_hash"): "hash", ("suppressions", "reason"): "fixed words",
