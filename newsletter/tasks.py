@@ -11,7 +11,7 @@ from celery import shared_task
 from kombu.exceptions import OperationalError
 
 from newsletter.core.extensions import commit, db
-from newsletter.inquiries import intake, waitlist
+from newsletter.inquiries import intake, jobs, waitlist
 from newsletter.mail import outbox
 from newsletter.readers import subscriptions
 from newsletter.sending import engine
@@ -89,7 +89,7 @@ def enqueue_mail(mail_ids: Iterable[int]) -> None:
 @shared_task
 def send_inquiry_digest() -> int:
     """Daily: remind the practice of inquiries still new after INQUIRY_DIGEST_AFTER_HOURS."""
-    mail_ids = intake.queue_digest()
+    mail_ids = jobs.queue_digest()
     db.session.commit()
     enqueue_mail(mail_ids)
     return len(mail_ids)
@@ -98,7 +98,7 @@ def send_inquiry_digest() -> int:
 @shared_task
 def purge_old_inquiries() -> int:
     """Daily: erase inquiry content older than INQUIRY_RETENTION_DAYS (counts are kept)."""
-    purged = intake.purge_expired()
+    purged = jobs.purge_expired()
     db.session.commit()
     return purged
 
@@ -148,7 +148,7 @@ def enqueue_batches(issue_id: int) -> int:
 @shared_task
 def nudge_inquiries_due() -> int:
     """Remind the practice of inquiries reaching their reply-by day unanswered (once per inquiry)."""
-    mail_ids = intake.queue_nudges()
+    mail_ids = jobs.queue_nudges()
     db.session.commit()
     enqueue_mail(mail_ids)
     return len(mail_ids)

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 from newsletter.accounts import users
 from newsletter.core import crypto
 from newsletter.core.extensions import db
-from newsletter.inquiries import intake
+from newsletter.inquiries import intake, jobs, pipeline, reports
 from newsletter.mail import outbox
 from newsletter.models import Inquiry, InquiryAccess, InquiryNote, OutgoingMail, utcnow
 from newsletter.readers.subscriptions import InvalidEmail, Origin
@@ -207,8 +207,8 @@ def test_suspected_spam_is_kept_in_the_spam_folder_and_not_forwarded(app_ctx, me
     inquiry = db.session.get(Inquiry, result.inquiry_id)
     assert inquiry.spam and reason in inquiry.spam_reason
     assert queued() == []
-    assert [i.id for i in intake.list_inquiries(spam=True)] == [inquiry.id]
-    assert intake.list_inquiries() == []
+    assert [i.id for i in pipeline.list_inquiries(spam=True)] == [inquiry.id]
+    assert pipeline.list_inquiries() == []
 
 
 def test_a_filled_honeypot_is_kept_as_spam_not_dropped(app_ctx):
@@ -233,10 +233,10 @@ def test_not_spam_sends_the_forward_and_acknowledgement_it_never_got_once(app_ct
     result = submit(message="Best online casino near our house? Kidding, we need help.")
     inquiry = db.session.get(Inquiry, result.inquiry_id)
 
-    assert len(intake.not_spam(inquiry, None)) == 2
+    assert len(pipeline.not_spam(inquiry, None)) == 2
     db.session.commit()
-    intake.mark_spam(inquiry, None)
-    assert intake.not_spam(inquiry, None) == []
+    pipeline.mark_spam(inquiry, None)
+    assert pipeline.not_spam(inquiry, None) == []
     db.session.commit()
     assert len(queued()) == 2
 
@@ -287,7 +287,7 @@ def test_status_changes_move_along_the_pipeline_and_the_first_one_is_the_respons
     with app.app_context():
         inquiry = db.session.get(Inquiry, inquiry_id)
         assert inquiry.status == "client"
-        assert intake.describe_wait(intake.response_time(inquiry)) == "3 h 5 min"
+        assert reports.describe_wait(reports.response_time(inquiry)) == "3 h 5 min"
     assert "after 3 h 5 min" in client.get(f"/admin/inquiries/{inquiry_id}").get_data(as_text=True)
     assert "3 h 5 min" in client.get("/admin/inquiries").get_data(as_text=True)
 
@@ -340,10 +340,10 @@ def test_digest_lists_inquiries_still_new_after_24_hours_once_a_day(app_ctx):
     submit(name="Spam Sam", message="casino")
     for inquiry_id in (old, answered):
         db.session.get(Inquiry, inquiry_id).created_at = utcnow() - timedelta(hours=25)
-    intake.change_status(db.session.get(Inquiry, answered), "contacted", None)
+    pipeline.change_status(db.session.get(Inquiry, answered), "contacted", None)
     db.session.commit()
 
-    mail_ids = intake.queue_digest()
+    mail_ids = jobs.queue_digest()
     db.session.commit()
 
     assert len(mail_ids) == 1
@@ -354,12 +354,12 @@ def test_digest_lists_inquiries_still_new_after_24_hours_once_a_day(app_ctx):
     assert "Waiting Wanda" in body and f"/admin/inquiries/{old}" in body
     assert "Answered Ann" not in body and "Fresh Fran" not in body and "Spam Sam" not in body
     assert MESSAGE not in body
-    assert intake.queue_digest() == [], "a second run the same day sends nothing"
+    assert jobs.queue_digest() == [], "a second run the same day sends nothing"
 
 
 def test_digest_is_not_sent_when_nothing_waits(app_ctx):
     submit()
-    assert intake.queue_digest() == []
+    assert jobs.queue_digest() == []
 
 
 def test_digest_task_runs_through_celery(app_ctx):
@@ -379,8 +379,8 @@ def test_purge_erases_content_after_retention_and_keeps_counts(app_ctx):
     old_id = submit(name="Old Olive", email="olive@example.com", phone="720-555-0100").inquiry_id
     recent_id = submit(name="Recent Rita", email="rita@example.com").inquiry_id
     old = db.session.get(Inquiry, old_id)
-    intake.add_note(old, "private note", None)
-    intake.change_status(old, "client", None)
+    pipeline.add_note(old, "private note", None)
+    pipeline.change_status(old, "client", None)
     old.created_at = utcnow() - timedelta(days=366)
     db.session.execute(text("UPDATE outgoing_mail SET status = 'sent', created_at = :t WHERE id IN (1, 2)"),
                        {"t": utcnow() - timedelta(days=366)})
@@ -394,9 +394,9 @@ def test_purge_erases_content_after_retention_and_keeps_counts(app_ctx):
     assert old.purged_at is not None and old.status == "client"
     assert db.session.scalar(select(func.count()).select_from(InquiryNote)) == 0
     assert db.session.get(Inquiry, recent_id).name == "Recent Rita"
-    assert intake.status_counts()["client"] == 1 and intake.status_counts()["new"] == 1
+    assert reports.status_counts()["client"] == 1 and reports.status_counts()["new"] == 1
     assert db.session.scalar(select(func.count()).select_from(OutgoingMail)) == 2, "only the old sent mail went"
-    assert intake.purge_expired() == 0
+    assert jobs.purge_expired() == 0
 
 
 def test_retention_is_configurable(app_factory):
@@ -405,7 +405,7 @@ def test_retention_is_configurable(app_factory):
         inquiry_id = submit().inquiry_id
         db.session.get(Inquiry, inquiry_id).created_at = utcnow() - timedelta(days=31)
         db.session.commit()
-        assert intake.purge_expired() == 1
+        assert jobs.purge_expired() == 1
 
 
 def test_outbox_delivers_both_mails_to_the_real_smtp_server(app_ctx, smtp):

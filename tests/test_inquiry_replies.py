@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from newsletter.core.extensions import db
-from newsletter.inquiries import intake
+from newsletter.inquiries import jobs
 from newsletter.mail import outbox
 from newsletter.models import Inquiry, InquiryAccess, InquiryResponse, OutgoingMail, utcnow
 from tests.support import wait_for
@@ -176,7 +176,7 @@ def test_a_purged_inquiry_cannot_be_answered_and_its_replies_are_erased(app, cli
     with app.app_context():
         db.session.get(Inquiry, inquiry_id).created_at = utcnow() - timedelta(days=400)
         db.session.commit()
-        assert intake.purge_expired() == 1
+        assert jobs.purge_expired() == 1
         db.session.commit()
         assert db.session.scalar(select(func.count()).select_from(InquiryResponse)) == 0
         replies_before = reply_count()

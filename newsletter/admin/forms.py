@@ -4,7 +4,7 @@ from wtforms import EmailField, PasswordField, RadioField, SelectField, StringFi
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Regexp
 
-from newsletter.inquiries.intake import STATUS_LABELS
+from newsletter.inquiries.pipeline import STATUS_LABELS
 
 # No control characters (NUL, line breaks...): the database refuses some, and no address has them.
 _PRINTABLE = Regexp(r"^[^\x00-\x1f\x7f]*\Z", message="Please type this without special characters.")

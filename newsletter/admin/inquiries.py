@@ -10,7 +10,7 @@ from newsletter.admin.blueprint import bp
 from newsletter.admin.forms import InquiryNoteForm, InquiryStatusForm
 from newsletter.admin.inquiry_forms import InquiryCallForm, InquiryReplyForm
 from newsletter.core.extensions import db
-from newsletter.inquiries import booking, intake, waitlist
+from newsletter.inquiries import booking, composing, pipeline, reports, waitlist
 from newsletter.models import Inquiry, WaitlistEntry
 from newsletter.web import send_after_response
 
@@ -19,23 +19,23 @@ from newsletter.web import send_after_response
 def inquiries_list():
     spam = request.args.get("folder") == "spam"
     status = request.args.get("status")
-    if status not in intake.STATUS_LABELS:
+    if status not in pipeline.STATUS_LABELS:
         status = None
-    rows = intake.list_inquiries(spam=spam, status=status)
+    rows = pipeline.list_inquiries(spam=spam, status=status)
     return render_template(
         "admin/inquiries.html",
         rows=rows,
         spam=spam,
         status=status,
-        counts=intake.status_counts(),
-        spam_count=intake.spam_count(),
-        median_wait=intake.describe_wait(intake.median_response_time(intake.list_inquiries())),
-        labels=intake.STATUS_LABELS,
-        describe_wait=intake.describe_wait,
-        response_time=intake.response_time,
-        is_open=intake.is_open,
+        counts=reports.status_counts(),
+        spam_count=reports.spam_count(),
+        median_wait=reports.describe_wait(reports.median_response_time(pipeline.list_inquiries())),
+        labels=pipeline.STATUS_LABELS,
+        describe_wait=reports.describe_wait,
+        response_time=reports.response_time,
+        is_open=reports.is_open,
         waitlist_count=len(waitlist.active()),
-        time_left=intake.time_left,
+        time_left=reports.time_left,
     )
 
 
@@ -43,7 +43,7 @@ def inquiries_list():
 def inquiry_detail(inquiry_id: int):
     if request.args.get("compose") == "referral":
         return _detail_page(inquiry_id, reply_form=InquiryReplyForm(
-            formdata=None, body=render_template("admin/_referral_reply.txt", **intake.referral_lists()),
+            formdata=None, body=render_template("admin/_referral_reply.txt", **pipeline.referral_lists()),
             quote_inquiry=False, close_as="referred"))
     return _detail_page(inquiry_id)
 
@@ -51,7 +51,7 @@ def inquiry_detail(inquiry_id: int):
 def _detail_page(inquiry_id: int, status_form: InquiryStatusForm | None = None,
                  note_form: InquiryNoteForm | None = None, reply_form: InquiryReplyForm | None = None,
                  call_form: InquiryCallForm | None = None, code: int = 200):
-    opened = intake.open_inquiry(inquiry_id, current_user.id)
+    opened = pipeline.open_inquiry(inquiry_id, current_user.id)
     if opened is None:
         abort(404)
     db.session.commit()  # the access log entry
@@ -64,13 +64,13 @@ def _detail_page(inquiry_id: int, status_form: InquiryStatusForm | None = None,
         note_form=note_form or InquiryNoteForm(formdata=None),
         reply_form=reply_form or InquiryReplyForm(formdata=None),
         call_form=call_form or InquiryCallForm(formdata=None),
-        mailto=intake.reply_link(opened.inquiry) if opened.inquiry.email else "",
-        heard_from=intake.heard_from_label(opened.inquiry),
+        mailto=pipeline.reply_link(opened.inquiry) if opened.inquiry.email else "",
+        heard_from=composing.heard_from_label(opened.inquiry),
         consultation=booking.booked(opened.inquiry),
         offers_consultations=bool(practice.profile().consultation_hours),
-        labels=intake.STATUS_LABELS,
-        wait=intake.describe_wait(intake.response_time(opened.inquiry)),
-        time_left=intake.time_left(opened.inquiry),
+        labels=pipeline.STATUS_LABELS,
+        wait=reports.describe_wait(reports.response_time(opened.inquiry)),
+        time_left=reports.time_left(opened.inquiry),
         retention_days=current_app.config["INQUIRY_RETENTION_DAYS"],
     ), code
 
@@ -85,9 +85,9 @@ def inquiry_status(inquiry_id: int):
     form = InquiryStatusForm()
     if not form.validate():
         return _detail_page(inquiry_id, status_form=form, code=400)
-    intake.change_status(inquiry, form.status.data, current_user.id)
+    pipeline.change_status(inquiry, form.status.data, current_user.id)
     db.session.commit()
-    flash(f"Status set to “{intake.STATUS_LABELS[inquiry.status]}”.")
+    flash(f"Status set to “{pipeline.STATUS_LABELS[inquiry.status]}”.")
     return redirect(url_for("admin.inquiry_detail", inquiry_id=inquiry_id))
 
 
@@ -97,7 +97,7 @@ def inquiry_note(inquiry_id: int):
     form = InquiryNoteForm()
     if not form.validate():
         return _detail_page(inquiry_id, note_form=form, code=400)
-    intake.add_note(inquiry, form.body.data, current_user.id)
+    pipeline.add_note(inquiry, form.body.data, current_user.id)
     db.session.commit()
     flash("Note saved.")
     return redirect(url_for("admin.inquiry_detail", inquiry_id=inquiry_id))
@@ -111,13 +111,13 @@ def inquiry_reply(inquiry_id: int):
     if not form.validate():
         return _detail_page(inquiry_id, reply_form=form, code=400)
     try:
-        mail_ids = intake.send_reply(
+        mail_ids = pipeline.send_reply(
             inquiry, form.body.data, quote_inquiry=form.quote_inquiry.data, admin_id=current_user.id,
             booking_link=booking.booking_url(inquiry) if form.booking_link.data else "")
-    except intake.NoOneToReplyTo:
+    except pipeline.NoOneToReplyTo:
         abort(404)  # purged: there is no one to reply to
     if form.close_as.data == "referred":
-        intake.change_status(inquiry, "referred", current_user.id)
+        pipeline.change_status(inquiry, "referred", current_user.id)
     db.session.commit()
     send_after_response(mail_ids)
     flash("Your reply is on its way." + (" The inquiry is closed as referred elsewhere." if form.close_as.data else ""))
@@ -131,7 +131,7 @@ def inquiry_call(inquiry_id: int):
     form = InquiryCallForm()
     if not form.validate():
         return _detail_page(inquiry_id, call_form=form, code=400)
-    intake.record_call(inquiry, form.note.data or "", current_user.id)
+    pipeline.record_call(inquiry, form.note.data or "", current_user.id)
     db.session.commit()
     flash("Call recorded.")
     return redirect(url_for("admin.inquiry_detail", inquiry_id=inquiry_id))
@@ -141,12 +141,12 @@ def inquiry_call(inquiry_id: int):
 def inquiry_spam(inquiry_id: int):
     inquiry = _inquiry_or_404(inquiry_id)
     if request.form.get("action") == "not_spam":
-        mail_ids = intake.not_spam(inquiry, current_user.id)
+        mail_ids = pipeline.not_spam(inquiry, current_user.id)
         db.session.commit()
         send_after_response(mail_ids)
         flash("Moved to the inbox." + (" Its forward and acknowledgement are on their way." if mail_ids else ""))
     else:
-        intake.mark_spam(inquiry, current_user.id)
+        pipeline.mark_spam(inquiry, current_user.id)
         db.session.commit()
         flash("Moved to the spam folder. It is kept there until the retention period ends.")
     return redirect(url_for("admin.inquiry_detail", inquiry_id=inquiry_id))
@@ -179,7 +179,7 @@ def waitlist_invite(entry_id: int):
 @bp.get("/inquiries/sources", endpoint="inquiry_sources")
 def inquiry_sources():
     """Where inquiries come from, by month, and how many became clients."""
-    return render_template("admin/inquiries_sources.html", rows=intake.source_report())
+    return render_template("admin/inquiries_sources.html", rows=reports.source_report())
 
 
 @bp.post("/inquiries/<int:inquiry_id>/consultation/cancel")

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from newsletter.accounts import practice
 from newsletter.core import tokens
 from newsletter.core.extensions import db
-from newsletter.inquiries import business_days, intake
+from newsletter.inquiries import business_days, composing, pipeline
 from newsletter.mail import compose, outbox
 from newsletter.models import Consultation, Inquiry, utcnow
 
@@ -125,7 +125,7 @@ def book(inquiry: Inquiry, starts_at: datetime) -> tuple[Consultation, list[int]
     except IntegrityError as exc:
         raise SlotTaken(starts_at) from exc
     if inquiry.status in ("new", "contacted"):
-        intake.change_status(inquiry, "consultation_scheduled", None)
+        pipeline.change_status(inquiry, "consultation_scheduled", None)
     return consultation, _invites(inquiry, consultation, cancelled=False)
 
 
@@ -134,7 +134,7 @@ def cancel(consultation: Consultation, admin_id: int | None) -> list[int]:
     inquiry = db.session.get(Inquiry, consultation.inquiry_id)
     mail_ids = _invites(inquiry, consultation, cancelled=True)
     db.session.delete(consultation)
-    intake.log_action(inquiry, admin_id, "consultation cancelled")
+    pipeline.log_action(inquiry, admin_id, "consultation cancelled")
     return mail_ids
 
 
@@ -143,11 +143,11 @@ def _invites(inquiry: Inquiry, consultation: Consultation, *, cancelled: bool) -
     ics = calendar_file(consultation, inquiry, cancelled=cancelled)
     context = {"inquiry": inquiry, "when": when, "cancelled": cancelled, "minutes": int(LENGTH.total_seconds() // 60)}
     to_person = outbox.queue_template("consultation_invite", to=inquiry.email, to_name=inquiry.name,
-                                      from_=intake.sender_for(inquiry), reply_to=compose.practice_inbox(),
+                                      from_=composing.sender_for(inquiry), reply_to=compose.practice_inbox(),
                                       attachments=[("invite.ics", ics)], for_practice=False, **context)
     to_practice = outbox.queue_template("consultation_invite", to=compose.practice_inbox().address,
                                         attachments=[("invite.ics", ics)], for_practice=True,
-                                        admin_url=intake.admin_url(inquiry), **context)
+                                        admin_url=composing.admin_url(inquiry), **context)
     return [to_person.id, to_practice.id]
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from newsletter.accounts.practice import profile
 from newsletter.core import tokens
 from newsletter.core.extensions import db
-from newsletter.inquiries import intake
+from newsletter.inquiries import composing, pipeline
 from newsletter.mail import compose, outbox
 from newsletter.models import Inquiry, WaitlistEntry, utcnow
 
@@ -43,7 +43,7 @@ def answer_url(entry: WaitlistEntry) -> str:
 
 
 def _mail(prefix: str, entry: WaitlistEntry, inquiry: Inquiry, **context) -> int:
-    row = outbox.queue_template(prefix, to=inquiry.email, to_name=inquiry.name, from_=intake.sender_for(inquiry),
+    row = outbox.queue_template(prefix, to=inquiry.email, to_name=inquiry.name, from_=composing.sender_for(inquiry),
                                 reply_to=compose.practice_inbox(), inquiry=inquiry, entry=entry, **context)
     return row.id
 
@@ -94,5 +94,5 @@ def invite(entry: WaitlistEntry, admin_id: int | None) -> list[int]:
         raise NotOnTheList(entry.id)
     _leave(entry, LEFT_INVITED, utcnow())
     mail_id = _mail("waitlist_invite", entry, inquiry)
-    intake.record_invitation(inquiry, admin_id)
+    pipeline.record_invitation(inquiry, admin_id)
     return [mail_id]
