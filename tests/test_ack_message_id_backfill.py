@@ -57,7 +57,7 @@ def test_old_inquiries_get_their_acknowledgements_message_id_and_replies_thread_
         assert db.session.get(Inquiry, never_acknowledged).ack_message_id is None
 
     for inquiry_id in (drafted, sent):
-        response = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": "Glad you wrote."})
+        response = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", "body": "Glad you wrote."})
         assert response.status_code in (200, 302)
     with app.app_context():
         replies = {reply["To"].addresses[0].addr_spec: reply for reply in queued("inquiry_reply")}

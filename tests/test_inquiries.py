@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 from newsletter.accounts import users
 from newsletter.core import crypto
 from newsletter.core.extensions import db
-from newsletter.inquiries import intake, jobs, pipeline, reports
+from newsletter.inquiries import intake, jobs, pipeline, reports, states
 from newsletter.mail import outbox
 from newsletter.models import Inquiry, InquiryAccess, InquiryNote, OutgoingMail, utcnow
 from newsletter.readers.subscriptions import InvalidEmail, Origin
@@ -235,7 +235,7 @@ def test_not_spam_sends_the_forward_and_acknowledgement_it_never_got_once(app_ct
 
     assert len(pipeline.not_spam(inquiry, None)) == 2
     db.session.commit()
-    pipeline.mark_spam(inquiry, None)
+    states.transition(inquiry, "spam", None)
     assert pipeline.not_spam(inquiry, None) == []
     db.session.commit()
     assert len(queued()) == 2
@@ -281,8 +281,8 @@ def test_status_changes_move_along_the_pipeline_and_the_first_one_is_the_respons
         db.session.get(Inquiry, inquiry_id).created_at = utcnow() - timedelta(hours=3, minutes=5)
         db.session.commit()
 
-    for status in ("contacted", "consultation_scheduled", "client"):
-        assert client.post(f"/admin/inquiries/{inquiry_id}/status", data={"status": status}).status_code == 302
+    for action in ("mark_contacted", "mark_scheduled", "close_client"):
+        assert client.post(f"/admin/inquiries/{inquiry_id}/status", data={"action": action}).status_code == 302
 
     with app.app_context():
         inquiry = db.session.get(Inquiry, inquiry_id)
@@ -297,7 +297,7 @@ def test_an_unknown_status_is_refused_with_a_message_and_changes_nothing(app, cl
         sign_in(client)
         inquiry_id = submit().inquiry_id
 
-    response = client.post(f"/admin/inquiries/{inquiry_id}/status", data={"status": "deleted"})
+    response = client.post(f"/admin/inquiries/{inquiry_id}/status", data={"action": "deleted"})
 
     assert response.status_code == 400 and "Not a valid choice" in response.get_data(as_text=True)
     with app.app_context():
@@ -324,7 +324,7 @@ def test_spam_and_not_spam_buttons(app, client):
         sign_in(client)
         inquiry_id = submit(message="casino").inquiry_id
 
-    client.post(f"/admin/inquiries/{inquiry_id}/spam", data={"action": "not_spam"})
+    client.post(f"/admin/inquiries/{inquiry_id}/spam", data={"action": "not_spam", "confirmed": "yes"})
 
     with app.app_context():
         assert not db.session.get(Inquiry, inquiry_id).spam
@@ -340,7 +340,7 @@ def test_digest_lists_inquiries_still_new_after_24_hours_once_a_day(app_ctx):
     submit(name="Spam Sam", message="casino")
     for inquiry_id in (old, answered):
         db.session.get(Inquiry, inquiry_id).created_at = utcnow() - timedelta(hours=25)
-    pipeline.change_status(db.session.get(Inquiry, answered), "contacted", None)
+    states.transition(db.session.get(Inquiry, answered), "mark_contacted", None)
     db.session.commit()
 
     mail_ids = jobs.queue_digest()
@@ -380,7 +380,7 @@ def test_purge_erases_content_after_retention_and_keeps_counts(app_ctx):
     recent_id = submit(name="Recent Rita", email="rita@example.com").inquiry_id
     old = db.session.get(Inquiry, old_id)
     pipeline.add_note(old, "private note", None)
-    pipeline.change_status(old, "client", None)
+    states.transition(old, "close_client", None)
     old.created_at = utcnow() - timedelta(days=366)
     db.session.execute(text("UPDATE outgoing_mail SET status = 'sent', created_at = :t WHERE id IN (1, 2)"),
                        {"t": utcnow() - timedelta(days=366)})

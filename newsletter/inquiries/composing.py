@@ -100,17 +100,27 @@ def queue_forward_and_ack(inquiry: Inquiry) -> list[int]:
         return [forward.id]
     greeting = greeting_name(inquiry.name)
     inquiry.ack_message_id = make_msgid(domain=compose.domain_of(compose.sender()))
-    ack = outbox.queue_template(
-        "inquiry_ack",
-        to=inquiry.email,
+    ack = queue_to_inquirer(
+        "inquiry_ack", inquiry,
         to_name=greeting,
-        from_=sender_for(inquiry),
-        reply_to=compose.practice_inbox(),
         message_id=inquiry.ack_message_id,
-        inquiry=inquiry,
         greeting_name=greeting,
         reply_days=current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"],
         reply_by=business_days.long_date(inquiry.reply_by) if inquiry.reply_by else "",
         check_weeks=profile().waitlist_check_weeks,
     )
     return [forward.id, ack.id]
+
+
+def quiet(inquiry: Inquiry) -> bool:
+    """Whether mail to this inquirer takes the quiet layout: nothing in an inbox list (preview line,
+    header, first line) says therapy or crisis, and her reply does not quote them unless she chooses."""
+    return inquiry.discreet or inquiry.urgent
+
+
+def queue_to_inquirer(prefix: str, inquiry: Inquiry, *, to_name: str | None = None, **context) -> OutgoingMail:
+    """Queue emails/PREFIX.* to the inquirer, as every mail to them goes: from `sender_for`, Reply-To the
+    practice inbox, and the layout switch `quiet` that the mail templates read."""
+    return outbox.queue_template(prefix, to=inquiry.email, to_name=inquiry.name if to_name is None else to_name,
+                                 from_=sender_for(inquiry), reply_to=compose.practice_inbox(), inquiry=inquiry,
+                                 quiet=quiet(inquiry), **context)

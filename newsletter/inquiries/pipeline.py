@@ -6,7 +6,6 @@ No Flask request and no Celery here; callers commit. Nothing here logs what an i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from urllib.parse import quote
 
 from sqlalchemy import select
@@ -14,37 +13,18 @@ from sqlalchemy import select
 from newsletter.accounts.practice import profile
 from newsletter.core import crypto
 from newsletter.core.extensions import db
-from newsletter.inquiries import composing
-from newsletter.mail import compose, outbox
+from newsletter.inquiries import composing, states
 from newsletter.models import (
     AdminUser,
     Inquiry,
     InquiryAccess,
     InquiryNote,
     InquiryResponse,
-    utcnow,
 )
-from newsletter.models.inquiries import INQUIRY_STATUSES
-
-STATUS_LABELS = {
-    "new": "New",
-    "contacted": "Contacted",
-    "consultation_scheduled": "Consultation scheduled",
-    "client": "Became a client",
-    "not_a_fit": "Not a fit",
-    "referred": "Referred elsewhere",
-    "no_reply": "No reply",
-}
-
-
-class InvalidStatus(ValueError):
-    """Not one of the pipeline's statuses."""
 
 
 class NoOneToReplyTo(ValueError):
     """The inquiry's content was purged: there is no address left to write to."""
-
-
 
 
 def list_inquiries(*, spam: bool = False, status: str | None = None) -> list[Inquiry]:
@@ -68,19 +48,12 @@ class OpenedInquiry:
     accesses: list[tuple[InquiryAccess, str | None]]  # newest first, with the admin's address
 
 
-def _log(inquiry: Inquiry, admin_id: int | None, action: str) -> None:
-    db.session.add(InquiryAccess(inquiry_id=inquiry.id, admin_id=admin_id, action=action[:60]))
-
-
-log_action = _log  # for the other services that change an inquiry (booking)
-
-
 def open_inquiry(inquiry_id: int, admin_id: int | None) -> OpenedInquiry | None:
     """Decrypt an inquiry for an admin and record that they opened it; None if there is no such inquiry."""
     inquiry = db.session.get(Inquiry, inquiry_id)
     if inquiry is None:
         return None
-    _log(inquiry, admin_id, "viewed")
+    states.log(inquiry, admin_id, "viewed")
     db.session.flush()
     accesses = list(db.session.execute(
         select(InquiryAccess, AdminUser.email)
@@ -101,29 +74,11 @@ def open_inquiry(inquiry_id: int, admin_id: int | None) -> OpenedInquiry | None:
     )
 
 
-def _first_response(inquiry: Inquiry, when: datetime) -> None:
-    if inquiry.first_response_at is None:
-        inquiry.first_response_at = when
-
-
-def change_status(inquiry: Inquiry, status: str, admin_id: int | None) -> None:
-    """Move an inquiry along the pipeline; leaving 'new' the first time counts as the first response."""
-    if status not in INQUIRY_STATUSES:
-        raise InvalidStatus(status)
-    if status == inquiry.status:
-        return
-    now = utcnow()
-    if inquiry.status == "new":
-        _first_response(inquiry, now)
-    inquiry.status, inquiry.status_changed_at = status, now
-    _log(inquiry, admin_id, f"status: {status}")
-
-
 def add_note(inquiry: Inquiry, body: str, admin_id: int | None) -> InquiryNote:
     """Keep a private note on an inquiry, encrypted like the inquiry itself."""
     note = InquiryNote(inquiry_id=inquiry.id, admin_id=admin_id, body_encrypted=crypto.encrypt(body.strip()))
     db.session.add(note)
-    _log(inquiry, admin_id, "note added")
+    states.log(inquiry, admin_id, "note added")
     return note
 
 
@@ -133,43 +88,26 @@ def reply_link(inquiry: Inquiry) -> str:
     return f"mailto:{quote(inquiry.email, safe='@')}?subject={quote(subject)}"
 
 
-def _responded(inquiry: Inquiry, admin_id: int | None, action: str) -> None:
-    """A reply or call is the first response if none came before, and moves a new inquiry to 'contacted'."""
-    now = utcnow()
-    _first_response(inquiry, now)
-    if inquiry.status == "new":
-        inquiry.status, inquiry.status_changed_at = "contacted", now
-    _log(inquiry, admin_id, action)
-
-
 def send_reply(inquiry: Inquiry, body: str, *, quote_inquiry: bool, admin_id: int | None,
                booking_link: str = "") -> list[int]:
     """Queue her answer to the inquirer, threaded under the acknowledgement; returns the mail ids.
 
     It goes out from MAIL_FROM with Reply-To the practice inbox, quoting the inquiry if she chose.
-    Her words are kept encrypted, like the inquiry's. Raises NoOneToReplyTo for a purged inquiry.
+    Her words are kept encrypted, like the inquiry's. Raises NoOneToReplyTo for a purged inquiry and
+    states.NotAllowed when the inquiry's status refuses a reply.
     """
     if not inquiry.email or inquiry.purged_at is not None:
         raise NoOneToReplyTo(inquiry.id)
+    states.transition(inquiry, "reply", admin_id)
     body = body.strip()
     thread_headers = {"In-Reply-To": inquiry.ack_message_id, "References": inquiry.ack_message_id} \
         if inquiry.ack_message_id else None
-    row = outbox.queue_template(
-        "inquiry_reply",
-        to=inquiry.email,
-        to_name=inquiry.name,
-        from_=composing.sender_for(inquiry),
-        reply_to=compose.practice_inbox(),
-        headers=thread_headers,
-        inquiry=inquiry,
-        body=body,
-        quoted=crypto.decrypt_text(inquiry.message_encrypted) if quote_inquiry else "",
-        booking_link=booking_link,
-    )
+    row = composing.queue_to_inquirer(
+        "inquiry_reply", inquiry, headers=thread_headers, body=body,
+        quoted=crypto.decrypt_text(inquiry.message_encrypted) if quote_inquiry else "", booking_link=booking_link)
     db.session.add(InquiryResponse(inquiry_id=inquiry.id, admin_id=admin_id, kind="email",
                                    body_encrypted=crypto.encrypt(body), quoted_inquiry=quote_inquiry,
                                    mail_id=row.id))
-    _responded(inquiry, admin_id, "replied by e-mail")
     return [row.id]
 
 
@@ -180,33 +118,17 @@ def referral_lists() -> dict[str, list[str]]:
             "low_cost": (row.low_cost_options or "").splitlines()}
 
 
-def record_invitation(inquiry: Inquiry, admin_id: int | None) -> None:
-    """She invited a waitlisted person to take a place: a response like a reply."""
-    _responded(inquiry, admin_id, "invited from the waitlist")
-
-
 def record_call(inquiry: Inquiry, note: str, admin_id: int | None) -> None:
     """She called the inquirer: a first response, with an optional note kept encrypted."""
+    states.transition(inquiry, "call", admin_id)
     note = note.strip()
     db.session.add(InquiryResponse(inquiry_id=inquiry.id, admin_id=admin_id, kind="call",
                                    body_encrypted=crypto.encrypt(note) if note else None))
-    _responded(inquiry, admin_id, "called")
-
-
-def mark_spam(inquiry: Inquiry, admin_id: int | None) -> None:
-    """Move an inquiry to the spam folder (it stays there until purged with the others)."""
-    if not inquiry.spam:
-        inquiry.spam, inquiry.spam_reason = True, "marked as spam by the practice"
-        _log(inquiry, admin_id, "marked as spam")
 
 
 def not_spam(inquiry: Inquiry, admin_id: int | None) -> list[int]:
     """Move an inquiry back to the inbox and send the forward and acknowledgement it never got."""
-    if not inquiry.spam:
-        return []
-    inquiry.spam, inquiry.spam_reason = False, ""
-    _log(inquiry, admin_id, "not spam")
+    states.transition(inquiry, "not_spam", admin_id)
     if inquiry.forwarded_at is not None or inquiry.purged_at is not None:
         return []
     return composing.queue_forward_and_ack(inquiry)
-

@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 
 from newsletter.core.extensions import db
 from newsletter.inquiries import business_days
+from newsletter.inquiries.states import STATUS_LABELS
 from newsletter.models import Inquiry, utcnow
-from newsletter.models.inquiries import HEARD_FROM, INQUIRY_STATUSES
+from newsletter.models.inquiries import HEARD_FROM
 
 
 def status_counts() -> dict[str, int]:
@@ -20,7 +21,7 @@ def status_counts() -> dict[str, int]:
     rows = db.session.execute(
         select(Inquiry.status, func.count()).where(Inquiry.spam.is_(False)).group_by(Inquiry.status)
     )
-    counts = dict.fromkeys(INQUIRY_STATUSES, 0)
+    counts = dict.fromkeys(STATUS_LABELS, 0)
     counts.update({status: count for status, count in rows})
     return counts
 
