@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from functools import partial
 from itertools import product
 
 from sqlalchemy import delete, func, select
@@ -69,6 +70,10 @@ def _entry(inquiry_id: int) -> int:
     return db.session.scalar(select(WaitlistEntry.id).where(WaitlistEntry.inquiry_id == inquiry_id))
 
 
+def _move(client, inquiry_id: int, action: str):
+    return client.post(f"/admin/inquiries/{inquiry_id}/status", data={"action": action})
+
+
 # How each action is done by a person, through the routes: (client, inquiry id) -> the final response.
 ROUTES = {
     "reply": lambda c, i: c.post(f"/admin/inquiries/{i}/reply", data={"body": "Hello.", **CONFIRMED}),
@@ -78,8 +83,7 @@ ROUTES = {
     "invite": lambda c, i: c.post(f"/admin/waitlist/{_entry(i)}/invite", data=CONFIRMED),
     "spam": lambda c, i: c.post(f"/admin/inquiries/{i}/spam", data={"action": "spam"}),
     "not_spam": lambda c, i: c.post(f"/admin/inquiries/{i}/spam", data={"action": "not_spam", **CONFIRMED}),
-    **{action: (lambda action: lambda c, i: c.post(f"/admin/inquiries/{i}/status", data={"action": action}))(action)
-       for action in states.MANUAL_ACTIONS},
+    **{action: partial(_move, action=action) for action in states.MANUAL_ACTIONS},
 }
 
 
