@@ -109,10 +109,13 @@ def test_urgent_message_flags_the_forward_and_leads_the_acknowledgement_with_cri
     [forward] = queued("inquiry_forward")
     assert forward["Subject"] == "[URGENT] New inquiry from Dana via the website"
     ack = text_of(queued("inquiry_ack")[0])
-    assert ack.lstrip().startswith("If you are in crisis")
-    assert ack.index("988") < ack.index("Hello Dana")
+    # A neutral first line (what an inbox list shows), then the crisis resources before anything else.
+    assert ack.lstrip().splitlines()[:3] == [
+        "Hello Dana,", "", "If you are in crisis or thinking about harming yourself, please don't wait for our reply:"]
+    assert ack.index("988") < ack.index("Thank you for reaching out")
     assert "Text HOME to 741741" in ack and "call 911" in ack
-    assert html_of(queued("inquiry_ack")[0]).index("741741") < html_of(queued("inquiry_ack")[0]).index("Hello Dana")
+    html = html_of(queued("inquiry_ack")[0])
+    assert html.index("Hello Dana") < html.index("741741") < html.index("Thank you for reaching out")
 
 
 def test_ordinary_message_is_not_urgent(app_ctx):
