@@ -9,9 +9,12 @@ from __future__ import annotations
 import html
 import re
 from functools import partial
+from html.parser import HTMLParser
 from itertools import product
 
+from hypothesis import HealthCheck, given, settings
 from sqlalchemy import delete, func, select
+from werkzeug.datastructures import MultiDict
 
 from newsletter.accounts import practice
 from newsletter.admin.confirm import CONFIRM_FIELD
@@ -28,6 +31,7 @@ from newsletter.models import (
     WaitlistEntry,
     utcnow,
 )
+from tests.test_fuzz import hostile_text
 from tests.test_inquiries import ADMIN_EMAIL, PRACTICE, sign_in
 
 EVERY_DAY = "\n".join(f"{day} 08:00-20:00" for day in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))
@@ -185,3 +189,43 @@ def test_every_admin_post_that_mails_someone_asks_first(app, client):
     # The run found the routes that mail an inquirer (so the check above is not empty).
     assert {"admin.inquiry_reply", "admin.consultation_cancel", "admin.waitlist_invite",
             "admin.inquiry_spam"} <= mailing
+
+
+class _HiddenFields(HTMLParser):
+    """The hidden fields of the confirmation page, as a browser would send them back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "input" and attrs.get("type") == "hidden" and attrs.get("name") != "csrf_token":
+            self.fields.append((attrs["name"], attrs.get("value") or ""))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(action=hostile_text(60), body=hostile_text(300))
+def test_hostile_moves_are_refused_and_a_confirmed_reply_goes_out_as_typed(app, client, action, body):
+    with app.app_context():
+        if client.get("/admin/").status_code != 200:
+            sign_in(client)
+        inquiry_id = _world("contacted").id
+
+    moved = client.post(f"/admin/inquiries/{inquiry_id}/status", data={"action": action})
+    asked = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": body})
+
+    assert moved.status_code in (302, 400) and asked.status_code in (200, 400)
+    with app.app_context():
+        status = db.session.get(Inquiry, inquiry_id).status
+        assert status == states.TRANSITIONS.get(("contacted", action), "contacted")
+        assert db.session.scalar(select(func.count()).select_from(InquiryResponse)) == 0, "nothing before she confirms"
+    if asked.status_code == 400:
+        return
+    page = _HiddenFields()
+    page.feed(asked.get_data(as_text=True))
+    sent = client.post(f"/admin/inquiries/{inquiry_id}/reply", data=MultiDict(page.fields))
+    assert sent.status_code == 302
+    with app.app_context():
+        [response] = db.session.scalars(select(InquiryResponse)).all()
+        assert crypto.decrypt_text(response.body_encrypted) == body.replace("\x00", "").strip()
