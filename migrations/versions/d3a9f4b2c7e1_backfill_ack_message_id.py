@@ -35,7 +35,8 @@ outgoing_mail = sa.table("outgoing_mail", sa.column("kind", sa.String), sa.colum
 
 def message_id_of(stored: bytes) -> str | None:
     """The Message-ID of an outbox message: a draft's own, or the header of a finished one."""
-    from newsletter.core import crypto  # the app's keys; flask db upgrade runs inside the app
+    # The app's keys: flask db upgrade runs inside the app.
+    from newsletter.core import crypto
 
     message = crypto.decrypt(stored)
     if message.startswith(DRAFT_MARK):

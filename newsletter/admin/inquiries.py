@@ -11,7 +11,11 @@ from newsletter.accounts import practice
 from newsletter.admin.blueprint import bp
 from newsletter.admin.confirm import ask_first
 from newsletter.admin.forms import InquiryNoteForm
-from newsletter.admin.inquiry_forms import InquiryCallForm, InquiryReplyForm, InquiryStatusForm
+from newsletter.admin.inquiry_forms import (
+    InquiryCallForm,
+    InquiryReplyForm,
+    InquiryStatusForm,
+)
 from newsletter.core.extensions import db
 from newsletter.inquiries import booking, composing, pipeline, reports, states, waitlist
 from newsletter.models import Inquiry, WaitlistEntry
