@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, case, func, or_, select
 
 from newsletter.core.extensions import db
-from newsletter.inquiries import intake
-from newsletter.inquiries.intake import STATUS_LABELS
+from newsletter.inquiries import reports
+from newsletter.inquiries.states import STATUS_LABELS
 from newsletter.models import Inquiry, Issue, Subscriber, utcnow
 from newsletter.models.issues import (
     CANCELED,
@@ -132,11 +132,9 @@ def _real_inquiry():
 
 
 def inquiries_by_status() -> list[tuple[str, int]]:
-    """How many inquiries are at each step of the pipeline (spam left out)."""
-    counts = dict(db.session.execute(
-        select(Inquiry.status, func.count()).where(Inquiry.spam.is_(False)).group_by(Inquiry.status)
-    ).all())
-    return [(label, counts.get(status, 0)) for status, label in STATUS_LABELS.items()]
+    """How many inquiries are at each step of the pipeline (spam left out), as the inquiry list counts them."""
+    counts = reports.status_counts()
+    return [(label, counts[status]) for status, label in STATUS_LABELS.items()]
 
 
 def urgent_inquiries(limit: int = URGENT_SHOWN) -> list[Inquiry]:
@@ -149,7 +147,7 @@ def urgent_inquiries(limit: int = URGENT_SHOWN) -> list[Inquiry]:
 
 def median_response(days: int, now: datetime) -> timedelta | None:
     """The median time from an inquiry to its first response, over inquiries of the last `days` days."""
-    return intake.median_response_time(list(db.session.scalars(
+    return reports.median_response_time(list(db.session.scalars(
         select(Inquiry).where(Inquiry.spam.is_(False), Inquiry.first_response_at.is_not(None),
                               Inquiry.created_at >= now - timedelta(days=days))
     )))

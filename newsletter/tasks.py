@@ -12,7 +12,7 @@ from kombu.exceptions import OperationalError
 
 from newsletter import heartbeats
 from newsletter.core.extensions import commit, db
-from newsletter.inquiries import intake, waitlist
+from newsletter.inquiries import intake, jobs, waitlist
 from newsletter.mail import outbox
 from newsletter.publishing import series
 from newsletter.readers import preferences, subscriptions
@@ -102,15 +102,13 @@ def heartbeat() -> None:
 @shared_task
 def send_inquiry_digest() -> int:
     """Daily: remind the practice of inquiries still new after INQUIRY_DIGEST_AFTER_HOURS."""
-    return commit_and_send(intake.queue_digest)
+    return commit_and_send(jobs.queue_digest)
 
 
 @shared_task
 def purge_old_inquiries() -> int:
     """Daily: erase inquiry content older than INQUIRY_RETENTION_DAYS (counts are kept)."""
-    purged = intake.purge_expired()
-    db.session.commit()
-    return purged
+    return commit(jobs.purge_expired)
 
 
 @shared_task
@@ -177,7 +175,7 @@ def end_breaks() -> int:
 @shared_task
 def nudge_inquiries_due() -> int:
     """Remind the practice of inquiries reaching their reply-by day unanswered (once per inquiry)."""
-    return commit_and_send(intake.queue_nudges)
+    return commit_and_send(jobs.queue_nudges)
 
 
 @shared_task

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from newsletter.accounts import practice
+from newsletter.admin.confirm import CONFIRM_FIELD
 from newsletter.core.extensions import db
 from newsletter.inquiries import intake
 from newsletter.mail import outbox
@@ -324,3 +325,9 @@ EMAILS = st.one_of(
     st.builds(lambda local, junk: f"{local}{junk}@example.org", LOCAL_PART, HOSTILE),
     hostile_text(80),
 )
+
+
+EVERY_DAY = "\n".join(f"{day} 08:00-20:00" for day in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))
+
+
+CONFIRMED = {CONFIRM_FIELD: "yes"}

@@ -69,7 +69,7 @@ def offer(app, client, **inquiry) -> str:
     """Her reply carries a booking link; returns the link's path."""
     with app.app_context():
         inquiry_id = submit(**inquiry).inquiry_id
-    client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": "Let's talk.", "booking_link": "y"})
+    client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", "body": "Let's talk.", "booking_link": "y"})
     with app.app_context():
         reply = queued("inquiry_reply")[-1]
     return re.search(r"http://newsletter.test(/consultation/\S+)", text_of(reply)).group(1)
@@ -107,7 +107,7 @@ def test_a_person_books_from_the_link_both_get_an_invite_and_she_can_cancel(auth
 
     detail = client.get(f"/admin/inquiries/{inquiry.id}").get_data(as_text=True)
     assert "Free consultation:" in detail
-    assert client.post(f"/admin/inquiries/{inquiry.id}/consultation/cancel").status_code == 302
+    assert client.post(f"/admin/inquiries/{inquiry.id}/consultation/cancel", data={"confirmed": "yes"}).status_code == 302
 
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Consultation)) == 0

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from newsletter.accounts import practice
 from newsletter.core.extensions import db
-from newsletter.inquiries import business_days, intake
+from newsletter.inquiries import business_days, jobs, pipeline
 from newsletter.inquiries.business_days import Calendar
 from newsletter.models import Inquiry, utcnow
 from tests.helpers import FORM, PRACTICE, queued, submit, text_of
@@ -135,12 +135,12 @@ def test_the_practice_is_nudged_once_on_the_reply_by_day_and_not_for_answered_on
     today = business_days.practice_calendar().local_date(utcnow())
     for inquiry_id, day in ((waiting, today), (answered, today), (later, today + timedelta(days=1))):
         db.session.get(Inquiry, inquiry_id).reply_by = day
-    intake.record_call(db.session.get(Inquiry, answered), "", None)
+    pipeline.record_call(db.session.get(Inquiry, answered), "", None)
     db.session.commit()
 
-    assert len(intake.queue_nudges()) == 1
+    assert len(jobs.queue_nudges()) == 1
     db.session.commit()
-    assert intake.queue_nudges() == []
+    assert jobs.queue_nudges() == []
 
     [nudge] = queued("inquiry_nudge")
     assert nudge["To"] == PRACTICE and nudge["Subject"] == "An inquiry is due for a reply today"

@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from newsletter.core.extensions import db
-from newsletter.inquiries import intake
+from newsletter.inquiries import intake, states
 from newsletter.models import Inquiry, OutgoingMail
 from newsletter.readers.subscriptions import Origin
 from tests.helpers import FORM, PRACTICE, at_once, inquiry_count, queued, text_of
@@ -215,7 +215,7 @@ def test_the_sweeper_writes_and_sends_the_mail_of_an_inquiry_whose_hand_off_was_
     store_inquiry(app, email="lost@example.com")
     spam_id = store_inquiry(app, email="spam@example.com", message="Do you see couples on Fridays?")
     with app.app_context():
-        intake.mark_spam(db.session.get(Inquiry, spam_id), None)  # moved to spam before any worker got to it: it never gets mail
+        states.transition(db.session.get(Inquiry, spam_id), "spam", None)  # moved to spam before any worker got to it: it never gets mail
         db.session.commit()
         sweep_outgoing_mail()
         assert _statuses() == [], "a fresh inquiry is left to its own hand-off"

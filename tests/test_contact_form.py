@@ -79,7 +79,7 @@ def test_a_discreet_inquirer_gets_a_neutral_subject_and_sender_also_on_replies(a
     assert ack["From"].addresses[0].display_name == "Shoshana Ort"
     assert "Counseling" not in str(ack["From"]) and "LCSW" not in str(ack["From"])
 
-    client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": "Hello Dana."})
+    client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", "body": "Hello Dana."})
 
     with app.app_context():
         [reply] = queued("inquiry_reply")

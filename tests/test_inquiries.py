@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from newsletter.core.extensions import db
-from newsletter.inquiries import intake
+from newsletter.inquiries import jobs, pipeline, reports, states
 from newsletter.mail import outbox
 from newsletter.mail.addresses import InvalidAddress
 from newsletter.models import Inquiry, InquiryAccess, InquiryNote, OutgoingMail, utcnow
@@ -60,10 +60,13 @@ def test_urgent_message_flags_the_forward_and_leads_the_acknowledgement_with_cri
     [forward] = queued("inquiry_forward")
     assert forward["Subject"] == "[URGENT] New inquiry from Dana via the website"
     ack = text_of(queued("inquiry_ack")[0])
-    assert ack.lstrip().startswith("If you are in crisis")
-    assert ack.index("988") < ack.index("Hello Dana")
+    # A neutral first line (what an inbox list shows), then the crisis resources before anything else.
+    assert ack.lstrip().splitlines()[:3] == [
+        "Hello Dana,", "", "If you are in crisis or thinking about harming yourself, please don't wait for our reply:"]
+    assert ack.index("988") < ack.index("Thank you for reaching out")
     assert "Text HOME to 741741" in ack and "call 911" in ack
-    assert html_of(queued("inquiry_ack")[0]).index("741741") < html_of(queued("inquiry_ack")[0]).index("Hello Dana")
+    html = html_of(queued("inquiry_ack")[0])
+    assert html.index("Hello Dana") < html.index("741741") < html.index("Thank you for reaching out")
 
 
 def test_ordinary_message_is_not_urgent(app_ctx):
@@ -158,8 +161,8 @@ def test_suspected_spam_is_kept_in_the_spam_folder_and_not_forwarded(app_ctx, me
     inquiry = db.session.get(Inquiry, result.inquiry_id)
     assert inquiry.spam and reason in inquiry.spam_reason
     assert queued() == []
-    assert [i.id for i in intake.list_inquiries(spam=True)] == [inquiry.id]
-    assert intake.list_inquiries() == []
+    assert [i.id for i in pipeline.list_inquiries(spam=True)] == [inquiry.id]
+    assert pipeline.list_inquiries() == []
 
 
 def test_a_filled_honeypot_is_kept_as_spam_not_dropped(app_ctx):
@@ -184,10 +187,10 @@ def test_not_spam_sends_the_forward_and_acknowledgement_it_never_got_once(app_ct
     result = submit(message="Best online casino near our house? Kidding, we need help.")
     inquiry = db.session.get(Inquiry, result.inquiry_id)
 
-    assert len(intake.not_spam(inquiry, None)) == 2
+    assert len(pipeline.not_spam(inquiry, None)) == 2
     db.session.commit()
-    intake.mark_spam(inquiry, None)
-    assert intake.not_spam(inquiry, None) == []
+    states.transition(inquiry, "spam", None)
+    assert pipeline.not_spam(inquiry, None) == []
     db.session.commit()
     assert len(queued()) == 2
 
@@ -232,13 +235,13 @@ def test_status_changes_move_along_the_pipeline_and_the_first_one_is_the_respons
         db.session.get(Inquiry, inquiry_id).created_at = utcnow() - timedelta(hours=3, minutes=5)
         db.session.commit()
 
-    for status in ("contacted", "consultation_scheduled", "client"):
-        assert client.post(f"/admin/inquiries/{inquiry_id}/status", data={"status": status}).status_code == 302
+    for action in ("mark_contacted", "mark_scheduled", "close_client"):
+        assert client.post(f"/admin/inquiries/{inquiry_id}/status", data={"action": action}).status_code == 302
 
     with app.app_context():
         inquiry = db.session.get(Inquiry, inquiry_id)
         assert inquiry.status == "client"
-        assert intake.describe_wait(intake.response_time(inquiry)) == "3 h 5 min"
+        assert reports.describe_wait(reports.response_time(inquiry)) == "3 h 5 min"
     assert "after 3 h 5 min" in client.get(f"/admin/inquiries/{inquiry_id}").get_data(as_text=True)
     assert "3 h 5 min" in client.get("/admin/inquiries").get_data(as_text=True)
 
@@ -248,7 +251,7 @@ def test_an_unknown_status_is_refused_with_a_message_and_changes_nothing(auth, a
         auth.login(client)
         inquiry_id = submit().inquiry_id
 
-    response = client.post(f"/admin/inquiries/{inquiry_id}/status", data={"status": "deleted"})
+    response = client.post(f"/admin/inquiries/{inquiry_id}/status", data={"action": "deleted"})
 
     assert response.status_code == 400 and "Not a valid choice" in response.get_data(as_text=True)
     with app.app_context():
@@ -276,7 +279,7 @@ def test_spam_and_not_spam_buttons(auth, app, client):
         auth.login(client)
         inquiry_id = submit(message="casino").inquiry_id
 
-    client.post(f"/admin/inquiries/{inquiry_id}/spam", data={"action": "not_spam"})
+    client.post(f"/admin/inquiries/{inquiry_id}/spam", data={"action": "not_spam", "confirmed": "yes"})
 
     with app.app_context():
         assert not db.session.get(Inquiry, inquiry_id).spam
@@ -292,10 +295,10 @@ def test_digest_lists_inquiries_still_new_after_24_hours_once_a_day(app_ctx):
     submit(name="Spam Sam", message="casino")
     for inquiry_id in (old, answered):
         db.session.get(Inquiry, inquiry_id).created_at = utcnow() - timedelta(hours=25)
-    intake.change_status(db.session.get(Inquiry, answered), "contacted", None)
+    states.transition(db.session.get(Inquiry, answered), "mark_contacted", None)
     db.session.commit()
 
-    mail_ids = intake.queue_digest()
+    mail_ids = jobs.queue_digest()
     db.session.commit()
 
     assert len(mail_ids) == 1
@@ -306,12 +309,12 @@ def test_digest_lists_inquiries_still_new_after_24_hours_once_a_day(app_ctx):
     assert "Waiting Wanda" in body and f"/admin/inquiries/{old}" in body
     assert "Answered Ann" not in body and "Fresh Fran" not in body and "Spam Sam" not in body
     assert MESSAGE not in body
-    assert intake.queue_digest() == [], "a second run the same day sends nothing"
+    assert jobs.queue_digest() == [], "a second run the same day sends nothing"
 
 
 def test_digest_is_not_sent_when_nothing_waits(app_ctx):
     submit()
-    assert intake.queue_digest() == []
+    assert jobs.queue_digest() == []
 
 
 def test_digest_task_runs_through_celery(app_ctx):
@@ -331,8 +334,8 @@ def test_purge_erases_content_after_retention_and_keeps_counts(app_ctx):
     old_id = submit(name="Old Olive", email="olive@example.com", phone="720-555-0100").inquiry_id
     recent_id = submit(name="Recent Rita", email="rita@example.com").inquiry_id
     old = db.session.get(Inquiry, old_id)
-    intake.add_note(old, "private note", None)
-    intake.change_status(old, "client", None)
+    pipeline.add_note(old, "private note", None)
+    states.transition(old, "close_client", None)
     old.created_at = utcnow() - timedelta(days=366)
     db.session.execute(text("UPDATE outgoing_mail SET status = 'sent', created_at = :t WHERE id IN (1, 2)"),
                        {"t": utcnow() - timedelta(days=366)})
@@ -346,9 +349,9 @@ def test_purge_erases_content_after_retention_and_keeps_counts(app_ctx):
     assert old.purged_at is not None and old.status == "client"
     assert db.session.scalar(select(func.count()).select_from(InquiryNote)) == 0
     assert db.session.get(Inquiry, recent_id).name == "Recent Rita"
-    assert intake.status_counts()["client"] == 1 and intake.status_counts()["new"] == 1
+    assert reports.status_counts()["client"] == 1 and reports.status_counts()["new"] == 1
     assert db.session.scalar(select(func.count()).select_from(OutgoingMail)) == 2, "only the old sent mail went"
-    assert intake.purge_expired() == 0
+    assert jobs.purge_expired() == 0
 
 
 def test_retention_is_configurable(app_factory):
@@ -357,7 +360,7 @@ def test_retention_is_configurable(app_factory):
         inquiry_id = submit().inquiry_id
         db.session.get(Inquiry, inquiry_id).created_at = utcnow() - timedelta(days=31)
         db.session.commit()
-        assert intake.purge_expired() == 1
+        assert jobs.purge_expired() == 1
 
 
 def test_outbox_delivers_both_mails_to_the_real_smtp_server(app_ctx, smtp):

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy import text as sql
 
 from newsletter.core.extensions import db
-from newsletter.inquiries import intake
+from newsletter.inquiries import jobs
 from newsletter.mail import outbox
 from newsletter.models import Inquiry, InquiryAccess, InquiryResponse, OutgoingMail, utcnow
 from tests.helpers import MESSAGE, PRACTICE, html_of, queued, submit, text_of
@@ -29,7 +29,7 @@ def test_reply_is_threaded_under_the_acknowledgement_from_the_practice_and_quote
         auth.login(client)
         inquiry_id = submit().inquiry_id
 
-    response = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": REPLY, "quote_inquiry": "y"})
+    response = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", "body": REPLY, "quote_inquiry": "y"})
 
     assert response.status_code == 302
     with app.app_context():
@@ -58,7 +58,7 @@ def test_reply_without_the_quote_leaves_the_inquiry_out(auth, app, client):
         auth.login(client)
         inquiry_id = submit().inquiry_id
 
-    client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": "Glad you wrote."})
+    client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", "body": "Glad you wrote."})
 
     with app.app_context():
         [reply] = queued("inquiry_reply")
@@ -70,13 +70,13 @@ def test_a_second_reply_keeps_the_first_response_time(auth, app, client):
     with app.app_context():
         auth.login(client)
         inquiry_id = submit().inquiry_id
-    client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": "First."})
+    client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", "body": "First."})
     with app.app_context():
         first = db.session.get(Inquiry, inquiry_id).first_response_at
         db.session.get(Inquiry, inquiry_id).status = "consultation_scheduled"
         db.session.commit()
 
-    client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": "Second."})
+    client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", "body": "Second."})
 
     with app.app_context():
         inquiry = db.session.get(Inquiry, inquiry_id)
@@ -128,7 +128,7 @@ def test_an_empty_reply_is_refused_with_a_message_and_sends_nothing(auth, app, c
         auth.login(client)
         inquiry_id = submit().inquiry_id
 
-    response = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": "   "})
+    response = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", "body": "   "})
 
     assert response.status_code == 400 and "Please write your reply first." in response.get_data(as_text=True)
     with app.app_context():
@@ -140,7 +140,7 @@ def test_a_reply_too_long_is_refused_and_what_she_wrote_stays_in_the_box(auth, a
         auth.login(client)
         inquiry_id = submit().inquiry_id
 
-    response = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": "Dear Dana " + "x" * 10_000})
+    response = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", "body": "Dear Dana " + "x" * 10_000})
 
     assert response.status_code == 400 and "under 10,000 characters" in response.get_data(as_text=True)
     assert "Dear Dana xxx" in response.get_data(as_text=True)
@@ -157,7 +157,7 @@ def test_any_reply_or_call_note_is_sent_safely_or_refused_never_an_error(auth, a
         inquiry_id = submit(email=f"dana{abs(hash(body)) % 10**9}@example.com").inquiry_id
         replies_before = reply_count()
 
-    replied = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": body})
+    replied = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", "body": body})
     called = client.post(f"/admin/inquiries/{inquiry_id}/call", data={"note": note})
 
     assert replied.status_code in (302, 400) and called.status_code in (302, 400)
@@ -174,16 +174,16 @@ def test_a_purged_inquiry_cannot_be_answered_and_its_replies_are_erased(auth, ap
     with app.app_context():
         auth.login(client)
         inquiry_id = submit().inquiry_id
-    client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": REPLY})
+    client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", "body": REPLY})
     with app.app_context():
         db.session.get(Inquiry, inquiry_id).created_at = utcnow() - timedelta(days=400)
         db.session.commit()
-        assert intake.purge_expired() == 1
+        assert jobs.purge_expired() == 1
         db.session.commit()
         assert db.session.scalar(select(func.count()).select_from(InquiryResponse)) == 0
         replies_before = reply_count()
 
-    assert client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": "Hello?"}).status_code == 404
+    assert client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", "body": "Hello?"}).status_code == 404
     with app.app_context():
         assert reply_count() == replies_before
 
@@ -194,7 +194,7 @@ def test_reply_reaches_the_inquirer_through_the_real_worker_threaded(auth, app, 
         inquiry_id = submit().inquiry_id
         [ack] = queued("inquiry_ack")
 
-    client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": REPLY, "quote_inquiry": "y"})
+    client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", "body": REPLY, "quote_inquiry": "y"})
 
     smtp.wait_for_messages(1)
     [received] = smtp.to("dana@example.com")
@@ -212,6 +212,9 @@ def test_she_answers_an_inquiry_in_the_browser(app, live_server, admin_page, smt
 
     page.get_by_label("Your reply").fill("Hi Sam, thanks for writing. Could we talk on Thursday?")
     page.get_by_role("button", name="Send reply").click()
+    page.get_by_text("Send this reply to sam@example.com?").wait_for()  # it asks first, and shows what goes
+    assert page.get_by_text("Could we talk on Thursday?").is_visible()
+    page.get_by_role("button", name="Yes, send it").click()
 
     page.get_by_text("Your reply is on its way.").wait_for()
     assert page.get_by_text("You replied by e-mail").is_visible()
@@ -237,7 +240,7 @@ def test_a_kind_referral_lists_her_colleagues_and_closes_the_inquiry_as_referred
     assert "Denver Family Institute sliding scale" in body and "741741" in body and "988" in body
     assert 'name="close_as" type="hidden" value="referred"' in page
 
-    response = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={
+    response = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", 
         "body": "Hello,\nMaya Chen would be a good fit.\n", "close_as": "referred"})
 
     assert response.status_code == 302
@@ -253,7 +256,7 @@ def test_an_unknown_way_to_close_is_refused_and_sends_nothing(auth, app, client)
         auth.login(client)
         inquiry_id = submit().inquiry_id
 
-    response = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"body": "Hi", "close_as": "client"})
+    response = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", "body": "Hi", "close_as": "client"})
 
     assert response.status_code == 400 and "Unknown way to close the inquiry." in response.get_data(as_text=True)
     with app.app_context():

@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from newsletter.core.extensions import db
-from newsletter.inquiries.intake import InquiryDetails, SourceCount, source_report
+from newsletter.inquiries.intake import InquiryDetails
+from newsletter.inquiries.reports import SourceCount, source_report
 from newsletter.models import Inquiry
 from tests.helpers import submit
 

@@ -145,7 +145,7 @@ def test_one_acknowledgement_per_address_a_day_whatever_is_sent(app, client):
     ("visit bit.ly", ""), ("Dr. Smith", ""), ("J0hn", ""), ("", ""), ("x" * 40, ""),
 ])
 def test_greeting_uses_a_first_name_only_when_it_looks_like_one(name, greeting):
-    from newsletter.inquiries.intake import greeting_name
+    from newsletter.inquiries.composing import greeting_name
 
     assert greeting_name(name) == greeting
 

@@ -126,10 +126,10 @@ def test_she_invites_waitlisted_people_in_the_order_they_joined_once_accepting(a
     with app.app_context():
         first, second = entries()
 
-    refused = client.post(f"/admin/waitlist/{first.id}/invite")
+    refused = client.post(f"/admin/waitlist/{first.id}/invite", data={"confirmed": "yes"})
     set_accepting(client, True)
     page = client.get("/admin/waitlist").get_data(as_text=True)
-    client.post(f"/admin/waitlist/{first.id}/invite")
+    client.post(f"/admin/waitlist/{first.id}/invite", data={"confirmed": "yes"})
 
     assert refused.status_code == 302
     assert page.index("Dana Reyes") < page.index("Sam Ortiz")

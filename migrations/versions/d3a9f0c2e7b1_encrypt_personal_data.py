@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from newsletter.core.crypto import Encrypted, Unreadable, lookup_hash
 
 revision = 'd3a9f0c2e7b1'
-down_revision = "d3a9f6c2e417"
+down_revision = "d3a9f4b2c7e1"
 branch_labels = None
 depends_on = None
 

@@ -5,7 +5,7 @@ from flask import render_template
 
 from newsletter import dashboard
 from newsletter.admin.blueprint import bp
-from newsletter.inquiries.intake import describe_wait
+from newsletter.inquiries.reports import describe_wait
 
 
 @bp.get("/")

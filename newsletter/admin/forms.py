@@ -1,10 +1,15 @@
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import EmailField, PasswordField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import (
+    EmailField,
+    PasswordField,
+    RadioField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Regexp
 
-from newsletter.inquiries.intake import STATUS_LABELS
 from newsletter.mail.addresses import Address
 
 # No control characters (NUL, line breaks...): the database refuses some, and no code has them.
@@ -20,10 +25,6 @@ class CodeForm(FlaskForm):
     code = StringField("Code", validators=[
         DataRequired("Please type the 6-digit code from your authenticator app, or a recovery code."),
         Length(max=40, message="That is longer than any code."), _PRINTABLE])
-
-
-class InquiryStatusForm(FlaskForm):
-    status = SelectField("Status", choices=[SelectChoice(value, label) for value, label in STATUS_LABELS.items()])
 
 
 class InquiryNoteForm(FlaskForm):

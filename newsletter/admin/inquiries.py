@@ -1,5 +1,7 @@
 """Admin: the inquiry pipeline (inbox, spam folder, detail with status, notes, replies and calls). Every
-opening of an inquiry is written to the access log by the service."""
+opening of an inquiry is written to the access log by the service; every status change goes through
+the state table (inquiries/states.py), a refused one is a message; every action that mails the inquirer
+asks first (admin/confirm.py)."""
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -7,10 +9,15 @@ from flask_login import current_user
 
 from newsletter.accounts import practice
 from newsletter.admin.blueprint import bp
-from newsletter.admin.forms import InquiryNoteForm, InquiryStatusForm
-from newsletter.admin.inquiry_forms import InquiryCallForm, InquiryReplyForm
+from newsletter.admin.confirm import ask_first
+from newsletter.admin.forms import InquiryNoteForm
+from newsletter.admin.inquiry_forms import (
+    InquiryCallForm,
+    InquiryReplyForm,
+    InquiryStatusForm,
+)
 from newsletter.core.extensions import db
-from newsletter.inquiries import booking, intake, waitlist
+from newsletter.inquiries import booking, composing, pipeline, reports, states, waitlist
 from newsletter.models import Inquiry, WaitlistEntry
 from newsletter.web import send_after_response
 
@@ -19,23 +26,23 @@ from newsletter.web import send_after_response
 def inquiries_list():
     spam = request.args.get("folder") == "spam"
     status = request.args.get("status")
-    if status not in intake.STATUS_LABELS:
+    if status not in states.STATUS_LABELS:
         status = None
-    rows = intake.list_inquiries(spam=spam, status=status)
+    rows = pipeline.list_inquiries(spam=spam, status=status)
     return render_template(
         "admin/inquiries.html",
         rows=rows,
         spam=spam,
         status=status,
-        counts=intake.status_counts(),
-        spam_count=intake.spam_count(),
-        median_wait=intake.describe_wait(intake.median_response_time(intake.list_inquiries())),
-        labels=intake.STATUS_LABELS,
-        describe_wait=intake.describe_wait,
-        response_time=intake.response_time,
-        is_open=intake.is_open,
+        counts=reports.status_counts(),
+        spam_count=reports.spam_count(),
+        median_wait=reports.describe_wait(reports.median_response_time(pipeline.list_inquiries())),
+        labels=states.STATUS_LABELS,
+        describe_wait=reports.describe_wait,
+        response_time=reports.response_time,
+        is_open=reports.is_open,
         waitlist_count=len(waitlist.active()),
-        time_left=intake.time_left,
+        time_left=reports.time_left,
     )
 
 
@@ -43,7 +50,7 @@ def inquiries_list():
 def inquiry_detail(inquiry_id: int):
     if request.args.get("compose") == "referral":
         return _detail_page(inquiry_id, reply_form=InquiryReplyForm(
-            formdata=None, body=render_template("admin/_referral_reply.txt", **intake.referral_lists()),
+            formdata=None, body=render_template("admin/_referral_reply.txt", **pipeline.referral_lists()),
             quote_inquiry=False, close_as="referred"))
     return _detail_page(inquiry_id)
 
@@ -51,26 +58,27 @@ def inquiry_detail(inquiry_id: int):
 def _detail_page(inquiry_id: int, status_form: InquiryStatusForm | None = None,
                  note_form: InquiryNoteForm | None = None, reply_form: InquiryReplyForm | None = None,
                  call_form: InquiryCallForm | None = None, code: int = 200):
-    opened = intake.open_inquiry(inquiry_id, current_user.id)
+    opened = pipeline.open_inquiry(inquiry_id, current_user.id)
     if opened is None:
         abort(404)
     db.session.commit()  # the access log entry
-    status_form = status_form or InquiryStatusForm(status=opened.inquiry.status)
+    inquiry = opened.inquiry
     return render_template(
         "admin/inquiries_detail.html",
         opened=opened,
-        inquiry=opened.inquiry,
-        status_form=status_form,
+        inquiry=inquiry,
+        status_form=status_form or InquiryStatusForm(formdata=None),
+        moves=states.manual_actions(inquiry),
         note_form=note_form or InquiryNoteForm(formdata=None),
-        reply_form=reply_form or InquiryReplyForm(formdata=None),
+        reply_form=reply_form or InquiryReplyForm(formdata=None, quote_inquiry=not composing.quiet(inquiry)),
         call_form=call_form or InquiryCallForm(formdata=None),
-        mailto=intake.reply_link(opened.inquiry) if opened.inquiry.email else "",
-        heard_from=intake.heard_from_label(opened.inquiry),
-        consultation=booking.booked(opened.inquiry),
+        mailto=pipeline.reply_link(inquiry) if inquiry.email else "",
+        heard_from=composing.heard_from_label(inquiry),
+        consultation=booking.booked(inquiry),
         offers_consultations=bool(practice.profile().consultation_hours),
-        labels=intake.STATUS_LABELS,
-        wait=intake.describe_wait(intake.response_time(opened.inquiry)),
-        time_left=intake.time_left(opened.inquiry),
+        labels=states.STATUS_LABELS,
+        wait=reports.describe_wait(reports.response_time(inquiry)),
+        time_left=reports.time_left(inquiry),
         retention_days=current_app.config["INQUIRY_RETENTION_DAYS"],
     ), code
 
@@ -79,16 +87,29 @@ def _inquiry_or_404(inquiry_id: int) -> Inquiry:
     return db.get_or_404(Inquiry, inquiry_id)
 
 
+def _back_to(inquiry_id: int):
+    return redirect(url_for("admin.inquiry_detail", inquiry_id=inquiry_id))
+
+
+def _refused(inquiry: Inquiry, action: str):
+    """The state table has no such move: say so on the inquiry page, change nothing."""
+    flash(states.refusal(inquiry, action))
+    return _back_to(inquiry.id)
+
+
 @bp.post("/inquiries/<int:inquiry_id>/status")
 def inquiry_status(inquiry_id: int):
+    """A move by hand: close, reopen, mark contacted or scheduled."""
     inquiry = _inquiry_or_404(inquiry_id)
     form = InquiryStatusForm()
     if not form.validate():
         return _detail_page(inquiry_id, status_form=form, code=400)
-    intake.change_status(inquiry, form.status.data, current_user.id)
+    if not states.allows(inquiry, form.action.data):
+        return _refused(inquiry, form.action.data)
+    states.transition(inquiry, form.action.data, current_user.id)
     db.session.commit()
-    flash(f"Status set to “{intake.STATUS_LABELS[inquiry.status]}”.")
-    return redirect(url_for("admin.inquiry_detail", inquiry_id=inquiry_id))
+    flash(f"Status set to “{states.STATUS_LABELS[inquiry.status]}”.")
+    return _back_to(inquiry_id)
 
 
 @bp.post("/inquiries/<int:inquiry_id>/notes")
@@ -97,31 +118,38 @@ def inquiry_note(inquiry_id: int):
     form = InquiryNoteForm()
     if not form.validate():
         return _detail_page(inquiry_id, note_form=form, code=400)
-    intake.add_note(inquiry, form.body.data, current_user.id)
+    pipeline.add_note(inquiry, form.body.data, current_user.id)
     db.session.commit()
     flash("Note saved.")
-    return redirect(url_for("admin.inquiry_detail", inquiry_id=inquiry_id))
+    return _back_to(inquiry_id)
 
 
 @bp.post("/inquiries/<int:inquiry_id>/reply")
 def inquiry_reply(inquiry_id: int):
-    """Send her answer from the practice address, threaded under the acknowledgement."""
+    """Send her answer from the practice address, threaded under the acknowledgement, once she confirmed."""
     inquiry = _inquiry_or_404(inquiry_id)
     form = InquiryReplyForm()
     if not form.validate():
         return _detail_page(inquiry_id, reply_form=form, code=400)
-    try:
-        mail_ids = intake.send_reply(
-            inquiry, form.body.data, quote_inquiry=form.quote_inquiry.data, admin_id=current_user.id,
-            booking_link=booking.booking_url(inquiry) if form.booking_link.data else "")
-    except intake.NoOneToReplyTo:
+    if inquiry.purged_at is not None or not inquiry.email:
         abort(404)  # purged: there is no one to reply to
+    for action in ("reply", "refer") if form.close_as.data == "referred" else ("reply",):
+        if not states.allows(inquiry, action):
+            return _refused(inquiry, action)
+    closing = " and close the inquiry as referred elsewhere" if form.close_as.data else ""
+    question = f"Send this reply to {inquiry.email}{closing}?"
+    if (page := ask_first(question, url_for("admin.inquiry_detail", inquiry_id=inquiry_id, _anchor="reply"),
+                          detail=form.body.data)) is not None:
+        return page
+    mail_ids = pipeline.send_reply(
+        inquiry, form.body.data, quote_inquiry=form.quote_inquiry.data, admin_id=current_user.id,
+        booking_link=booking.booking_url(inquiry) if form.booking_link.data else "")
     if form.close_as.data == "referred":
-        intake.change_status(inquiry, "referred", current_user.id)
+        states.transition(inquiry, "refer", current_user.id)
     db.session.commit()
     send_after_response(mail_ids)
     flash("Your reply is on its way." + (" The inquiry is closed as referred elsewhere." if form.close_as.data else ""))
-    return redirect(url_for("admin.inquiry_detail", inquiry_id=inquiry_id))
+    return _back_to(inquiry_id)
 
 
 @bp.post("/inquiries/<int:inquiry_id>/call")
@@ -131,25 +159,35 @@ def inquiry_call(inquiry_id: int):
     form = InquiryCallForm()
     if not form.validate():
         return _detail_page(inquiry_id, call_form=form, code=400)
-    intake.record_call(inquiry, form.note.data or "", current_user.id)
+    if not states.allows(inquiry, "call"):
+        return _refused(inquiry, "call")
+    pipeline.record_call(inquiry, form.note.data or "", current_user.id)
     db.session.commit()
     flash("Call recorded.")
-    return redirect(url_for("admin.inquiry_detail", inquiry_id=inquiry_id))
+    return _back_to(inquiry_id)
 
 
 @bp.post("/inquiries/<int:inquiry_id>/spam")
 def inquiry_spam(inquiry_id: int):
+    """Move to the spam folder, or back to the inbox (which sends the mails it never got, so it asks first)."""
     inquiry = _inquiry_or_404(inquiry_id)
-    if request.form.get("action") == "not_spam":
-        mail_ids = intake.not_spam(inquiry, current_user.id)
-        db.session.commit()
-        send_after_response(mail_ids)
-        flash("Moved to the inbox." + (" Its forward and acknowledgement are on their way." if mail_ids else ""))
-    else:
-        intake.mark_spam(inquiry, current_user.id)
+    action = "not_spam" if request.form.get("action") == "not_spam" else "spam"
+    if not states.allows(inquiry, action):
+        return _refused(inquiry, action)
+    if action == "spam":
+        states.transition(inquiry, "spam", current_user.id)
         db.session.commit()
         flash("Moved to the spam folder. It is kept there until the retention period ends.")
-    return redirect(url_for("admin.inquiry_detail", inquiry_id=inquiry_id))
+        return _back_to(inquiry_id)
+    if inquiry.forwarded_at is None and inquiry.purged_at is None and (page := ask_first(
+            f"Move it to the inbox and send {inquiry.email} the acknowledgement it never got?",
+            url_for("admin.inquiry_detail", inquiry_id=inquiry_id), button="Yes, move it and send")) is not None:
+        return page
+    mail_ids = pipeline.not_spam(inquiry, current_user.id)
+    db.session.commit()
+    send_after_response(mail_ids)
+    flash("Moved to the inbox." + (" Its forward and acknowledgement are on their way." if mail_ids else ""))
+    return _back_to(inquiry_id)
 
 
 @bp.get("/waitlist", endpoint="waitlist")
@@ -166,10 +204,16 @@ def waitlist_invite(entry_id: int):
     if not practice.profile().accepting_clients:
         flash("Turn on “I'm accepting new clients” under Practice before inviting people.")
         return redirect(url_for("admin.waitlist"))
-    try:
-        mail_ids = waitlist.invite(entry, current_user.id)
-    except waitlist.NotOnTheList:
+    inquiry = db.session.get(Inquiry, entry.inquiry_id)
+    if entry.left_at is not None or not inquiry.email:
         abort(404)
+    if not states.allows(inquiry, "invite"):
+        flash(states.refusal(inquiry, "invite"))
+        return redirect(url_for("admin.waitlist"))
+    if (page := ask_first(f"Offer the opened place to {inquiry.email} and take them off the waitlist?",
+                          url_for("admin.waitlist"))) is not None:
+        return page
+    mail_ids = waitlist.invite(entry, current_user.id)
     db.session.commit()
     send_after_response(mail_ids)
     flash("Invitation sent. They are off the waitlist; their answer comes to the practice inbox.")
@@ -179,17 +223,24 @@ def waitlist_invite(entry_id: int):
 @bp.get("/inquiries/sources", endpoint="inquiry_sources")
 def inquiry_sources():
     """Where inquiries come from, by month, and how many became clients."""
-    return render_template("admin/inquiries_sources.html", rows=intake.source_report())
+    return render_template("admin/inquiries_sources.html", rows=reports.source_report())
 
 
 @bp.post("/inquiries/<int:inquiry_id>/consultation/cancel")
 def consultation_cancel(inquiry_id: int):
     """Cancel the booked consultation; both sides get an .ics cancellation."""
-    consultation = booking.booked(_inquiry_or_404(inquiry_id))
+    inquiry = _inquiry_or_404(inquiry_id)
+    consultation = booking.booked(inquiry)
     if consultation is None:
         abort(404)
+    if not states.allows(inquiry, "cancel_consultation"):
+        return _refused(inquiry, "cancel_consultation")
+    when = practice.local_time(consultation.starts_at, "%A, %B %-d at %-I:%M %p")
+    if (page := ask_first(f"Cancel the consultation on {when} and tell {inquiry.email}?",
+                          url_for("admin.inquiry_detail", inquiry_id=inquiry_id), button="Yes, cancel it")) is not None:
+        return page
     mail_ids = booking.cancel(consultation, current_user.id)
     db.session.commit()
     send_after_response(mail_ids)
     flash("Consultation cancelled. They have been told, and the time is free again.")
-    return redirect(url_for("admin.inquiry_detail", inquiry_id=inquiry_id))
+    return _back_to(inquiry_id)

@@ -1,5 +1,6 @@
 """The lead pipeline: an inquiry from the contact form to a reply, a booked consultation, the waitlist or a
-referral (intake, booking, waitlist), the practice calendar (business_days) and crisis language (safety).
+referral (intake; composing its mails; the pipeline in the admin; reports; scheduled jobs; booking; waitlist),
+the practice calendar (business_days) and crisis language (safety).
 
 May import: readers, accounts, mail, models, core.
 """

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from newsletter.accounts import practice
 from newsletter.core import tokens
 from newsletter.core.extensions import db
-from newsletter.inquiries import business_days, intake
+from newsletter.inquiries import business_days, composing, states
 from newsletter.mail import compose, outbox
 from newsletter.models import Consultation, Inquiry, utcnow
 
@@ -124,30 +124,29 @@ def book(inquiry: Inquiry, starts_at: datetime) -> tuple[Consultation, list[int]
             db.session.add(consultation)
     except IntegrityError as exc:
         raise SlotTaken(starts_at) from exc
-    if inquiry.status in ("new", "contacted"):
-        intake.change_status(inquiry, "consultation_scheduled", None)
+    states.transition(inquiry, "book", None)
     return consultation, _invites(inquiry, consultation, cancelled=False)
 
 
 def cancel(consultation: Consultation, admin_id: int | None) -> list[int]:
-    """Cancel a consultation (the slot is free again) and tell both sides, with an .ics cancellation."""
+    """Cancel a consultation (the slot is free again, the inquiry back to the status the state table gives)
+    and tell both sides, with an .ics cancellation; states.NotAllowed if its status refuses it."""
     inquiry = db.session.get(Inquiry, consultation.inquiry_id)
+    states.transition(inquiry, "cancel_consultation", admin_id)
     mail_ids = _invites(inquiry, consultation, cancelled=True)
     db.session.delete(consultation)
-    intake.log_action(inquiry, admin_id, "consultation cancelled")
     return mail_ids
 
 
 def _invites(inquiry: Inquiry, consultation: Consultation, *, cancelled: bool) -> list[int]:
     when = practice.local_time(consultation.starts_at, "%A, %B %-d at %-I:%M %p")
     ics = calendar_file(consultation, inquiry, cancelled=cancelled)
-    context = {"inquiry": inquiry, "when": when, "cancelled": cancelled, "minutes": int(LENGTH.total_seconds() // 60)}
-    to_person = outbox.queue_template("consultation_invite", to=inquiry.email, to_name=inquiry.name,
-                                      from_=intake.sender_for(inquiry), reply_to=compose.practice_inbox(),
-                                      attachments=[("invite.ics", ics)], for_practice=False, **context)
+    context = {"when": when, "cancelled": cancelled, "minutes": int(LENGTH.total_seconds() // 60)}
+    to_person = composing.queue_to_inquirer("consultation_invite", inquiry, attachments=[("invite.ics", ics)],
+                                            for_practice=False, **context)
     to_practice = outbox.queue_template("consultation_invite", to=compose.practice_inbox().address,
-                                        attachments=[("invite.ics", ics)], for_practice=True,
-                                        admin_url=intake.admin_url(inquiry), **context)
+                                        attachments=[("invite.ics", ics)], for_practice=True, inquiry=inquiry,
+                                        admin_url=composing.admin_url(inquiry), **context)
     return [to_person.id, to_practice.id]
 
 

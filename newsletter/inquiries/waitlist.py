@@ -15,8 +15,7 @@ from sqlalchemy import select
 from newsletter.accounts.practice import profile
 from newsletter.core import tokens
 from newsletter.core.extensions import db
-from newsletter.inquiries import intake
-from newsletter.mail import compose, outbox
+from newsletter.inquiries import composing, states
 from newsletter.models import Inquiry, WaitlistEntry, utcnow
 
 ANSWER_DAYS = 14
@@ -43,9 +42,7 @@ def answer_url(entry: WaitlistEntry) -> str:
 
 
 def _mail(prefix: str, entry: WaitlistEntry, inquiry: Inquiry, **context) -> int:
-    row = outbox.queue_template(prefix, to=inquiry.email, to_name=inquiry.name, from_=intake.sender_for(inquiry),
-                                reply_to=compose.practice_inbox(), inquiry=inquiry, entry=entry, **context)
-    return row.id
+    return composing.queue_to_inquirer(prefix, inquiry, entry=entry, **context).id
 
 
 def _leave(entry: WaitlistEntry, reason: str, now: datetime) -> None:
@@ -88,11 +85,11 @@ def answer(entry: WaitlistEntry, keep: bool, now: datetime | None = None) -> Non
 
 
 def invite(entry: WaitlistEntry, admin_id: int | None) -> list[int]:
-    """A place has opened: write to this person (a first response) and take them off the list."""
+    """A place has opened: write to this person (a first response) and take them off the list;
+    states.NotAllowed if the inquiry's status refuses an invitation."""
     inquiry = db.session.get(Inquiry, entry.inquiry_id)
     if entry.left_at is not None or not inquiry.email:
         raise NotOnTheList(entry.id)
+    states.transition(inquiry, "invite", admin_id)
     _leave(entry, LEFT_INVITED, utcnow())
-    mail_id = _mail("waitlist_invite", entry, inquiry)
-    intake.record_invitation(inquiry, admin_id)
-    return [mail_id]
+    return [_mail("waitlist_invite", entry, inquiry)]

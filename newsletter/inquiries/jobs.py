@@ -1,0 +1,119 @@
+"""The inquiries' scheduled jobs: the reply-by nudge, the daily digest of waiting inquiries, and purging
+what inquirers wrote after the retention period. Called by the beat tasks; callers commit.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import delete, func, select
+
+from newsletter.core.extensions import db
+from newsletter.inquiries import business_days
+from newsletter.inquiries.composing import MAIL_KINDS, admin_url, practice_inbox
+from newsletter.inquiries.reports import describe_wait, time_left
+from newsletter.mail import outbox
+from newsletter.models import (
+    Inquiry,
+    InquiryNote,
+    InquiryResponse,
+    OutgoingMail,
+    WaitlistEntry,
+    utcnow,
+)
+from newsletter.models.outbox import MAIL_PENDING
+
+DIGEST_KIND = "inquiry_digest"
+NUDGE_KIND = "inquiry_nudge"
+
+
+def queue_nudges(now: datetime | None = None) -> list[int]:
+    """Remind the practice, once per inquiry, of inquiries still unanswered on their reply-by day.
+
+    One mail lists every inquiry that reached its day since the last run; returns the mail ids.
+    """
+    now = now or utcnow()
+    today = business_days.practice_calendar().local_date(now)
+    due = list(db.session.scalars(
+        select(Inquiry)
+        .where(Inquiry.status == "new", Inquiry.first_response_at.is_(None), Inquiry.spam.is_(False),
+               Inquiry.purged_at.is_(None), Inquiry.nudged_at.is_(None), Inquiry.reply_by <= today)
+        .order_by(Inquiry.urgent.desc(), Inquiry.reply_by, Inquiry.created_at)
+    ))
+    if not due:
+        return []
+    for inquiry in due:
+        inquiry.nudged_at = now
+    row = outbox.queue_template(
+        NUDGE_KIND,
+        to=practice_inbox(),
+        due=[(inquiry, admin_url(inquiry), business_days.long_date(inquiry.reply_by), time_left(inquiry, now))
+             for inquiry in due],
+        names=current_app.config["INQUIRY_FORWARD_MODE"] == "full",
+        list_url=f"{current_app.config['BASE_URL']}/admin/inquiries",
+    )
+    return [row.id]
+
+
+def queue_digest(now: datetime | None = None) -> list[int]:
+    """Queue one reminder to the practice listing inquiries still new after INQUIRY_DIGEST_AFTER_HOURS.
+
+    Returns the mail ids queued: none when nothing is waiting or a digest already went out in the
+    last 20 hours (a second beat run the same day sends nothing).
+    """
+    now = now or utcnow()
+    recent = db.session.scalar(
+        select(func.count()).select_from(OutgoingMail)
+        .where(OutgoingMail.kind == DIGEST_KIND, OutgoingMail.created_at > now - timedelta(hours=20))
+    )
+    if recent:
+        return []
+    cutoff = now - timedelta(hours=current_app.config["INQUIRY_DIGEST_AFTER_HOURS"])
+    waiting = list(db.session.scalars(
+        select(Inquiry)
+        .where(Inquiry.status == "new", Inquiry.spam.is_(False), Inquiry.purged_at.is_(None),
+               Inquiry.created_at <= cutoff)
+        .order_by(Inquiry.urgent.desc(), Inquiry.created_at)
+    ))
+    if not waiting:
+        return []
+    for inquiry in waiting:
+        inquiry.digest_sent_at = now
+    row = outbox.queue_template(
+        DIGEST_KIND,
+        to=practice_inbox(),
+        waiting=[(inquiry, admin_url(inquiry), describe_wait(now - inquiry.created_at)) for inquiry in waiting],
+        hours=current_app.config["INQUIRY_DIGEST_AFTER_HOURS"],
+        names=current_app.config["INQUIRY_FORWARD_MODE"] == "full",
+        list_url=f"{current_app.config['BASE_URL']}/admin/inquiries",
+    )
+    return [row.id]
+
+
+def purge_expired(now: datetime | None = None) -> int:
+    """Erase what inquirers wrote (name, address, phone, message, notes, sent mail) after
+    INQUIRY_RETENTION_DAYS; the rows stay, so counts by status and response times survive.
+    Returns how many inquiries were purged."""
+    now = now or utcnow()
+    cutoff = now - timedelta(days=current_app.config["INQUIRY_RETENTION_DAYS"])
+    expired = list(db.session.scalars(
+        select(Inquiry).where(Inquiry.created_at < cutoff, Inquiry.purged_at.is_(None))
+    ))
+    for inquiry in expired:
+        inquiry.name, inquiry.email, inquiry.fingerprint = "", "", None
+        inquiry.partner_name, inquiry.heard_from_other = "", ""
+        inquiry.phone = inquiry.message = None
+        inquiry.purged_at = now
+    if expired:
+        expired_ids = [i.id for i in expired]
+        db.session.execute(delete(InquiryNote).where(InquiryNote.inquiry_id.in_(expired_ids)))
+        db.session.execute(delete(InquiryResponse).where(InquiryResponse.inquiry_id.in_(expired_ids)))
+        for entry in db.session.scalars(select(WaitlistEntry).where(WaitlistEntry.inquiry_id.in_(expired_ids),
+                                                                    WaitlistEntry.left_at.is_(None))):
+            entry.left_at, entry.left_reason = now, "purged"
+    # The forwards and acknowledgements carry the same words, encrypted; sent ones go too.
+    db.session.execute(
+        delete(OutgoingMail).where(OutgoingMail.kind.in_(MAIL_KINDS), OutgoingMail.status != MAIL_PENDING,
+                                   OutgoingMail.created_at < cutoff)
+    )
+    return len(expired)
