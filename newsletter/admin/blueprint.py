@@ -4,8 +4,9 @@ from flask import Blueprint, current_app, flash, redirect, request, session, url
 from flask_login import current_user, logout_user
 
 from newsletter.accounts import audit
-from newsletter.core.extensions import db
 from newsletter.core.web_extensions import login_manager
+from newsletter.deliverability import bounces
+from newsletter.sending import control, warmup
 
 bp = Blueprint("admin", __name__)
 
@@ -45,9 +46,33 @@ def _session_expired() -> bool:
     return now - session.get("seen_at", 0) > idle or now - session.get("signed_in_at", 0) > lifetime
 
 
-def audit_action(action: str, detail: str = "", *, commit: bool = False) -> None:
-    """Record what the signed-in admin did, from where; saved with the view's commit, or now with commit=True."""
+def audit_action(action: str, detail: str = "") -> None:
+    """Record what the signed-in admin did, from where; saved with the view's commit."""
     admin_id = current_user.id if current_user.is_authenticated else None
     audit.record(action, detail, admin_id, request.remote_addr)
-    if commit:
-        db.session.commit()
+
+
+# -- what the admin's templates read: their globals, registered with the blueprint they serve
+
+@bp.app_template_global()
+def issue_bounces(issue_id: int) -> bounces.Health:
+    """An issue's bounces and complaints (templates/admin/_issue_bounces.html)."""
+    return bounces.issue_health(issue_id)
+
+
+@bp.app_template_global()
+def deliverability() -> bounces.Health:
+    """Complaints and bounces across recent issues (templates/admin/_deliverability_warning.html)."""
+    return bounces.health()
+
+
+@bp.app_template_global()
+def sending_progress(issue_id: int) -> control.Progress | None:
+    """The progress of an issue, for templates/admin/_issue_progress.html's first paint."""
+    return control.progress(issue_id)
+
+
+@bp.app_template_global()
+def sending_warmup() -> warmup.WarmupDay | None:
+    """Where the practice is on its warm-up plan today (None without a plan), for the progress card."""
+    return warmup.today()

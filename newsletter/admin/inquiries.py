@@ -10,9 +10,9 @@ from flask_login import current_user
 from newsletter.accounts import practice
 from newsletter.admin.blueprint import bp
 from newsletter.admin.confirm import ask_first
-from newsletter.admin.forms import InquiryNoteForm
-from newsletter.admin.inquiry_forms import (
+from newsletter.admin.forms import (
     InquiryCallForm,
+    InquiryNoteForm,
     InquiryReplyForm,
     InquiryStatusForm,
 )

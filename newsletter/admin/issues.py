@@ -5,69 +5,18 @@ from collections.abc import Callable
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from flask_wtf.file import FileField
 from sqlalchemy import select
-from wtforms import DateTimeLocalField, EmailField, SelectField, SelectMultipleField, StringField, TextAreaField
-from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
 
 from newsletter.accounts import practice
 from newsletter.admin.blueprint import audit_action, bp
+from newsletter.admin.forms import ImportForm, IssueForm, ScheduleForm, TestSendForm
 from newsletter.core.extensions import db
-from newsletter.mail.addresses import Address, InvalidAddress
+from newsletter.mail.addresses import InvalidAddress
 from newsletter.models import Issue
-from newsletter.publishing import articles, issues
+from newsletter.publishing import issues
 from newsletter.readers import lists
 from newsletter.tasks import dispatch_due_issues, enqueue
 from newsletter.web import send_after_response
-
-FORMAT_CHOICES = [SelectChoice("", "Detect automatically"), SelectChoice(articles.TEXT, "Plain text"),
-                  SelectChoice(articles.MARKDOWN, "Markdown")]
-MAX_SOURCE = 200_000
-
-
-def _without_nul(value: str | None) -> str | None:
-    """A NUL character is never meant (PostgreSQL cannot store it in text): drop it."""
-    return value.replace("\x00", "") if isinstance(value, str) else value
-
-
-TEXT_FILTERS = [_without_nul]
-
-
-class ImportForm(FlaskForm):
-    file = FileField("Article file (.txt or .md)")
-    source = TextAreaField("…or paste the article", validators=[Optional(), Length(max=MAX_SOURCE)], filters=TEXT_FILTERS)
-    title = StringField("Title (optional: the first line is the title)", validators=[Optional(), Length(max=300)],
-                        filters=TEXT_FILTERS)
-    source_format = SelectField("Format", choices=FORMAT_CHOICES, validate_choice=True)
-
-
-class IssueForm(FlaskForm):
-    title = StringField("Title", validators=[DataRequired("Please give the issue a title."), Length(max=300)],
-                        filters=TEXT_FILTERS)
-    subject = StringField("Subject line (empty: the title)", validators=[Optional(), Length(max=300)],
-                          filters=TEXT_FILTERS)
-    preheader = StringField("Preheader (empty: the opening sentence)", validators=[Optional(), Length(max=500)],
-                            filters=TEXT_FILTERS)
-    source = TextAreaField("Article", validators=[DataRequired("The article is empty."), Length(max=MAX_SOURCE)],
-                           filters=TEXT_FILTERS)
-    source_format = SelectField("Format", choices=FORMAT_CHOICES[1:], validate_choice=True)
-
-    def content(self) -> issues.Content:
-        return issues.Content(title=self.title.data, subject=self.subject.data or "",
-                              preheader=self.preheader.data or "", source=self.source.data,
-                              source_format=self.source_format.data)
-
-
-class TestSendForm(FlaskForm):
-    to = EmailField("Send a test copy to", validators=[Address()])
-
-
-class ScheduleForm(FlaskForm):
-    send_at = DateTimeLocalField("Send on", format="%Y-%m-%dT%H:%M", validators=[Optional()])
-    # List slugs (offered once there are two lists); none ticked: the default list.
-    lists = SelectMultipleField("Send to", choices=[], validate_choice=False)
 
 
 def _issue(issue_id: int) -> Issue:

@@ -3,74 +3,13 @@ office days and holidays the reply-by clock counts."""
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, IntegerField, SelectMultipleField, StringField, TextAreaField, widgets
-from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from newsletter.accounts import practice
 from newsletter.admin.blueprint import bp
+from newsletter.admin.forms import NewClientsForm, OfficeDaysForm, PracticeProfileForm, ReferralsForm
 from newsletter.core.extensions import db
-from newsletter.inquiries import booking, business_days
-from newsletter.mail.addresses import Address
+from newsletter.inquiries import business_days
 from newsletter.publishing import issues
-
-
-class PracticeProfileForm(FlaskForm):
-    practice_name = StringField("Practice name", validators=[DataRequired("Please enter the practice's name."), Length(max=200)])
-    therapist_name = StringField("Your name as readers see it", validators=[DataRequired("Please enter your name."), Length(max=200)])
-    credentials = StringField("Credentials (one line)", validators=[Optional(), Length(max=300)])
-    tagline = StringField("Tagline", validators=[Optional(), Length(max=300)])
-    signature = TextAreaField("Signature (the lines under each article; the first one is your name)",
-                              validators=[DataRequired("Please enter at least your name."), Length(max=1000)])
-    postal_address = StringField("Postal address (shown in every mail's footer)",
-                                 validators=[DataRequired("Mail to readers must show a postal address."), Length(max=300)])
-    website = StringField("Website", validators=[Optional(), Length(max=300)])
-    email = EmailField("Contact e-mail", validators=[Address(required=False)])
-    phone = StringField("Phone", validators=[Optional(), Length(max=40)])
-
-
-class OfficeDaysForm(FlaskForm):
-    working_days = SelectMultipleField(
-        "Days you answer inquiries", coerce=int,
-        choices=[SelectChoice(day, name) for day, name in business_days.WEEKDAYS.items()],
-        option_widget=widgets.CheckboxInput(), widget=widgets.ListWidget(prefix_label=False),
-        validators=[DataRequired("Please choose at least one day.")],
-    )
-    holidays = TextAreaField("Holidays and days off (one date a line, like 2026-12-25 Christmas)",
-                             validators=[Optional(), Length(max=5000, message="Please keep the list under 5,000 characters.")])
-
-    consultation_hours = TextAreaField(
-        "Hours for free 15-minute consultations (a window a line, like Tuesday 14:00-16:00)",
-        validators=[Optional(), Length(max=2000, message="Please keep the hours under 2,000 characters.")])
-
-    def validate_consultation_hours(self, field) -> None:
-        try:
-            booking.parse_hours(field.data or "")
-        except booking.InvalidHours as exc:
-            raise ValidationError(f"“{exc}” isn't like “Tuesday 14:00-16:00”: a weekday, then a start and end time.") from exc
-
-    def validate_holidays(self, field) -> None:
-        try:
-            business_days.parse_holidays(field.data or "")
-        except business_days.InvalidHoliday as exc:
-            raise ValidationError(f"“{exc}” is not a date: please write it as YYYY-MM-DD, like 2026-12-25.") from exc
-
-
-class NewClientsForm(FlaskForm):
-    accepting_clients = BooleanField("I'm accepting new clients")
-    waitlist_check_weeks = IntegerField(
-        "While I'm not, ask waitlisted people every … weeks whether they still want a place",
-        validators=[InputRequired("Please enter a number of weeks."),
-                    NumberRange(min=1, max=52, message="Please choose between 1 and 52 weeks.")])
-
-
-class ReferralsForm(FlaskForm):
-    referral_colleagues = TextAreaField("Colleagues you refer to (one a line: name, what they do, phone or website)",
-                                        validators=[Optional(), Length(max=5000, message="Please keep the list under 5,000 characters.")])
-    low_cost_options = TextAreaField("Low-cost options (one a line)",
-                                     validators=[Optional(), Length(max=5000, message="Please keep the list under 5,000 characters.")])
-
 
 FIELDS = ("practice_name", "therapist_name", "credentials", "tagline", "signature", "postal_address", "website",
           "email", "phone")

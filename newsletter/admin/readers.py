@@ -62,7 +62,8 @@ def reader_detail(reader_id: int):
 @bp.get("/readers/<int:reader_id>/export.json")
 def reader_export(reader_id: int):
     """Everything kept about one reader, as a JSON download (a data-access request)."""
-    audit_action("reader_export", f"reader #{reader_id}", commit=True)
+    audit_action("reader_export", f"reader #{reader_id}")
+    db.session.commit()
     body = json.dumps(subscriptions.reader_data(_reader(reader_id)), indent=2, ensure_ascii=False)
     return Response(body, mimetype="application/json",
                     headers={"Content-Disposition": f'attachment; filename="reader-{reader_id}.json"'})
@@ -102,7 +103,8 @@ def readers_import():
 
 @bp.get("/readers/export.csv")
 def readers_export():
-    audit_action("subscribers_export", commit=True)
+    audit_action("subscribers_export")
+    db.session.commit()
     return Response(stream_with_context(subscriptions.export_csv()), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="readers.csv"'})
 

@@ -6,7 +6,8 @@ from typing import Callable
 from flask import abort, flash, jsonify, redirect, url_for
 
 from newsletter.admin.blueprint import audit_action, bp
-from newsletter.sending import control, warmup
+from newsletter.core.extensions import db
+from newsletter.sending import control
 from newsletter.tasks import enqueue_batches
 
 
@@ -45,22 +46,11 @@ def _change_sending(issue_id: int, change: Callable[[int], bool], done: str, ref
                     then: Callable[[int], object] | None = None):
     """Apply `change` (pause, resume, cancel), audited as issue_<change> and committed, then `then`; say how it went."""
     if change(issue_id):
-        audit_action(f"issue_{change.__name__}", f"issue #{issue_id}", commit=True)
+        audit_action(f"issue_{change.__name__}", f"issue #{issue_id}")
+        db.session.commit()
         if then:
             then(issue_id)
         flash(done)
     else:
         flash(refused)
     return redirect(url_for("admin.issue_edit", issue_id=issue_id))
-
-
-@bp.app_template_global("sending_progress")
-def sending_progress(issue_id: int) -> control.Progress | None:
-    """The progress of an issue, for templates/admin/_issue_progress.html's first paint."""
-    return control.progress(issue_id)
-
-
-@bp.app_template_global("sending_warmup")
-def sending_warmup() -> warmup.WarmupDay | None:
-    """Where the practice is on its warm-up plan today (None without a plan), for the progress card."""
-    return warmup.today()

@@ -415,15 +415,3 @@ def _sendgrid_key(encoded: str) -> ec.EllipticCurvePublicKey:
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise Rejected(503, "SENDGRID_WEBHOOK_PUBLIC_KEY is not an elliptic-curve key")
     return key
-
-
-# -- the admin's view of it (templates/admin/_issue_bounces.html, _deliverability_warning.html)
-
-@bp.app_template_global()
-def issue_bounces(issue_id: int) -> bounces.Health:
-    return bounces.issue_health(issue_id)
-
-
-@bp.app_template_global()
-def deliverability() -> bounces.Health:
-    return bounces.health()

@@ -1,4 +1,6 @@
 """Public forms. Field names are part of the interface (SPEC.md): keep them."""
+from __future__ import annotations
+
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -13,6 +15,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
+from newsletter.mail import addresses
 from newsletter.mail.addresses import Address
 from newsletter.models.inquiries import HEARD_FROM
 
@@ -65,3 +68,11 @@ class ContactForm(HoneypotMixin, FlaskForm):
     def validate_preferred_contact(self, field) -> None:
         if field.data == "phone" and not (self.phone.data or "").strip():
             raise ValidationError("Please add a phone number, or choose email.")
+
+
+class PreferencesForm(FlaskForm):
+    lists = SelectMultipleField("Newsletters", choices=[], validate_choice=False)
+    break_months = RadioField("Take a break", default="", validate_choice=False,
+                              choices=[SelectChoice("", "No break"), SelectChoice("1", "1 month"),
+                                       SelectChoice("2", "2 months"), SelectChoice("3", "3 months")])
+    new_email = EmailField("New email address", validators=[addresses.Address(required=False)])

@@ -8,9 +8,6 @@ Token routes (for the registry of token routes): `public.preferences_page` reads
 from __future__ import annotations
 
 from flask import render_template, request
-from flask_wtf import FlaskForm
-from wtforms import EmailField, RadioField, SelectMultipleField
-from wtforms.fields.choices import SelectChoice
 
 from newsletter.accounts import practice
 from newsletter.core import tokens
@@ -18,6 +15,7 @@ from newsletter.core.extensions import db
 from newsletter.core.web_extensions import limiter
 from newsletter.mail import addresses
 from newsletter.public.blueprint import bp
+from newsletter.public.forms import PreferencesForm
 from newsletter.public.signup import _invalid_link
 from newsletter.readers import lists, preferences, subscriptions
 from newsletter.web import origin, send_after_response
@@ -25,12 +23,6 @@ from newsletter.web import origin, send_after_response
 SAVE, ADDRESS, END_BREAK, LEAVE = "save", "address", "end_break", "leave"
 
 
-class PreferencesForm(FlaskForm):
-    lists = SelectMultipleField("Newsletters", choices=[], validate_choice=False)
-    break_months = RadioField("Take a break", default="", validate_choice=False,
-                              choices=[SelectChoice("", "No break"), SelectChoice("1", "1 month"),
-                                       SelectChoice("2", "2 months"), SelectChoice("3", "3 months")])
-    new_email = EmailField("New email address", validators=[addresses.Address(required=False)])
 
 
 def _page(subscriber, form: PreferencesForm, status: int = 200, done: str = ""):
