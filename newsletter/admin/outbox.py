@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import abort, current_app, render_template, request
 
 from newsletter.admin.blueprint import bp
-from newsletter.mail import compose
+from newsletter.mail.transports import OutboxTransport
 
 PAGE_SIZE = 25
 MAX_SEARCH = 200
@@ -20,7 +20,7 @@ def outbox():
     query = request.args.get("q", "")[:MAX_SEARCH].strip()
     page = request.args.get("page", "1")
     page = max(int(page), 1) if page.isdigit() else 1
-    messages = [_summary(path) for path in compose.outbox_messages(limit=None)]
+    messages = [_summary(path) for path in OutboxTransport(current_app.config).messages(limit=None)]
     if query:
         needle = query.casefold()
         messages = [m for m in messages if needle in f"{m['to']} {m['subject']}".casefold()]
@@ -33,8 +33,8 @@ def outbox():
 
 @bp.get("/outbox/<name>")
 def outbox_message(name: str):
-    path = Path(current_app.config["OUTBOX_DIR"]) / name
-    if "/" in name or not name.endswith(".eml") or not path.is_file():
+    path = OutboxTransport(current_app.config).message(name)
+    if path is None:
         abort(404)
     message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
     html = message.get_body(("html",))

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Mapping
 
 from flask import current_app, render_template
 from jinja2 import TemplateNotFound
@@ -277,12 +277,3 @@ def dkim_sign(message: bytes, config: Mapping) -> bytes:
                          b"list-unsubscribe-post", b"list-id", b"reply-to", b"mime-version", b"content-type"],
     )
     return signature + message
-
-
-def outbox_messages(limit: int = 200) -> Iterable[Path]:
-    """The newest .eml files in the outbox folder, newest first."""
-    folder = Path(current_app.config["OUTBOX_DIR"])
-    if not folder.is_dir():
-        return []
-    return sorted(folder.glob("*.eml"), reverse=True)[:limit]
-

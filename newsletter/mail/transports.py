@@ -167,12 +167,24 @@ class SMTPTransport:
 
 
 class OutboxTransport:
-    """The embedded default: every message becomes an .eml file, viewable in the admin."""
+    """The embedded default: every message becomes an .eml file in the outbox folder (OUTBOX_DIR), viewable in
+    the admin. The one place that knows the folder: the admin lists and reads it through `messages` and `message`."""
 
     dot_stuffed = False
 
     def __init__(self, config: Mapping):
         self.folder = Path(config["OUTBOX_DIR"])
+
+    def messages(self, limit: int | None = 200) -> list[Path]:
+        """The newest .eml files, newest first."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(self.folder.glob("*.eml"), reverse=True)[:limit]
+
+    def message(self, name: str) -> Path | None:
+        """The file of one message by its name, or None (a name with a path in it is no message's)."""
+        path = self.folder / name
+        return path if "/" not in name and name.endswith(".eml") and path.is_file() else None
 
     def send(self, sender: str, recipient: str, message: bytes, *, stuffed: bool = False) -> None:
         if stuffed:
