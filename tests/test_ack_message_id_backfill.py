@@ -24,10 +24,11 @@ DRAFT_MARK = b"\x00draft\n"  # how that release's outbox marked a draft (newslet
 DRAFTED = (1, "dana@example.com", "<ack-drafted@newsletter.test>")  # its acknowledgement still a draft
 SENT = (2, "sam@example.com", "<ack-sent@newsletter.test>")  # sent: the finished message is stored
 NEVER_ACKNOWLEDGED = (3, "kim@example.com", None)  # acknowledged once a day at most: no outbox row
+INQUIRIES = (DRAFTED, SENT, NEVER_ACKNOWLEDGED)  # (id, address, its acknowledgement's Message-ID)
 
 INQUIRY = ("INSERT INTO inquiries (id, name, email, preferred_contact, source, status, urgent, spam, spam_reason, "
-           "created_at, forwarded_at) VALUES (:id, 'Dana Reyes', :email, 'email', 'contact', 'new', :false, :false, '', "
-           ":when, :forwarded)")
+           "created_at, forwarded_at) VALUES (:id, 'Dana Reyes', :email, 'email', 'contact', 'new', :false, :false, "
+           "'', :when, :forwarded)")
 ACK = ("INSERT INTO outgoing_mail (kind, recipient, message, status, attempts, next_attempt_at, created_at, sent_at, "
        "last_error) VALUES ('inquiry_ack', :email, :message, :status, :attempts, :forwarded, :forwarded, :sent_at, '')")
 
@@ -51,8 +52,7 @@ def _finished(email: str, message_id: str) -> bytes:
 def _old_rows() -> list[tuple[str, dict]]:
     """Three inquiries without ack_message_id, and the acknowledgements of the first two."""
     common = {"when": WHEN, "forwarded": FORWARDED, "false": False}
-    rows = [(INQUIRY, {**common, "id": inquiry_id, "email": email}) for inquiry_id, email, _ in
-            (DRAFTED, SENT, NEVER_ACKNOWLEDGED)]
+    rows = [(INQUIRY, {**common, "id": inquiry_id, "email": email}) for inquiry_id, email, _ in INQUIRIES]
     rows.append((ACK, {**common, "email": DRAFTED[1], "message": _draft(*DRAFTED[1:]), "status": "pending",
                        "attempts": 0, "sent_at": None}))
     rows.append((ACK, {**common, "email": SENT[1], "message": _finished(*SENT[1:]), "status": "sent",
@@ -62,6 +62,7 @@ def _old_rows() -> list[tuple[str, dict]]:
 
 @pytest.fixture
 def upgraded(settings, empty_database_url, monkeypatch):
+    """The app on a new database that held those rows at BEFORE_BACKFILL and was then upgraded to head."""
     monkeypatch.setenv("INSTANCE_PATH", settings["INSTANCE_PATH"])
     with upgraded_from(settings, empty_database_url, BEFORE_BACKFILL, _old_rows) as app:
         yield app
@@ -72,12 +73,12 @@ def test_old_inquiries_get_their_acknowledgements_message_id_and_replies_thread_
     with upgraded.app_context():
         auth.login(client)
         assert dict(db.session.execute(select(Inquiry.id, Inquiry.ack_message_id)).all()) == \
-            {inquiry_id: message_id for inquiry_id, _, message_id in (DRAFTED, SENT, NEVER_ACKNOWLEDGED)}
+            {inquiry_id: message_id for inquiry_id, _, message_id in INQUIRIES}
 
-    for inquiry_id, _, _ in (DRAFTED, SENT, NEVER_ACKNOWLEDGED):
-        response = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", "body": "Glad you wrote."})
-        assert response.status_code == 302
+    form = {"confirmed": "yes", "body": "Glad you wrote."}
+    for inquiry_id, _, _ in INQUIRIES:
+        assert client.post(f"/admin/inquiries/{inquiry_id}/reply", data=form).status_code == 302
 
     replies = {reply["To"].addresses[0].addr_spec: reply for reply in queued("inquiry_reply", app=upgraded)}
-    for _, email, message_id in (DRAFTED, SENT, NEVER_ACKNOWLEDGED):
+    for _, email, message_id in INQUIRIES:
         assert (replies[email]["In-Reply-To"], replies[email]["References"]) == (message_id, message_id)
