@@ -12,17 +12,19 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
+import flask_migrate
 import pyotp
 from flask import current_app
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from newsletter.accounts import practice
 from newsletter.admin.confirm import CONFIRM_FIELD
@@ -43,7 +45,7 @@ from newsletter.models import (
 from newsletter.readers import subscriptions
 from newsletter.readers.subscriptions import Origin
 from newsletter.sending import engine, ledger
-from tests.support import SAMPLE_ARTICLE, apply_stored_forms
+from tests.support import SAMPLE_ARTICLE, apply_stored_forms, make_app
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "therapist@example.com", "correct horse battery"
 PRACTICE = "practice@newsletter.test"
@@ -223,6 +225,30 @@ def submit(**fields) -> intake.Submitted:
 def inquiry_count() -> int:
     db.session.remove()
     return db.session.scalar(select(func.count()).select_from(Inquiry))
+
+
+# -- upgrading an installation
+
+@contextmanager
+def upgraded_from(settings: dict, url: str, revision: str, old_rows: Callable[[], list[tuple[str, dict]]],
+                  **overrides) -> Iterator:
+    """An app on the empty database at `url`, migrated to `revision` by the app's own migrations, given the
+    rows `old_rows()` returns (SQL and values, written as that release wrote them; run in the app context),
+    then upgraded to head with `flask db upgrade`, as an installation is."""
+    app = make_app(settings, DATABASE_URL=url, **overrides)
+    with app.app_context():
+        flask_migrate.upgrade(revision=revision)
+        with db.engine.begin() as conn:
+            for statement, values in old_rows():
+                conn.execute(text(statement), values)
+    upgrade = app.test_cli_runner().invoke(args=["db", "upgrade"])
+    assert upgrade.exit_code == 0, upgrade.output
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 # -- concurrency and the second factor

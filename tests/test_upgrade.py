@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from datetime import datetime
 
-import flask_migrate
 import pytest
 from cryptography.fernet import Fernet
 from itsdangerous import URLSafeSerializer
-from sqlalchemy import create_engine, text
 
 from newsletter.accounts import users
 from newsletter.core.extensions import db
-from tests.support import FERNET_TEST_KEY, POSTGRES_ADMIN_URL, make_app
+from tests.helpers import upgraded_from
+from tests.support import FERNET_TEST_KEY
 
 PREVIOUS_RELEASE = "c4e8a1f27b93"  # trust_admin: readers, consent, inquiries, issues, the admin's 2FA
 WHEN = datetime(2026, 11, 2, 15, 30)
@@ -46,41 +44,17 @@ OLD_ROWS = [
 
 
 @pytest.fixture
-def old_database(database):
-    """An empty database of this session's kind, dropped afterwards."""
-    backend, _ = database
-    if backend == "sqlite":
-        yield None  # a file under the test's tmp_path, named by old_release
-        return
-    name = f"newsletter_upgrade_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-@pytest.fixture
-def upgraded(settings, old_database, tmp_path, monkeypatch):
+def upgraded(settings, empty_database_url, monkeypatch):
     """The previous release's schema with its rows, then `db upgrade` to head with today's code."""
     monkeypatch.setenv("INSTANCE_PATH", settings["INSTANCE_PATH"])
-    url = old_database or f"sqlite:///{tmp_path / 'old.sqlite'}"
-    app = make_app(settings, DATABASE_URL=url, SEND_RATE_PER_SECOND=0.001)
-    with app.app_context():
-        flask_migrate.upgrade(revision=PREVIOUS_RELEASE)
-        message = Fernet(FERNET_TEST_KEY).encrypt(INQUIRY_WORDS.encode())
-        with db.engine.begin() as conn:
-            for statement, values in OLD_ROWS:
-                conn.execute(text(statement), {"when": WHEN, "message": message, "false": False, **values})
-        assert app.test_cli_runner().invoke(args=["db", "upgrade"]).exit_code == 0
-        users.set_admin("therapist@example.com", "correct horse battery")
-        db.session.commit()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    message = Fernet(FERNET_TEST_KEY).encrypt(INQUIRY_WORDS.encode())
+    rows = [(statement, {"when": WHEN, "message": message, "false": False, **values}) for statement, values in OLD_ROWS]
+    with upgraded_from(settings, empty_database_url, PREVIOUS_RELEASE, lambda: rows,
+                       SEND_RATE_PER_SECOND=0.001) as app:
+        with app.app_context():
+            users.set_admin("therapist@example.com", "correct horse battery")
+            db.session.commit()
+        yield app
 
 
 def _signed_in(app):
