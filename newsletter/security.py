@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from flask import Flask, Response, current_app, request
 
-from newsletter.web import embed_origins
+from newsletter.core.logredact import QUERY_TOKENS
+from newsletter.web import embed_origins, is_token_route
 
 # Scripts only from our own files (static/js/), never inline; styles may be inline (mail HTML and a few
 # style attributes); images from here, data: URLs (the QR code) and https (pictures in an issue's preview).
@@ -21,8 +22,6 @@ _POLICY = {
 MAIL_PREVIEW_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src data: https:; "
                        "base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox")
 MAIL_PREVIEW_ENDPOINTS = {"admin.issue_email", "admin.issue_preview"}
-# Pages whose URL carries a secret token: never cached, never sent on as a Referer.
-TOKEN_PATH_PREFIXES = ("/confirm/", "/unsubscribe/")
 HSTS = "max-age=31536000; includeSubDomains"
 
 
@@ -30,8 +29,9 @@ def content_security_policy(frame_ancestors: str = "'none'") -> str:
     return "; ".join(f"{name} {value}" for name, value in {**_POLICY, "frame-ancestors": frame_ancestors}.items())
 
 
-def is_token_page(path: str) -> bool:
-    return path.startswith(TOKEN_PATH_PREFIXES)
+def is_token_page() -> bool:
+    """True when this request's URL carries a secret token: never cached, never sent on as a Referer."""
+    return is_token_route(request.endpoint) or any(name in request.args for name in QUERY_TOKENS)
 
 
 def set_security_headers(response: Response) -> Response:
@@ -48,7 +48,7 @@ def set_security_headers(response: Response) -> Response:
     else:
         headers["Content-Security-Policy"] = content_security_policy()
         headers["X-Frame-Options"] = "DENY"
-    token_page = is_token_page(request.path)
+    token_page = is_token_page()
     headers["Referrer-Policy"] = "no-referrer" if token_page else "strict-origin-when-cross-origin"
     if token_page or request.blueprint == "admin":
         headers["Cache-Control"] = "no-store"

@@ -103,7 +103,8 @@ def test_a_person_books_from_the_link_both_get_an_invite_and_she_can_cancel(app,
     assert f"DTSTART:{starts:%Y%m%dT%H%M}00Z\r\n" in ics and f"DTEND:{starts + timedelta(minutes=15):%Y%m%dT%H%M}00Z" in ics
     assert all(len(line.encode()) <= 75 for line in ics.split("\r\n"))
     assert "ATTENDEE;ROLE=REQ-PARTICIPANT:mailto:dana@example.com" in ics
-    assert client.post(path, data={"slot": first_slot}).get_data(as_text=True).count("You're booked") == 1
+    again = client.post(path, data={"slot": first_slot})  # the link is used up: nothing booked twice
+    assert again.status_code == 410 and "done its job" in again.get_data(as_text=True)
 
     detail = client.get(f"/admin/inquiries/{inquiry.id}").get_data(as_text=True)
     assert "Free consultation:" in detail
@@ -114,6 +115,7 @@ def test_a_person_books_from_the_link_both_get_an_invite_and_she_can_cancel(app,
         assert starts in booking.open_slots()
         cancelled = queued("consultation_invite")[2:]
     assert len(cancelled) == 2 and all("METHOD:CANCEL" in ics_of(m) for m in cancelled)
+    assert client.get(path).status_code == 410  # cancelled: the old link does not book again
 
 
 def test_the_database_refuses_a_second_booking_of_the_same_start(app_ctx):
