@@ -21,6 +21,7 @@ EMAIL = "therapist@example.com"
 
 def set_up_second_factor(client) -> tuple[str, list[str]]:
     """Turn two-step sign-in on through the pages; returns the secret and the recovery codes shown."""
+    assert client.post("/admin/two-factor/start").status_code == 302
     page = client.get("/admin/two-factor").get_data(as_text=True)
     secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page).group(1)
     response = client.post("/admin/two-factor", data={"code": pyotp.TOTP(secret).now()})
@@ -236,7 +237,7 @@ def test_create_admin_can_reset_the_second_factor(app, admin, client, runner):
 
 def test_the_qr_code_is_drawn_by_the_app(app, admin, client):
     sign_in(client, admin, PASSWORD)
-    client.get("/admin/two-factor")
+    client.post("/admin/two-factor/start")
 
     response = client.get("/admin/two-factor/qr.svg")
 
