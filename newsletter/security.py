@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from flask import Flask, Response, current_app, request
 
-from newsletter.core.logredact import QUERY_TOKENS
-from newsletter.web import embed_origins, is_token_route
+from newsletter.core.logredact import redact
+from newsletter.web import embed_origins
 
 # Scripts only from our own files (static/js/), never inline; styles may be inline (mail HTML and a few
 # style attributes); images from here, data: URLs (the QR code) and https (pictures in an issue's preview).
@@ -30,8 +30,9 @@ def content_security_policy(frame_ancestors: str = "'none'") -> str:
 
 
 def is_token_page() -> bool:
-    """True when this request's URL carries a secret token: never cached, never sent on as a Referer."""
-    return is_token_route(request.endpoint) or any(name in request.args for name in QUERY_TOKENS)
+    """True when this request's URL carries a token of a token route (web.token_route) or a token query
+    parameter, whatever the answer (an error page too): never cached, never sent on as a Referer."""
+    return redact(request.full_path) != request.full_path
 
 
 def set_security_headers(response: Response) -> Response:

@@ -102,8 +102,8 @@ def token_route(bp: Blueprint, rule: str, *, read: Callable[[str], Any],
 
     Registered, a URL's token is read by `read` before the view runs (the view gets what it names, and
     the token): a forged, expired or revoked token gets `refused`'s page (refused_link's by default), never
-    the view. The token is kept out of every log (core.logredact), and the page is never stored by a cache
-    nor sent on as a Referer (security.set_security_headers looks for `is_token_route`).
+    the view. The token is kept out of every log (core.logredact.add_rule), and the page is never stored by a
+    cache nor sent on as a Referer (security.is_token_page asks core.logredact too).
     """
     (argument,) = logredact.token_arguments(rule)
 
@@ -121,11 +121,6 @@ def token_route(bp: Blueprint, rule: str, *, read: Callable[[str], Any],
         return bp.route(rule, **options)(read_token_first)
 
     return decorate
-
-
-def is_token_route(endpoint: str | None) -> bool:
-    """True when the endpoint's URL carries a token (it was routed with token_route)."""
-    return getattr(current_app.view_functions.get(endpoint), "is_token_route", False)
 
 
 def refused_link(error: tokens.BadToken):
