@@ -29,7 +29,7 @@ _SLUG = re.compile(r"[a-z0-9-]{1,200}\Z")
 
 @bp.get("/issues/<slug>")
 def issue_page(slug: str):
-    issue = issues.published_by_slug(slug) if _SLUG.match(slug) else None
+    issue = issues.web_page_by_slug(slug) if _SLUG.match(slug) else None
     if issue is None and request.args.get("preview"):  # a test copy's "View in browser", before sending
         issue = issues.by_preview_token(slug, request.args["preview"])
     if issue is None:
