@@ -15,7 +15,7 @@ import requests
 from itsdangerous import TimestampSigner
 from sqlalchemy import select
 
-from newsletter.core import logredact
+from newsletter.core import logredact, tokens
 from newsletter.core.extensions import db
 from newsletter.inquiries import booking, intake, waitlist
 from newsletter.models import Consultation, Inquiry, WaitlistEntry
@@ -214,3 +214,13 @@ def test_a_waitlist_link_expires(app, client, monkeypatch):
 
     assert_refused(client.get(path), "expired")
     assert waitlist.TOKEN_MAX_AGE >= timedelta(days=waitlist.ANSWER_DAYS)
+
+
+def test_a_signed_token_that_only_looks_like_an_id_names_nothing(app, client):
+    inquiry_id, _ = offered(app)
+    with app.app_context():
+        forged = [tokens.make(purpose, payload) for purpose in (booking.TOKEN_PURPOSE, waitlist.TOKEN_PURPOSE)
+                  for payload in (True, float(inquiry_id), str(inquiry_id), 2**63, [True, "x"])]
+    for token in forged:
+        assert client.get(f"/consultation/{token}").status_code == 404
+        assert client.get(f"/waitlist/{token}").status_code == 404

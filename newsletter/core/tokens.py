@@ -36,6 +36,11 @@ def make_permanent(purpose: str, payload: Any) -> str:
     return _permanent_serializer(purpose).dumps(payload)
 
 
+def row_id(value: Any) -> int | None:
+    """The id a token's payload names when it is a plain integer in the database's range (never True), else None."""
+    return value if type(value) is int and 0 < value < 2**31 else None
+
+
 def read(purpose: str, token: str, max_age: int | None = None) -> Any:
     """The payload of a valid token, else BadToken (with .expired when only the age is wrong).
 

@@ -107,7 +107,7 @@ def inquiry_for(token: str) -> Inquiry:
     for a link that has booked a time, whose consultation was cancelled since, or whose inquiry is closed
     or erased."""
     inquiry_id, signed_at = tokens.read_signed(TOKEN_PURPOSE, token, max_age=int(TOKEN_MAX_AGE.total_seconds()))
-    inquiry = db.session.get(Inquiry, inquiry_id) if isinstance(inquiry_id, int) else None
+    inquiry = db.session.get(Inquiry, tokens.row_id(inquiry_id)) if tokens.row_id(inquiry_id) else None
     if inquiry is None:
         raise tokens.BadToken()
     if (not inquiry.email or inquiry.status in CLOSED_STATUSES or booked(inquiry) is not None

@@ -76,7 +76,7 @@ def entry_for(token: str) -> WaitlistEntry:
     once the place has ended or the person has answered since the link was made."""
     payload = tokens.read(TOKEN_PURPOSE, token, max_age=int(TOKEN_MAX_AGE.total_seconds()))
     entry_id, confirmed_at = payload if isinstance(payload, list) and len(payload) == 2 else (payload, None)
-    entry = db.session.get(WaitlistEntry, entry_id) if isinstance(entry_id, int) else None
+    entry = db.session.get(WaitlistEntry, tokens.row_id(entry_id)) if tokens.row_id(entry_id) else None
     if entry is None:
         raise tokens.BadToken()
     answered = confirmed_at is not None and confirmed_at != entry.confirmed_at.isoformat()

@@ -257,7 +257,7 @@ def by_preview_token(slug: str, token: str) -> Issue | None:
         issue_id = tokens.read(PREVIEW_PURPOSE, token, max_age=PREVIEW_MAX_AGE)
     except tokens.BadToken:
         return None
-    issue = db.session.get(Issue, issue_id) if isinstance(issue_id, int) else None
+    issue = db.session.get(Issue, tokens.row_id(issue_id)) if tokens.row_id(issue_id) else None
     return issue if issue is not None and issue.slug == slug else None
 
 
