@@ -1,8 +1,8 @@
 """gunicorn settings: `gunicorn -c gunicorn.conf.py wsgi:app`.
 
 The access log goes to stdout with the token of every token URL (newsletter.web.token_route) replaced by
-[token] (in the request line, the path, the query, the referrer and any header), and the error log the same,
-so no log holds a key to a reader's subscription, a booking or a waitlist place.
+[token] (in the request line, the path, the query, the referrer and any header), and the error log the same
+(the app's log record factory), so no log holds a key to a reader's subscription, a booking or a waitlist place.
 Other settings come from the command line or GUNICORN_CMD_ARGS as usual.
 """
 import multiprocessing
@@ -10,7 +10,7 @@ import os
 
 from gunicorn.glogging import Logger
 
-from newsletter.core.logredact import RedactTokens, redact
+from newsletter.core.logredact import redact
 
 # Two sync workers per core (WEB_CONCURRENCY overrides): while one waits on the database the other
 # runs, and a slow client or request never holds up the whole site. Each takes about 90 MB.
@@ -19,13 +19,10 @@ accesslog = "-"
 
 
 class RedactingLogger(Logger):
-    """gunicorn's logger, with tokens redacted from every access-log field and error-log line.
+    """gunicorn's logger, with tokens redacted from every access-log field. (Error-log lines are redacted by the
+    record factory the app installs, core.logredact.redact_every_record.)
 
     The URL rules to redact are known once a worker has loaded the app (wsgi:app), before its first request."""
-
-    def setup(self, cfg) -> None:
-        super().setup(cfg)
-        self.error_log.addFilter(RedactTokens())
 
     def atoms(self, resp, req, environ, request_time):
         return {key: redact(value) if isinstance(value, str) else value

@@ -1,9 +1,9 @@
 """Keep link tokens out of every log: a token in a URL is a key (to a subscription, a booking, a waitlist place).
 
 The patterns come from the token routes (newsletter.web.token_route adds each rule here when the app is built),
-so a new token route is redacted without anyone editing this file. Used by gunicorn's access and error logs
-(gunicorn.conf.py) and, through a log record factory, by every log line the app process writes (the
-development server's access log, the app's and the libraries' loggers).
+so a new token route is redacted without anyone editing this file. Used by gunicorn's access log
+(gunicorn.conf.py) and, through a log record factory, by every log line the app process writes (gunicorn's
+error log in a worker, the development server's access log, the app's and the libraries' loggers).
 """
 from __future__ import annotations
 
@@ -74,14 +74,6 @@ def redact_record(record: logging.LogRecord) -> logging.LogRecord:
     elif isinstance(record.args, dict):
         record.args = {key: redact(value) if isinstance(value, str) else value for key, value in record.args.items()}
     return record
-
-
-class RedactTokens(logging.Filter):
-    """A logging filter that redacts tokens from a record's message and arguments (for gunicorn's error log)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        redact_record(record)
-        return True
 
 
 def redact_every_record() -> None:

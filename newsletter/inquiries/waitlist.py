@@ -26,7 +26,7 @@ LEFT_ASKED, LEFT_NO_ANSWER, LEFT_INVITED = "asked to leave", "no answer", "invit
 
 
 class NotOnTheList(LookupError):
-    """The link is for a place that has ended (they left, were invited, or it never existed)."""
+    """The place has ended (they left or were invited)."""
 
 
 def active() -> list[tuple[WaitlistEntry, Inquiry]]:
