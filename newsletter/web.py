@@ -123,10 +123,15 @@ def token_route(bp: Blueprint, rule: str, *, read: Callable[[str], Any],
     return decorate
 
 
+def refused_status(error: tokens.BadToken) -> int:
+    """410 for a link that expired or was used up, 404 for one that never was a link."""
+    return 410 if error.expired or error.revoked else 404
+
+
 def refused_link(error: tokens.BadToken):
-    """The page for a link that no longer works: 410 when it expired or was used up, 404 when it never was one."""
-    code = 410 if error.expired or error.revoked else 404
-    return render_template("public/link_refused.html", expired=error.expired, revoked=error.revoked), code
+    """The page for a link that no longer works."""
+    page = render_template("public/link_refused.html", expired=error.expired, revoked=error.revoked)
+    return page, refused_status(error)
 
 
 class DatabaseIdConverter(IntegerConverter):

@@ -11,14 +11,14 @@ from newsletter.core import tokens
 from newsletter.core.extensions import db
 from newsletter.inquiries import booking
 from newsletter.public.blueprint import bp
-from newsletter.web import send_after_response, token_route
+from newsletter.web import refused_status, send_after_response, token_route
 
 SLOT_FORMAT = "%Y-%m-%dT%H:%M"
 
 
 def _refused(error: tokens.BadToken):
     page = render_template("public/consultation.html", inquiry=None, expired=error.expired, revoked=error.revoked)
-    return page, 410 if error.expired or error.revoked else 404
+    return page, refused_status(error)
 
 
 @token_route(bp, "/consultation/<token>", methods=["GET"], read=booking.inquiry_for, refused=_refused)

@@ -50,7 +50,7 @@ def embed_contact_submit():
 
 def _contact(form: ContactForm, *, embed: bool):
     """Take in an inquiry (POST)."""
-    if not form.validate_on_submit():
+    if not form.validate():
         return _form_page(form, embed), 400
     if _over_limit():
         return _form_page(form, embed, too_many=True), 429

@@ -55,7 +55,7 @@ def _signup(form: SubscribeForm, source: str, template: str, done_template: str)
     """The signup flow shared by /subscribe and /embed/subscribe (POST)."""
     if form.is_bot:  # whatever else it sent: a bot learns nothing
         return render_template(done_template)
-    if not form.validate_on_submit():
+    if not form.validate():
         return render_template(template, form=form), 400
     try:
         address = subscriptions.normalize_email(form.email.data)
