@@ -1,7 +1,8 @@
 """gunicorn settings: `gunicorn -c gunicorn.conf.py wsgi:app`.
 
-The access log goes to stdout with every confirm/unsubscribe token replaced by [token] (in the request
-line, the path, the referrer and any header), so the log never holds a key to a reader's subscription.
+The access log goes to stdout with the token of every token URL (newsletter.web.token_route) replaced by
+[token] (in the request line, the path, the query, the referrer and any header), and the error log the same
+(the app's log record factory), so no log holds a key to a reader's subscription, a booking or a waitlist place.
 Other settings come from the command line or GUNICORN_CMD_ARGS as usual.
 """
 import multiprocessing
@@ -18,7 +19,10 @@ accesslog = "-"
 
 
 class RedactingLogger(Logger):
-    """gunicorn's logger, with tokens redacted from every access-log field."""
+    """gunicorn's logger, with tokens redacted from every access-log field. (Error-log lines are redacted by the
+    record factory the app installs, core.logredact.redact_every_record.)
+
+    The URL rules to redact are known once a worker has loaded the app (wsgi:app), before its first request."""
 
     def atoms(self, resp, req, environ, request_time):
         return {key: redact(value) if isinstance(value, str) else value

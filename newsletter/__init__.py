@@ -144,10 +144,8 @@ def register_commands(app: Flask) -> None:
 
 
 def configure_logging(app: Flask) -> None:
-    from newsletter.core.logredact import RedactTokens
+    from newsletter.core.logredact import redact_every_record
 
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    werkzeug_log = logging.getLogger("werkzeug")  # the development server's access log
-    if not any(isinstance(f, RedactTokens) for f in werkzeug_log.filters):
-        werkzeug_log.addFilter(RedactTokens())
+    redact_every_record()  # the development server's access log, the app's and the libraries' logs

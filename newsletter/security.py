@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, current_app, request
 
+from newsletter.core.logredact import redact
 from newsletter.web import embed_origins
 
 # Scripts only from our own files (static/js/), never inline; styles may be inline (mail HTML and a few
@@ -21,8 +22,6 @@ _POLICY = {
 MAIL_PREVIEW_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src data: https:; "
                        "base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox")
 MAIL_PREVIEW_ENDPOINTS = {"admin.issue_email", "admin.issue_preview"}
-# Pages whose URL carries a secret token: never cached, never sent on as a Referer.
-TOKEN_PATH_PREFIXES = ("/confirm/", "/unsubscribe/")
 HSTS = "max-age=31536000; includeSubDomains"
 
 
@@ -30,8 +29,10 @@ def content_security_policy(frame_ancestors: str = "'none'") -> str:
     return "; ".join(f"{name} {value}" for name, value in {**_POLICY, "frame-ancestors": frame_ancestors}.items())
 
 
-def is_token_page(path: str) -> bool:
-    return path.startswith(TOKEN_PATH_PREFIXES)
+def is_token_page() -> bool:
+    """True when this request's URL carries a token of a token route (web.token_route) or a token query
+    parameter, whatever the answer (an error page too): never cached, never sent on as a Referer."""
+    return redact(request.full_path) != request.full_path
 
 
 def set_security_headers(response: Response) -> Response:
@@ -48,7 +49,7 @@ def set_security_headers(response: Response) -> Response:
     else:
         headers["Content-Security-Policy"] = content_security_policy()
         headers["X-Frame-Options"] = "DENY"
-    token_page = is_token_page(request.path)
+    token_page = is_token_page()
     headers["Referrer-Policy"] = "no-referrer" if token_page else "strict-origin-when-cross-origin"
     if token_page or request.blueprint == "admin":
         headers["Cache-Control"] = "no-store"

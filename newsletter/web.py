@@ -1,16 +1,27 @@
 """Small request helpers shared by the blueprints."""
 from __future__ import annotations
 
+import functools
 import logging
 import re
-from typing import Callable
+from typing import Any, Callable
 
-from flask import Request, Response, after_this_request, current_app, g, request
+from flask import (
+    Blueprint,
+    Request,
+    Response,
+    after_this_request,
+    current_app,
+    g,
+    render_template,
+    request,
+)
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.routing import IntegerConverter
 from werkzeug.utils import cached_property
 
 from newsletter.accounts import users
+from newsletter.core import logredact, tokens
 from newsletter.core.extensions import db
 from newsletter.readers.subscriptions import Origin
 from newsletter.tasks import enqueue, enqueue_mail
@@ -83,6 +94,44 @@ def rollback_quietly() -> None:
         db.session.rollback()
     except DATABASE_UNAVAILABLE:
         log.warning("rollback failed: database unreachable")
+
+
+def token_route(bp: Blueprint, rule: str, *, read: Callable[[str], Any],
+                refused: Callable[[tokens.BadToken], Any] | None = None, **options):
+    """Route a view whose URL carries a token (an argument named like "token"); every such URL goes through here.
+
+    Registered, a URL's token is read by `read` before the view runs (the view gets what it names, and
+    the token): a forged, expired or revoked token gets `refused`'s page (refused_link's by default), never
+    the view. The token is kept out of every log (core.logredact.add_rule), and the page is never stored by a
+    cache nor sent on as a Referer (security.is_token_page asks core.logredact too).
+    """
+    (argument,) = logredact.token_arguments(rule)
+
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def read_token_first(**values):
+            try:
+                return view(read(values[argument]), **values)
+            except tokens.BadToken as exc:  # from `read`, or from a service that reads the token again
+                rollback_quietly()
+                return (refused or refused_link)(exc)
+
+        read_token_first.is_token_route = True
+        bp.record(lambda state: logredact.add_rule((state.url_prefix or "") + rule))
+        return bp.route(rule, **options)(read_token_first)
+
+    return decorate
+
+
+def refused_status(error: tokens.BadToken) -> int:
+    """410 for a link that expired or was used up, 404 for one that never was a link."""
+    return 410 if error.expired or error.revoked else 404
+
+
+def refused_link(error: tokens.BadToken):
+    """The page for a link that no longer works."""
+    page = render_template("public/link_refused.html", expired=error.expired, revoked=error.revoked)
+    return page, refused_status(error)
 
 
 class DatabaseIdConverter(IntegerConverter):

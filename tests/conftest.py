@@ -330,6 +330,7 @@ class Auth:
     def turn_on_second_factor(self, client=None) -> tuple[str, list[str]]:
         """Turn two-step sign-in on through the pages (signed in); the secret and the recovery codes shown."""
         client = client or self.client
+        assert client.post("/admin/two-factor/start").status_code == 302
         page = client.get("/admin/two-factor").get_data(as_text=True)
         secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page).group(1)
         response = client.post("/admin/two-factor", data={"code": pyotp.TOTP(secret).now()})

@@ -6,6 +6,7 @@ auth, admin_client, signed-in browser page) live in conftest.py; real servers an
 from __future__ import annotations
 
 import io
+import os
 import re
 import secrets
 import threading
@@ -23,6 +24,7 @@ from typing import Callable, Iterator
 import flask_migrate
 import pyotp
 from flask import current_app
+from hypothesis import settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
@@ -357,3 +359,25 @@ EVERY_DAY = "\n".join(f"{day} 08:00-20:00" for day in ("Mon", "Tue", "Wed", "Thu
 
 
 CONFIRMED = {CONFIRM_FIELD: "yes"}
+
+
+ONE_SLOT_A_DAY = "\n".join(f"{day} 09:00-09:30" for day in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))
+
+
+ARTICLE = "Repair after a rough evening\n\nA first paragraph about turning toward each other.\n"
+
+
+def examples(ci: int) -> settings:
+    """`ci` examples in the CI profile (a slow form: password hashing), the profile's count otherwise."""
+    return settings(max_examples=ci if os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci" else settings().max_examples)
+
+
+def assert_answered(response) -> None:
+    """No 5xx; on long runs (-s), a progress line every 500 requests."""
+    assert response.status_code < 500, response.status_code
+    ANSWERED["requests"] += 1
+    if ANSWERED["requests"] % 500 == 0:
+        print(f"fuzz: {ANSWERED['requests']} requests answered, none 5xx", flush=True)
+
+
+ANSWERED = {"requests": 0}

@@ -213,7 +213,7 @@ def test_create_admin_can_reset_the_second_factor(auth, app, admin, client, runn
 
 def test_the_qr_code_is_drawn_by_the_app(auth, app, admin, client):
     auth.sign_in(admin, ADMIN_PASSWORD, client=client)
-    client.get("/admin/two-factor")
+    client.post("/admin/two-factor/start")
 
     response = client.get("/admin/two-factor/qr.svg")
 

@@ -17,9 +17,7 @@ from newsletter.accounts import practice
 from newsletter.core.extensions import db
 from newsletter.inquiries import booking
 from newsletter.models import Consultation, Inquiry
-from tests.helpers import PRACTICE, queued, submit, text_of
-
-EVERY_DAY = "\n".join(f"{day} 09:00-09:30" for day in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))
+from tests.helpers import ONE_SLOT_A_DAY, PRACTICE, queued, submit, text_of
 
 
 def test_weekly_hours_are_read_and_mistakes_named():
@@ -45,7 +43,7 @@ def test_slots_are_in_local_hours_skip_holidays_and_leave_two_hours_notice(auth,
     with app.app_context():
         auth.login(client)
     tomorrow = local_now(app).date() + timedelta(days=1)
-    set_hours(client, EVERY_DAY, holidays=f"{tomorrow} Day off")
+    set_hours(client, ONE_SLOT_A_DAY, holidays=f"{tomorrow} Day off")
 
     with app.app_context():
         slots = booking.open_slots()
@@ -83,7 +81,7 @@ def ics_of(message) -> str:
 def test_a_person_books_from_the_link_both_get_an_invite_and_she_can_cancel(auth, app, client):
     with app.app_context():
         auth.login(client)
-    set_hours(client, EVERY_DAY)
+    set_hours(client, ONE_SLOT_A_DAY)
     path = offer(app, client)
 
     page = client.get(path).get_data(as_text=True)
@@ -103,7 +101,8 @@ def test_a_person_books_from_the_link_both_get_an_invite_and_she_can_cancel(auth
     assert f"DTSTART:{starts:%Y%m%dT%H%M}00Z\r\n" in ics and f"DTEND:{starts + timedelta(minutes=15):%Y%m%dT%H%M}00Z" in ics
     assert all(len(line.encode()) <= 75 for line in ics.split("\r\n"))
     assert "ATTENDEE;ROLE=REQ-PARTICIPANT:mailto:dana@example.com" in ics
-    assert client.post(path, data={"slot": first_slot}).get_data(as_text=True).count("You're booked") == 1
+    again = client.post(path, data={"slot": first_slot})  # the link is used up: nothing booked twice
+    assert again.status_code == 410 and "done its job" in again.get_data(as_text=True)
 
     detail = client.get(f"/admin/inquiries/{inquiry.id}").get_data(as_text=True)
     assert "Free consultation:" in detail
@@ -114,6 +113,7 @@ def test_a_person_books_from_the_link_both_get_an_invite_and_she_can_cancel(auth
         assert starts in booking.open_slots()
         cancelled = queued("consultation_invite")[2:]
     assert len(cancelled) == 2 and all("METHOD:CANCEL" in ics_of(m) for m in cancelled)
+    assert client.get(path).status_code == 410  # cancelled: the old link does not book again
 
 
 def test_the_database_refuses_a_second_booking_of_the_same_start(app_ctx):
@@ -131,7 +131,7 @@ def test_the_database_refuses_a_second_booking_of_the_same_start(app_ctx):
 def test_two_people_choosing_the_same_time_at_once_get_one_booking(auth, app, client):
     with app.app_context():
         auth.login(client)
-    set_hours(client, EVERY_DAY)
+    set_hours(client, ONE_SLOT_A_DAY)
     paths = [offer(app, client), offer(app, client, email="sam@example.com", name="Sam Ortiz")]
     slot = re.search(r'name="slot" value="([^"]+)"', client.get(paths[0]).get_data(as_text=True)).group(1)
     start_together = threading.Barrier(2)
@@ -157,7 +157,7 @@ def test_two_people_choosing_the_same_time_at_once_get_one_booking(auth, app, cl
 def test_a_forged_link_or_a_time_not_offered_books_nothing(auth, app, client):
     with app.app_context():
         auth.login(client)
-    set_hours(client, EVERY_DAY)
+    set_hours(client, ONE_SLOT_A_DAY)
     path = offer(app, client)
 
     assert client.get(path[:-3] + "abc").status_code == 404
@@ -183,7 +183,7 @@ def test_any_chosen_time_is_booked_or_refused_never_an_error(app, client, slot):
 def test_she_offers_a_consultation_and_the_person_books_it_in_the_browser(auth, app, client, live_server, page, smtp, worker):
     with app.app_context():
         auth.login(client)
-    set_hours(client, EVERY_DAY)
+    set_hours(client, ONE_SLOT_A_DAY)
     path = offer(app, client, name="Sam Ortiz", email="sam@example.com")
 
     page.set_viewport_size({"width": 375, "height": 800})

@@ -11,9 +11,8 @@ from newsletter.core.extensions import db
 from newsletter.models import Issue
 from newsletter.publishing import issues
 from newsletter.sending import control, dispatcher
-from tests.helpers import add_issue, add_readers, send_all
+from tests.helpers import ARTICLE, add_issue, add_readers, send_all
 
-ARTICLE = "Repair after a rough evening\n\nA first paragraph about turning toward each other.\n"
 FUZZ = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 

@@ -8,14 +8,13 @@ CI runs the "ci" profile (a few hundred examples per form over both databases); 
 """
 from __future__ import annotations
 
-import os
 import re
 import secrets
 from email import policy
 from email.parser import BytesParser
 from email.utils import getaddresses
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
@@ -26,13 +25,8 @@ from newsletter.models.outbox import MAIL_PENDING, MAIL_SENT
 from newsletter.publishing import issue_mail
 from newsletter.readers import subscriptions
 from newsletter.sending import ledger
-from tests.helpers import EMAILS, LOCAL_PART, add_issue, hostile_text
+from tests.helpers import EMAILS, LOCAL_PART, add_issue, assert_answered, examples, hostile_text
 from tests.support import apply_stored_forms, wait_for
-
-
-def examples(ci: int) -> settings:
-    """`ci` examples in the CI profile (a slow form: password hashing), the profile's count otherwise."""
-    return settings(max_examples=ci if os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci" else settings().max_examples)
 
 # -- what a hostile visitor types
 
@@ -129,15 +123,8 @@ def _kind_of(message) -> str:
     return "confirm" if "onfirm" in subject else "inquiry_ack"
 
 
-ANSWERED = {"requests": 0}
 
 
-def assert_answered(response) -> None:
-    """No 5xx; on long runs (-s), a progress line every 500 requests."""
-    assert response.status_code < 500, response.status_code
-    ANSWERED["requests"] += 1
-    if ANSWERED["requests"] % 500 == 0:
-        print(f"fuzz: {ANSWERED['requests']} requests answered, none 5xx", flush=True)
 
 
 # -- the public forms

@@ -104,6 +104,7 @@ def test_two_step_set_up_and_sign_in_in_a_browser_with_no_csp_violation(app, adm
     page.get_by_label("Password").fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("link", name="Two-step sign-in").click()
+    page.get_by_role("button", name="Set up two-step sign-in").click()
     shown = page.locator("img.qr").evaluate("image => image.decode().then(() => image.naturalWidth, () => 0)")
     assert shown > 0, "the QR code is shown"
     secret = page.locator("#totp-secret").inner_text()

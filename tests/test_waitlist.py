@@ -77,7 +77,8 @@ def test_a_check_in_asks_once_and_the_answer_link_keeps_the_place_or_ends_it(aut
 
     assert "your place is kept" in kept.get_data(as_text=True)
     assert "You're off the waitlist" in left.get_data(as_text=True)
-    assert client.get(sam_path).status_code == 404
+    assert client.get(sam_path).status_code == 410  # an answered link is used up
+    assert client.get(dana_path).status_code == 410
     with app.app_context():
         dana, sam = entries()
         assert dana.left_at is None and dana.asked_at is None and dana.confirmed_at > utcnow() - timedelta(minutes=5)

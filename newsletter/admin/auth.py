@@ -16,12 +16,17 @@ from newsletter.models import AdminUser
 from newsletter.web import DATABASE_UNAVAILABLE, rollback_quietly, send_after_response
 
 
-@bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("10 per minute; 50 per hour", methods=["POST"])
+@bp.get("/login")
 def login():
+    return render_template("admin/login.html", form=LoginForm(formdata=None))
+
+
+@bp.post("/login")
+@limiter.limit("10 per minute; 50 per hour")
+def login_submit():
     """First step: email and password. With a second factor set up, the code comes next."""
     form = LoginForm()
-    if form.validate_on_submit():
+    if form.validate():
         try:
             result = users.authenticate(form.email.data, form.password.data, _lockout())
             if result.ok and result.user.has_second_factor:
@@ -36,21 +41,25 @@ def login():
             rollback_quietly()
             return render_template("admin/login.html", form=form, unreachable=True), 503
         form.password.errors.append(REFUSED)
-    status = 400 if request.method == "POST" else 200
-    return render_template("admin/login.html", form=form), status
+    return render_template("admin/login.html", form=form), 400
 
 
-@bp.route("/login/code", methods=["GET", "POST"])
-@limiter.limit("10 per minute; 50 per hour", methods=["POST"])
+@bp.get("/login/code")
 def login_code():
+    if _pending_user() is None:
+        return _sign_in_first()
+    return render_template("admin/login_code.html", form=CodeForm(formdata=None))
+
+
+@bp.post("/login/code")
+@limiter.limit("10 per minute; 50 per hour")
+def login_code_submit():
     """Second step: a code from the authenticator app, or a recovery code."""
     user = _pending_user()
     if user is None:
-        session.pop(PENDING, None)
-        flash("Please sign in with your email and password first.")
-        return redirect(url_for("admin.login"))
+        return _sign_in_first()
     form = CodeForm()
-    if form.validate_on_submit():
+    if form.validate():
         result = users.check_second_factor(user, form.code.data, _lockout())
         if result.ok:
             return _finish_sign_in(user, "recovery_code_used" if result.recovery_code else "sign_in")
@@ -58,8 +67,13 @@ def login_code():
         if result.locked:
             session.pop(PENDING, None)
         form.code.errors.append("That code didn't work. Codes change every 30 seconds: please try the newest one.")
-    status = 400 if request.method == "POST" else 200
-    return render_template("admin/login_code.html", form=form), status
+    return render_template("admin/login_code.html", form=form), 400
+
+
+def _sign_in_first():
+    session.pop(PENDING, None)
+    flash("Please sign in with your email and password first.")
+    return redirect(url_for("admin.login"))
 
 
 REFUSED = "That email and password don't match an account. After several failed tries, sign-in pauses for a while."

@@ -11,9 +11,10 @@ from newsletter.sending import control, warmup
 bp = Blueprint("admin", __name__)
 
 # Open without a session: the two sign-in steps.
-PUBLIC_ENDPOINTS = {"admin.login", "admin.login_code"}
+PUBLIC_ENDPOINTS = {"admin.login", "admin.login_submit", "admin.login_code", "admin.login_code_submit"}
 # Reachable before the second factor is set up, when production requires one.
-SETUP_ENDPOINTS = {"admin.two_factor", "admin.two_factor_qr", "admin.logout"}
+SETUP_ENDPOINTS = {"admin.two_factor", "admin.two_factor_start", "admin.two_factor_confirm", "admin.two_factor_qr",
+                   "admin.logout"}
 # Polled by a page left open: not the admin's activity, so it does not keep the session alive.
 BACKGROUND_ENDPOINTS = {"admin.issue_sending_progress"}
 

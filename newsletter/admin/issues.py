@@ -53,10 +53,15 @@ def issues_list():
     return render_template("admin/issues.html", issues=rows)
 
 
-@bp.route("/issues/new", methods=["GET", "POST"])
+@bp.get("/issues/new")
 def issue_new():
+    return render_template("admin/issue_new.html", form=ImportForm(formdata=None))
+
+
+@bp.post("/issues/new")
+def issue_new_import():
     form = ImportForm()
-    if request.method == "POST" and form.validate():
+    if form.validate():
         source, filename = _uploaded_source(form)
         if source is not None:
             try:
@@ -69,8 +74,7 @@ def issue_new():
                 db.session.commit()
                 flash("Your article is a draft issue now. Check the preview, send yourself a test, then schedule it.")
                 return redirect(url_for("admin.issue_edit", issue_id=issue.id))
-    status = 400 if request.method == "POST" else 200
-    return render_template("admin/issue_new.html", form=form), status
+    return render_template("admin/issue_new.html", form=form), 400
 
 
 def _uploaded_source(form: ImportForm) -> tuple[str | None, str]:
@@ -88,11 +92,14 @@ def _uploaded_source(form: ImportForm) -> tuple[str | None, str]:
     return form.source.data, ""
 
 
-@bp.route("/issues/<int:issue_id>", methods=["GET", "POST"])
+@bp.get("/issues/<int:issue_id>")
 def issue_edit(issue_id: int):
+    return _editor(_issue(issue_id))
+
+
+@bp.post("/issues/<int:issue_id>")
+def issue_save(issue_id: int):
     issue = _issue(issue_id)
-    if request.method != "POST":  # HEAD too: only a POST changes anything
-        return _editor(issue)
     form = IssueForm()
     if not form.validate():
         return _editor(issue, status=400, form=form)

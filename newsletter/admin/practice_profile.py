@@ -2,7 +2,7 @@
 office days and holidays the reply-by clock counts."""
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, url_for
 
 from newsletter.accounts import practice
 from newsletter.admin.blueprint import bp
@@ -15,11 +15,15 @@ FIELDS = ("practice_name", "therapist_name", "credentials", "tagline", "signatur
           "email", "phone")
 
 
-@bp.route("/practice", methods=["GET", "POST"])
+@bp.get("/practice")
 def practice_profile():
-    profile = practice.profile()
-    form = PracticeProfileForm(obj=profile)
-    if request.method == "POST" and form.validate():
+    return _page()
+
+
+@bp.post("/practice")
+def practice_profile_save():
+    form = PracticeProfileForm(obj=practice.profile())
+    if form.validate():
         stored = practice.ensure_profile()
         for name in FIELDS:
             value = (getattr(form, name).data or "").strip()
@@ -29,8 +33,7 @@ def practice_profile():
         db.session.commit()
         flash(f"Saved. {count} unsent issue{'s' if count != 1 else ''} now show the new details." if count else "Saved.")
         return redirect(url_for("admin.practice_profile"))
-    status = 400 if request.method == "POST" else 200
-    return _page(form=form), status
+    return _page(form=form), 400
 
 
 def _page(form: PracticeProfileForm | None = None, days_form: OfficeDaysForm | None = None,

@@ -79,11 +79,16 @@ def reader_erase(reader_id: int):
     return redirect(url_for("admin.readers"))
 
 
-@bp.route("/readers/import", methods=["GET", "POST"])
+@bp.get("/readers/import")
 def readers_import():
+    return render_template("admin/readers_import.html", form=ReaderImportForm(formdata=None))
+
+
+@bp.post("/readers/import")
+def readers_import_upload():
     form = ReaderImportForm()
-    if not form.validate_on_submit():
-        return render_template("admin/readers_import.html", form=form), 400 if request.method == "POST" else 200
+    if not form.validate():
+        return render_template("admin/readers_import.html", form=form), 400
     text = io.TextIOWrapper(form.csv_file.data.stream, encoding="utf-8-sig", newline="")
     try:
         result = subscriptions.import_csv(text, form.consent.data, origin("import"), max_rows=IMPORT_MAX_ROWS)

@@ -1,32 +1,89 @@
-"""Keep reader tokens out of access logs: a confirm or unsubscribe link is a key to someone's subscription.
+"""Keep link tokens out of every log: a token in a URL is a key (to a subscription, a booking, a waitlist place).
 
-Used by gunicorn's access log (gunicorn.conf.py) and the development server's log (create_app).
+The patterns come from the token routes (newsletter.web.token_route adds each rule here when the app is built),
+so a new token route is redacted without anyone editing this file. Used by gunicorn's access log
+(gunicorn.conf.py) and, through a log record factory, by every log line the app process writes (gunicorn's
+error log in a worker, the development server's access log, the app's and the libraries' loggers).
 """
 from __future__ import annotations
 
 import logging
 import re
 
-# Every path that carries a token in its last segments; the token is whatever follows, up to the
-# next slash, query, space or quote.
-TOKEN_PATH = re.compile(r"(/(?:confirm|unsubscribe)/)[^/?#\s\"']+", re.IGNORECASE)
 REDACTED = "[token]"
+# URL rule arguments whose value is a token: <token>, <confirm_token>, <string:token>...
+TOKEN_ARGUMENT = re.compile(r"token", re.IGNORECASE)
+# Query parameters that carry a token (a test copy's "View in browser" link: /issues/<slug>?preview=...).
+QUERY_TOKENS = ("preview",)
+_ARGUMENT = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")
+_VALUE = r"[^/?#&\s\"']+"
+_rules: dict[str, re.Pattern] = {}
+_QUERY_TOKEN = re.compile(rf"([?&](?:{'|'.join(QUERY_TOKENS)})=){_VALUE}", re.IGNORECASE)
+
+
+def is_token_argument(name: str) -> bool:
+    """True for a URL rule argument that carries a token."""
+    return bool(TOKEN_ARGUMENT.search(name))
+
+
+def token_arguments(rule: str) -> list[str]:
+    """The token arguments of a URL rule like "/consultation/<token>"."""
+    return [name for name in _ARGUMENT.findall(rule) if is_token_argument(name)]
+
+
+def add_rule(rule: str) -> None:
+    """Redact the token arguments of this URL rule from every log line from now on."""
+    if rule in _rules:
+        return
+    pattern, last = [], 0
+    for found in _ARGUMENT.finditer(rule):
+        pattern.append(re.escape(rule[last:found.start()]))
+        name = found.group(1)
+        pattern.append(f"(?P<t{len(pattern)}>{_VALUE})" if is_token_argument(name) else _VALUE)
+        last = found.end()
+    pattern.append(re.escape(rule[last:]))
+    _rules[rule] = re.compile("".join(pattern), re.IGNORECASE)
+
+
+def rules() -> list[str]:
+    """The URL rules whose tokens are redacted."""
+    return list(_rules)
+
+
+def _blank_tokens(match: re.Match) -> str:
+    text, offset = match.group(0), match.start()
+    spans = sorted((match.span(name) for name in match.groupdict()), reverse=True)
+    for start, end in spans:
+        text = text[:start - offset] + REDACTED + text[end - offset:]
+    return text
 
 
 def redact(text: str) -> str:
-    """`text` with every confirm/unsubscribe token replaced by [token]."""
-    return TOKEN_PATH.sub(rf"\g<1>{REDACTED}", text)
+    """`text` with every token of a registered URL (and of a token query parameter) replaced by [token]."""
+    for pattern in list(_rules.values()):
+        text = pattern.sub(_blank_tokens, text)
+    return _QUERY_TOKEN.sub(rf"\g<1>{REDACTED}", text)
 
 
-class RedactTokens(logging.Filter):
-    """A logging filter that redacts tokens from a record's message and arguments."""
+def redact_record(record: logging.LogRecord) -> logging.LogRecord:
+    """The record with tokens redacted from its message and its arguments."""
+    if isinstance(record.msg, str):
+        record.msg = redact(record.msg)
+    if isinstance(record.args, tuple):
+        record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+    elif isinstance(record.args, dict):
+        record.args = {key: redact(value) if isinstance(value, str) else value for key, value in record.args.items()}
+    return record
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
-        elif isinstance(record.args, dict):
-            record.args = {key: redact(value) if isinstance(value, str) else value
-                           for key, value in record.args.items()}
-        return True
+
+def redact_every_record() -> None:
+    """Redact tokens from every log record this process makes, whichever logger and handler it goes to."""
+    make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "redacts_tokens", False):
+        return
+
+    def redacting_factory(*args, **kwargs) -> logging.LogRecord:
+        return redact_record(make_record(*args, **kwargs))
+
+    redacting_factory.redacts_tokens = True
+    logging.setLogRecordFactory(redacting_factory)

@@ -2,6 +2,7 @@
 never accepted as an unsubscribe token, and the reverse."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
@@ -9,11 +10,12 @@ from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTi
 
 
 class BadToken(Exception):
-    """Forged, tampered, expired or meant for another purpose."""
+    """Forged, tampered, expired, revoked (what it was for is done) or meant for another purpose."""
 
-    def __init__(self, expired: bool = False):
-        super().__init__("expired" if expired else "invalid")
+    def __init__(self, expired: bool = False, revoked: bool = False):
+        super().__init__("expired" if expired else "revoked" if revoked else "invalid")
         self.expired = expired
+        self.revoked = revoked
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
@@ -34,19 +36,30 @@ def make_permanent(purpose: str, payload: Any) -> str:
     return _permanent_serializer(purpose).dumps(payload)
 
 
+def row_id(value: Any) -> int | None:
+    """The id a token's payload names when it is a plain integer in the database's range (never True), else None."""
+    return value if type(value) is int and 0 < value < 2**31 else None
+
+
 def read(purpose: str, token: str, max_age: int | None = None) -> Any:
     """The payload of a valid token, else BadToken (with .expired when only the age is wrong).
 
     Without `max_age`, permanent tokens are read, and timed ones too (links mailed before
     unsubscribe links became permanent keep working)."""
+    if max_age is None:
+        try:
+            return _permanent_serializer(purpose).loads(token)
+        except BadData:
+            pass
+    return read_signed(purpose, token, max_age)[0]
+
+
+def read_signed(purpose: str, token: str, max_age: int | None) -> tuple[Any, datetime]:
+    """The payload of a valid timed token and when it was signed (naive UTC, to the second), else BadToken."""
     try:
-        if max_age is None:
-            try:
-                return _permanent_serializer(purpose).loads(token)
-            except BadData:
-                pass
-        return _serializer(purpose).loads(token, max_age=max_age)
+        payload, signed_at = _serializer(purpose).loads(token, max_age=max_age, return_timestamp=True)
     except SignatureExpired as exc:
         raise BadToken(expired=True) from exc
     except BadData as exc:
         raise BadToken() from exc
+    return payload, signed_at.replace(tzinfo=None)

@@ -18,13 +18,17 @@ from newsletter.core import tokens
 from newsletter.core.extensions import db
 from newsletter.inquiries import business_days, composing, states
 from newsletter.mail import compose, outbox
-from newsletter.models import Consultation, Inquiry, utcnow
+from newsletter.models import Consultation, Inquiry, InquiryAccess, utcnow
 
 LENGTH = timedelta(minutes=15)
 DAYS_AHEAD = 14
 MIN_NOTICE = timedelta(hours=2)
 TOKEN_PURPOSE = "consultation"
 TOKEN_MAX_AGE = timedelta(days=21)
+# Where an inquiry has ended: its booking link books nothing any more.
+CLOSED_STATUSES = ("client", "not_a_fit", "referred", "no_reply")
+# The audit trail's word for a cancelled consultation; a booking link signed before it is revoked.
+CANCELLED = states.ACTION_LABELS["cancel_consultation"]  # the access log entry a cancel leaves (states.transition)
 _DAY_NAMES = {name.lower(): day for day, name in business_days.WEEKDAYS.items()}
 _HOURS_LINE = re.compile(r"^\s*([A-Za-z]+)\s+(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
@@ -98,11 +102,25 @@ def booking_url(inquiry: Inquiry) -> str:
     return f"{current_app.config['BASE_URL']}/consultation/{tokens.make(TOKEN_PURPOSE, inquiry.id)}"
 
 
-def inquiry_for(token: str) -> Inquiry | None:
-    """The inquiry a booking link was made for; BadToken for a forged or old link, None if it was erased."""
-    inquiry_id = tokens.read(TOKEN_PURPOSE, token, max_age=int(TOKEN_MAX_AGE.total_seconds()))
-    inquiry = db.session.get(Inquiry, inquiry_id) if isinstance(inquiry_id, int) else None
-    return inquiry if inquiry is not None and inquiry.email else None
+def inquiry_for(token: str) -> Inquiry:
+    """The inquiry a live booking link was made for; BadToken for a forged or expired link, and a revoked one
+    for a link that has booked a time, whose consultation was cancelled since, or whose inquiry is closed
+    or erased."""
+    inquiry_id, signed_at = tokens.read_signed(TOKEN_PURPOSE, token, max_age=int(TOKEN_MAX_AGE.total_seconds()))
+    inquiry = db.session.get(Inquiry, tokens.row_id(inquiry_id)) if tokens.row_id(inquiry_id) else None
+    if inquiry is None:
+        raise tokens.BadToken()
+    if (not inquiry.email or inquiry.status in CLOSED_STATUSES or booked(inquiry) is not None
+            or _cancelled_since(inquiry, signed_at)):
+        raise tokens.BadToken(revoked=True)
+    return inquiry
+
+
+def _cancelled_since(inquiry: Inquiry, signed_at: datetime) -> bool:
+    """True when a consultation of this inquiry was cancelled after the link was signed (the audit trail says so)."""
+    return db.session.scalar(select(InquiryAccess.id).where(
+        InquiryAccess.inquiry_id == inquiry.id, InquiryAccess.action == CANCELLED,
+        InquiryAccess.created_at >= signed_at).limit(1)) is not None
 
 
 def booked(inquiry: Inquiry) -> Consultation | None:

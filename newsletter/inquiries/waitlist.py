@@ -20,11 +20,12 @@ from newsletter.models import Inquiry, WaitlistEntry, utcnow
 
 ANSWER_DAYS = 14
 TOKEN_PURPOSE = "waitlist"
+TOKEN_MAX_AGE = timedelta(days=ANSWER_DAYS * 3)
 LEFT_ASKED, LEFT_NO_ANSWER, LEFT_INVITED = "asked to leave", "no answer", "invited"
 
 
 class NotOnTheList(LookupError):
-    """The link is for a place that has ended (they left, were invited, or it never existed)."""
+    """The place has ended (they left or were invited)."""
 
 
 def active() -> list[tuple[WaitlistEntry, Inquiry]]:
@@ -38,7 +39,8 @@ def active() -> list[tuple[WaitlistEntry, Inquiry]]:
 
 def answer_url(entry: WaitlistEntry) -> str:
     """The signed page where the person answers "keep me" or "take me off"."""
-    return f"{current_app.config['BASE_URL']}/waitlist/{tokens.make(TOKEN_PURPOSE, entry.id)}"
+    token = tokens.make(TOKEN_PURPOSE, [entry.id, entry.confirmed_at.isoformat()])  # an answer changes confirmed_at
+    return f"{current_app.config['BASE_URL']}/waitlist/{token}"
 
 
 def _mail(prefix: str, entry: WaitlistEntry, inquiry: Inquiry, **context) -> int:
@@ -67,11 +69,16 @@ def check_in(now: datetime | None = None) -> list[int]:
 
 
 def entry_for(token: str) -> WaitlistEntry:
-    """The waiting place a signed link names; BadToken for a forged one, NotOnTheList for one that ended."""
-    entry_id = tokens.read(TOKEN_PURPOSE, token, max_age=int(timedelta(days=ANSWER_DAYS * 3).total_seconds()))
-    entry = db.session.get(WaitlistEntry, entry_id) if isinstance(entry_id, int) else None
-    if entry is None or entry.left_at is not None:
-        raise NotOnTheList(entry_id)
+    """The waiting place a live signed link names; BadToken for a forged or expired link, and a revoked one
+    once the place has ended or the person has answered since the link was made."""
+    payload = tokens.read(TOKEN_PURPOSE, token, max_age=int(TOKEN_MAX_AGE.total_seconds()))
+    entry_id, confirmed_at = payload if isinstance(payload, list) and len(payload) == 2 else (payload, None)
+    entry = db.session.get(WaitlistEntry, tokens.row_id(entry_id)) if tokens.row_id(entry_id) else None
+    if entry is None:
+        raise tokens.BadToken()
+    answered = confirmed_at is not None and confirmed_at != entry.confirmed_at.isoformat()
+    if entry.left_at is not None or answered:
+        raise tokens.BadToken(revoked=True)
     return entry
 
 

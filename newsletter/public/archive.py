@@ -29,7 +29,7 @@ _SLUG = re.compile(r"[a-z0-9-]{1,200}\Z")
 
 @bp.get("/issues/<slug>")
 def issue_page(slug: str):
-    issue = issues.published_by_slug(slug) if _SLUG.match(slug) else None
+    issue = issues.web_page_by_slug(slug) if _SLUG.match(slug) else None
     if issue is None and request.args.get("preview"):  # a test copy's "View in browser", before sending
         issue = issues.by_preview_token(slug, request.args["preview"])
     if issue is None:
@@ -38,10 +38,16 @@ def issue_page(slug: str):
                            url=issues.web_url(issue), contact_items=issues.contact_items(practice.profile()))
 
 
-@bp.route("/issues/test-copy", methods=["GET", "POST"])
-@csrf.exempt  # a mail client's one-click unsubscribe of a test copy lands here
+@bp.get("/issues/test-copy")
 def test_copy_unsubscribe():
     """Where a test copy's unsubscribe link leads: nobody is unsubscribed."""
+    return render_template("public/issue_test_copy.html")
+
+
+@bp.post("/issues/test-copy")
+@csrf.exempt  # a mail client's one-click unsubscribe of a test copy lands here
+def test_copy_one_click():
+    """A mail client's one-click unsubscribe of a test copy: nobody is unsubscribed either."""
     return render_template("public/issue_test_copy.html")
 
 

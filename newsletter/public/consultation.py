@@ -11,23 +11,25 @@ from newsletter.core import tokens
 from newsletter.core.extensions import db
 from newsletter.inquiries import booking
 from newsletter.public.blueprint import bp
-from newsletter.web import send_after_response
+from newsletter.web import refused_status, send_after_response, token_route
 
 SLOT_FORMAT = "%Y-%m-%dT%H:%M"
 
 
-@bp.route("/consultation/<token>", methods=["GET", "POST"])
-def consultation(token: str):
-    """GET lists the free times and changes nothing; POST books the one chosen."""
-    try:
-        inquiry = booking.inquiry_for(token)
-    except tokens.BadToken:
-        inquiry = None
-    if inquiry is None:
-        return render_template("public/consultation.html", inquiry=None), 404
-    existing = booking.booked(inquiry)
-    if request.method == "GET" or existing is not None:
-        return _page(inquiry, existing)
+def _refused(error: tokens.BadToken):
+    page = render_template("public/consultation.html", inquiry=None, expired=error.expired, revoked=error.revoked)
+    return page, refused_status(error)
+
+
+@token_route(bp, "/consultation/<token>", methods=["GET"], read=booking.inquiry_for, refused=_refused)
+def consultation(inquiry, token: str):
+    """The free times; changes nothing (link scanners fetch it)."""
+    return _page(inquiry, None)
+
+
+@token_route(bp, "/consultation/<token>", methods=["POST"], read=booking.inquiry_for, refused=_refused)
+def consultation_book(inquiry, token: str):
+    """Book the time chosen; the link is used up once it has booked one."""
     try:
         starts_at = datetime.strptime(request.form.get("slot", ""), SLOT_FORMAT)
         consultation, mail_ids = booking.book(inquiry, starts_at)
@@ -36,9 +38,9 @@ def consultation(token: str):
     except booking.SlotTaken:
         db.session.rollback()
         return _page(inquiry, None, "Sorry, that time was just taken. Please choose another."), 409
-    except booking.AlreadyBooked:
+    except booking.AlreadyBooked:  # the same link, a moment ago, in another tab
         db.session.rollback()
-        return _page(inquiry, booking.booked(inquiry))
+        return _refused(tokens.BadToken(revoked=True))
     db.session.commit()
     send_after_response(mail_ids)
     return _page(inquiry, consultation)

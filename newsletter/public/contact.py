@@ -22,20 +22,36 @@ log = logging.getLogger(__name__)
 CONTACT_LIMITS = parse_many("5 per 10 minutes; 20 per day")
 
 
-@bp.route("/contact", methods=["GET", "POST"])
+@bp.get("/contact")
 def contact():
+    return _form_page(ContactForm(), embed=False)
+
+
+@bp.post("/contact")
+def contact_submit():
     return _contact(ContactForm(), embed=False)
 
 
-@bp.route("/embed/contact", methods=["GET", "POST"])
-@csrf.exempt  # an iframe on another site gets no session cookie (SameSite), so no CSRF token can work there
+def _embed_form() -> ContactForm:
+    # An iframe on another site gets no session cookie (SameSite), so no CSRF token can work there.
+    return ContactForm(meta={"csrf": False})
+
+
+@bp.get("/embed/contact")
 def embed_contact():
-    return allow_embedding(current_app.make_response(_contact(ContactForm(meta={"csrf": False}), embed=True)))
+    return allow_embedding(current_app.make_response(_form_page(_embed_form(), embed=True)))
+
+
+@bp.post("/embed/contact")
+@csrf.exempt
+def embed_contact_submit():
+    return allow_embedding(current_app.make_response(_contact(_embed_form(), embed=True)))
 
 
 def _contact(form: ContactForm, *, embed: bool):
-    if not form.validate_on_submit():
-        return _form_page(form, embed), 400 if request.method == "POST" else 200
+    """Take in an inquiry (POST)."""
+    if not form.validate():
+        return _form_page(form, embed), 400
     if _over_limit():
         return _form_page(form, embed, too_many=True), 429
     try:

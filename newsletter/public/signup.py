@@ -27,6 +27,7 @@ from newsletter.web import (
     origin,
     rollback_quietly,
     send_after_response,
+    token_route,
 )
 
 log = logging.getLogger(__name__)
@@ -53,12 +54,10 @@ def _address_within_limit(address: str) -> bool:
 
 
 def _signup(form: SubscribeForm, source: str, template: str, done_template: str):
-    """The signup flow shared by /subscribe and /embed/subscribe."""
-    if request.method != "POST":
-        return render_template(template, form=form)
+    """The signup flow shared by /subscribe and /embed/subscribe (POST)."""
     if form.is_bot:  # whatever else it sent: a bot learns nothing
         return render_template(done_template)
-    if not form.validate_on_submit():
+    if not form.validate():
         return render_template(template, form=form), 400
     address = form.email.data  # normalized by the form
     try:
@@ -78,42 +77,68 @@ def _signup(form: SubscribeForm, source: str, template: str, done_template: str)
     return render_template(done_template)
 
 
-@bp.route("/subscribe", methods=["GET", "POST"])
-@limiter.limit(SIGNUP_LIMIT_PER_IP, methods=["POST"])
+@bp.get("/subscribe")
 def subscribe():
+    return render_template("public/subscribe.html", form=SubscribeForm())
+
+
+@bp.post("/subscribe")
+@limiter.limit(SIGNUP_LIMIT_PER_IP)
+def subscribe_submit():
     return _signup(SubscribeForm(), "site", "public/subscribe.html", "public/subscribe_done.html")
 
 
-@bp.route("/embed/subscribe", methods=["GET", "POST"])
-@limiter.limit(SIGNUP_LIMIT_PER_IP, methods=["POST"])
-@csrf.exempt  # in a cross-site iframe the session cookie (SameSite=Lax) is not sent; double opt-in protects
+def _embed_form() -> SubscribeForm:
+    # In a cross-site iframe the session cookie (SameSite=Lax) is not sent: no CSRF token; double opt-in protects.
+    return SubscribeForm(meta={"csrf": False})
+
+
+@bp.get("/embed/subscribe")
 def embed_subscribe():
-    form = SubscribeForm(meta={"csrf": False})
     return allow_embedding(current_app.make_response(
-        _signup(form, "embed", "public/embed_subscribe.html", "public/embed_subscribe_done.html")
+        render_template("public/embed_subscribe.html", form=_embed_form())))
+
+
+@bp.post("/embed/subscribe")
+@limiter.limit(SIGNUP_LIMIT_PER_IP)
+@csrf.exempt
+def embed_subscribe_submit():
+    return allow_embedding(current_app.make_response(
+        _signup(_embed_form(), "embed", "public/embed_subscribe.html", "public/embed_subscribe_done.html")
     ))
 
 
-def _invalid_link(expired: bool = False):
-    return render_template("public/token_invalid.html", expired=expired, form=SubscribeForm()), 400
+def _invalid_link(error: tokens.BadToken):
+    return render_template("public/token_invalid.html", expired=error.expired, form=SubscribeForm()), 400
 
 
-@bp.route("/confirm/<token>", methods=["GET", "POST"])
-@limiter.limit("20 per minute", methods=["POST"])
-def confirm(token: str):
-    """GET (and HEAD) only show a button: link scanners that prefetch must not confirm."""
+def _pending_reader(token: str):
+    """The reader a confirm link names, or None when it was confirmed already (a second click: said kindly)."""
     try:
-        if request.method != "POST":
-            subscriptions.reader_for_confirm(token)
-            return render_template("public/confirm.html", token=token)
+        return subscriptions.reader_for_confirm(token)
+    except subscriptions.AlreadyConfirmed:
+        return None
+
+
+@token_route(bp, "/confirm/<token>", methods=["GET"], read=_pending_reader, refused=_invalid_link)
+def confirm(reader, token: str):
+    """Only a button: link scanners that prefetch must not confirm."""
+    if reader is None:
+        return render_template("public/confirmed.html")
+    return render_template("public/confirm.html", token=token)
+
+
+@token_route(bp, "/confirm/<token>", methods=["POST"], read=_pending_reader, refused=_invalid_link)
+@limiter.limit("20 per minute")
+def confirm_submit(reader, token: str):
+    if reader is None:
+        return render_template("public/confirmed.html")
+    try:
         subscriber, _ = subscriptions.confirm(token, origin("email"), welcome_mail=False)
         # The welcome series' first step, when it goes right away, is the welcome; else the welcome mail.
         step_issue_ids = series.queue_due(reader_ids=[subscriber.id])
         mail_ids = [] if step_issue_ids else [subscriptions.queue_welcome(subscriber)]
-    except tokens.BadToken as exc:
-        db.session.rollback()
-        return _invalid_link(exc.expired)
-    except subscriptions.AlreadyConfirmed:  # a second click on the link: say so kindly, change nothing
+    except subscriptions.AlreadyConfirmed:  # two clicks at once: the other one confirmed
         db.session.rollback()
         return render_template("public/confirmed.html")
     db.session.commit()
@@ -127,34 +152,31 @@ def _is_one_click() -> bool:
     return request.form.get("List-Unsubscribe") == "One-Click"
 
 
-@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+@token_route(bp, "/unsubscribe/<token>", methods=["GET"], read=subscriptions.reader_for_unsubscribe,
+             refused=_invalid_link)
+def unsubscribe(reader, token: str):
+    """Only a button; only a POST unsubscribes."""
+    return render_template("public/unsubscribe.html", token=token)
+
+
+@token_route(bp, "/unsubscribe/<token>", methods=["POST"], read=subscriptions.reader_for_unsubscribe,
+             refused=_invalid_link)
 @csrf.exempt  # RFC 8058 one-click POSTs come from mail providers with no cookie and no token
-def unsubscribe(token: str):
-    """GET (and HEAD) only show a button; only a POST unsubscribes."""
-    try:
-        if request.method != "POST":
-            subscriptions.reader_for_unsubscribe(token)
-            return render_template("public/unsubscribe.html", token=token)
-        wording = subscriptions.ONE_CLICK_WORDING if _is_one_click() else subscriptions.UNSUBSCRIBE_WORDING
-        subscriptions.unsubscribe(token, origin("email"), wording)
-    except tokens.BadToken:
-        db.session.rollback()
-        return _invalid_link()
+def unsubscribe_submit(reader, token: str):
+    wording = subscriptions.ONE_CLICK_WORDING if _is_one_click() else subscriptions.UNSUBSCRIBE_WORDING
+    subscriptions.unsubscribe(token, origin("email"), wording)
     db.session.commit()
     if _is_one_click():
         return "You are unsubscribed.\n", 200, {"Content-Type": "text/plain; charset=utf-8"}
     return render_template("public/unsubscribed.html", token=token)
 
 
-@bp.post("/unsubscribe/<token>/resubscribe")
+@token_route(bp, "/unsubscribe/<token>/resubscribe", methods=["POST"], read=subscriptions.reader_for_unsubscribe,
+             refused=_invalid_link)
 @limiter.limit("5 per minute")
-def resubscribe(token: str):
+def resubscribe(reader, token: str):
     """The goodbye page's "I changed my mind": double opt-in again, by mail."""
-    try:
-        mail_ids = subscriptions.resubscribe(token, origin("site"))
-    except tokens.BadToken:
-        db.session.rollback()
-        return _invalid_link()
+    mail_ids = subscriptions.resubscribe(token, origin("site"))
     db.session.commit()
     send_after_response(mail_ids)
     return render_template("public/subscribe_done.html")

@@ -3,21 +3,21 @@ from __future__ import annotations
 
 from flask import render_template, request
 
-from newsletter.core import tokens
 from newsletter.core.extensions import db
 from newsletter.inquiries import waitlist
 from newsletter.public.blueprint import bp
+from newsletter.web import token_route
 
 
-@bp.route("/waitlist/<token>", methods=["GET", "POST"])
-def waitlist_answer(token: str):
-    """GET shows the two buttons and changes nothing (link scanners fetch it); POST records the answer."""
-    try:
-        entry = waitlist.entry_for(token)
-    except (tokens.BadToken, waitlist.NotOnTheList):
-        return render_template("public/waitlist_answer.html", entry=None), 404
-    if request.method == "GET":
-        return render_template("public/waitlist_answer.html", entry=entry)
+@token_route(bp, "/waitlist/<token>", methods=["GET"], read=waitlist.entry_for)
+def waitlist_answer(entry, token: str):
+    """The two buttons; changes nothing (link scanners fetch it)."""
+    return render_template("public/waitlist_answer.html", entry=entry)
+
+
+@token_route(bp, "/waitlist/<token>", methods=["POST"], read=waitlist.entry_for)
+def waitlist_answer_submit(entry, token: str):
+    """Record the answer; the link is used up once answered."""
     keep = request.form.get("answer")
     if keep not in ("keep", "leave"):
         return render_template("public/waitlist_answer.html", entry=entry,

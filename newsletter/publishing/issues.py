@@ -24,7 +24,7 @@ from newsletter.core import tokens
 from newsletter.core.extensions import db
 from newsletter.mail import addresses, compose, outbox
 from newsletter.models import Issue, PracticeProfile, Subscriber, utcnow
-from newsletter.models.issues import CANCELED, DRAFT, PAUSED, SCHEDULED, SENDING, SENT
+from newsletter.models.issues import CANCELED, DELIVERY_SENT, DRAFT, PAUSED, SCHEDULED, SENDING, SENT, Delivery
 from newsletter.models.readers import ACTIVE
 from newsletter.publishing import articles
 from newsletter.readers import personalize
@@ -227,8 +227,17 @@ def published(limit: int | None = None) -> list[Issue]:
     return list(db.session.scalars(query.limit(limit) if limit else query))
 
 
-def published_by_slug(slug: str) -> Issue | None:
-    return db.session.scalar(select(Issue).where(Issue.slug == slug, Issue.status.in_(PUBLISHED)))
+def web_page_by_slug(slug: str) -> Issue | None:
+    """The issue /issues/<slug> shows: a published one, or one canceled after it reached some readers (the
+    "View in browser" link in their mail keeps working, though the archive and the feed no longer list it)."""
+    issue = db.session.scalar(select(Issue).where(Issue.slug == slug, Issue.status.in_((*PUBLISHED, CANCELED))))
+    return issue if issue is not None and (issue.status != CANCELED or reached_readers(issue)) else None
+
+
+def reached_readers(issue: Issue) -> bool:
+    """True when at least one reader was sent this issue."""
+    sent = select(Delivery.id).where(Delivery.issue_id == issue.id, Delivery.status == DELIVERY_SENT).limit(1)
+    return db.session.scalar(sent) is not None
 
 
 def is_published(issue: Issue) -> bool:
@@ -241,13 +250,14 @@ def preview_url(issue: Issue) -> str:
 
 
 def by_preview_token(slug: str, token: str) -> Issue | None:
-    """The issue a test copy's signed web link shows, if the link is genuine and not too old."""
+    """The issue a test copy's signed web link shows, if the link is genuine and not too old (canceled or not:
+    the test copy's reader is the practice)."""
     try:
         issue_id = tokens.read(PREVIEW_PURPOSE, token, max_age=PREVIEW_MAX_AGE)
     except tokens.BadToken:
         return None
-    issue = db.session.get(Issue, issue_id) if isinstance(issue_id, int) else None
-    return issue if issue is not None and issue.slug == slug and issue.status != CANCELED else None
+    issue = db.session.get(Issue, tokens.row_id(issue_id)) if tokens.row_id(issue_id) else None
+    return issue if issue is not None and issue.slug == slug else None
 
 
 def web_url(issue: Issue) -> str:

@@ -1,0 +1,101 @@
+"""Real rows for every route (a reader, an issue, an inquiry with a booking and a waitlist entry...), and
+the URL of each rule of app.url_map built from them: the rule tests walk every route with these."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+
+from newsletter.accounts import practice
+from newsletter.core.extensions import db
+from newsletter.inquiries import booking, waitlist
+from newsletter.models import Inquiry, Subscriber, WaitlistEntry
+from newsletter.models.issues import SENT
+from newsletter.publishing import issues
+from newsletter.readers import subscriptions
+from tests.helpers import ARTICLE, ONE_SLOT_A_DAY, submit
+
+
+@dataclass
+class Rows:
+    """What the URLs are built from: a row of every kind a route names, and a live token for every token route."""
+
+    values: dict[str, object]
+    tokens: dict[str, str]  # by the URL's first segment: "consultation" for /consultation/<token>
+
+
+def make_rows(app) -> Rows:
+    """A pending and an active reader, a sent and a draft issue, an inquiry with a booking, one with a live
+    booking link, a waitlist entry, and an outbox file; committed."""
+    with app.app_context():
+        practice.ensure_profile().consultation_hours = ONE_SLOT_A_DAY
+        subscriptions.subscribe("pending@example.org", "", subscriptions.Origin(), "wording")
+        subscriptions.subscribe("active@example.org", "", subscriptions.Origin(), "wording")
+        active = db.session.scalar(select(Subscriber).where(Subscriber.email == "active@example.org"))
+        subscriptions.confirm(token_of(subscriptions.confirm_url(active)), subscriptions.Origin())
+        pending = db.session.scalar(select(Subscriber).where(Subscriber.email == "pending@example.org"))
+        sent = issues.create_from_source(ARTICLE)
+        sent.status = SENT
+        draft = issues.create_from_source(ARTICLE.replace("Turning", "Leaning", 1))
+        db.session.commit()
+        booked = db.session.get(Inquiry, submit(email="booked@example.org").inquiry_id)
+        booking.book(booked, booking.open_slots()[0])
+        offered = db.session.get(Inquiry, submit(email="offered@example.org").inquiry_id)
+        entry_inquiry = submit(email="waiting@example.org", waitlist=True).inquiry_id
+        entry = db.session.scalar(select(WaitlistEntry).where(WaitlistEntry.inquiry_id == entry_inquiry))
+        db.session.commit()
+        outbox_file = Path(app.config["OUTBOX_DIR"]) / "sample.eml"
+        outbox_file.parent.mkdir(parents=True, exist_ok=True)
+        outbox_file.write_bytes(b"From: a@example.org\r\nTo: b@example.org\r\nSubject: Hi\r\n\r\nHello\r\n")
+        return Rows(
+            values={"issue_id": draft.id, "inquiry_id": booked.id, "entry_id": entry.id, "reader_id": active.id,
+                    "slug": sent.slug, "name": outbox_file.name, "filename": "css/site.css"},
+            tokens={"confirm": token_of(subscriptions.confirm_url(pending)),
+                    "unsubscribe": token_of(subscriptions.unsubscribe_url(active)),
+                    "consultation": token_of(booking.booking_url(offered)),
+                    "waitlist": token_of(waitlist.answer_url(entry))},
+        )
+
+
+def url_for_rule(rule, rows: Rows) -> str:
+    """The rule's URL with real ids and a live token; fails for an argument it does not know."""
+    values = {}
+    for argument in rule.arguments:
+        if "token" in argument:
+            kind = rule.rule.strip("/").split("/")[0]
+            assert kind in rows.tokens, f"{rule.rule}: make_rows makes no {kind!r} token; add one so the rule is tested"
+            values[argument] = rows.tokens[kind]
+        else:
+            assert argument in rows.values, f"{rule.rule}: no row for <{argument}>; add one to make_rows"
+            values[argument] = rows.values[argument]
+    return rule.build(values, append_unknown=False)[1]
+
+
+def snapshot(app, smtp) -> dict:
+    """Every row of every table, the files in the outbox and the mail the SMTP server took."""
+    with app.app_context():
+        db.session.remove()
+        state = {table.name: sorted(map(repr, db.session.execute(select(table)).all()))
+                 for table in db.metadata.sorted_tables}
+        state["(outbox files)"] = sorted(p.name for p in Path(app.config["OUTBOX_DIR"]).glob("*"))
+    state["(smtp)"] = len(smtp.messages)
+    return state
+
+
+def changes(before: dict, after: dict) -> list[str]:
+    """What differs, leaving out rows added to the read records."""
+    changed = []
+    for name, rows in before.items():
+        if name in READ_RECORDS and set(rows) <= set(after[name]):
+            continue
+        if rows != after[name]:
+            changed.append(name)
+    return changed
+
+
+READ_RECORDS = {"audit_log", "inquiry_access"}
+
+
+def token_of(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[1]
