@@ -13,7 +13,7 @@ from newsletter.inquiries import booking, waitlist
 from newsletter.models import Inquiry, Subscriber, WaitlistEntry
 from newsletter.models.issues import SENT
 from newsletter.publishing import issues
-from newsletter.readers import subscriptions
+from newsletter.readers import personalize, preferences, subscriptions
 from tests.helpers import ARTICLE, ONE_SLOT_A_DAY, submit
 
 
@@ -54,7 +54,9 @@ def make_rows(app) -> Rows:
             tokens={"confirm": token_of(subscriptions.confirm_url(pending)),
                     "unsubscribe": token_of(subscriptions.unsubscribe_url(active)),
                     "consultation": token_of(booking.booking_url(offered)),
-                    "waitlist": token_of(waitlist.answer_url(entry))},
+                    "waitlist": token_of(waitlist.answer_url(entry)),
+                    "preferences": token_of(personalize.preferences_url(active)),
+                    "preferences/address": token_of(preferences.address_change_url(active, "moved@example.org"))},
         )
 
 
@@ -63,7 +65,7 @@ def url_for_rule(rule, rows: Rows) -> str:
     values = {}
     for argument in rule.arguments:
         if "token" in argument:
-            kind = rule.rule.strip("/").split("/")[0]
+            kind = rule.rule.strip("/").split(f"/<{argument}>")[0].split("<")[0].strip("/")
             assert kind in rows.tokens, f"{rule.rule}: make_rows makes no {kind!r} token; add one so the rule is tested"
             values[argument] = rows.tokens[kind]
         else:

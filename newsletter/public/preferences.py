@@ -1,24 +1,21 @@
 """The reader's preferences page, from the link in every issue and welcome mail: newsletters, a break,
 a new address, leaving everything. GET shows; only POST (with its CSRF token) changes anything.
 
-Token routes (for the registry of token routes): `public.preferences_page` reads a preferences token
-(readers.preferences.reader_for_preferences, permanent like the unsubscribe link), and
-`public.preferences_address` an address-change token (timed, spent once used).
+Both URLs carry a token and go through web.token_route: a preferences token (permanent, like the unsubscribe
+link) and an address-change token (timed, spent once used).
 """
 from __future__ import annotations
 
 from flask import render_template, request
 
 from newsletter.accounts import practice
-from newsletter.core import tokens
 from newsletter.core.extensions import db
 from newsletter.core.web_extensions import limiter
 from newsletter.mail import addresses
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import PreferencesForm
-from newsletter.public.signup import _invalid_link
 from newsletter.readers import lists, preferences, subscriptions
-from newsletter.web import origin, send_after_response
+from newsletter.web import origin, send_after_response, token_route
 
 SAVE, ADDRESS, END_BREAK, LEAVE = "save", "address", "end_break", "leave"
 
@@ -33,18 +30,17 @@ def _page(subscriber, form: PreferencesForm, status: int = 200, done: str = ""):
                            choices=lists.all_lists(), break_until=break_until), status
 
 
-@bp.route("/preferences/<token>", methods=["GET", "POST"])
-@limiter.limit("20 per minute", methods=["POST"])
-def preferences_page(token: str):
-    """The reader's choices; a POST changes them, one consent record per change."""
-    try:
-        subscriber = preferences.reader_for_preferences(token)
-    except tokens.BadToken:
-        db.session.rollback()
-        return _invalid_link()
+@token_route(bp, "/preferences/<token>", methods=["GET"], read=preferences.reader_for_preferences)
+def preferences_page(subscriber, token: str):
+    """The reader's choices, as they stand."""
+    return _page(subscriber, PreferencesForm())
+
+
+@token_route(bp, "/preferences/<token>", methods=["POST"], read=preferences.reader_for_preferences)
+@limiter.limit("20 per minute")
+def preferences_save(subscriber, token: str):
+    """Change the reader's choices: one consent record per change."""
     form = PreferencesForm()
-    if request.method != "POST":
-        return _page(subscriber, form)
     if not form.validate_on_submit():
         return _page(subscriber, form, 400)
     try:
@@ -84,18 +80,20 @@ def _change(subscriber, form: PreferencesForm, action: str) -> tuple[str, list[i
     return "Saved.", []
 
 
-@bp.route("/preferences/address/<token>", methods=["GET", "POST"])
-@limiter.limit("20 per minute", methods=["POST"])
-def preferences_address(token: str):
-    """From the mail sent to a new address: GET shows a button, POST makes it the reader's address."""
+@token_route(bp, "/preferences/address/<token>", methods=["GET"], read=preferences.address_change_for)
+def preferences_address(change, token: str):
+    """From the mail sent to a new address: a button only (link scanners that prefetch must not change it)."""
+    _, address = change
+    return render_template("public/address_change.html", address=address)
+
+
+@token_route(bp, "/preferences/address/<token>", methods=["POST"], read=preferences.address_change_for)
+@limiter.limit("20 per minute")
+def preferences_address_confirm(change, token: str):
+    """Make the new address the reader's."""
+    _, address = change
     try:
-        subscriber, address = preferences.address_change_for(token)
-        if request.method != "POST":
-            return render_template("public/address_change.html", address=address)
         preferences.change_address(token, origin("email"))
-    except tokens.BadToken as exc:
-        db.session.rollback()
-        return _invalid_link(exc.expired)
     except preferences.PreferenceError as exc:
         db.session.rollback()
         return render_template("public/address_change.html", address=address, error=str(exc)), 400

@@ -129,10 +129,14 @@ def ask_address_change(subscriber: Subscriber, new_email: str, origin: subscript
     subscriptions.record(subscriber, "address_asked", origin, ADDRESS_ASKED_WORDING)
     if is_suppressed(address) or subscriptions.find(address) is not None:
         return None
-    token = tokens.make(ADDRESS_PURPOSE, {"id": subscriber.id, "k": subscriber.token_key, "new": address})
-    url = f"{current_app.config['BASE_URL']}/preferences/address/{token}"
     return outbox.queue_template("address_change", to=address, to_name=subscriber.name, subscriber=subscriber,
-                                 confirm_url=url, hours=ADDRESS_LINK_HOURS).id
+                                 confirm_url=address_change_url(subscriber, address), hours=ADDRESS_LINK_HOURS).id
+
+
+def address_change_url(subscriber: Subscriber, address: str) -> str:
+    """The link, mailed to the new address, that makes it the reader's (ADDRESS_LINK_HOURS, spent once used)."""
+    token = tokens.make(ADDRESS_PURPOSE, {"id": subscriber.id, "k": subscriber.token_key, "new": address})
+    return f"{current_app.config['BASE_URL']}/preferences/address/{token}"
 
 
 def address_change_for(token: str) -> tuple[Subscriber, str]:
