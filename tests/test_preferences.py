@@ -75,10 +75,10 @@ def test_every_change_is_a_consent_record_and_looking_changes_nothing(app, clien
     assert reader(app, "maya@example.org") is not None  # the GET changed nothing
     assert "Your address is changed" in client.post(change_path).get_data(as_text=True)
     assert reader(app, "Maya.New@example.org").status == "active"
-    assert client.get(path).status_code == 400  # links mailed to the old address stop working
+    assert client.get(path).status_code == 404  # links mailed to the old address stop working
 
     new_path = link_in(queued("address_change", app=app)[0], "preferences/address")  # spent: the key turned over
-    assert client.post(new_path).status_code == 400
+    assert client.post(new_path).status_code == 404
     fresh = active_reader(app, "Maya.New@example.org")
     assert "You're unsubscribed" in client.post(fresh, data={"action": "leave"}).get_data(as_text=True)
     assert reader(app, "Maya.New@example.org").status == "unsubscribed"
@@ -124,8 +124,8 @@ def test_without_its_csrf_token_or_with_a_bad_link_nothing_changes(app_factory, 
 
     assert client.post(path, data={"action": "leave"}).status_code == 400
     assert client.post(path[:-4] + "abcd", data={"action": "leave"}).status_code == 400
-    assert client.get("/preferences/not-a-token").status_code == 400
-    assert client.get("/preferences/address/not-a-token").status_code == 400
+    assert client.get("/preferences/not-a-token").status_code == 404
+    assert client.get("/preferences/address/not-a-token").status_code == 404
     assert state(app) == before
 
 

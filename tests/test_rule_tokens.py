@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from newsletter.core import logredact, tokens
 from newsletter.core.extensions import db
-from newsletter.inquiries import booking, intake, waitlist
+from newsletter.inquiries import booking, states, waitlist
 from newsletter.models import Consultation, Inquiry, WaitlistEntry
 from tests.routes import make_rows, url_for_rule
 from tests.support import wait_for
@@ -145,7 +145,7 @@ def test_a_booking_link_dies_once_the_consultation_is_cancelled(app, client):
 def test_a_booking_link_dies_once_its_inquiry_is_closed(app, client):
     inquiry_id, path = offered(app)
     with app.app_context():
-        intake.change_status(db.session.get(Inquiry, inquiry_id), "referred", None)
+        states.transition(db.session.get(Inquiry, inquiry_id), "refer", None)
         db.session.commit()
 
     assert_refused(client.get(path))

@@ -17,7 +17,8 @@ TOKEN_ARGUMENT = re.compile(r"token", re.IGNORECASE)
 QUERY_TOKENS = ("preview",)
 _ARGUMENT = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")
 _VALUE = r"[^/?#&\s\"']+"
-_rules: dict[str, re.Pattern] = {}
+_rules: dict[str, str] = {}  # rule -> its regular expression (token arguments as named groups)
+_combined: re.Pattern | None = None
 _QUERY_TOKEN = re.compile(rf"([?&](?:{'|'.join(QUERY_TOKENS)})=){_VALUE}", re.IGNORECASE)
 
 
@@ -35,14 +36,19 @@ def add_rule(rule: str) -> None:
     """Redact the token arguments of this URL rule from every log line from now on."""
     if rule in _rules:
         return
+    global _combined
     pattern, last = [], 0
     for found in _ARGUMENT.finditer(rule):
         pattern.append(re.escape(rule[last:found.start()]))
         name = found.group(1)
-        pattern.append(f"(?P<t{len(pattern)}>{_VALUE})" if is_token_argument(name) else _VALUE)
+        pattern.append(f"(?P<t{len(_rules)}_{len(pattern)}>{_VALUE})" if is_token_argument(name) else _VALUE)
         last = found.end()
     pattern.append(re.escape(rule[last:]))
-    _rules[rule] = re.compile("".join(pattern), re.IGNORECASE)
+    _rules[rule] = "".join(pattern)
+    # One alternation, longest rule first: /preferences/address/<token> is tried before /preferences/<token>,
+    # and a matched URL is consumed, so no shorter rule takes a fixed segment for a token.
+    ordered = sorted(_rules.values(), key=len, reverse=True)
+    _combined = re.compile("|".join(f"(?:{expression})" for expression in ordered), re.IGNORECASE)
 
 
 def rules() -> list[str]:
@@ -52,7 +58,7 @@ def rules() -> list[str]:
 
 def _blank_tokens(match: re.Match) -> str:
     text, offset = match.group(0), match.start()
-    spans = sorted((match.span(name) for name in match.groupdict()), reverse=True)
+    spans = sorted((match.span(name) for name, value in match.groupdict().items() if value is not None), reverse=True)
     for start, end in spans:
         text = text[:start - offset] + REDACTED + text[end - offset:]
     return text
@@ -60,8 +66,8 @@ def _blank_tokens(match: re.Match) -> str:
 
 def redact(text: str) -> str:
     """`text` with every token of a registered URL (and of a token query parameter) replaced by [token]."""
-    for pattern in list(_rules.values()):
-        text = pattern.sub(_blank_tokens, text)
+    if _combined is not None:
+        text = _combined.sub(_blank_tokens, text)
     return _QUERY_TOKEN.sub(rf"\g<1>{REDACTED}", text)
 
 
