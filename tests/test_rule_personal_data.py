@@ -24,7 +24,7 @@ from newsletter.core import crypto
 from newsletter.core.config import ConfigError
 from newsletter.core.crypto import Encrypted, FernetToken
 from newsletter.core.extensions import db
-from newsletter.inquiries import intake
+from newsletter.inquiries import intake, pipeline
 from newsletter.mail import outbox
 from newsletter.models import AdminUser, Inquiry, InquiryNote, OutgoingMail, WaitlistEntry
 from newsletter.readers.subscriptions import Origin
@@ -188,8 +188,8 @@ def store_inquiry_with_everything() -> int:
     db.session.commit()
     intake.queue_mails(submitted.inquiry_id)
     inquiry = db.session.get(Inquiry, submitted.inquiry_id)
-    intake.add_note(inquiry, NOTE, None)
-    intake.record_call(inquiry, CALL_NOTE, None)
+    pipeline.add_note(inquiry, NOTE, None)
+    pipeline.record_call(inquiry, CALL_NOTE, None)
     db.session.add(AdminUser(email="therapist@example.com", password_hash="x",
                              totp_secret_encrypted=crypto.encrypt("JBSWY3DPEHPK3PXP")))
     db.session.commit()
