@@ -102,7 +102,7 @@ def test_a_test_copys_preview_link_works_after_the_issue_is_canceled(app, client
         db.session.commit()
         issues.send_test(issue, "practice@example.org")
         db.session.commit()
-    [test_copy] = queued(app, "issue_test")
+    [test_copy] = queued("issue_test", app=app)
     link = view_in_browser_link(text_of(test_copy))
     with app.app_context():
         issues.cancel(db.session.scalar(select(Issue)))

@@ -213,7 +213,7 @@ def test_a_signup_past_its_address_limit_asks_the_database_the_same_as_one_withi
 
     assert any(statement.startswith("INSERT INTO signup_requests") for statement in past)
     assert past == within and past_page == within_page
-    assert [message["To"] for message in queued(app, "confirm")].count(limited) == 1  # the worker dropped the rest
+    assert [message["To"] for message in queued("confirm", app=app)].count(limited) == 1  # the worker dropped the rest
     assert count(app, SignupRequest) == 0
 
 
