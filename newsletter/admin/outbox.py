@@ -5,9 +5,10 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
-from flask import abort, current_app, render_template, request
+from flask import abort, render_template, request
 
 from newsletter.admin.blueprint import bp
+from newsletter.core.config import settings
 from newsletter.mail import compose
 
 PAGE_SIZE = 25
@@ -28,12 +29,12 @@ def outbox():
     page = min(page, pages)
     return render_template("admin/outbox.html", messages=messages[(page - 1) * PAGE_SIZE:page * PAGE_SIZE],
                            total=len(messages), page=page, pages=pages, query=query,
-                           smtp=bool(current_app.config["SMTP_HOST"]))
+                           smtp=bool(settings().smtp_host))
 
 
 @bp.get("/outbox/<name>")
 def outbox_message(name: str):
-    path = Path(current_app.config["OUTBOX_DIR"]) / name
+    path = Path(settings().outbox_dir) / name
     if "/" in name or not name.endswith(".eml") or not path.is_file():
         abort(404)
     message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())

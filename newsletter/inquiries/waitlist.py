@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import select
 
 from newsletter.accounts.practice import profile
 from newsletter.core import tokens
+from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.inquiries import composing, states
 from newsletter.models import Inquiry, WaitlistEntry, utcnow
@@ -38,7 +38,7 @@ def active() -> list[tuple[WaitlistEntry, Inquiry]]:
 
 def answer_url(entry: WaitlistEntry) -> str:
     """The signed page where the person answers "keep me" or "take me off"."""
-    return f"{current_app.config['BASE_URL']}/waitlist/{tokens.make(TOKEN_PURPOSE, entry.id)}"
+    return f"{settings().base_url}/waitlist/{tokens.make(TOKEN_PURPOSE, entry.id)}"
 
 
 def _mail(prefix: str, entry: WaitlistEntry, inquiry: Inquiry, **context) -> int:
