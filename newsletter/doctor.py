@@ -79,10 +79,11 @@ def _unsigned(config: Settings) -> str:
 def check_addresses(config: Settings) -> tuple[str, str]:
     problems = []
     for name in ("MAIL_FROM", "PRACTICE_INBOX") + (("UNSUBSCRIBE_MAILTO",) if config.unsubscribe_mailto else ()):
+        value = getattr(config, name.lower())
         try:
-            compose.Mailbox.parse(config[name])
+            compose.Mailbox.parse(value)
         except ValueError:
-            problems.append(f"{name} ({config[name]!r}) is not one e-mail address like 'Practice <hello@example.org>'")
+            problems.append(f"{name} ({value!r}) is not one e-mail address like 'Practice <hello@example.org>'")
     return (FAIL, "; ".join(problems) + ". Fix it in .env and restart.") if problems else \
         (OK, f"MAIL_FROM {config.mail_from}, PRACTICE_INBOX {config.practice_inbox}")
 
