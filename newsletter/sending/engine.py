@@ -93,7 +93,7 @@ class _Post:
         self.connection, self.message, self.config = connection, message, settings()
         self.sender = compose.envelope_sender()
         # Dot-stuffed once per issue where the transport takes it so; a DKIM signature covers the unstuffed bytes.
-        self.stuffed = connection.dot_stuffed and not compose.dkim_enabled(self.config)
+        self.stuffed = connection.dot_stuffed and not self.config.dkim_enabled
 
     def send(self, recipient: Recipient) -> None:
         """Build and send one reader's copy."""
