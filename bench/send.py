@@ -203,7 +203,8 @@ def bench_naive(app, issue_id: int, port: int, sample: int) -> float:
         began = time.perf_counter()
         for recipient in recipients:
             url = subscriptions.unsubscribe_url(recipient)
-            html, text_part = issues.render_mail(values, web_url=f"{app.extensions['settings'].base_url}/issues/{issue.slug}")
+            web_url = f"{app.extensions['settings'].base_url}/issues/{issue.slug}"
+            html, text_part = issues.render_mail(values, web_url=web_url)
             message = compose.build_message(
                 to=compose.Mailbox(recipient.email, recipient.name), subject=issue.subject,
                 text=personalize.fill(text_part, unsubscribe_url=url, name=recipient.name, as_html=False),

@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def create_app(config: Mapping | None = None, *, web: bool = True) -> Flask:
-    """Build the app from the environment (and `.env`), with `config` overriding settings (SPEC.md names) and Flask keys.
+    """Build the app from the environment (and `.env`); `config` overrides settings (SPEC.md names) and Flask keys.
 
     `web=False` builds what a Celery worker needs (settings, database, Celery, mail templates) and
     leaves out pages, forms, sign-in, rate limits and the `flask` commands: a worker never serves
