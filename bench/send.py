@@ -197,13 +197,14 @@ def bench_naive(app, issue_id: int, port: int, sample: int) -> float:
     columns = ("title", "subject", "preheader", "source", "source_format", "signature", "body_html", "body_text",
                "postscript_html", "postscript_text")
     recipients = sample_recipients(app, sample)
-    with app.app_context(), app.test_request_context(base_url=app.config["BASE_URL"]):
+    with app.app_context(), app.test_request_context(base_url=app.extensions["settings"].base_url):
         issue = db.session.get(Issue, issue_id)
         values = {name: getattr(issue, name, "") for name in columns}
         began = time.perf_counter()
         for recipient in recipients:
             url = subscriptions.unsubscribe_url(recipient)
-            html, text_part = issues.render_mail(values, web_url=f"{app.config['BASE_URL']}/issues/{issue.slug}")
+            web_url = f"{app.extensions['settings'].base_url}/issues/{issue.slug}"
+            html, text_part = issues.render_mail(values, web_url=web_url)
             message = compose.build_message(
                 to=compose.Mailbox(recipient.email, recipient.name), subject=issue.subject,
                 text=personalize.fill(text_part, unsubscribe_url=url, name=recipient.name, as_html=False),

@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def create_app(config: Mapping | None = None, *, web: bool = True) -> Flask:
-    """Build the app from the environment (and `.env`), with `config` overriding raw settings.
+    """Build the app from the environment (and `.env`); `config` overrides settings (SPEC.md names) and Flask keys.
 
     `web=False` builds what a Celery worker needs (settings, database, Celery, mail templates) and
     leaves out pages, forms, sign-in, rate limits and the `flask` commands: a worker never serves
@@ -29,11 +29,14 @@ def create_app(config: Mapping | None = None, *, web: bool = True) -> Flask:
         static_folder=os.path.join(ROOT, "static"),
     )
     os.makedirs(app.instance_path, exist_ok=True)
-    settings = config_module.load(os.environ, app.instance_path)
-    settings.update(config or {})
-    app.config.update(config_module.finalize(settings, app.instance_path))
+    overrides = dict(config or {})
+    settings = config_module.load(os.environ, app.instance_path, overrides)
+    app.extensions["settings"] = settings
+    app.config.update(config_module.flask_config(settings))
+    app.config.update({name: value for name, value in overrides.items()
+                       if name not in config_module.SETTING_NAMES})
 
-    if web and app.config["REDIS_URL"]:
+    if web and settings.redis_url:
         app.config["CELERY"]["broker_transport_options"].update(config_module.HAND_OFF_FAIL_FAST)
     db.init_app(app)
     celery_init_app(app)
@@ -48,8 +51,8 @@ def register_web(app: Flask) -> None:
     from newsletter.web import FormRequest
 
     app.request_class = FormRequest  # NUL characters never reach a form or the database
-    if app.config["PROXY_FIX_HOPS"]:
-        hops = app.config["PROXY_FIX_HOPS"]
+    hops = app.extensions["settings"].proxy_fix_hops
+    if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     register_extensions(app)
     register_blueprints(app)

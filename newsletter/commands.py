@@ -5,12 +5,13 @@ import os
 from collections import Counter
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
 from newsletter import backup, doctor, heartbeats
 from newsletter.accounts import audit, practice, users
 from newsletter.core import crypto
+from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.deliverability import bounces
 from newsletter.mail import addresses, outbox, suppression
@@ -227,7 +228,7 @@ def register(app: Flask) -> None:
 @with_appcontext
 def run_doctor() -> None:
     """Check the settings and every running part, one line each; exits 1 if anything failed."""
-    report = doctor.run(current_app.config, current_app.instance_path)
+    report = doctor.run(settings())
     for check in report:
         click.echo(str(check))
     if doctor.failed(report):

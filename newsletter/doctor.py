@@ -10,12 +10,13 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, text
 
 from newsletter import heartbeats
+from newsletter.core.config import Settings
 from newsletter.core.extensions import db
 from newsletter.deliverability import domain_check
 from newsletter.mail import compose, transports
@@ -40,17 +41,16 @@ class Check:
         return f"{self.status.upper():4} {self.name}: {self.message}"
 
 
-def run(config: Mapping, instance_path: str) -> list[Check]:
+def run(config: Settings) -> list[Check]:
     """Every check, in the order a deployer fixes things: settings, outside services, background parts."""
-    settings = {**config, "INSTANCE_PATH": instance_path}
-    return [_guard(name, check, settings) for name, check in CHECKS]
+    return [_guard(name, check, config) for name, check in CHECKS]
 
 
 def failed(report: list[Check]) -> bool:
     return any(check.status == FAIL for check in report)
 
 
-def _guard(name: str, check: Callable[[Mapping], tuple[str, str]], config: Mapping) -> Check:
+def _guard(name: str, check: Callable[[Settings], tuple[str, str]], config: Settings) -> Check:
     try:
         status, message = check(config)
     except Exception as exc:  # a check that breaks says so on its own line; the others still run
@@ -69,36 +69,37 @@ def _last(what: str, then: datetime | None) -> str:
     return f"last {what} {minutes // 60} h ago" if minutes < 48 * 60 else f"last {what} {minutes // 1440} days ago"
 
 
-def _unsigned(config: Mapping) -> str:
+def _unsigned(config: Settings) -> str:
     """Unsigned mail fails in production (Gmail and Yahoo want DKIM from bulk senders), warns elsewhere."""
-    return FAIL if config["APP_ENV"] == "production" else WARN
+    return FAIL if config.app_env == "production" else WARN
 
 
 # -- settings
 
-def check_addresses(config: Mapping) -> tuple[str, str]:
+def check_addresses(config: Settings) -> tuple[str, str]:
     problems = []
-    for name in ("MAIL_FROM", "PRACTICE_INBOX") + (("UNSUBSCRIBE_MAILTO",) if config.get("UNSUBSCRIBE_MAILTO") else ()):
+    for name in ("MAIL_FROM", "PRACTICE_INBOX") + (("UNSUBSCRIBE_MAILTO",) if config.unsubscribe_mailto else ()):
+        value = getattr(config, name.lower())
         try:
-            compose.Mailbox.parse(config[name])
+            compose.Mailbox.parse(value)
         except ValueError:
-            problems.append(f"{name} ({config[name]!r}) is not one e-mail address like 'Practice <hello@example.org>'")
+            problems.append(f"{name} ({value!r}) is not one e-mail address like 'Practice <hello@example.org>'")
     return (FAIL, "; ".join(problems) + ". Fix it in .env and restart.") if problems else \
-        (OK, f"MAIL_FROM {config['MAIL_FROM']}, PRACTICE_INBOX {config['PRACTICE_INBOX']}")
+        (OK, f"MAIL_FROM {config.mail_from}, PRACTICE_INBOX {config.practice_inbox}")
 
 
-def check_base_url(config: Mapping) -> tuple[str, str]:
-    url = urlsplit(config["BASE_URL"])
+def check_base_url(config: Settings) -> tuple[str, str]:
+    url = urlsplit(config.base_url)
     if url.scheme not in {"http", "https"} or not url.hostname:
-        return FAIL, f"BASE_URL {config['BASE_URL']!r} is not a web address like https://news.example.org."
-    if config["APP_ENV"] == "production" and (url.scheme != "https" or url.hostname in {"localhost", "127.0.0.1"}):
-        return FAIL, (f"BASE_URL is {config['BASE_URL']}: in production it must be the https address readers "
+        return FAIL, f"BASE_URL {config.base_url!r} is not a web address like https://news.example.org."
+    if config.app_env == "production" and (url.scheme != "https" or url.hostname in {"localhost", "127.0.0.1"}):
+        return FAIL, (f"BASE_URL is {config.base_url}: in production it must be the https address readers "
                       "reach (unsubscribe and confirm links in every mail use it). Set BASE_URL=https://SITE_HOST.")
-    return OK, config["BASE_URL"]
+    return OK, config.base_url
 
 
-def check_dkim_key(config: Mapping) -> tuple[str, str]:
-    if not compose.dkim_enabled(config):
+def check_dkim_key(config: Settings) -> tuple[str, str]:
+    if not config.dkim_enabled:
         return _unsigned(config), ("mail is not signed: set DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE (a PEM file "
                       "made with `openssl genrsa -out dkim.pem 2048`).")
     try:
@@ -106,14 +107,14 @@ def check_dkim_key(config: Mapping) -> tuple[str, str]:
     except Exception as exc:  # dkimpy raises its own KeyFormatError, cryptography ValueError, open() OSError
         return FAIL, (f"DKIM_PRIVATE_KEY does not load ({type(exc).__name__}): mail would fail at signing. Put "
                       "the PEM in a file and set DKIM_PRIVATE_KEY_FILE to its path (a one-line .env can't hold it).")
-    return OK, f"the key signs mail for {config['DKIM_DOMAIN']} (selector {config['DKIM_SELECTOR']})"
+    return OK, f"the key signs mail for {config.dkim_domain} (selector {config.dkim_selector})"
 
 
 # -- the sender domain's DNS
 
-def _dns(finding_name: str) -> Callable[[Mapping], tuple[str, str]]:
-    def check(config: Mapping) -> tuple[str, str]:
-        if finding_name == "DKIM" and not compose.dkim_enabled(config):
+def _dns(finding_name: str) -> Callable[[Settings], tuple[str, str]]:
+    def check(config: Settings) -> tuple[str, str]:
+        if finding_name == "DKIM" and not config.dkim_enabled:
             return _unsigned(config), "nothing to compare: no DKIM key is set (see the DKIM key line)."
         finding = domain_check.report(config).finding(finding_name)
         status = {domain_check.PASS: OK, domain_check.FAIL: FAIL}.get(finding.status, WARN)
@@ -123,39 +124,39 @@ def _dns(finding_name: str) -> Callable[[Mapping], tuple[str, str]]:
 
 # -- outside services
 
-def check_smtp(config: Mapping) -> tuple[str, str]:
-    if not config["SMTP_HOST"]:
-        status = FAIL if config["APP_ENV"] == "production" else WARN
-        return status, f"SMTP_HOST is not set: mail is written to {config['OUTBOX_DIR']}, nobody receives it."
+def check_smtp(config: Settings) -> tuple[str, str]:
+    if not config.smtp_host:
+        status = FAIL if config.app_env == "production" else WARN
+        return status, f"SMTP_HOST is not set: mail is written to {config.outbox_dir}, nobody receives it."
     transport = transports.SMTPTransport(config)
     try:
         transport._connect().quit()  # greeting, STARTTLS or SSL, and the login, as sending does them
     except transports.TemporaryFailure as exc:
-        return FAIL, (f"{config['SMTP_HOST']}:{config['SMTP_PORT']} did not accept us: {exc.args[-1]}. Check "
+        return FAIL, (f"{config.smtp_host}:{config.smtp_port} did not accept us: {exc.args[-1]}. Check "
                       "SMTP_HOST, SMTP_PORT, SMTP_SECURITY, SMTP_USERNAME and SMTP_PASSWORD.")
-    login = f" and accepts the login of {config['SMTP_USERNAME']}" if config["SMTP_USERNAME"] else ""
-    return OK, f"{config['SMTP_HOST']}:{config['SMTP_PORT']} answers{login}"
+    login = f" and accepts the login of {config.smtp_username}" if config.smtp_username else ""
+    return OK, f"{config.smtp_host}:{config.smtp_port} answers{login}"
 
 
-def check_database(config: Mapping) -> tuple[str, str]:
+def check_database(config: Settings) -> tuple[str, str]:
     db.session.execute(text("SELECT 1"))
     return OK, f"{db.engine.dialect.name} answers"
 
 
-def check_redis(config: Mapping) -> tuple[str, str]:
-    if not config["REDIS_URL"]:
+def check_redis(config: Settings) -> tuple[str, str]:
+    if not config.redis_url:
         return OK, "not used: the queue is in a SQLite file (embedded mode)"
     import redis
 
     try:
-        redis.Redis.from_url(config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=2).ping()
+        redis.Redis.from_url(config.redis_url, socket_connect_timeout=2, socket_timeout=2).ping()
     except redis.RedisError as exc:
         return FAIL, (f"Redis at REDIS_URL does not answer ({type(exc).__name__}): forms still work, but mail "
                       "waits for the sweeper. Start Redis (docker compose up -d redis) or fix REDIS_URL.")
     return OK, "Redis answers"
 
 
-def check_migrations(config: Mapping) -> tuple[str, str]:
+def check_migrations(config: Settings) -> tuple[str, str]:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
@@ -170,10 +171,10 @@ def check_migrations(config: Mapping) -> tuple[str, str]:
     return OK, f"at {', '.join(sorted(heads))}"
 
 
-def check_disk(config: Mapping) -> tuple[str, str]:
+def check_disk(config: Settings) -> tuple[str, str]:
     lines, status = [], OK
-    for label, folder in (("instance/", Path(config["INSTANCE_PATH"])),
-                          ("outbox", Path(config["OUTBOX_DIR"]))):
+    for label, folder in (("instance/", Path(config.instance_path)),
+                          ("outbox", Path(config.outbox_dir))):
         existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("/"))
         free = shutil.disk_usage(existing).free
         lines.append(f"{label} {free // 2**20} MB free")
@@ -185,7 +186,7 @@ def check_disk(config: Mapping) -> tuple[str, str]:
 
 # -- background parts
 
-def check_beat(config: Mapping) -> tuple[str, str]:
+def check_beat(config: Settings) -> tuple[str, str]:
     seen = heartbeats.last_seen(heartbeats.BEAT)
     if seen is None or utcnow() - seen > heartbeats.SILENT_AFTER:
         return FAIL, (f"{_last('heartbeat', seen)}: scheduled issues, sweeps and reply-by reminders don't happen. "
@@ -193,7 +194,7 @@ def check_beat(config: Mapping) -> tuple[str, str]:
     return OK, _last("heartbeat", seen)
 
 
-def check_workers(config: Mapping) -> tuple[str, str]:
+def check_workers(config: Settings) -> tuple[str, str]:
     seen = heartbeats.last_worker_seen()
     if seen is None or utcnow() - seen > heartbeats.SILENT_AFTER:
         return FAIL, (f"{_last('heartbeat from any worker', seen)}: no mail goes out. Start one: "
@@ -201,7 +202,7 @@ def check_workers(config: Mapping) -> tuple[str, str]:
     return OK, _last("heartbeat from a worker", seen)
 
 
-def check_queue(config: Mapping) -> tuple[str, str]:
+def check_queue(config: Settings) -> tuple[str, str]:
     pending, oldest = db.session.execute(
         select(func.count(), func.min(OutgoingMail.next_attempt_at)).where(OutgoingMail.status == MAIL_PENDING)
     ).one()
@@ -213,7 +214,7 @@ def check_queue(config: Mapping) -> tuple[str, str]:
         if late else (OK, message)
 
 
-def check_backup(config: Mapping) -> tuple[str, str]:
+def check_backup(config: Settings) -> tuple[str, str]:
     seen = heartbeats.last_seen(heartbeats.BACKUP)
     if seen is None or utcnow() - seen > BACKUP_STALE_AFTER:
         return FAIL, (f"{_last('backup', seen)}: run `.venv/bin/flask --app wsgi backup PATH` nightly "
@@ -221,7 +222,7 @@ def check_backup(config: Mapping) -> tuple[str, str]:
     return OK, _last("backup", seen)
 
 
-CHECKS: list[tuple[str, Callable[[Mapping], tuple[str, str]]]] = [
+CHECKS: list[tuple[str, Callable[[Settings], tuple[str, str]]]] = [
     ("Addresses", check_addresses),
     ("Base URL", check_base_url),
     ("DKIM key", check_dkim_key),

@@ -1,8 +1,9 @@
 """Security headers on every response: one after_request, one place to read the policy."""
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, request
 
+from newsletter.core.config import settings
 from newsletter.core.logredact import redact
 from newsletter.web import embed_origins
 
@@ -54,7 +55,7 @@ def set_security_headers(response: Response) -> Response:
     if token_page or request.blueprint == "admin":
         headers["Cache-Control"] = "no-store"
         headers.pop("Expires", None)
-    if current_app.config["APP_ENV"] == "production":
+    if settings().app_env == "production":
         headers.setdefault("Strict-Transport-Security", HSTS)
     return response
 

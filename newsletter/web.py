@@ -11,7 +11,6 @@ from flask import (
     Request,
     Response,
     after_this_request,
-    current_app,
     g,
     render_template,
     request,
@@ -22,6 +21,7 @@ from werkzeug.utils import cached_property
 
 from newsletter.accounts import users
 from newsletter.core import logredact, tokens
+from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.readers.subscriptions import Origin
 from newsletter.tasks import enqueue, enqueue_mail
@@ -54,7 +54,7 @@ _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 
 def embed_origins() -> list[str]:
     """The well-formed origins in EMBED_ALLOWED_ORIGINS (comma or space separated); others are ignored."""
-    raw = current_app.config["EMBED_ALLOWED_ORIGINS"].replace(",", " ").split()
+    raw = settings().embed_allowed_origins.replace(",", " ").split()
     return [origin.rstrip("/") for origin in raw if _ORIGIN.match(origin.rstrip("/"))]
 
 

@@ -45,7 +45,7 @@ def make_rows(app) -> Rows:
         entry_inquiry = submit(email="waiting@example.org", waitlist=True).inquiry_id
         entry = db.session.scalar(select(WaitlistEntry).where(WaitlistEntry.inquiry_id == entry_inquiry))
         db.session.commit()
-        outbox_file = Path(app.config["OUTBOX_DIR"]) / "sample.eml"
+        outbox_file = Path(app.extensions["settings"].outbox_dir) / "sample.eml"
         outbox_file.parent.mkdir(parents=True, exist_ok=True)
         outbox_file.write_bytes(b"From: a@example.org\r\nTo: b@example.org\r\nSubject: Hi\r\n\r\nHello\r\n")
         return Rows(
@@ -80,7 +80,7 @@ def snapshot(app, smtp) -> dict:
         db.session.remove()
         state = {table.name: sorted(map(repr, db.session.execute(select(table)).all()))
                  for table in db.metadata.sorted_tables}
-        state["(outbox files)"] = sorted(p.name for p in Path(app.config["OUTBOX_DIR"]).glob("*"))
+        state["(outbox files)"] = sorted(p.name for p in Path(app.extensions["settings"].outbox_dir).glob("*"))
     state["(smtp)"] = len(smtp.messages)
     return state
 

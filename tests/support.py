@@ -12,7 +12,7 @@ import time
 import uuid
 from collections import deque
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -457,3 +457,16 @@ def make_app(settings: dict, **overrides):
     app = create_app(config)
     app.test_client_class = ClosingClient
     return app
+
+
+def settings_of(values: dict):
+    """A Settings object from SPEC.md names, unchecked: for code that is handed the settings (domain check, transports)."""
+    from newsletter.core.config import Settings
+
+    return Settings(**{name.lower(): value for name, value in values.items()})
+
+
+def change_settings(app, **changes) -> None:
+    """Change a built app's settings after its start-up check: what a deployer got wrong, or a limit a test lowers."""
+    app.extensions["settings"] = replace(app.extensions["settings"], **{name.lower(): value
+                                                                        for name, value in changes.items()})

@@ -46,7 +46,7 @@ def test_resetting_the_password_signs_out_every_browser(auth, app, admin, client
 def test_an_idle_session_ends(auth, app, admin, client):
     assert auth.sign_in(admin, ADMIN_PASSWORD, client=client).status_code == 302
     with client.session_transaction() as session:
-        session["seen_at"] -= app.config["ADMIN_IDLE_MINUTES"] * 60 + 1
+        session["seen_at"] -= app.extensions["settings"].admin_idle_minutes * 60 + 1
 
     response = client.get("/admin/readers")
 
@@ -58,7 +58,7 @@ def test_an_idle_session_ends(auth, app, admin, client):
 def test_a_session_ends_after_its_lifetime_even_when_busy(auth, app, admin, client):
     assert auth.sign_in(admin, ADMIN_PASSWORD, client=client).status_code == 302
     with client.session_transaction() as session:
-        session["signed_in_at"] -= app.config["ADMIN_SESSION_HOURS"] * 3600 + 1
+        session["signed_in_at"] -= app.extensions["settings"].admin_session_hours * 3600 + 1
     assert client.get("/admin/").status_code == 302
 
 
@@ -91,13 +91,13 @@ def test_sixty_ips_then_the_right_password_does_not_sign_in(app, admin, client):
     assert client.get("/admin/").status_code == 302
     with app.app_context():
         notices = db.session.scalars(select(OutgoingMail).where(OutgoingMail.kind == "admin_lockout")).all()
-    assert [notice.recipient for notice in notices] == [app.config["PRACTICE_INBOX"]]
+    assert [notice.recipient for notice in notices] == [app.extensions["settings"].practice_inbox]
     actions = audit_actions(app)
     assert actions.count("lockout") == 1 and "sign_in" not in actions
 
 
 def test_the_account_opens_again_when_the_lockout_is_over(auth, app, admin, client):
-    for n in range(app.config["ADMIN_LOCKOUT_ATTEMPTS"]):
+    for n in range(app.extensions["settings"].admin_lockout_attempts):
         client.post("/admin/login", data={"email": admin, "password": f"guess {n}"})
     assert auth.sign_in(admin, ADMIN_PASSWORD, client=client).status_code == 400
     with app.app_context():
@@ -109,7 +109,7 @@ def test_the_account_opens_again_when_the_lockout_is_over(auth, app, admin, clie
 
 
 def test_failures_at_an_unknown_address_lock_nobody(auth, app, admin, client):
-    for n in range(app.config["ADMIN_LOCKOUT_ATTEMPTS"] + 1):
+    for n in range(app.extensions["settings"].admin_lockout_attempts + 1):
         client.post("/admin/login", data={"email": "someone@example.com", "password": f"guess {n}"})
     assert auth.sign_in(admin, ADMIN_PASSWORD, client=client).status_code == 302
 

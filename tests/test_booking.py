@@ -36,7 +36,7 @@ def set_hours(client, hours: str, holidays: str = "") -> None:
 
 
 def local_now(app) -> datetime:
-    return datetime.now(ZoneInfo(app.config["PRACTICE_TIMEZONE"]))
+    return datetime.now(ZoneInfo(app.extensions["settings"].practice_timezone))
 
 
 def test_slots_are_in_local_hours_skip_holidays_and_leave_two_hours_notice(auth, app, client):

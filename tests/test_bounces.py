@@ -17,6 +17,7 @@ from newsletter.models import BounceEvent, Issue, OutgoingMail, Subscriber
 from newsletter.models.issues import PAUSED, SENDING
 from newsletter.sending import control, dispatcher, engine
 from tests.helpers import DATA, READER, add_issue, add_reader, add_readers, bounce_event_count, reader_status, send_all
+from tests.support import change_settings
 
 
 def test_same_provider_event_counts_once(app_ctx):
@@ -73,7 +74,7 @@ def test_ingest_delayed_dsn_from_stdin_only_counts(app_ctx, runner):
 
 
 def test_ingest_arf_complaint_unsubscribes_and_names_the_issue(app_ctx, runner):
-    app_ctx.config["COMPLAINT_REPORTERS"] = "postmaster@elsewhere.example, example.com"  # a subdomain sent it
+    change_settings(app_ctx, COMPLAINT_REPORTERS="postmaster@elsewhere.example, example.com")  # a subdomain sent it
     add_reader()
     db.session.add(Issue(id=7, title="Turning toward", subject="Turning toward", slug="turning-toward", status="sent"))
     db.session.commit()
@@ -223,7 +224,7 @@ def test_complaints_arriving_while_an_issue_sends_stop_it(app_ctx, smtp, monkeyp
     # She resumes, knowing: the issue goes on, until one more reader complains.
     control.resume(second.id)
     db.session.commit()
-    app_ctx.config["SEND_BATCH_SIZE"] = 10
+    change_settings(app_ctx, SEND_BATCH_SIZE=10)
     assert engine.send_batch(second.id).sent == 10
     complain(readers[2:3], first.id)
     assert engine.send_batch(second.id).stopped == PAUSED

@@ -86,7 +86,7 @@ def test_reply_by_is_a_business_day_with_exactly_count_business_days_after_the_s
 # -- through the app
 
 def local_today(app) -> date:
-    return datetime.now(ZoneInfo(app.config["PRACTICE_TIMEZONE"])).date()
+    return datetime.now(ZoneInfo(app.extensions["settings"].practice_timezone)).date()
 
 
 def set_office_days(client, days: list[int], holidays: str = "") -> None:

@@ -83,7 +83,7 @@ def test_a_draft_is_deleted_and_a_duplicate_keeps_its_headline(app, admin_client
 def test_a_test_copys_web_link_works_before_sending_and_only_for_its_issue(app, admin_client):
     first, second = draft(app), draft(app)
     with app.app_context():
-        link = issues.preview_url(db.session.get(Issue, first)).removeprefix(app.config["BASE_URL"])
+        link = issues.preview_url(db.session.get(Issue, first)).removeprefix(app.extensions["settings"].base_url)
         other_slug = db.session.get(Issue, second).slug
 
     assert admin_client.get(link.split("?")[0]).status_code == 404  # not published
@@ -113,7 +113,7 @@ def test_a_finished_send_has_nobody_left_out(app_ctx):
 
 
 def write_outbox(app, count: int) -> None:
-    folder = Path(app.config["OUTBOX_DIR"])
+    folder = Path(app.extensions["settings"].outbox_dir)
     folder.mkdir(parents=True, exist_ok=True)
     for number in range(count):
         (folder / f"2026-11-30-{number:04d}.eml").write_bytes(

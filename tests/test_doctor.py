@@ -18,21 +18,19 @@ from newsletter.accounts import users
 from newsletter.core.extensions import db
 from newsletter.mail import outbox
 from newsletter.models import Heartbeat, OutgoingMail, utcnow
-from tests.support import free_port, wait_for
+from tests.support import change_settings, free_port, wait_for
 
 ALL_CHECKS = ["Addresses", "Base URL", "DKIM key", "DKIM record", "SPF", "DMARC", "SMTP", "Database", "Redis",
               "Migrations", "Disk", "Beat", "Workers", "Mail queue", "Backup"]
 
 
 @pytest.fixture
-def healthy(app, zone, dkim_key, monkeypatch):  # noqa: F811
+def healthy(app_factory, zone, dkim_key):  # noqa: F811
     """The app sending as example.org with a DKIM key whose record is published, migrations stamped at
     head, and fresh heartbeats from beat, a worker and a backup."""
-    for name, value in {"MAIL_FROM": "Inner Calm Counseling <newsletter@example.org>",
-                        "PRACTICE_INBOX": "hello@example.org", "DKIM_DOMAIN": "example.org",
-                        "DKIM_SELECTOR": "news", "DKIM_PRIVATE_KEY": dkim_key[0],
-                        "DNS_RESOLVER": zone.address}.items():
-        monkeypatch.setitem(app.config, name, value)
+    app = app_factory(MAIL_FROM="Inner Calm Counseling <newsletter@example.org>", PRACTICE_INBOX="hello@example.org",
+                      DKIM_DOMAIN="example.org", DKIM_SELECTOR="news", DKIM_PRIVATE_KEY=dkim_key[0],
+                      DNS_RESOLVER=zone.address)
     runner = app.test_cli_runner()
     assert runner.invoke(args=["db", "stamp", "head"]).exit_code == 0
     with app.app_context():
@@ -81,15 +79,15 @@ def _queue_old_mail(app):
 SEEDED = {
     # name: (what the deployer got wrong, the lines it must fail)
     "DKIM key pasted into .env with \\n": (
-        lambda app, key: app.config.update(DKIM_PRIVATE_KEY=key.replace("\n", "\\n")), {"DKIM key", "DKIM record"}),
+        lambda app, key: change_settings(app, DKIM_PRIVATE_KEY=key.replace("\n", "\\n")), {"DKIM key", "DKIM record"}),
     "MAIL_FROM without a domain": (
-        lambda app, key: app.config.update(MAIL_FROM="Inner Calm <newsletter@>"),
+        lambda app, key: change_settings(app, MAIL_FROM="Inner Calm <newsletter@>"),
         {"Addresses", "DKIM record", "SPF", "DMARC"}),
     "http BASE_URL in production": (
-        lambda app, key: app.config.update(APP_ENV="production", BASE_URL="http://localhost:5000"), {"Base URL"}),
-    "SMTP server not answering": (lambda app, key: app.config.update(SMTP_PORT=free_port()), {"SMTP"}),
+        lambda app, key: change_settings(app, APP_ENV="production", BASE_URL="http://localhost:5000"), {"Base URL"}),
+    "SMTP server not answering": (lambda app, key: change_settings(app, SMTP_PORT=free_port()), {"SMTP"}),
     "Redis not answering": (
-        lambda app, key: app.config.update(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"), {"Redis"}),
+        lambda app, key: change_settings(app, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"), {"Redis"}),
     "migrations not at head": (
         lambda app, key: app.test_cli_runner().invoke(args=["db", "stamp", "c4e8a1f27b93"]), {"Migrations"}),
     "beat silent": (lambda app, key: _age_heartbeat(app, heartbeats.BEAT, timedelta(minutes=10)), {"Beat"}),
@@ -126,7 +124,7 @@ def test_a_backup_records_its_time_for_the_doctor(healthy, tmp_path):
 
 
 def test_doctor_says_what_to_do(healthy):
-    healthy.config["SMTP_PORT"] = free_port()
+    change_settings(healthy, SMTP_PORT=free_port())
     _age_heartbeat(healthy, heartbeats.BEAT, timedelta(minutes=10))
     _, _, output = doctor(healthy)
     assert "Check SMTP_HOST, SMTP_PORT" in output
@@ -231,9 +229,9 @@ def test_secrets_are_read_from_the_files_their_FILE_variables_name(tmp_path, dki
            "POSTGRES_PASSWORD_FILE": str(tmp_path / "postgres_password"),
            "DATABASE_URL": "postgresql://newsletter@postgres:5432/newsletter"}
     settings = config.load(env, str(tmp_path))
-    assert settings["SECRET_KEY"] == "k" * 40
-    assert settings["DKIM_PRIVATE_KEY"] == dkim_key[0].strip()
-    url = make_url(settings["DATABASE_URL"])
+    assert settings.secret_key == "k" * 40
+    assert settings.dkim_private_key == dkim_key[0].strip()
+    url = make_url(settings.database_url)
     assert (url.username, url.password, url.host, url.database) == ("newsletter", "a long/random:p@ssword",
                                                                     "postgres", "newsletter")
 
@@ -257,12 +255,9 @@ def test_an_unreadable_or_doubled_secret_file_is_a_clear_start_up_error(tmp_path
 def test_production_refuses_default_passwords(tmp_path, overrides, says):
     from newsletter.core import config
 
-    settings = config.load({}, str(tmp_path))
-    settings.update(_production(**overrides))
     with pytest.raises(config.ConfigError, match=says):
-        config.finalize(settings, str(tmp_path))
-    settings.update(APP_ENV="development")
-    config.finalize(settings, str(tmp_path))  # development takes them
+        config.load({}, str(tmp_path), _production(**overrides))
+    config.load({}, str(tmp_path), _production(**overrides, APP_ENV="development"))  # development takes them
 
 
 # -- the production compose file

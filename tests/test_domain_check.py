@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from newsletter.core.config import ConfigError, dns_server
 from newsletter.deliverability import domain_check
 from newsletter.deliverability.domain_check import FAIL, PASS, UNKNOWN
+from tests.support import change_settings, settings_of
 
 
 @pytest.fixture
@@ -34,10 +35,9 @@ def check(config):
     flask_app = Flask(__name__)
 
     def run(**overrides) -> domain_check.Report:
-        settings_ = {**config, **overrides}
-        flask_app.config.update(settings_)
+        flask_app.extensions["settings"] = settings_of({**config, **overrides})
         with flask_app.app_context():
-            return domain_check.check(settings_, timeout=0.5)
+            return domain_check.check(flask_app.extensions["settings"], timeout=0.5)
 
     return run
 
@@ -131,8 +131,8 @@ def test_a_subdomain_aligns_relaxed_but_not_strict(check, zone, dkim_key):
 def test_a_return_path_on_another_domain_is_misaligned(config, zone):
     lookup = domain_check.Lookup(zone.address, 0.5)
 
-    bounces_elsewhere = domain_check.check_dmarc(lookup, "example.org", config, "bounces.mailgun.org")
-    bounces_at_home = domain_check.check_dmarc(lookup, "example.org", config, "bounces.example.org")
+    bounces_elsewhere = domain_check.check_dmarc(lookup, "example.org", settings_of(config), "bounces.mailgun.org")
+    bounces_at_home = domain_check.check_dmarc(lookup, "example.org", settings_of(config), "bounces.example.org")
 
     assert bounces_elsewhere.status == FAIL
     assert "bounces go to bounces.mailgun.org (the return path) but mail is sent from example.org" in bounces_elsewhere.message
@@ -191,13 +191,13 @@ def test_a_dns_server_that_does_not_answer_gives_not_checked_and_is_asked_once(c
 
 def test_results_are_cached_until_checked_again(config, zone):
     flask_app = Flask(__name__)
-    flask_app.config.update(config)
+    flask_app.extensions["settings"] = checked = settings_of(config)
     with flask_app.app_context():
-        first = domain_check.report(config, timeout=0.5)
+        first = domain_check.report(checked, timeout=0.5)
         zone.records.clear()
         asked = zone.queries
-        assert domain_check.report(config, timeout=0.5) is first and zone.queries == asked
-        assert not domain_check.report(config, refresh=True, timeout=0.5).passed
+        assert domain_check.report(checked, timeout=0.5) is first and zone.queries == asked
+        assert not domain_check.report(checked, refresh=True, timeout=0.5).passed
 
 
 txt_text = st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF), max_size=300)
@@ -225,10 +225,9 @@ def test_the_test_server_is_the_one_asked(zone):
 
 
 @pytest.fixture
-def sender_admin(app, admin_client, config, monkeypatch):
+def sender_admin(app, admin_client, config):
     """A client signed in as the therapist, the app set to send from example.org via the test DNS."""
-    for name, value in config.items():
-        monkeypatch.setitem(app.config, name, value)
+    change_settings(app, **config)
     return admin_client
 
 

@@ -14,6 +14,7 @@ from newsletter.models.issues import CANCELED, DRAFT, SCHEDULED, SENDING
 from newsletter.publishing import issues
 from newsletter.readers import personalize
 from tests.support import SAMPLE_ARTICLE as SAMPLE
+from tests.support import change_settings
 
 TITLE = "Why Small Moments of Disconnection Hurt More Than Big Fights"
 
@@ -73,7 +74,7 @@ def test_the_text_part_is_wrapped_prose_with_signature_call_and_footer(app, runn
 
 
 def test_a_test_copy_arrives_with_list_headers_unicode_and_a_harmless_unsubscribe_link(app, runner, smtp):
-    app.config["UNSUBSCRIBE_MAILTO"] = "unsubscribe@newsletter.test"
+    change_settings(app, UNSUBSCRIBE_MAILTO="unsubscribe@newsletter.test")
     issue_id = import_sample(runner, "--title", "Small “moments” — matter 💛")
 
     result = runner.invoke(args=["issue", "test", str(issue_id), "--to", "me@example.org"])

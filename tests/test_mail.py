@@ -11,6 +11,7 @@ import pytest
 
 from newsletter.mail import compose, transports
 from tests.helpers import HOSTILE_NAMES
+from tests.support import settings_of
 
 # Names a visitor could type into a form, as the attacker in issue 9 did.
 
@@ -75,7 +76,7 @@ def test_a_configured_sender_must_be_exactly_one_address():
 
 
 def test_outbox_transport_writes_one_eml_file_per_message(app_ctx, tmp_path):
-    transport = transports.OutboxTransport({"OUTBOX_DIR": str(tmp_path)})
+    transport = transports.OutboxTransport(settings_of({"OUTBOX_DIR": str(tmp_path)}))
     transport.send("a@example.com", "b@example.com", b"Subject: x\r\n\r\nbody")
     transport.send("a@example.com", "c@example.com", b"Subject: y\r\n\r\nbody")
 

@@ -9,6 +9,7 @@ from newsletter.core.extensions import db
 from newsletter.mail import outbox
 from newsletter.mail.suppression import is_suppressed
 from newsletter.models import OutgoingMail, utcnow
+from tests.support import change_settings
 
 
 def _queue(to: str = "reader@example.com") -> int:
@@ -38,7 +39,7 @@ def test_a_try_later_answer_defers_and_the_sweeper_sends_it_once(app_ctx, smtp):
 
 
 def test_an_unreachable_smtp_server_defers_the_mail(app_ctx, smtp):
-    app_ctx.config["SMTP_PORT"] = 1  # nothing listens there
+    change_settings(app_ctx, SMTP_PORT=1)  # nothing listens there
     mail_id = _queue()
 
     assert outbox.deliver(mail_id) == "deferred"
@@ -69,7 +70,7 @@ def test_the_stored_message_is_encrypted(app_ctx):
 
 
 def test_a_refused_sender_defers_the_mail_and_blames_no_reader(app_ctx, smtp, monkeypatch):
-    monkeypatch.setitem(app_ctx.config, "MAIL_FROM", "Practice <blocked@newsletter.test>")
+    change_settings(app_ctx, MAIL_FROM="Practice <blocked@newsletter.test>")
     smtp.reject_sender("blocked@newsletter.test", 550)
     mail_id = _queue("reader@example.com")
 

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from newsletter.core.extensions import db
 from newsletter.models import OutgoingMail
 from tests.helpers import ADMIN_PASSWORD, at_once, audit_actions, next_code
+from tests.support import change_settings
 
 
 def signed_in(client) -> bool:
@@ -67,7 +68,7 @@ def test_one_authenticator_code_from_four_sessions_at_once_signs_in_once(auth, a
 
 
 def test_many_wrong_codes_at_once_check_no_more_than_the_limit_and_send_one_notice(auth, app, admin):
-    limit = app.config["ADMIN_LOCKOUT_ATTEMPTS"]
+    limit = app.extensions["settings"].admin_lockout_attempts
     browsers, secret, _ = sessions_at_the_code_step(auth, app, admin, 8)
     code = wrong_code(secret)
 
@@ -85,7 +86,7 @@ def test_many_wrong_codes_at_once_check_no_more_than_the_limit_and_send_one_noti
 
 
 def test_many_wrong_passwords_at_once_check_no_more_than_the_limit_and_send_one_notice(auth, app, admin):
-    app.config["ADMIN_LOCKOUT_ATTEMPTS"] = 3
+    change_settings(app, ADMIN_LOCKOUT_ATTEMPTS=3)
     browsers = [app.test_client() for _ in range(6)]
 
     answers = at_once([lambda browser=browser, n=n: auth.sign_in(admin, f"wrong guess {n}", client=browser).status_code
@@ -100,7 +101,7 @@ def test_many_wrong_passwords_at_once_check_no_more_than_the_limit_and_send_one_
 
 def test_a_right_password_gives_its_attempt_back(auth, app, admin):
     """Counting before checking must not lock out the therapist who signs in often."""
-    app.config["ADMIN_LOCKOUT_ATTEMPTS"] = 3
+    change_settings(app, ADMIN_LOCKOUT_ATTEMPTS=3)
     client = app.test_client()
     for _ in range(5):
         assert auth.sign_in(admin, ADMIN_PASSWORD, client=client).status_code == 302

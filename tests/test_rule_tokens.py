@@ -93,7 +93,7 @@ def offered(app, email: str = "dana@example.org") -> tuple[int, str]:
         db.session.commit()
         inquiry_id = submit(email=email).inquiry_id
         return inquiry_id, booking.booking_url(db.session.get(Inquiry, inquiry_id)).removeprefix(
-            app.config["BASE_URL"])
+            app.extensions["settings"].base_url)
 
 
 def first_slot(app) -> str:
@@ -126,7 +126,7 @@ def test_a_booking_link_dies_once_the_consultation_is_cancelled(app, client):
     inquiry_id, path = offered(app)
     _, other_path = offered(app, "dana.again@example.org")
     with app.app_context():
-        early_link = booking.booking_url(db.session.get(Inquiry, inquiry_id)).removeprefix(app.config["BASE_URL"])
+        early_link = booking.booking_url(db.session.get(Inquiry, inquiry_id)).removeprefix(app.extensions["settings"].base_url)
     client.post(path, data={"slot": first_slot(app)})
     with app.app_context():
         booking.cancel(db.session.scalar(select(Consultation)), None)
@@ -138,7 +138,7 @@ def test_a_booking_link_dies_once_the_consultation_is_cancelled(app, client):
     assert client.get(other_path).status_code == 200  # another person's link is untouched
     time.sleep(1.1)  # links carry their time to the second
     with app.app_context():
-        fresh = booking.booking_url(db.session.get(Inquiry, inquiry_id)).removeprefix(app.config["BASE_URL"])
+        fresh = booking.booking_url(db.session.get(Inquiry, inquiry_id)).removeprefix(app.extensions["settings"].base_url)
     assert client.post(fresh, data={"slot": first_slot(app)}).status_code == 200  # a new link, sent since, books
 
 
@@ -158,7 +158,7 @@ def test_an_expired_booking_link_is_refused_kindly(app, client, monkeypatch):
     three_weeks_ago = int(time.time() - booking.TOKEN_MAX_AGE.total_seconds() - 60)
     monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: three_weeks_ago)
     with app.app_context():
-        path = booking.booking_url(db.session.get(Inquiry, inquiry_id)).removeprefix(app.config["BASE_URL"])
+        path = booking.booking_url(db.session.get(Inquiry, inquiry_id)).removeprefix(app.extensions["settings"].base_url)
     monkeypatch.undo()
 
     response = client.get(path)
@@ -178,7 +178,7 @@ def waiting(app) -> tuple[int, str]:
     with app.app_context():
         inquiry_id = submit(email="waiting@example.org", waitlist=True).inquiry_id
         entry = db.session.scalar(select(WaitlistEntry).where(WaitlistEntry.inquiry_id == inquiry_id))
-        return entry.id, waitlist.answer_url(entry).removeprefix(app.config["BASE_URL"])
+        return entry.id, waitlist.answer_url(entry).removeprefix(app.extensions["settings"].base_url)
 
 
 @pytest.mark.parametrize("answer", ["keep", "leave"])
@@ -207,7 +207,7 @@ def test_a_waitlist_link_expires(app, client, monkeypatch):
     long_ago = int(time.time() - waitlist.TOKEN_MAX_AGE.total_seconds() - 60)
     monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: long_ago)
     with app.app_context():
-        path = waitlist.answer_url(db.session.get(WaitlistEntry, entry_id)).removeprefix(app.config["BASE_URL"])
+        path = waitlist.answer_url(db.session.get(WaitlistEntry, entry_id)).removeprefix(app.extensions["settings"].base_url)
     monkeypatch.undo()
 
     assert_refused(client.get(path), "expired")

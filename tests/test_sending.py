@@ -396,7 +396,7 @@ def test_cli_reports_status_and_pauses_resumes_and_cancels(app_ctx, runner, smtp
 def test_rate_limit_is_shared_by_every_process_and_caps_stop_sending_until_the_next_window(app_ctx, storage):
     from newsletter.sending.ratelimit import SendRateLimiter
 
-    redis_url = {"redis": app_ctx.config["REDIS_URL"], "database": "",
+    redis_url = {"redis": app_ctx.extensions["settings"].redis_url, "database": "",
                  "database during a Redis outage": f"redis://127.0.0.1:{free_port()}"}[storage]
     config = {"REDIS_URL": redis_url, "SEND_RATE_PER_SECOND": 1, "SEND_RATE_PER_HOUR": 0, "SEND_RATE_PER_DAY": 0}
     name = f"test-rate-{secrets.token_hex(4)}"

@@ -134,7 +134,7 @@ def test_two_workers_together_keep_to_the_rate_cap(mode, app_factory, settings, 
 
 
 def _queue_length(queue: str) -> int:
-    return redis.Redis.from_url(current_app.config["REDIS_URL"]).llen(queue)
+    return redis.Redis.from_url(current_app.extensions["settings"].redis_url).llen(queue)
 
 
 def _unleased_pending(issue_id: int) -> bool:

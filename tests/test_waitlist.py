@@ -108,7 +108,7 @@ def test_a_forged_or_wrong_answer_changes_nothing(auth, app, client):
     join(client, "Dana Reyes", "dana@example.com")
     with app.app_context():
         [entry] = entries()
-        path = waitlist.answer_url(entry).removeprefix(app.config["BASE_URL"])
+        path = waitlist.answer_url(entry).removeprefix(app.extensions["settings"].base_url)
 
     assert client.get(path[:-2] + "xx").status_code == 404
     assert client.post(path[:-2] + "xx", data={"answer": "leave"}).status_code == 404

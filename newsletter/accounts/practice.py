@@ -4,10 +4,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from flask import current_app, g
+from flask import g
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.models import PracticeProfile
 
@@ -41,7 +42,7 @@ def _defaults() -> dict:
 
 
 def timezone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["PRACTICE_TIMEZONE"])
+    return ZoneInfo(settings().practice_timezone)
 
 
 def local_time(value: datetime | None, fmt: str = "%b %-d, %Y %-I:%M %p") -> str:

@@ -4,12 +4,13 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from newsletter.accounts import audit, users
 from newsletter.admin.blueprint import audit_action, bp
 from newsletter.admin.forms import CodeForm, LoginForm
+from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.core.web_extensions import limiter
 from newsletter.models import AdminUser
@@ -82,7 +83,7 @@ PENDING_SECONDS = 300
 
 
 def _lockout() -> users.Lockout:
-    return users.Lockout(current_app.config["ADMIN_LOCKOUT_ATTEMPTS"], current_app.config["ADMIN_LOCKOUT_MINUTES"])
+    return users.Lockout(settings().admin_lockout_attempts, settings().admin_lockout_minutes)
 
 
 def _pending_user():
@@ -107,8 +108,8 @@ def _refused(result: users.SignIn) -> None:
     mail_ids = []
     if result.just_locked:
         audit.record("lockout", f"{who}, for {_lockout().minutes} minutes", account.id, request.remote_addr)
-        audit_url = current_app.config["BASE_URL"] + url_for("admin.audit_log")
-        mail_ids.append(users.queue_lockout_notice(account, current_app.config["PRACTICE_INBOX"],
+        audit_url = settings().base_url + url_for("admin.audit_log")
+        mail_ids.append(users.queue_lockout_notice(account, settings().practice_inbox,
                                                       _lockout().minutes, audit_url))
     db.session.commit()
     send_after_response(mail_ids)
@@ -123,7 +124,7 @@ def _finish_sign_in(user: AdminUser, action: str):
     session.clear()
     login_user(user)
     session["signed_in_at"] = session["seen_at"] = int(time.time())
-    if not user.has_second_factor and current_app.config["APP_ENV"] != "production":
+    if not user.has_second_factor and settings().app_env != "production":
         flash("Tip: turn on two-step sign-in (in the menu) so that a password alone can't open your clients' data.")
     return redirect(target or url_for("admin.home"))
 

@@ -1,9 +1,10 @@
 import time
 
-from flask import Blueprint, current_app, flash, redirect, request, session, url_for
+from flask import Blueprint, flash, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 
 from newsletter.accounts import audit
+from newsletter.core.config import settings
 from newsletter.core.web_extensions import login_manager
 from newsletter.deliverability import bounces
 from newsletter.sending import control, warmup
@@ -33,7 +34,7 @@ def require_sign_in():
         return redirect(url_for("admin.login", next=request.full_path if request.method == "GET" else None))
     if request.endpoint not in BACKGROUND_ENDPOINTS:
         session["seen_at"] = int(time.time())
-    if (current_app.config["APP_ENV"] == "production" and not current_user.has_second_factor
+    if (settings().app_env == "production" and not current_user.has_second_factor
             and request.endpoint not in SETUP_ENDPOINTS):
         flash("Please set up two-step sign-in before anything else: it keeps your clients' words safe.")
         return redirect(url_for("admin.two_factor"))
@@ -42,8 +43,8 @@ def require_sign_in():
 
 def _session_expired() -> bool:
     now = time.time()
-    idle = current_app.config["ADMIN_IDLE_MINUTES"] * 60
-    lifetime = current_app.config["ADMIN_SESSION_HOURS"] * 3600
+    idle = settings().admin_idle_minutes * 60
+    lifetime = settings().admin_session_hours * 3600
     return now - session.get("seen_at", 0) > idle or now - session.get("signed_in_at", 0) > lifetime
 
 

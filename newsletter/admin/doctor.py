@@ -2,17 +2,18 @@
 when beat or every worker has gone silent."""
 from __future__ import annotations
 
-from flask import current_app, render_template
+from flask import render_template
 from flask_login import current_user
 
 from newsletter import doctor, heartbeats
 from newsletter.admin.blueprint import bp
+from newsletter.core.config import settings
 
 
 @bp.get("/doctor")
 def doctor_report():
     """Every check of `flask doctor`, one line each with what to do."""
-    report = doctor.run(current_app.config, current_app.instance_path)
+    report = doctor.run(settings())
     return render_template("admin/doctor.html", report=report, failed=doctor.failed(report))
 
 

@@ -4,7 +4,7 @@ the state table (inquiries/states.py), a refused one is a message; every action 
 asks first (admin/confirm.py)."""
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from newsletter.accounts import practice
@@ -16,6 +16,7 @@ from newsletter.admin.forms import (
     InquiryReplyForm,
     InquiryStatusForm,
 )
+from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.inquiries import booking, composing, pipeline, reports, states, waitlist
 from newsletter.models import Inquiry, WaitlistEntry
@@ -79,7 +80,7 @@ def _detail_page(inquiry_id: int, status_form: InquiryStatusForm | None = None,
         labels=states.STATUS_LABELS,
         wait=reports.describe_wait(reports.response_time(inquiry)),
         time_left=reports.time_left(inquiry),
-        retention_days=current_app.config["INQUIRY_RETENTION_DAYS"],
+        retention_days=settings().inquiry_retention_days,
     ), code
 
 

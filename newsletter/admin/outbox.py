@@ -5,9 +5,10 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
-from flask import abort, current_app, render_template, request
+from flask import abort, render_template, request
 
 from newsletter.admin.blueprint import bp
+from newsletter.core.config import settings
 from newsletter.mail.transports import OutboxTransport
 
 PAGE_SIZE = 25
@@ -20,7 +21,7 @@ def outbox():
     query = request.args.get("q", "")[:MAX_SEARCH].strip()
     page = request.args.get("page", "1")
     page = max(int(page), 1) if page.isdigit() else 1
-    messages = [_summary(path) for path in OutboxTransport(current_app.config).messages(limit=None)]
+    messages = [_summary(path) for path in OutboxTransport(settings()).messages(limit=None)]
     if query:
         needle = query.casefold()
         messages = [m for m in messages if needle in f"{m['to']} {m['subject']}".casefold()]
@@ -28,12 +29,12 @@ def outbox():
     page = min(page, pages)
     return render_template("admin/outbox.html", messages=messages[(page - 1) * PAGE_SIZE:page * PAGE_SIZE],
                            total=len(messages), page=page, pages=pages, query=query,
-                           smtp=bool(current_app.config["SMTP_HOST"]))
+                           smtp=bool(settings().smtp_host))
 
 
 @bp.get("/outbox/<name>")
 def outbox_message(name: str):
-    path = OutboxTransport(current_app.config).message(name)
+    path = OutboxTransport(settings()).message(name)
     if path is None:
         abort(404)
     message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())

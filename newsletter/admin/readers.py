@@ -10,6 +10,7 @@ from flask import Response, abort, current_app, flash, redirect, render_template
 
 from newsletter.admin.blueprint import audit_action, bp
 from newsletter.admin.forms import ReaderImportForm
+from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.models import Subscriber
 from newsletter.models.readers import SUBSCRIBER_STATUSES
@@ -117,5 +118,5 @@ def readers_export():
 @bp.get("/readers/embed")
 def readers_embed():
     """The copy-paste snippet that puts the signup form on the practice's own website."""
-    return render_template("admin/readers_embed.html", embed_url=current_app.config["BASE_URL"] + "/embed/subscribe",
+    return render_template("admin/readers_embed.html", embed_url=settings().base_url + "/embed/subscribe",
                            origins=embed_origins())

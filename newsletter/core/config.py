@@ -1,8 +1,8 @@
 """Configuration from environment variables, with the embedded defaults of SPEC.md.
 
-`load(environ, instance_path)` reads the raw settings; `finalize(settings)` derives the
-Flask, SQLAlchemy and Celery keys from them, so a test can override a raw setting
-(say `DATABASE_URL`) and get every derived key right.
+`load(environ, instance_path, overrides)` builds the one typed `Settings` object and checks it, so a bad
+value stops the start with one clear line; `flask_config(settings)` derives the keys Flask, SQLAlchemy,
+Flask-Limiter and Celery read. create_app does both once; services read `settings()`.
 """
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import base64
 import ipaddress
 import os
 import secrets
+import typing
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from email.utils import getaddresses
 from pathlib import Path
@@ -46,42 +48,6 @@ def encryption_keys(setting: str) -> list[str]:
             raise ConfigError(f"INQUIRY_ENCRYPTION_KEY: key {position} of {len(keys)} is not a Fernet key "
                               f"(44 characters of URL-safe base64). Generate one with: {FERNET_KEY_HELP}")
     return keys
-
-
-def _flag(value: str | None, default: bool = False) -> bool:
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _int(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
-
-
-def _float(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = environ.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
-
-
-def _date(environ: Mapping[str, str], name: str) -> date | None:
-    raw = environ.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        return date.fromisoformat(raw.strip())
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a date like 2026-12-01, got {raw!r}") from exc
 
 
 def _instance_secret(instance_path: str, filename: str, generate) -> str:
@@ -127,84 +93,149 @@ def _with_secret_files(environ: Mapping[str, str]) -> dict:
     return env
 
 
-def _refuse_default_secrets(cfg: dict) -> None:
+def _refuse_default_secrets(loaded: Settings) -> None:
     """Production never runs on a database password or SECRET_KEY copied from an example."""
     from sqlalchemy.engine import make_url
 
-    url = cfg["DATABASE_URL"]
+    url = loaded.database_url
     password = make_url(url).password if url.startswith(("postgres://", "postgresql")) else None
     if password in DEFAULT_SECRETS:
         raise ConfigError("The database password is a default (or empty). In production set POSTGRES_PASSWORD_FILE "
                           "(compose: secrets/postgres_password) to a long random password.")
-    if cfg["SECRET_KEY"] in DEFAULT_SECRETS or len(cfg["SECRET_KEY"]) < 16:
+    if loaded.secret_key in DEFAULT_SECRETS or len(loaded.secret_key) < 16:
         raise ConfigError("SECRET_KEY is a default or shorter than 16 characters. Generate one with: "
                           "python -c 'import secrets; print(secrets.token_urlsafe(48))'")
 
 
-def load(environ: Mapping[str, str], instance_path: str) -> dict:
-    """Raw settings: every environment variable the product reads, with its default."""
-    e = _with_secret_files(environ)
-    return {
-        "APP_ENV": e.get("APP_ENV", "development"),
-        "SECRET_KEY": e.get("SECRET_KEY", ""),
-        "DATABASE_URL": e.get("DATABASE_URL", ""),
-        "REDIS_URL": e.get("REDIS_URL", ""),
-        "SMTP_HOST": e.get("SMTP_HOST", ""),
-        "SMTP_PORT": _int(e, "SMTP_PORT", 0),
-        "SMTP_USERNAME": e.get("SMTP_USERNAME", ""),
-        "SMTP_PASSWORD": e.get("SMTP_PASSWORD", ""),
-        "SMTP_SECURITY": e.get("SMTP_SECURITY", "none").lower(),
-        "SMTP_TIMEOUT": _float(e, "SMTP_TIMEOUT", 30.0),
-        "MAIL_FROM": e.get("MAIL_FROM", "Inner Calm Counseling <newsletter@localhost>"),
-        "PRACTICE_INBOX": e.get("PRACTICE_INBOX", "practice@localhost"),
-        "BASE_URL": e.get("BASE_URL", "http://localhost:5000").rstrip("/"),
-        "LIST_ID": e.get("LIST_ID", ""),
-        "UNSUBSCRIBE_MAILTO": e.get("UNSUBSCRIBE_MAILTO", ""),
-        "SEND_RATE_PER_SECOND": _float(e, "SEND_RATE_PER_SECOND", 10.0),
-        "SEND_RATE_PER_HOUR": _int(e, "SEND_RATE_PER_HOUR", 0),
-        "SEND_RATE_PER_DAY": _int(e, "SEND_RATE_PER_DAY", 0),
-        "SEND_BATCH_SIZE": _int(e, "SEND_BATCH_SIZE", 0),  # sending: 0 = 30 s of sending at the rate
-        "SEND_MAX_CONSECUTIVE_FAILURES": _int(e, "SEND_MAX_CONSECUTIVE_FAILURES", 20),
-        # Sending: a warm-up plan for a new sender domain (newsletter/warmup.py). 0 messages on day 1 = off.
-        "SEND_WARMUP_START": _int(e, "SEND_WARMUP_START", 0),
-        "SEND_WARMUP_DAYS": _int(e, "SEND_WARMUP_DAYS", 14),
-        "SEND_WARMUP_FROM": _date(e, "SEND_WARMUP_FROM"),  # default: the day the first issue was sent
-        "DKIM_DOMAIN": e.get("DKIM_DOMAIN", ""),
-        "DKIM_SELECTOR": e.get("DKIM_SELECTOR", ""),
-        "DKIM_PRIVATE_KEY": e.get("DKIM_PRIVATE_KEY", ""),
-        "INQUIRY_ENCRYPTION_KEY": e.get("INQUIRY_ENCRYPTION_KEY", ""),
-        "INQUIRY_FORWARD_MODE": e.get("INQUIRY_FORWARD_MODE", "full").lower(),
-        "INQUIRY_RETENTION_DAYS": _int(e, "INQUIRY_RETENTION_DAYS", 365),
-        "INQUIRY_DIGEST_AFTER_HOURS": _int(e, "INQUIRY_DIGEST_AFTER_HOURS", 24),
-        "INQUIRY_REPLY_BUSINESS_DAYS": _int(e, "INQUIRY_REPLY_BUSINESS_DAYS", 2),
-        "CONFIRM_TOKEN_MAX_AGE_HOURS": _int(e, "CONFIRM_TOKEN_MAX_AGE_HOURS", 48),
-        "PRACTICE_TIMEZONE": e.get("PRACTICE_TIMEZONE", "America/Denver"),
-        # Welcome series: later steps go out at this hour of the day, in the practice's timezone.
-        "SERIES_SEND_HOUR": _int(e, "SERIES_SEND_HOUR", 9),
-        "EMBED_ALLOWED_ORIGINS": e.get("EMBED_ALLOWED_ORIGINS", ""),
-        "OUTBOX_DIR": e.get("OUTBOX_DIR", str(Path(instance_path) / "outbox")),
-        "RATELIMIT_ENABLED": _flag(e.get("RATELIMIT_ENABLED"), True),
-        # How many reverse proxies (nginx, Caddy...) sit in front of gunicorn and set X-Forwarded-*.
-        "PROXY_FIX_HOPS": _int(e, "PROXY_FIX_HOPS", 0),
-        # Admin sign-in (trust): idle timeout, absolute session lifetime, lockout across IPs.
-        "ADMIN_IDLE_MINUTES": _int(e, "ADMIN_IDLE_MINUTES", 30),
-        "ADMIN_SESSION_HOURS": _int(e, "ADMIN_SESSION_HOURS", 12),
-        "ADMIN_LOCKOUT_ATTEMPTS": _int(e, "ADMIN_LOCKOUT_ATTEMPTS", 10),
-        "ADMIN_LOCKOUT_MINUTES": _int(e, "ADMIN_LOCKOUT_MINUTES", 30),
-        # Deliverability, sender-domain check: the DNS server (host:port) it asks; empty for the system's.
-        "DNS_RESOLVER": e.get("DNS_RESOLVER", ""),
-        # Bounces and complaints (newsletter/bounces.py, newsletter/webhooks.py, docs/deliverability.md).
-        "BOUNCE_SOFT_LIMIT": _int(e, "BOUNCE_SOFT_LIMIT", 3),
-        "BOUNCE_SOFT_WINDOW_DAYS": _int(e, "BOUNCE_SOFT_WINDOW_DAYS", 30),
-        "BOUNCE_VERP": _flag(e.get("BOUNCE_VERP"), False),
-        "BOUNCE_DOMAIN": e.get("BOUNCE_DOMAIN", "").strip().lower(),
-        "COMPLAINT_REPORTERS": e.get("COMPLAINT_REPORTERS", ""),
-        "MAILGUN_WEBHOOK_SIGNING_KEY": e.get("MAILGUN_WEBHOOK_SIGNING_KEY", ""),
-        "WEBHOOK_USERNAME": e.get("WEBHOOK_USERNAME", ""),
-        "WEBHOOK_PASSWORD": e.get("WEBHOOK_PASSWORD", ""),
-        "SES_SNS_TOPIC_ARNS": e.get("SES_SNS_TOPIC_ARNS", ""),
-        "SENDGRID_WEBHOOK_PUBLIC_KEY": e.get("SENDGRID_WEBHOOK_PUBLIC_KEY", ""),
-    }
+@dataclass(frozen=True)
+class Settings:
+    """Every product setting, typed: the environment variable of the same name in capitals (SPEC.md),
+    read once by `load` when the app starts. Services read it through `settings()`. Secrets stay out of repr."""
+
+    instance_path: str = ""
+    app_env: str = "development"
+    secret_key: str = field(default="", repr=False)  # empty in development: one is made once in instance/
+    database_url: str = field(default="", repr=False)
+    redis_url: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 0  # 0: the port of SMTP_SECURITY (25, 587 or 465)
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_security: str = "none"
+    smtp_timeout: float = 30.0
+    mail_from: str = "Inner Calm Counseling <newsletter@localhost>"
+    practice_inbox: str = "practice@localhost"
+    base_url: str = "http://localhost:5000"
+    list_id: str = ""  # empty: newsletter.<the host of BASE_URL>
+    unsubscribe_mailto: str = ""
+    send_rate_per_second: float = 10.0
+    send_rate_per_hour: int = 0
+    send_rate_per_day: int = 0
+    send_batch_size: int = 0  # 0 = 30 s of sending at the rate
+    send_max_consecutive_failures: int = 20
+    # A warm-up plan for a new sender domain (sending/warmup.py). 0 messages on day 1 = off.
+    send_warmup_start: int = 0
+    send_warmup_days: int = 14
+    send_warmup_from: date | None = None  # None: the day the first issue was sent
+    dkim_domain: str = ""
+    dkim_selector: str = ""
+    dkim_private_key: str = field(default="", repr=False)  # PEM text, or the path of a PEM file
+    inquiry_encryption_key: str = field(default="", repr=False)  # empty in development: one is made once in instance/
+    inquiry_forward_mode: str = "full"
+    inquiry_retention_days: int = 365
+    inquiry_digest_after_hours: int = 24
+    inquiry_reply_business_days: int = 2
+    confirm_token_max_age_hours: int = 48
+    practice_timezone: str = "America/Denver"
+    series_send_hour: int = 9  # welcome series: later steps go out at this hour, practice time
+    embed_allowed_origins: str = ""
+    outbox_dir: str = ""  # empty: instance/outbox
+    ratelimit_enabled: bool = True
+    proxy_fix_hops: int = 0  # how many reverse proxies set X-Forwarded-*
+    # Admin sign-in: idle timeout, absolute session lifetime, lockout across IPs.
+    admin_idle_minutes: int = 30
+    admin_session_hours: int = 12
+    admin_lockout_attempts: int = 10
+    admin_lockout_minutes: int = 30
+    dns_resolver: str = ""  # the DNS server (host:port) the sender-domain check asks; empty for the system's
+    # Bounces and complaints (deliverability/, docs/deliverability.md).
+    bounce_soft_limit: int = 3
+    bounce_soft_window_days: int = 30
+    bounce_verp: bool = False
+    bounce_domain: str = ""
+    complaint_reporters: str = ""
+    mailgun_webhook_signing_key: str = field(default="", repr=False)
+    webhook_username: str = ""
+    webhook_password: str = field(default="", repr=False)
+    ses_sns_topic_arns: str = ""
+    sendgrid_webhook_public_key: str = ""
+    sns_url_pattern: str = ""  # tests only: where SNS signing certificates may come from (empty: AWS)
+
+    @property
+    def production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def dkim_enabled(self) -> bool:
+        """Mail is signed when the domain, the selector and the key are all set."""
+        return bool(self.dkim_domain and self.dkim_selector and self.dkim_private_key)
+
+
+def settings() -> Settings:
+    """The running app's settings (built once by create_app)."""
+    from flask import current_app
+
+    return current_app.extensions["settings"]
+
+
+def _whole(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _number(name: str, raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _day(name: str, raw: str) -> date:
+    try:
+        return date.fromisoformat(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a date like 2026-12-01, got {raw!r}") from None
+
+
+def _flag(name: str, raw: str) -> bool:
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+_PARSERS = {int: _whole, float: _number, bool: _flag, date | None: _day, str: lambda name, raw: raw}
+_FIELD_TYPES = typing.get_type_hints(Settings)
+# The settings' names as in the environment; create_app gives every other override to Flask.
+SETTING_NAMES = frozenset(item.name.upper() for item in fields(Settings))
+# Spelling that does not matter: "STARTTLS" is starttls, a trailing slash on BASE_URL is none.
+_TIDY = {"smtp_security": str.lower, "inquiry_forward_mode": str.lower, "base_url": lambda url: url.rstrip("/"),
+         "bounce_domain": lambda domain: domain.strip().lower()}
+
+
+def load(environ: Mapping[str, str], instance_path: str, overrides: Mapping | None = None) -> Settings:
+    """The settings from the environment, with `overrides` (capitalised names, as in the environment) on top,
+    checked: a bad value is a ConfigError that says which and why."""
+    env = {**_with_secret_files(environ), **(overrides or {})}
+    values = {}
+    for item in fields(Settings)[1:]:
+        raw = env.get(item.name.upper())
+        if raw is None or raw == "":
+            continue
+        value = _PARSERS[_FIELD_TYPES[item.name]](item.name.upper(), raw) if isinstance(raw, str) else raw
+        values[item.name] = _TIDY.get(item.name, lambda same: same)(value)
+    loaded = Settings(instance_path=instance_path, **values)
+    check(loaded)
+    return _completed(loaded)
 
 
 def _is_local(url: str) -> bool:
@@ -238,8 +269,8 @@ def _database_uri(url: str, instance_path: str) -> str:
     return url
 
 
-def _celery(settings: dict, instance_path: str) -> dict:
-    redis_url = settings["REDIS_URL"]
+def _celery(settings: Settings, instance_path: str) -> dict:
+    redis_url = settings.redis_url
     broker = redis_url or f"sqla+sqlite:///{Path(instance_path) / 'broker.sqlite'}"
     return {
         "broker_url": broker,
@@ -280,67 +311,105 @@ def _celery(settings: dict, instance_path: str) -> dict:
 HAND_OFF_FAIL_FAST = {"max_retries": 0, "socket_connect_timeout": 1, "socket_timeout": 2}
 
 
-def finalize(settings: dict, instance_path: str) -> dict:
-    """Check the raw settings and derive Flask, SQLAlchemy and Celery keys."""
-    cfg = dict(settings)
-    production = cfg["APP_ENV"] == "production"
-    if not cfg["SECRET_KEY"]:
-        if production:
-            raise ConfigError(
-                "SECRET_KEY is not set. In production it must come from the environment, so that "
-                "sessions and reader links survive a restart. Generate one with: "
-                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
-            )
-        cfg["SECRET_KEY"] = _instance_secret(instance_path, "secret_key", lambda: secrets.token_urlsafe(48))
-    if not cfg["INQUIRY_ENCRYPTION_KEY"]:
-        if production:
-            raise ConfigError(
-                "INQUIRY_ENCRYPTION_KEY is not set. Inquiries are encrypted at rest; in production the key "
-                f"must come from the environment. Generate one with: {FERNET_KEY_HELP}"
-            )
-        cfg["INQUIRY_ENCRYPTION_KEY"] = _instance_secret(instance_path, "inquiry_encryption_key", _new_fernet_key)
-    encryption_keys(cfg["INQUIRY_ENCRYPTION_KEY"])
-    if production:
-        _refuse_default_secrets(cfg)
-    if production and not cfg["SMTP_HOST"]:
-        raise ConfigError(
-            "SMTP_HOST is not set. In production mail must go to a real SMTP server; without one every "
-            "confirmation, inquiry forward and issue would only be written to files nobody reads."
-        )
-    if cfg["SMTP_SECURITY"] not in {"none", "starttls", "ssl"}:
-        raise ConfigError(f"SMTP_SECURITY must be none, starttls or ssl, got {cfg['SMTP_SECURITY']!r}")
-    if cfg["INQUIRY_FORWARD_MODE"] not in {"full", "notice"}:
-        raise ConfigError(f"INQUIRY_FORWARD_MODE must be full or notice, got {cfg['INQUIRY_FORWARD_MODE']!r}")
-    for name in ("MAIL_FROM", "PRACTICE_INBOX"):
-        found = getaddresses([cfg[name]])
-        if len(found) != 1 or "@" not in found[0][1] or any(ch in cfg[name] for ch in "\r\n\0"):
-            raise ConfigError(f"{name} must be exactly one e-mail address, like 'Practice <hello@example.org>'; "
-                              f"got {cfg[name]!r}")
-    if production and cfg["BASE_URL"].startswith("http://") and not _is_local(cfg["BASE_URL"]):
-        raise ConfigError("BASE_URL must be https in production: unsubscribe links in mail use it.")
-    if cfg["DNS_RESOLVER"]:
+def _completed(loaded: Settings) -> Settings:
+    """Fill in what an empty setting means: development secrets kept in instance/, the SMTP port, List-Id, outbox."""
+    instance = loaded.instance_path
+    host = loaded.base_url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "localhost"
+    return replace(
+        loaded,
+        secret_key=loaded.secret_key or _instance_secret(instance, "secret_key", lambda: secrets.token_urlsafe(48)),
+        inquiry_encryption_key=loaded.inquiry_encryption_key or _instance_secret(instance, "inquiry_encryption_key",
+                                                                                 _new_fernet_key),
+        smtp_port=loaded.smtp_port or {"ssl": 465, "starttls": 587}.get(loaded.smtp_security, 25),
+        list_id=loaded.list_id or f"newsletter.{host}",
+        outbox_dir=loaded.outbox_dir or str(Path(instance) / "outbox"),
+    )
+
+
+def check(loaded: Settings) -> None:
+    """Refuse to start on a setting that is wrong, or missing in production: one ConfigError, one clear line."""
+    if loaded.production:
+        _check_production(loaded)
+    if loaded.inquiry_encryption_key:
+        encryption_keys(loaded.inquiry_encryption_key)
+    if loaded.smtp_security not in {"none", "starttls", "ssl"}:
+        raise ConfigError(f"SMTP_SECURITY must be none, starttls or ssl, got {loaded.smtp_security!r}")
+    if loaded.inquiry_forward_mode not in {"full", "notice"}:
+        raise ConfigError(f"INQUIRY_FORWARD_MODE must be full or notice, got {loaded.inquiry_forward_mode!r}")
+    for name in ("MAIL_FROM", "PRACTICE_INBOX") + (("UNSUBSCRIBE_MAILTO",) if loaded.unsubscribe_mailto else ()):
+        _check_address(name, getattr(loaded, name.lower()))
+    if loaded.dns_resolver:
         try:
-            dns_server(cfg["DNS_RESOLVER"])
+            dns_server(loaded.dns_resolver)
         except ValueError:
             raise ConfigError("DNS_RESOLVER must be a DNS server's IP address with an optional port, like "
-                              f"127.0.0.1:5353 or [::1]:53; got {cfg['DNS_RESOLVER']!r}") from None
-    if not cfg["SMTP_PORT"]:
-        cfg["SMTP_PORT"] = {"ssl": 465, "starttls": 587}.get(cfg["SMTP_SECURITY"], 25)
-    if not cfg["LIST_ID"]:
-        host = cfg["BASE_URL"].split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "localhost"
-        cfg["LIST_ID"] = f"newsletter.{host}"
-    cfg["SQLALCHEMY_DATABASE_URI"] = _database_uri(cfg["DATABASE_URL"], instance_path)
-    # Trust: SQL parameters (addresses, tokens) never appear in error messages or logs.
-    cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "hide_parameters": True}
-    cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"] or "memory://"
-    cfg["RATELIMIT_HEADERS_ENABLED"] = True
-    # Redis down must not turn a signup away: limits fall back to each process's memory meanwhile.
-    cfg["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = True
-    cfg["RATELIMIT_SWALLOW_ERRORS"] = True
-    cfg["CELERY"] = _celery(cfg, instance_path)
-    cfg["SESSION_COOKIE_HTTPONLY"] = True
-    cfg["SESSION_COOKIE_SAMESITE"] = "Lax"
-    cfg["SESSION_COOKIE_SECURE"] = production
-    cfg["REMEMBER_COOKIE_SECURE"] = production
-    cfg["MAX_CONTENT_LENGTH"] = 5 * 1024 * 1024
-    return cfg
+                              f"127.0.0.1:5353 or [::1]:53; got {loaded.dns_resolver!r}") from None
+    if loaded.dkim_enabled:
+        _check_dkim_key(loaded.dkim_private_key)
+
+
+def _check_production(loaded: Settings) -> None:
+    """Production needs real secrets and a real SMTP server, and links in mail that are https."""
+    if not loaded.secret_key:
+        raise ConfigError("SECRET_KEY is not set. In production it must come from the environment, so that sessions "
+                          "and reader links survive a restart. Generate one with: "
+                          "python -c 'import secrets; print(secrets.token_urlsafe(48))'")
+    if not loaded.inquiry_encryption_key:
+        raise ConfigError("INQUIRY_ENCRYPTION_KEY is not set. Inquiries are encrypted at rest; in production the key "
+                          f"must come from the environment. Generate one with: {FERNET_KEY_HELP}")
+    _refuse_default_secrets(loaded)
+    if not loaded.smtp_host:
+        raise ConfigError("SMTP_HOST is not set. In production mail must go to a real SMTP server; without one every "
+                          "confirmation, inquiry forward and issue would only be written to files nobody reads.")
+    if loaded.base_url.startswith("http://") and not _is_local(loaded.base_url):
+        raise ConfigError("BASE_URL must be https in production: unsubscribe links in mail use it.")
+
+
+def _check_address(name: str, value: str) -> None:
+    """One address, a name optional: 'Practice <hello@example.org>' (mail/addresses.py checks what readers type)."""
+    found = getaddresses([value])
+    local, _, domain = found[0][1].rpartition("@") if len(found) == 1 else ("", "", "")
+    if not local or not domain or any(ch in value for ch in "\r\n\0"):
+        raise ConfigError(f"{name} must be exactly one e-mail address, like 'Practice <hello@example.org>'; "
+                          f"got {value!r}")
+
+
+def dkim_key_text(value: str) -> str:
+    """DKIM_PRIVATE_KEY's PEM text: the setting itself, or the file it names."""
+    return value if value.lstrip().startswith("-----") else Path(value).read_text()
+
+
+def _check_dkim_key(value: str) -> None:
+    """Read the DKIM key as the signer will (dkimpy), so a bad one stops the start, not the first mail."""
+    import dkim.crypto
+
+    try:
+        dkim.crypto.parse_pem_private_key(dkim_key_text(value).encode())
+    except OSError as exc:
+        raise ConfigError(f"DKIM_PRIVATE_KEY names a file that cannot be read: {exc.strerror}.") from None
+    except (dkim.crypto.UnparsableKeyError, ValueError):
+        raise ConfigError("DKIM_PRIVATE_KEY is not a private key in PEM form (-----BEGIN ... PRIVATE KEY-----, one "
+                          "line per line: a key pasted with \\n in it is not); mail could not be signed.") from None
+
+
+def flask_config(loaded: Settings) -> dict:
+    """The keys Flask and its extensions read (sessions, SQLAlchemy, Flask-Limiter, Celery), from the settings."""
+    production = loaded.production
+    return {
+        "SECRET_KEY": loaded.secret_key,
+        "SQLALCHEMY_DATABASE_URI": _database_uri(loaded.database_url, loaded.instance_path),
+        # Trust: SQL parameters (addresses, tokens) never appear in error messages or logs.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
+        "RATELIMIT_ENABLED": loaded.ratelimit_enabled,
+        "RATELIMIT_STORAGE_URI": loaded.redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # Redis down must not turn a signup away: limits fall back to each process's memory meanwhile.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "CELERY": _celery(loaded, loaded.instance_path),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_SECURE": production,
+        "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
+    }

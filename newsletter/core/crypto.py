@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterator
 
-from flask import current_app
 from sqlalchemy import LargeBinary, Table, literal, select, type_coerce, update
 from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
 
-from newsletter.core.config import encryption_keys
+from newsletter.core.config import encryption_keys, settings
 from newsletter.core.extensions import db
 
 log = logging.getLogger(__name__)
@@ -36,7 +35,7 @@ def _multi_fernet(setting: str):
 
 
 def _fernet():
-    return _multi_fernet(current_app.config["INQUIRY_ENCRYPTION_KEY"])
+    return _multi_fernet(settings().inquiry_encryption_key)
 
 
 def encrypt(value: str | bytes) -> bytes:
@@ -110,7 +109,7 @@ class FernetToken(TypeDecorator):
 def lookup_hash(value: str) -> str:
     """A keyed hash of a trimmed, lowercased value (an address), kept beside its encrypted column so
     that an equality lookup needs no decryption. Keyed from SECRET_KEY: it reveals nothing without it."""
-    key = hashlib.sha256(b"lookup-hash\0" + current_app.config["SECRET_KEY"].encode("utf-8")).digest()
+    key = hashlib.sha256(b"lookup-hash\0" + settings().secret_key.encode("utf-8")).digest()
     return hmac.new(key, value.strip().lower().encode("utf-8"), hashlib.sha256).hexdigest()
 
 

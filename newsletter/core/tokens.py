@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import current_app
 from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+
+from newsletter.core.config import settings
 
 
 class BadToken(Exception):
@@ -19,11 +20,11 @@ class BadToken(Exception):
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"newsletter.{purpose}")
+    return URLSafeTimedSerializer(settings().secret_key, salt=f"newsletter.{purpose}")
 
 
 def _permanent_serializer(purpose: str) -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"newsletter.{purpose}")
+    return URLSafeSerializer(settings().secret_key, salt=f"newsletter.{purpose}")
 
 
 def make(purpose: str, payload: Any) -> str:

@@ -28,10 +28,10 @@ from email.parser import BytesParser
 from email.policy import compat32
 from email.utils import parseaddr
 
-from flask import current_app
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
+from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.mail import compose, suppression, verp
 from newsletter.models import BounceEvent, ComplaintPause, Delivery, Issue, OutgoingMail, Subscriber, utcnow
@@ -130,7 +130,7 @@ def record(report: Report) -> str:
 
 
 def _act(kind: str, email: str, digest: str, event: BounceEvent) -> str:
-    config = current_app.config
+    config = settings()
     if kind == HARD:
         suppression.suppress(email, "bounced", f"hard bounce ({event.provider})")
         return "suppressed"
@@ -139,11 +139,11 @@ def _act(kind: str, email: str, digest: str, event: BounceEvent) -> str:
         return "suppressed"
     if kind == UNSUBSCRIBE:
         return "unsubscribed" if _unsubscribe(email, event.provider) else "unknown"
-    since = utcnow() - timedelta(days=config["BOUNCE_SOFT_WINDOW_DAYS"])
+    since = utcnow() - timedelta(days=config.bounce_soft_window_days)
     soft = db.session.scalar(select(func.count()).select_from(BounceEvent).where(
         BounceEvent.email_hash == digest, BounceEvent.kind == SOFT, BounceEvent.created_at >= since))
-    if config["BOUNCE_SOFT_LIMIT"] and soft >= config["BOUNCE_SOFT_LIMIT"]:
-        suppression.suppress(email, "bounced", f"{soft} soft bounces in {config['BOUNCE_SOFT_WINDOW_DAYS']} days")
+    if config.bounce_soft_limit and soft >= config.bounce_soft_limit:
+        suppression.suppress(email, "bounced", f"{soft} soft bounces in {config.bounce_soft_window_days} days")
         return "suppressed"
     return "counted"
 
@@ -354,9 +354,9 @@ def _arf_reports(message: Message, envelope: list[str], original: Message | None
 
 def complaint_reporters() -> set[str]:
     """Addresses and domains whose ARF reports count: COMPLAINT_REPORTERS, plus the relay's own domain."""
-    config = current_app.config
-    entries = {entry.strip().lower().lstrip("@") for entry in config.get("COMPLAINT_REPORTERS", "").split(",")}
-    relay = config.get("SMTP_HOST", "").strip().lower()
+    config = settings()
+    entries = {entry.strip().lower().lstrip("@") for entry in config.complaint_reporters.split(",")}
+    relay = config.smtp_host.strip().lower()
     if relay.count(".") >= 2 and not relay.replace(".", "").isdigit():
         entries.add(relay.split(".", 1)[1])  # smtp.mailgun.org: reports from mailgun.org
     return {entry for entry in entries if entry}

@@ -11,7 +11,6 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Mapping
 
 import dns.exception
 import dns.resolver
@@ -19,7 +18,7 @@ from cachetools import TTLCache
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from newsletter.core.config import dns_server
+from newsletter.core.config import Settings, dns_server
 from newsletter.mail import compose
 
 PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"
@@ -71,10 +70,10 @@ class Report:
         return next(finding for finding in self.findings if finding.check == check)
 
 
-def report(config: Mapping, *, refresh: bool = False, timeout: float = TIMEOUT_SECONDS) -> Report:
+def report(config: Settings, *, refresh: bool = False, timeout: float = TIMEOUT_SECONDS) -> Report:
     """The sender-domain report for these settings, from the cache unless `refresh` or expired."""
-    key = tuple(config.get(name, "") for name in ("MAIL_FROM", "SMTP_HOST", "DKIM_DOMAIN", "DKIM_SELECTOR",
-                                                    "DKIM_PRIVATE_KEY", "PRACTICE_INBOX", "DNS_RESOLVER"))
+    key = tuple(getattr(config, name) for name in ("mail_from", "smtp_host", "dkim_domain", "dkim_selector",
+                                                    "dkim_private_key", "practice_inbox", "dns_resolver"))
     with _cache_lock:
         cached = None if refresh else _cache.get(key)
     if cached is not None:
@@ -85,13 +84,13 @@ def report(config: Mapping, *, refresh: bool = False, timeout: float = TIMEOUT_S
     return fresh
 
 
-def check(config: Mapping, *, timeout: float = TIMEOUT_SECONDS) -> Report:
+def check(config: Settings, *, timeout: float = TIMEOUT_SECONDS) -> Report:
     """Look the records up now. Needs an app context only for the envelope sender (compose.envelope_sender)."""
-    lookup = Lookup(config.get("DNS_RESOLVER", ""), timeout)
-    from_domain = compose.domain_of(compose.Mailbox.parse(config["MAIL_FROM"])).lower()
+    lookup = Lookup(config.dns_resolver, timeout)
+    from_domain = compose.domain_of(compose.Mailbox.parse(config.mail_from)).lower()
     return_path_domain = compose.envelope_sender().rpartition("@")[2].lower()
     findings = [
-        _guard("SPF", lambda: check_spf(lookup, from_domain, relay_domain(config.get("SMTP_HOST", "")))),
+        _guard("SPF", lambda: check_spf(lookup, from_domain, relay_domain(config.smtp_host))),
         _guard("DKIM", lambda: check_dkim(lookup, config)),
         _guard("DMARC", lambda: check_dmarc(lookup, from_domain, config, return_path_domain)),
         _guard("MX", lambda: check_mx(lookup, from_domain)),
@@ -234,9 +233,9 @@ def _same_key(published: str, kind: str, expected: str) -> bool:
     return base64.b64encode(spki).decode() == expected
 
 
-def check_dkim(lookup: Lookup, config: Mapping) -> Finding:
-    domain, selector, private_key = (config.get(name, "").strip() for name in
-                                     ("DKIM_DOMAIN", "DKIM_SELECTOR", "DKIM_PRIVATE_KEY"))
+def check_dkim(lookup: Lookup, config: Settings) -> Finding:
+    domain, selector, private_key = (getattr(config, name).strip() for name in
+                                     ("dkim_domain", "dkim_selector", "dkim_private_key"))
     if not (domain and selector and private_key):
         return Finding("DKIM", FAIL, "Mail is not signed (DKIM). Ask whoever set up this app to create a "
                                      "signing key (openssl genrsa 2048) and set DKIM_DOMAIN, DKIM_SELECTOR "
@@ -268,7 +267,7 @@ def aligned(domain: str, other: str, mode: str) -> bool:
     return domain == other if mode == "s" else organizational_domain(domain) == organizational_domain(other)
 
 
-def check_dmarc(lookup: Lookup, domain: str, config: Mapping, return_path_domain: str) -> Finding:
+def check_dmarc(lookup: Lookup, domain: str, config: Settings, return_path_domain: str) -> Finding:
     name = f"_dmarc.{domain}"
     records = [txt for txt in lookup.txt(name) if txt.replace(" ", "").lower().startswith("v=dmarc1")]
     suggested = Record("TXT", name, "; ".join(["v=DMARC1", "p=none", *_report_to(domain, config)]))
@@ -283,7 +282,7 @@ def check_dmarc(lookup: Lookup, domain: str, config: Mapping, return_path_domain
         return Finding("DMARC", FAIL, f"The DMARC record at {name} has no policy (p=none, p=quarantine or "
                                       "p=reject), so receivers ignore it.", suggested)
     problems = []
-    dkim_domain = config.get("DKIM_DOMAIN", "").strip()
+    dkim_domain = config.dkim_domain.strip()
     if dkim_domain and not aligned(domain, dkim_domain, tags.get("adkim", "r").lower()):
         problems.append(f"your mail is signed for {dkim_domain} (DKIM_DOMAIN) but sent from {domain}; "
                         f"sign it for {domain} instead")
@@ -297,9 +296,9 @@ def check_dmarc(lookup: Lookup, domain: str, config: Mapping, return_path_domain
                                   "the signing and return-path domains line up with the From address.")
 
 
-def _report_to(domain: str, config: Mapping) -> list[str]:
+def _report_to(domain: str, config: Settings) -> list[str]:
     """rua= to the practice's inbox when it is on the same domain (another domain must authorise it)."""
-    inbox = compose.Mailbox.parse(config.get("PRACTICE_INBOX") or config["MAIL_FROM"])
+    inbox = compose.Mailbox.parse(config.practice_inbox or config.mail_from)
     return [f"rua=mailto:{inbox.address}"] if aligned(domain, compose.domain_of(inbox), "r") else []
 
 

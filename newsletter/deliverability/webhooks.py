@@ -31,10 +31,11 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
+from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.core.web_extensions import csrf, limiter
 from newsletter.deliverability import bounces
@@ -153,7 +154,7 @@ def _iso_time(value: object) -> datetime | None:
 
 
 def _setting(name: str) -> str:
-    value = current_app.config.get(name) or ""
+    value = getattr(settings(), name.lower())
     if not value:
         raise Rejected(404, f"{name} is not set: this webhook is off")
     return value
@@ -316,7 +317,7 @@ def _verify_sns(message: dict) -> None:
 
 def _on_sns_host(url: str) -> bool:
     parts = urlsplit(url)
-    pattern = current_app.config.get("SNS_URL_PATTERN", AWS_SNS_URL)
+    pattern = settings().sns_url_pattern or AWS_SNS_URL
     return re.fullmatch(pattern, f"{parts.scheme}://{parts.netloc}") is not None
 
 

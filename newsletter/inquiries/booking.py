@@ -9,12 +9,12 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from newsletter.accounts import practice
 from newsletter.core import tokens
+from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.inquiries import business_days, composing, states
 from newsletter.mail import compose, outbox
@@ -99,7 +99,7 @@ def open_slots(now: datetime | None = None) -> list[datetime]:
 
 
 def booking_url(inquiry: Inquiry) -> str:
-    return f"{current_app.config['BASE_URL']}/consultation/{tokens.make(TOKEN_PURPOSE, inquiry.id)}"
+    return f"{settings().base_url}/consultation/{tokens.make(TOKEN_PURPOSE, inquiry.id)}"
 
 
 def inquiry_for(token: str) -> Inquiry:

@@ -9,10 +9,10 @@ import re
 from datetime import timedelta
 from email.utils import make_msgid
 
-from flask import current_app
 from sqlalchemy import func, select
 
 from newsletter.accounts.practice import profile
+from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.inquiries import business_days
 from newsletter.mail import compose, outbox
@@ -74,7 +74,7 @@ def sender_for(inquiry: Inquiry) -> compose.Mailbox:
 
 def admin_url(inquiry: Inquiry) -> str:
     """The inquiry's page in the admin, absolute (also built by beat tasks, outside any request)."""
-    return f"{current_app.config['BASE_URL']}/admin/inquiries/{inquiry.id}"
+    return f"{settings().base_url}/admin/inquiries/{inquiry.id}"
 
 
 def queue_forward_and_ack(inquiry: Inquiry) -> list[int]:
@@ -82,7 +82,7 @@ def queue_forward_and_ack(inquiry: Inquiry) -> list[int]:
     waitlist inquiry, its place on the list)."""
     if inquiry.waitlist:  # in the order they wrote, whenever a worker gets here
         db.session.add(WaitlistEntry(inquiry_id=inquiry.id, joined_at=inquiry.created_at))
-    notice_only = current_app.config["INQUIRY_FORWARD_MODE"] == "notice"
+    notice_only = settings().inquiry_forward_mode == "notice"
     inquiry.forwarded_at = utcnow()
     forward = outbox.queue_template(
         "inquiry_notice" if notice_only else "inquiry_forward",
@@ -104,7 +104,7 @@ def queue_forward_and_ack(inquiry: Inquiry) -> list[int]:
         to_name=greeting,
         message_id=inquiry.ack_message_id,
         greeting_name=greeting,
-        reply_days=current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"],
+        reply_days=settings().inquiry_reply_business_days,
         reply_by=business_days.long_date(inquiry.reply_by) if inquiry.reply_by else "",
         check_weeks=profile().waitlist_check_weeks,
     )

@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from flask import current_app
 from sqlalchemy import select, update
 
+from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.inquiries import business_days, composing, safety
 from newsletter.mail import compose
@@ -109,7 +109,7 @@ def submit(*, name: str, email: str, phone: str, preferred_contact: str, message
     _apply_details(inquiry, details or InquiryDetails())
     inquiry.waitlist = waitlist
     if not waitlist:
-        inquiry.reply_by = business_days.practice_calendar().reply_by(utcnow(), current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"])
+        inquiry.reply_by = business_days.practice_calendar().reply_by(utcnow(), settings().inquiry_reply_business_days)
     db.session.add(inquiry)
     db.session.flush()
     return Submitted(inquiry_id=inquiry.id, urgent=urgent, spam=inquiry.spam, needs_mail=not inquiry.spam,
@@ -167,5 +167,5 @@ def _fingerprint(address: str, message: str, at: float | None = None) -> str:
     first). Keyed, so it reveals nothing without SECRET_KEY."""
     bucket = int((time.time() if at is None else at) // DUPLICATE_WINDOW.total_seconds())
     text = f"{address.lower()}\0{message}\0{bucket}".encode()
-    return hmac.new(current_app.config["SECRET_KEY"].encode(), text, hashlib.sha256).hexdigest()
+    return hmac.new(settings().secret_key.encode(), text, hashlib.sha256).hexdigest()
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import delete, func, select
 
+from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.inquiries import business_days
 from newsletter.inquiries.composing import MAIL_KINDS, admin_url, practice_inbox
@@ -49,8 +49,8 @@ def queue_nudges(now: datetime | None = None) -> list[int]:
         to=practice_inbox(),
         due=[(inquiry, admin_url(inquiry), business_days.long_date(inquiry.reply_by), time_left(inquiry, now))
              for inquiry in due],
-        names=current_app.config["INQUIRY_FORWARD_MODE"] == "full",
-        list_url=f"{current_app.config['BASE_URL']}/admin/inquiries",
+        names=settings().inquiry_forward_mode == "full",
+        list_url=f"{settings().base_url}/admin/inquiries",
     )
     return [row.id]
 
@@ -68,7 +68,7 @@ def queue_digest(now: datetime | None = None) -> list[int]:
     )
     if recent:
         return []
-    cutoff = now - timedelta(hours=current_app.config["INQUIRY_DIGEST_AFTER_HOURS"])
+    cutoff = now - timedelta(hours=settings().inquiry_digest_after_hours)
     waiting = list(db.session.scalars(
         select(Inquiry)
         .where(Inquiry.status == "new", Inquiry.spam.is_(False), Inquiry.purged_at.is_(None),
@@ -83,9 +83,9 @@ def queue_digest(now: datetime | None = None) -> list[int]:
         DIGEST_KIND,
         to=practice_inbox(),
         waiting=[(inquiry, admin_url(inquiry), describe_wait(now - inquiry.created_at)) for inquiry in waiting],
-        hours=current_app.config["INQUIRY_DIGEST_AFTER_HOURS"],
-        names=current_app.config["INQUIRY_FORWARD_MODE"] == "full",
-        list_url=f"{current_app.config['BASE_URL']}/admin/inquiries",
+        hours=settings().inquiry_digest_after_hours,
+        names=settings().inquiry_forward_mode == "full",
+        list_url=f"{settings().base_url}/admin/inquiries",
     )
     return [row.id]
 
@@ -95,7 +95,7 @@ def purge_expired(now: datetime | None = None) -> int:
     INQUIRY_RETENTION_DAYS; the rows stay, so counts by status and response times survive.
     Returns how many inquiries were purged."""
     now = now or utcnow()
-    cutoff = now - timedelta(days=current_app.config["INQUIRY_RETENTION_DAYS"])
+    cutoff = now - timedelta(days=settings().inquiry_retention_days)
     expired = list(db.session.scalars(
         select(Inquiry).where(Inquiry.created_at < cutoff, Inquiry.purged_at.is_(None))
     ))

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import select
 
 from newsletter.accounts.practice import profile
 from newsletter.core import tokens
+from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.inquiries import composing, states
 from newsletter.models import Inquiry, WaitlistEntry, utcnow
@@ -40,7 +40,7 @@ def active() -> list[tuple[WaitlistEntry, Inquiry]]:
 def answer_url(entry: WaitlistEntry) -> str:
     """The signed page where the person answers "keep me" or "take me off"."""
     token = tokens.make(TOKEN_PURPOSE, [entry.id, entry.confirmed_at.isoformat()])  # an answer changes confirmed_at
-    return f"{current_app.config['BASE_URL']}/waitlist/{token}"
+    return f"{settings().base_url}/waitlist/{token}"
 
 
 def _mail(prefix: str, entry: WaitlistEntry, inquiry: Inquiry, **context) -> int:

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid
-from pathlib import Path
 from typing import Mapping
 
-from flask import current_app, render_template
+from flask import render_template
 from jinja2 import TemplateNotFound
+
+from newsletter.core.config import Settings, dkim_key_text, settings
 
 # cssutils reports every vendor property it does not know; that is noise, not news.
 logging.getLogger("CSSUTILS").setLevel(logging.CRITICAL)
@@ -210,12 +211,12 @@ def raw_header(name: str, value: str) -> Header:
 
 def sender() -> Mailbox:
     """MAIL_FROM, the sender of every message."""
-    return Mailbox.parse(current_app.config["MAIL_FROM"])
+    return Mailbox.parse(settings().mail_from)
 
 
 def practice_inbox() -> Mailbox:
     """PRACTICE_INBOX, where inquiries and digests go."""
-    return Mailbox.parse(current_app.config["PRACTICE_INBOX"])
+    return Mailbox.parse(settings().practice_inbox)
 
 
 def domain_of(mailbox: Mailbox) -> str:
@@ -255,24 +256,17 @@ def envelope_sender() -> str:
     return sender().address
 
 
-def dkim_enabled(config: Mapping) -> bool:
-    return bool(config.get("DKIM_DOMAIN") and config.get("DKIM_SELECTOR") and config.get("DKIM_PRIVATE_KEY"))
-
-
-def dkim_sign(message: bytes, config: Mapping) -> bytes:
+def dkim_sign(message: bytes, config: Settings) -> bytes:
     """Prepend a DKIM-Signature when DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY are set."""
-    if not dkim_enabled(config):
+    if not config.dkim_enabled:
         return message
     import dkim
 
-    key = config["DKIM_PRIVATE_KEY"]
-    if not key.lstrip().startswith("-----"):
-        key = Path(key).read_text()
     signature = dkim.sign(
         message,
-        config["DKIM_SELECTOR"].encode(),
-        config["DKIM_DOMAIN"].encode(),
-        key.encode(),
+        config.dkim_selector.encode(),
+        config.dkim_domain.encode(),
+        dkim_key_text(config.dkim_private_key).encode(),
         include_headers=[b"from", b"to", b"subject", b"date", b"message-id", b"list-unsubscribe",
                          b"list-unsubscribe-post", b"list-id", b"reply-to", b"mime-version", b"content-type"],
     )

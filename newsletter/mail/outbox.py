@@ -13,10 +13,10 @@ from datetime import timedelta
 from email import policy
 from typing import Mapping
 
-from flask import current_app
 from sqlalchemy import or_, select, update
 
 from newsletter.core import crypto
+from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.mail import compose, transports, verp
 from newsletter.mail.suppression import is_suppressed, suppress
@@ -163,7 +163,7 @@ def deliver(mail_id: int) -> str:
     try:
         finished = message_bytes(row)
         db.session.commit()  # stored finished before the first attempt: a retry is the same message
-        message = compose.dkim_sign(finished, current_app.config)
+        message = compose.dkim_sign(finished, settings())
         with transports.open_transport() as conn:
             conn.send(verp.verp(compose.envelope_sender(), mail_id=row.id), row.recipient, message)
     except transports.PermanentFailure as exc:

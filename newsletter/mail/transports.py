@@ -13,9 +13,9 @@ import ssl
 import time
 import uuid
 from pathlib import Path
-from typing import Mapping, Protocol
+from typing import Protocol
 
-from flask import current_app
+from newsletter.core.config import Settings, settings
 
 
 class TemporaryFailure(Exception):
@@ -70,24 +70,24 @@ class SMTPTransport:
 
     dot_stuffed = True
 
-    def __init__(self, config: Mapping):
+    def __init__(self, config: Settings):
         self.config = config
         self.connection: smtplib.SMTP | None = None
         self.pipelining = False
 
     def _connect(self) -> smtplib.SMTP:
         cfg = self.config
-        host, port, timeout = cfg["SMTP_HOST"], cfg["SMTP_PORT"], cfg["SMTP_TIMEOUT"]
+        host, port, timeout = cfg.smtp_host, cfg.smtp_port, cfg.smtp_timeout
         try:
-            if cfg["SMTP_SECURITY"] == "ssl":
+            if cfg.smtp_security == "ssl":
                 conn = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
             else:
                 conn = smtplib.SMTP(host, port, timeout=timeout)
-                if cfg["SMTP_SECURITY"] == "starttls":
+                if cfg.smtp_security == "starttls":
                     conn.starttls(context=ssl.create_default_context())
             conn.ehlo_or_helo_if_needed()
-            if cfg["SMTP_USERNAME"]:
-                conn.login(cfg["SMTP_USERNAME"], cfg["SMTP_PASSWORD"])
+            if cfg.smtp_username:
+                conn.login(cfg.smtp_username, cfg.smtp_password)
         except smtplib.SMTPResponseException as exc:
             # A refused greeting or login is our configuration's problem, never a reader's bounce.
             raise TemporaryFailure(exc.smtp_code, f"the server refused our connection or login: {_text(exc.smtp_error)}") from exc
@@ -172,8 +172,8 @@ class OutboxTransport:
 
     dot_stuffed = False
 
-    def __init__(self, config: Mapping):
-        self.folder = Path(config["OUTBOX_DIR"])
+    def __init__(self, config: Settings):
+        self.folder = Path(config.outbox_dir)
 
     def messages(self, limit: int | None = 200) -> list[Path]:
         """The newest .eml files, newest first."""
@@ -220,7 +220,7 @@ def _classify(code: int, text: bytes | str, recipient_only: bool = False) -> Exc
     return TemporaryFailure(code, _text(text), recipient_only=recipient_only)
 
 
-def open_transport(config: Mapping | None = None) -> Transport:
+def open_transport(config: Settings | None = None) -> Transport:
     """SMTP when SMTP_HOST is set, else the outbox folder."""
-    config = config or current_app.config
-    return SMTPTransport(config) if config["SMTP_HOST"] else OutboxTransport(config)
+    config = config or settings()
+    return SMTPTransport(config) if config.smtp_host else OutboxTransport(config)

@@ -5,25 +5,25 @@ import hashlib
 import hmac
 import re
 
-from flask import current_app
+from newsletter.core.config import settings
 
 VERP_MARK = "+b-"
 _VERP_RE = re.compile(r"\+b-([dm])(\d{1,12})-([0-9a-f]{12})@", re.IGNORECASE)
 
 
 def _verp_signature(kind: str, number: int) -> str:
-    key = current_app.config["SECRET_KEY"].encode()
+    key = settings().secret_key.encode()
     return hmac.new(key, f"newsletter.verp:{kind}{number}".encode(), hashlib.sha256).hexdigest()[:12]
 
 
 def verp(sender: str, *, delivery_id: int | None = None, mail_id: int | None = None) -> str:
     """The envelope sender for one message: `sender` itself unless BOUNCE_VERP is on."""
-    config = current_app.config
-    if not config["BOUNCE_VERP"]:
+    config = settings()
+    if not config.bounce_verp:
         return sender
     kind, number = ("d", delivery_id) if delivery_id is not None else ("m", mail_id)
     local, _, domain = sender.rpartition("@")
-    return f"{local}{VERP_MARK}{kind}{number}-{_verp_signature(kind, number)}@{config['BOUNCE_DOMAIN'] or domain}"
+    return f"{local}{VERP_MARK}{kind}{number}-{_verp_signature(kind, number)}@{config.bounce_domain or domain}"
 
 
 def read_verp(address: str) -> tuple[str, int] | None:

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import re
 
-from flask import abort, current_app, render_template, request
+from flask import abort, render_template, request
 
 from newsletter.accounts import practice
+from newsletter.core.config import settings
 from newsletter.core.web_extensions import csrf
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import SubscribeForm
@@ -54,5 +55,5 @@ def test_copy_one_click():
 @bp.get("/feed.xml")
 def feed():
     entries = issues.published(20)
-    body = render_template("public/feed.xml", issues=entries, base_url=current_app.config["BASE_URL"])
+    body = render_template("public/feed.xml", issues=entries, base_url=settings().base_url)
     return body, 200, {"Content-Type": "application/atom+xml; charset=utf-8"}

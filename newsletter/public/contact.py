@@ -7,6 +7,7 @@ from flask import current_app, render_template, request
 from limits import parse_many
 
 from newsletter.accounts import practice
+from newsletter.core.config import settings
 from newsletter.core.extensions import commit, db
 from newsletter.core.web_extensions import csrf, limiter
 from newsletter.inquiries import business_days, intake
@@ -85,7 +86,7 @@ def _contact(form: ContactForm, *, embed: bool):
     if result.needs_mail:
         hand_off_after_response(queue_inquiry_mails, result.inquiry_id)
     return render_template("public/contact_done.html", urgent=result.urgent, embed=embed, waitlist=waitlist,
-                           reply_days=current_app.config["INQUIRY_REPLY_BUSINESS_DAYS"],
+                           reply_days=settings().inquiry_reply_business_days,
                            reply_by=business_days.long_date(result.reply_by) if result.reply_by else "")
 
 
@@ -101,7 +102,7 @@ def _limit_keys() -> list[str]:
 
 def _over_limit() -> bool:
     """True when this address has sent as many inquiries as CONTACT_LIMITS allow (when limits are on)."""
-    if not current_app.config["RATELIMIT_ENABLED"]:
+    if not settings().ratelimit_enabled:
         return False
     try:
         return not all(limiter.limiter.test(limit, *_limit_keys()) for limit in CONTACT_LIMITS)
@@ -111,7 +112,7 @@ def _over_limit() -> bool:
 
 
 def _count_toward_limit() -> None:
-    if not current_app.config["RATELIMIT_ENABLED"]:
+    if not settings().ratelimit_enabled:
         return
     try:
         for limit in CONTACT_LIMITS:

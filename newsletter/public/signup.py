@@ -12,6 +12,7 @@ from flask import current_app, render_template, request
 from limits import parse
 
 from newsletter.core import tokens
+from newsletter.core.config import settings
 from newsletter.core.extensions import commit, db
 from newsletter.core.web_extensions import csrf, limiter
 from newsletter.mail.suppression import email_hash
@@ -43,7 +44,7 @@ def inject_signup_wording():
 
 
 def _address_within_limit(address: str) -> bool:
-    if not current_app.config["RATELIMIT_ENABLED"]:
+    if not settings().ratelimit_enabled:
         return True
     keys = [current_app.config.get("RATELIMIT_KEY_PREFIX", ""), "signup-address", email_hash(address)]
     try:

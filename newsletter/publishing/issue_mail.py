@@ -14,8 +14,7 @@ import time
 from email import policy
 from typing import Protocol
 
-from flask import current_app
-
+from newsletter.core.config import settings
 from newsletter.mail import compose
 from newsletter.mail.transports import dot_stuff
 from newsletter.models import Issue
@@ -24,7 +23,6 @@ from newsletter.readers import personalize, subscriptions
 # A worker keeps an issue's built message across batches for this long; then it is built again, so
 # the Date header stays close to the time of sending.
 KEEP_FOR = 300.0
-_CONFIG_KEYS = ("SECRET_KEY", "MAIL_FROM", "LIST_ID", "UNSUBSCRIBE_MAILTO", "BASE_URL")
 _cache: dict[tuple, tuple[float, "IssueMail"]] = {}
 
 
@@ -40,9 +38,8 @@ class Reader(Protocol):
 
 def for_issue(issue: Issue) -> "IssueMail":
     """The issue's IssueMail, from this process's cache while the issue and the settings are unchanged."""
-    config = current_app.config
     content = hashlib.sha256("\0".join((issue.subject, issue.email_text, issue.email_html)).encode()).digest()
-    key = (issue.id, content, tuple(config.get(name) for name in _CONFIG_KEYS))
+    key = (issue.id, content, settings())
     now = time.monotonic()
     built_at, cached = _cache.get(key, (0.0, None))
     if cached is None or now - built_at > KEEP_FOR:
@@ -71,7 +68,7 @@ class IssueMail:
 
     def __init__(self, issue: Issue):
         self.issue_id = issue.id
-        self.secret = current_app.config["SECRET_KEY"].encode()
+        self.secret = settings().secret_key.encode()
         # personalize.issue_message_id once, with a slot for the reader's key: per reader it would
         # parse MAIL_FROM again (a sixth of building a message).
         self.message_id_pieces = _split(personalize.issue_message_id(self.issue_id, self._KEY).encode(),

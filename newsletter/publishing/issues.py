@@ -14,13 +14,13 @@ import unicodedata
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 
 from newsletter.accounts import practice
 from newsletter.core import tokens
+from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.mail import addresses, compose, outbox
 from newsletter.models import Issue, PracticeProfile, Subscriber, utcnow
@@ -215,7 +215,7 @@ def send_test(issue: Issue, to: str) -> int:
 
 def _test_unsubscribe_url() -> str:
     """Test copies unsubscribe nobody: their link leads to a page that says so."""
-    return current_app.config["BASE_URL"] + "/issues/test-copy"
+    return settings().base_url + "/issues/test-copy"
 
 
 # -- the web archive
@@ -261,7 +261,7 @@ def by_preview_token(slug: str, token: str) -> Issue | None:
 
 
 def web_url(issue: Issue) -> str:
-    return f"{current_app.config['BASE_URL']}/issues/{issue.slug}"
+    return f"{settings().base_url}/issues/{issue.slug}"
 
 
 # -- slugs
@@ -295,7 +295,7 @@ def _rendered(content: Content, *, slug: str) -> dict:
     title = " ".join(content.title.split())
     if not title:
         raise IssueError("Please give the issue a title.")
-    base_url = current_app.config["BASE_URL"]
+    base_url = settings().base_url
     body = articles.parse_body(content.source, content.source_format, base_url=base_url)
     values = {
         "title": title[:300],
@@ -328,9 +328,9 @@ def render_mail(issue: dict, *, web_url: str) -> tuple[str, str]:
         "signature_lines": [line for line in profile.signature.split("\n") if line.strip()],
         "contact_items": contact_items(profile),
         "web_url": web_url,
-        "contact_url": current_app.config["BASE_URL"] + "/contact",
-        "home_url": current_app.config["BASE_URL"] + "/",
-        "site_name": current_app.config["BASE_URL"].split("://", 1)[-1].removeprefix("www."),
+        "contact_url": settings().base_url + "/contact",
+        "home_url": settings().base_url + "/",
+        "site_name": settings().base_url.split("://", 1)[-1].removeprefix("www."),
         "unsubscribe_url": stand_in,
         "preferences_url": preferences_stand_in,
     }

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
-from flask import current_app
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from newsletter.accounts import practice
+from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.models import Delivery, Issue, ListMembership, NewsletterList, SeriesStep, Subscriber, utcnow
 from newsletter.models.issues import DELIVERY_PENDING, DRAFT, SENDING, SENT
@@ -114,7 +114,7 @@ def _due_at(joined: datetime, days: int) -> datetime:
     if days == 0:
         return joined
     local_day = joined.replace(tzinfo=UTC).astimezone(practice.timezone()).date() + timedelta(days=days)
-    return practice.to_utc(datetime.combine(local_day, time(hour=current_app.config["SERIES_SEND_HOUR"])))
+    return practice.to_utc(datetime.combine(local_day, time(hour=settings().series_send_hour)))
 
 
 def _mailed_today(reader_id: int, now: datetime) -> bool:

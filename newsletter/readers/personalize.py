@@ -5,9 +5,8 @@ from __future__ import annotations
 import html
 import re
 
-from flask import current_app
-
 from newsletter.core import tokens
+from newsletter.core.config import settings
 from newsletter.mail import compose
 
 # Markers the issue templates put where per-reader values go. Neither Markdown nor our
@@ -31,7 +30,7 @@ def fill(template: str, *, unsubscribe_url: str, name: str, as_html: bool, prefe
 def preferences_url(reader) -> str:
     """The reader's permanent link to their preferences page (rotating `token_key` revokes it, as for unsubscribing)."""
     token = tokens.make_permanent(PREFERENCES_PURPOSE, {"id": reader.id, "k": reader.token_key})
-    return f"{current_app.config['BASE_URL']}/preferences/{token}"
+    return f"{settings().base_url}/preferences/{token}"
 
 
 def issue_message_id(issue_id: int, reader_key: str) -> str:
@@ -43,11 +42,11 @@ def issue_message_id(issue_id: int, reader_key: str) -> str:
 def list_headers(unsubscribe_url: str, *, mailto: bool = True) -> dict[str, str]:
     """List-Unsubscribe (URL, and mailto where configured and wanted), RFC 8058 one-click, List-Id."""
     targets = [f"<{unsubscribe_url}>"]
-    if mailto and current_app.config["UNSUBSCRIBE_MAILTO"]:
-        targets.append(f"<mailto:{current_app.config['UNSUBSCRIBE_MAILTO']}?subject=unsubscribe>")
+    if mailto and settings().unsubscribe_mailto:
+        targets.append(f"<mailto:{settings().unsubscribe_mailto}?subject=unsubscribe>")
     list_name = compose.phrase_tokens(compose.sender().name or "Newsletter")
     return {
         "List-Unsubscribe": ", ".join(targets),
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        "List-Id": " ".join([*list_name, f"<{current_app.config['LIST_ID']}>"]),
+        "List-Id": " ".join([*list_name, f"<{settings().list_id}>"]),
     }

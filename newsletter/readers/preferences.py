@@ -7,11 +7,11 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, date, datetime
 
-from flask import current_app
 from sqlalchemy import select
 
 from newsletter.accounts import practice
 from newsletter.core import tokens
+from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.mail import addresses, outbox
 from newsletter.mail.suppression import is_suppressed
@@ -116,7 +116,7 @@ def _queue_to_reader(prefix: str, subscriber: Subscriber) -> int:
     return outbox.queue_template(prefix, to=subscriber.email, to_name=subscriber.name, subscriber=subscriber,
                                  headers=personalize.list_headers(link), unsubscribe_url=link,
                                  preferences_url=personalize.preferences_url(subscriber),
-                                 archive_url=current_app.config["BASE_URL"] + "/issues").id
+                                 archive_url=settings().base_url + "/issues").id
 
 
 def ask_address_change(subscriber: Subscriber, new_email: str, origin: subscriptions.Origin) -> int | None:
@@ -136,7 +136,7 @@ def ask_address_change(subscriber: Subscriber, new_email: str, origin: subscript
 def address_change_url(subscriber: Subscriber, address: str) -> str:
     """The link, mailed to the new address, that makes it the reader's (ADDRESS_LINK_HOURS, spent once used)."""
     token = tokens.make(ADDRESS_PURPOSE, {"id": subscriber.id, "k": subscriber.token_key, "new": address})
-    return f"{current_app.config['BASE_URL']}/preferences/address/{token}"
+    return f"{settings().base_url}/preferences/address/{token}"
 
 
 def address_change_for(token: str) -> tuple[Subscriber, str]:

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import IO, Iterator
 
-from flask import current_app
 from sqlalchemy import delete, func, or_, select, update
 
 from newsletter.accounts import practice
 from newsletter.core import tokens
+from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.mail import addresses, outbox
 from newsletter.mail.suppression import is_suppressed, suppress
@@ -120,7 +120,7 @@ def record(subscriber: Subscriber, action: str, origin: Origin, wording: str) ->
 
 
 def _link(path: str) -> str:
-    return f"{current_app.config['BASE_URL']}{path}"
+    return f"{settings().base_url}{path}"
 
 
 def confirm_url(subscriber: Subscriber) -> str:
@@ -153,7 +153,7 @@ def _queue_confirmation(subscriber: Subscriber, now: datetime) -> int:
 
 def _confirmation(subscriber: Subscriber) -> dict:
     return {"to": subscriber.email, "to_name": subscriber.name, "subscriber": subscriber,
-            "confirm_url": confirm_url(subscriber), "hours": current_app.config["CONFIRM_TOKEN_MAX_AGE_HOURS"]}
+            "confirm_url": confirm_url(subscriber), "hours": settings().confirm_token_max_age_hours}
 
 
 def _queue_with_unsubscribe(prefix: str, subscriber: Subscriber) -> int:
@@ -260,7 +260,7 @@ def subscribe(email: str, name: str, origin: Origin, wording: str, at: datetime 
 
 def reader_for_confirm(token: str) -> Subscriber:
     """The pending reader a confirm token names; BadToken if forged, expired or spent, AlreadyConfirmed if used."""
-    max_age = current_app.config["CONFIRM_TOKEN_MAX_AGE_HOURS"] * 3600
+    max_age = settings().confirm_token_max_age_hours * 3600
     payload = tokens.read("confirm", token, max_age=max_age)
     subscriber = db.session.get(Subscriber, payload.get("id")) if isinstance(payload, dict) else None
     if subscriber is not None and subscriber.status == ACTIVE:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-from flask import current_app
 from sqlalchemy import Connection, Engine, select
 
+from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.deliverability import bounces
 from newsletter.mail import compose, transports, verp
@@ -90,10 +90,10 @@ class _Post:
     """One message out: the issue's mail for a reader, signed (or dot-stuffed), over the batch's connection."""
 
     def __init__(self, connection: transports.Transport, message: issue_mail.IssueMail):
-        self.connection, self.message, self.config = connection, message, current_app.config
+        self.connection, self.message, self.config = connection, message, settings()
         self.sender = compose.envelope_sender()
         # Dot-stuffed once per issue where the transport takes it so; a DKIM signature covers the unstuffed bytes.
-        self.stuffed = connection.dot_stuffed and not compose.dkim_enabled(self.config)
+        self.stuffed = connection.dot_stuffed and not self.config.dkim_enabled
 
     def send(self, recipient: Recipient) -> None:
         """Build and send one reader's copy."""
@@ -110,7 +110,7 @@ class _Batch:
         self.issue_id, self.recipients, self.result = issue_id, recipients, result
         self.heartbeat, self.marks, self.mark_sent, self.day_cap = heartbeat, marks, mark_sent, day_cap
         self.limiter = _limiter()
-        self.max_failures = current_app.config["SEND_MAX_CONSECUTIVE_FAILURES"]
+        self.max_failures = settings().send_max_consecutive_failures
         self.failures_in_a_row = 0
         self.allowance = 0  # messages the rate limiter has granted and this batch has not sent yet
         self.next_status_check = time.monotonic() + STATUS_CHECK_EVERY
@@ -216,9 +216,9 @@ def _count_failure(marks: Connection, issue_id: int, error: str, max_failures: i
 
 
 def _limiter() -> SendRateLimiter:
-    config = current_app.config
-    return _shared_limiter(config["REDIS_URL"], config["SEND_RATE_PER_SECOND"], config["SEND_RATE_PER_HOUR"],
-                           config["SEND_RATE_PER_DAY"], db.engine)
+    config = settings()
+    return _shared_limiter(config.redis_url, config.send_rate_per_second, config.send_rate_per_hour,
+                           config.send_rate_per_day, db.engine)
 
 
 @lru_cache(maxsize=8)

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Iterator
 
-from flask import current_app
 from sqlalchemy import Connection, Engine, and_, any_, exists, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
+from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.mail import transports
 from newsletter.mail.suppression import email_hash, suppress
@@ -91,10 +91,10 @@ class Recipient:
 def batch_size() -> int:
     """SEND_BATCH_SIZE, or (0, the default) BATCH_SECONDS of sending at the configured rate, so
     a batch's fixed cost (a task, the claim, an SMTP greeting) is small beside its messages."""
-    config = current_app.config
-    if config["SEND_BATCH_SIZE"] > 0:
-        return config["SEND_BATCH_SIZE"]
-    rate = config["SEND_RATE_PER_SECOND"]
+    config = settings()
+    if config.send_batch_size > 0:
+        return config.send_batch_size
+    rate = config.send_rate_per_second
     return MAX_AUTO_BATCH if rate <= 0 else max(MIN_AUTO_BATCH, min(MAX_AUTO_BATCH, round(rate * BATCH_SECONDS)))
 
 

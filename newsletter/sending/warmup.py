@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from flask import current_app
 from sqlalchemy import func, select
 
+from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.models import Delivery, Issue, utcnow
 from newsletter.models.issues import DELIVERY_SENT
@@ -47,7 +47,7 @@ def today(now: datetime | None = None) -> WarmupDay | None:
     midnight = datetime.combine(now.date(), time())
     used = db.session.scalar(select(func.count()).select_from(Delivery).where(
         Delivery.status == DELIVERY_SENT, Delivery.sent_at >= midnight, Delivery.sent_at < midnight + timedelta(days=1)))
-    return WarmupDay(day=day, days=current_app.config["SEND_WARMUP_DAYS"], cap=cap, used=used)
+    return WarmupDay(day=day, days=settings().send_warmup_days, cap=cap, used=used)
 
 
 def daily_cap(now: datetime | None = None) -> int:
@@ -57,11 +57,11 @@ def daily_cap(now: datetime | None = None) -> int:
 
 
 def _day_and_cap(now: datetime) -> tuple[int, int] | None:
-    config = current_app.config
-    start, days = config["SEND_WARMUP_START"], config["SEND_WARMUP_DAYS"]
+    config = settings()
+    start, days = config.send_warmup_start, config.send_warmup_days
     if start <= 0:
         return None
-    first_day = config["SEND_WARMUP_FROM"] or _first_sending_day() or now.date()
+    first_day = config.send_warmup_from or _first_sending_day() or now.date()
     day = max(1, (now.date() - first_day).days + 1)
     cap = cap_on(day, start, days)
     return None if cap is None else (day, cap)
