@@ -40,7 +40,16 @@ SIGNUP_LIMIT_PER_ADDRESS = parse("5 per hour")
 
 @bp.app_context_processor
 def inject_signup_wording():
-    return {"signup_wording": subscriptions.signup_wording, "newsletter_lists": lists.all_lists}
+    return {"signup_wording": subscriptions.signup_wording, "newsletter_lists": _lists_to_offer}
+
+
+def _lists_to_offer() -> list:
+    """The lists a signup form offers; none while the database is down, so the form still shows what was typed."""
+    try:
+        return lists.all_lists()
+    except DATABASE_UNAVAILABLE:
+        rollback_quietly()
+        return []
 
 
 def _address_within_limit(address: str) -> bool:
