@@ -25,8 +25,6 @@ DAYS_AHEAD = 14
 MIN_NOTICE = timedelta(hours=2)
 TOKEN_PURPOSE = "consultation"
 TOKEN_MAX_AGE = timedelta(days=21)
-# Where an inquiry has ended: its booking link books nothing any more.
-CLOSED_STATUSES = ("client", "not_a_fit", "referred", "no_reply")
 # The audit trail's word for a cancelled consultation; a booking link signed before it is revoked.
 CANCELLED = states.ACTION_LABELS["cancel_consultation"]  # the access log entry a cancel leaves (states.transition)
 _DAY_NAMES = {name.lower(): day for day, name in business_days.WEEKDAYS.items()}
@@ -110,7 +108,7 @@ def inquiry_for(token: str) -> Inquiry:
     inquiry = db.session.get(Inquiry, tokens.row_id(inquiry_id)) if tokens.row_id(inquiry_id) else None
     if inquiry is None:
         raise tokens.BadToken()
-    if (not inquiry.email or inquiry.status in CLOSED_STATUSES or booked(inquiry) is not None
+    if (not inquiry.email or not states.allows(inquiry, "book") or booked(inquiry) is not None
             or _cancelled_since(inquiry, signed_at)):
         raise tokens.BadToken(revoked=True)
     return inquiry

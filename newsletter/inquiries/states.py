@@ -27,9 +27,8 @@ RULES: dict[str, dict[str, str | None]] = {
               "client": SAME, "not_a_fit": SAME, "referred": SAME},
     "call": {"new": "contacted", "contacted": SAME, "consultation_scheduled": SAME, "no_reply": "contacted",
              "client": SAME, "not_a_fit": SAME, "referred": SAME},
-    "book": {"new": "consultation_scheduled", "contacted": "consultation_scheduled", "consultation_scheduled": SAME,
-             "no_reply": "consultation_scheduled", "not_a_fit": "consultation_scheduled",
-             "referred": "consultation_scheduled", "client": SAME},
+    # An ended inquiry's booking link books nothing (booking.inquiry_for_token refuses it as revoked).
+    "book": {"new": "consultation_scheduled", "contacted": "consultation_scheduled", "consultation_scheduled": SAME},
     "cancel_consultation": {"consultation_scheduled": "contacted", "new": SAME, "contacted": SAME, "no_reply": SAME,
                             "client": SAME, "not_a_fit": SAME, "referred": SAME},
     "invite": {"new": "contacted", "contacted": SAME, "consultation_scheduled": SAME, "no_reply": "contacted"},
