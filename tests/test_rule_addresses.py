@@ -272,7 +272,7 @@ def test_a_test_address_is_accepted_everywhere(places):
         assert places.post(form, valid)[0] == 200, form.path
     apply_stored_forms(app)
     with app.app_context():
-        assert db.session.scalar(select(Subscriber.email)) == stored
+        assert db.session.scalar(select(Subscriber.email).where(Subscriber.email != "reader@example.org")) == stored
         assert db.session.scalar(select(Inquiry.email)) == stored
     assert places.post(FORM_PLACES[("LoginForm", "email")][0], VALID)[0] == 302
     assert places.post(FORM_PLACES[("TestSendForm", "to")][0], valid)[0] == 302
@@ -288,8 +288,10 @@ def test_a_test_address_is_accepted_everywhere(places):
         assert practice.profile().email == VALID
         assert db.session.scalar(select(AdminUser.email)) == VALID  # create-admin reset the same admin
         assert is_suppressed(VALID)
-        assert db.session.scalar(select(OutgoingMail.recipient).where(OutgoingMail.kind == "issue_test")) == stored
-        assert set(db.session.scalars(select(Subscriber.email))) == {stored, VALID.replace("dana", "robin"), "reader@example.org"}
+        test_copies = db.session.scalars(select(OutgoingMail).where(OutgoingMail.kind == "issue_test"))
+        assert {row.recipient for row in test_copies} == {stored}
+        assert set(db.session.scalars(select(Subscriber.email))) == {stored, VALID.replace("dana", "robin"),
+                                                                     "reader@example.org"}
 
 
 # -- the rule itself, on any text
