@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import current_app, render_template, request
+from flask_wtf.csrf import CSRFError
 from limits import parse
 
 from newsletter.core import tokens
@@ -127,14 +128,27 @@ def _is_one_click() -> bool:
     return request.form.get("List-Unsubscribe") == "One-Click"
 
 
+def _has_valid_csrf_token() -> bool:
+    if not current_app.config.get("WTF_CSRF_ENABLED", True):
+        return True
+    try:
+        csrf.protect()
+    except CSRFError:
+        return False
+    return True
+
+
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
-@csrf.exempt  # RFC 8058 one-click POSTs come from mail providers with no cookie and no token
+@csrf.exempt  # RFC 8058 one-click POSTs come from mail providers with no cookie and no token: checked below
 def unsubscribe(token: str):
-    """GET (and HEAD) only show a button; only a POST unsubscribes."""
+    """GET (and HEAD) only show a button; a POST unsubscribes when it is RFC 8058's one-click or the button's."""
     try:
         if request.method != "POST":
             subscriptions.reader_for_unsubscribe(token)
             return render_template("public/unsubscribe.html", token=token)
+        if not _is_one_click() and not _has_valid_csrf_token():
+            subscriptions.reader_for_unsubscribe(token)
+            return render_template("public/unsubscribe.html", token=token, not_sent=True), 400
         wording = subscriptions.ONE_CLICK_WORDING if _is_one_click() else subscriptions.UNSUBSCRIBE_WORDING
         subscriptions.unsubscribe(token, origin("email"), wording)
     except tokens.BadToken:
