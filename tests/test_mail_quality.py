@@ -114,7 +114,7 @@ def _samples() -> dict[str, list[dict]]:
                            "names": True, "list_url": f"{base}/admin/inquiries"}],
         "consultation_invite": [{"inquiry": _inquiry(urgent=False), "when": "Thursday, December 3 at 4:30 PM",
                                  "cancelled": cancelled, "minutes": 15, "for_practice": for_practice,
-                                 "admin_url": admin_url}
+                                 "how": "Shoshana Levin calls you at 720-555-0142", "admin_url": admin_url}
                                 for cancelled in (False, True) for for_practice in (False, True)],
         "waitlist_check": [{"inquiry": _inquiry(urgent=False), "entry": WaitlistEntry(joined_at=utcnow()),
                             "answer_url": f"{base}/waitlist/eyJ3IjoxfQ.abc", "answer_days": 14}],

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from flask import current_app, render_template
+from icalendar import Calendar
 from jinja2 import TemplateNotFound
 
 # cssutils reports every vendor property it does not know; that is noise, not news.
@@ -232,8 +233,12 @@ def build_message(
     reply_to: Mailbox | None = None,
     message_id: str | None = None,
     headers: Mapping[str, str] | None = None,
+    calendar: bytes | None = None,
 ) -> EmailMessage:
-    """A multipart/alternative (or text-only) UTF-8 message; every header is written by this module."""
+    """A multipart/alternative (or text-only) UTF-8 message; every header is written by this module.
+
+    `calendar`, an iCalendar object, is the last alternative, as iMIP (RFC 6047 2.4) wants it:
+    text/calendar with its METHOD as the `method` parameter and a charset."""
     from_ = from_ or sender()
     msg = EmailMessage()
     msg["From"] = address_header("From", from_)
@@ -248,6 +253,10 @@ def build_message(
     msg.set_content(text, charset="utf-8")
     if html is not None:
         msg.add_alternative(html, subtype="html", charset="utf-8")
+    if calendar is not None:
+        method = str(Calendar.from_ical(calendar)["METHOD"])
+        msg.add_alternative(calendar.decode("utf-8"), subtype="calendar", charset="utf-8",
+                            params={"method": method})
     return msg
 
 
