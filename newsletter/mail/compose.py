@@ -57,10 +57,12 @@ def one_line(value: str, limit: int = 200) -> str:
 
 
 def inline_css(html: str) -> str:
-    """Inline the CSS into style attributes; media queries stay in <style>, !important intact."""
+    """Inline the CSS into style attributes; media queries stay in <style>, !important intact.
+
+    Every mail leaves here with `<!doctype html>` (lxml drops it): without it a client renders in quirks mode."""
     import premailer  # here, not at the top: premailer, lxml and cssutils weigh 20 MB in processes that never render
 
-    return premailer.Premailer(
+    inlined = premailer.Premailer(
         html,
         keep_style_tags=False,
         strip_important=False,
@@ -69,6 +71,7 @@ def inline_css(html: str) -> str:
         cssutils_logging_level=logging.CRITICAL,
         allow_network=False,
     ).transform()
+    return "<!doctype html>\n" + inlined
 
 
 def render(prefix: str, *, inline: bool = True, **context) -> RenderedMail:
