@@ -10,6 +10,9 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 # tests/test_security_headers.py validates docker-compose.yml as a deployer would, with Debian's docker-compose.
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+# tests/test_mail_filters.py scores every mail with the spam filters receiving servers run.
+command -v spamassassin >/dev/null 2>&1 || missing+=(spamassassin)
+command -v rspamd >/dev/null 2>&1 || missing+=(rspamd)
 apt_install "${missing[@]}"
 
 # The mail checks (tests/test_mail_quality.py) run caniemail's data and axe-core from node_modules.

@@ -32,7 +32,7 @@ from newsletter.accounts import practice
 from newsletter.admin.confirm import CONFIRM_FIELD
 from newsletter.core.extensions import db
 from newsletter.inquiries import intake
-from newsletter.mail import outbox
+from newsletter.mail import compose, outbox
 from newsletter.models import (
     AuditEntry,
     BounceEvent,
@@ -42,12 +42,14 @@ from newsletter.models import (
     Issue,
     OutgoingMail,
     Subscriber,
+    WaitlistEntry,
     utcnow,
 )
-from newsletter.readers import subscriptions
+from newsletter.publishing import issues
+from newsletter.readers import personalize, subscriptions
 from newsletter.readers.subscriptions import Origin
 from newsletter.sending import engine, ledger
-from tests.support import SAMPLE_ARTICLE, apply_stored_forms, make_app
+from tests.support import ROOT, SAMPLE_ARTICLE, apply_stored_forms, make_app
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "therapist@example.com", "correct horse battery"
 PRACTICE = "practice@newsletter.test"
@@ -381,3 +383,101 @@ def assert_answered(response) -> None:
 
 
 ANSWERED = {"requests": 0}
+
+
+# -- every mail, rendered from sample contexts (tests/test_mail_quality.py, tests/test_mail_filters.py)
+
+def _sample_reader() -> Subscriber:
+    return Subscriber(email="maya.lopez@example.com", name="Maya López")
+
+
+def _sample_inquiry(*, urgent: bool, preferred: str = "email", waitlist: bool = False) -> Inquiry:
+    return Inquiry(id=42, name="Jordan Avery", email="jordan.avery@example.com", preferred_contact=preferred,
+                   source="site", status="new", urgent=urgent, spam=False, waitlist=waitlist,
+                   created_at=utcnow() - timedelta(hours=30))
+
+
+SAMPLE_MESSAGE = ("Hello,\n\nMy partner and I keep having the same argument and we would like to try couples "
+           "therapy. Do you have evening appointments?\n\nThank you,\nJordan")
+
+
+def mail_samples() -> dict[str, list[dict]]:
+    """Contexts each mail is rendered with, as the code that queues it passes them (every variant that
+    changes the layout). Add an entry here when you add a mail to templates/emails/: tests/test_mail_quality.py and
+    tests/test_mail_filters.py check every mail that has one."""
+    base = settings().base_url
+    unsubscribe = f"{base}/unsubscribe/eyJzIjoxMjN9.ZxYw.aBcDeFgHiJkLmNoPqRsTuV"
+    preferences = f"{base}/preferences/eyJpZCI6MTIzLCJrIjoiYWJjIn0.aBcDeFgHiJkLmNoPqRsTuV"
+    admin_url = f"{base}/admin/inquiries/42"
+    return {
+        "confirm": [{"subscriber": _sample_reader(), "hours": 48,
+                     "confirm_url": f"{base}/confirm/eyJzIjoxMjMsIm4iOiJhYmMifQ.ZxYw.q1w2e3r4t5y6u7i8o9p0"}],
+        "welcome": [{"subscriber": _sample_reader(), "unsubscribe_url": unsubscribe, "archive_url": f"{base}/issues",
+                     "preferences_url": preferences}],
+        "already_subscribed": [{"subscriber": Subscriber(email="a@example.com", name=""),
+                                "unsubscribe_url": unsubscribe, "archive_url": f"{base}/issues",
+                                "preferences_url": preferences}],
+        "break_over": [{"subscriber": _sample_reader(), "unsubscribe_url": unsubscribe, "archive_url": f"{base}/issues",
+                        "preferences_url": preferences}],
+        "address_change": [{"subscriber": _sample_reader(), "hours": 48,
+                            "confirm_url": f"{base}/preferences/address/eyJpZCI6MSwibmV3IjoibUBleC5vcmcifQ.ZxYw.q1w2"}],
+        "inquiry_ack": [{"inquiry": _sample_inquiry(urgent=False), "reply_days": 2, "greeting_name": "Jordan",
+                         "reply_by": "Thursday, December 3"},
+                        {"inquiry": _sample_inquiry(urgent=True, preferred="phone"), "reply_days": 1, "greeting_name": ""},
+                        {"inquiry": _sample_inquiry(urgent=False, waitlist=True), "reply_days": 2, "check_weeks": 6}],
+        "inquiry_forward": [
+            {"inquiry": _sample_inquiry(urgent=urgent), "first_name": "Jordan", "message": SAMPLE_MESSAGE,
+             "phone": "720-555-0142" if urgent else "", "admin_url": admin_url}
+            for urgent in (False, True)
+        ],
+        "inquiry_notice": [{"inquiry": _sample_inquiry(urgent=urgent), "admin_url": admin_url} for urgent in (False, True)],
+        "admin_lockout": [{"email": "shoshana@example.com", "minutes": 30, "locked_until": utcnow(),
+                           "admin_url": f"{base}/admin/audit"}],
+        "inquiry_reply": [{"inquiry": _sample_inquiry(urgent=False), "body": "Dear Jordan,\n\nThank you for writing. "
+                           "I have evening times on Tuesdays and Thursdays.\n\nWarmly,\nShoshana",
+                           "quoted": quoted, "booking_link": booking}
+                          for quoted, booking in ((SAMPLE_MESSAGE, f"{base}/consultation/eyJpIjo0Mn0.abc"), ("", None))],
+        "inquiry_nudge": [{"due": [(_sample_inquiry(urgent=True), admin_url, "Thursday, December 3", "due today"),
+                                   (_sample_inquiry(urgent=False), admin_url, "Friday, December 4", "1 business day left")],
+                           "names": True, "list_url": f"{base}/admin/inquiries"}],
+        "consultation_invite": [{"inquiry": _sample_inquiry(urgent=False), "when": "Thursday, December 3 at 4:30 PM",
+                                 "cancelled": cancelled, "minutes": 15, "for_practice": for_practice,
+                                 "how": "Shoshana Levin calls you at 720-555-0142", "admin_url": admin_url}
+                                for cancelled in (False, True) for for_practice in (False, True)],
+        "waitlist_check": [{"inquiry": _sample_inquiry(urgent=False), "entry": WaitlistEntry(joined_at=utcnow()),
+                            "answer_url": f"{base}/waitlist/eyJ3IjoxfQ.abc", "answer_days": 14}],
+        "waitlist_goodbye": [{"inquiry": _sample_inquiry(urgent=False), "entry": WaitlistEntry(joined_at=utcnow())}],
+        "waitlist_invite": [{"inquiry": _sample_inquiry(urgent=False), "entry": WaitlistEntry(joined_at=utcnow())}],
+        "inquiry_digest": [{
+            "waiting": [(_sample_inquiry(urgent=True), admin_url, "1 day"), (_sample_inquiry(urgent=False), admin_url, "2 days")],
+            "hours": 24, "names": True, "list_url": f"{base}/admin/inquiries",
+        }],
+    }
+
+
+def sample_mails() -> dict[str, tuple[dict, compose.RenderedMail]]:
+    """Every mail rendered as sent (CSS inlined), with its context: {"confirm-1": (context, mail), ..., "issue-1": ...}.
+    Needs an app and request context."""
+    samples = mail_samples()
+    names = sorted(path.name.removesuffix(".html") for path in (ROOT / "templates" / "emails").glob("*.html")
+                   if not path.name.startswith("_"))
+    missing = [name for name in names if name not in samples and name != "issue"]
+    assert not missing, (
+        f"No sample context for templates/emails/{', '.join(missing)}.html: add one to mail_samples() in "
+        "tests/helpers.py so its HTML is checked like every other mail's."
+    )
+    rendered = {}
+    for name in names:
+        if name == "issue":
+            rendered["issue-1"] = ({"unsubscribe_url": f"{settings().base_url}/u/abc"}, _sample_issue())
+            continue
+        for number, context in enumerate(samples[name], 1):
+            rendered[f"{name}-{number}"] = (context, compose.render(name, **context))
+    return rendered
+
+
+def _sample_issue() -> compose.RenderedMail:
+    issue = issues.create_from_source(SAMPLE_ARTICLE.read_text(encoding="utf-8"))
+    fill = {"unsubscribe_url": f"{settings().base_url}/u/abc", "name": "Maya"}
+    return compose.RenderedMail(subject=issue.subject, text=personalize.fill(issue.email_text, as_html=False, **fill),
+                                html=personalize.fill(issue.email_html, as_html=True, **fill))

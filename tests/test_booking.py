@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from icalendar import Calendar
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -73,34 +74,51 @@ def offer(app, client, **inquiry) -> str:
     return re.search(r"http://newsletter.test(/consultation/\S+)", text_of(reply)).group(1)
 
 
+def calendar_part(message):
+    """The iMIP part: the last alternative of the message, text/calendar."""
+    [part] = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
+    return part
+
+
 def ics_of(message) -> str:
-    [part] = [p for p in message.iter_attachments() if p.get_content_type() == "text/calendar"]
-    return part.get_payload(decode=True).decode("utf-8")
+    return calendar_part(message).get_payload(decode=True).decode("utf-8")
+
+
+def event_of(message):
+    calendar = Calendar.from_ical(calendar_part(message).get_payload(decode=True))
+    [event] = calendar.walk("VEVENT")
+    return calendar, event
 
 
 def test_a_person_books_from_the_link_both_get_an_invite_and_she_can_cancel(auth, app, client):
     with app.app_context():
         auth.login(client)
     set_hours(client, ONE_SLOT_A_DAY)
-    path = offer(app, client)
+    path = offer(app, client, phone="720-555-0142")
 
     page = client.get(path).get_data(as_text=True)
     first_slot = re.search(r'name="slot" value="([^"]+)"', page).group(1)
     booked = client.post(path, data={"slot": first_slot}).get_data(as_text=True)
 
     assert "You're booked" in booked
-    starts = datetime.strptime(first_slot, "%Y-%m-%dT%H:%M")
+    starts = datetime.strptime(first_slot, "%Y-%m-%dT%H:%M").replace(tzinfo=UTC)
     with app.app_context():
         inquiry = db.session.scalar(select(Inquiry))
         assert inquiry.status == "consultation_scheduled"
-        assert starts not in booking.open_slots()
+        assert starts.replace(tzinfo=None) not in booking.open_slots()
         to_person, to_practice = queued("consultation_invite")
     assert to_person["To"].addresses[0].addr_spec == "dana@example.com" and to_practice["To"] == PRACTICE
-    ics = ics_of(to_person)
-    assert ics == ics_of(to_practice) and "METHOD:REQUEST" in ics
-    assert f"DTSTART:{starts:%Y%m%dT%H%M}00Z\r\n" in ics and f"DTEND:{starts + timedelta(minutes=15):%Y%m%dT%H%M}00Z" in ics
-    assert all(len(line.encode()) <= 75 for line in ics.split("\r\n"))
-    assert "ATTENDEE;ROLE=REQ-PARTICIPANT:mailto:dana@example.com" in ics
+    calendar, event = event_of(to_person)
+    assert calendar["METHOD"] == "REQUEST" and event["STATUS"] == "CONFIRMED" and event["SEQUENCE"] == 0
+    assert event.decoded("DTSTART") == starts and event.decoded("DTEND") == starts + timedelta(minutes=15)
+    assert str(event["ATTENDEE"]) == "mailto:dana@example.com" and str(event["ORGANIZER"]) == f"mailto:{PRACTICE}"
+    assert "calls you at 720-555-0142" in event["SUMMARY"] and "calls you at 720-555-0142" in event["DESCRIPTION"]
+    assert "calls you at 720-555-0142" in text_of(to_person)
+    # The practice's copy is a notice of the same event, not an invitation to answer its own meeting.
+    practice_calendar, practice_event = event_of(to_practice)
+    assert practice_calendar["METHOD"] == "PUBLISH" and "ATTENDEE" not in practice_event
+    assert practice_event["UID"] == event["UID"] and "calls Dana Reyes at 720-555-0142" in practice_event["SUMMARY"]
+    assert all(len(line.encode()) <= 75 for line in ics_of(to_person).split("\r\n"))
     again = client.post(path, data={"slot": first_slot})  # the link is used up: nothing booked twice
     assert again.status_code == 410 and "done its job" in again.get_data(as_text=True)
 
@@ -110,10 +128,33 @@ def test_a_person_books_from_the_link_both_get_an_invite_and_she_can_cancel(auth
 
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Consultation)) == 0
-        assert starts in booking.open_slots()
-        cancelled = queued("consultation_invite")[2:]
-    assert len(cancelled) == 2 and all("METHOD:CANCEL" in ics_of(m) for m in cancelled)
+        assert starts.replace(tzinfo=None) in booking.open_slots()
+        cancel_person, cancel_practice = queued("consultation_invite")[2:]
+    calendar, cancelled = event_of(cancel_person)
+    assert calendar["METHOD"] == "CANCEL" and cancelled["STATUS"] == "CANCELLED"
+    assert cancelled["UID"] == event["UID"] and (event["SEQUENCE"], cancelled["SEQUENCE"]) == (0, 1)
+    calendar, cancelled = event_of(cancel_practice)
+    assert calendar["METHOD"] == "PUBLISH" and cancelled["STATUS"] == "CANCELLED" and cancelled["SEQUENCE"] == 1
     assert client.get(path).status_code == 410  # cancelled: the old link does not book again
+
+
+def test_the_invite_is_an_imip_alternative_with_its_method_and_charset(auth, app, client):
+    with app.app_context():
+        auth.login(client)
+    set_hours(client, ONE_SLOT_A_DAY)
+    path = offer(app, client)
+    client.post(path, data={"slot": re.search(r'name="slot" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)})
+
+    with app.app_context():
+        to_person, to_practice = queued("consultation_invite")
+    for message, method in ((to_person, "REQUEST"), (to_practice, "PUBLISH")):
+        assert message.get_content_type() == "multipart/alternative"
+        assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html", "text/calendar"]
+        part = calendar_part(message)
+        assert part.get_param("method") == method and part.get_content_charset() == "utf-8"
+        assert part.get_content_disposition() is None and part.get_filename() is None
+    # Without a phone number, the event says the call is by video and the link comes by mail.
+    assert "e-mails you the link" in event_of(to_person)[1]["SUMMARY"]
 
 
 def test_the_database_refuses_a_second_booking_of_the_same_start(app_ctx):

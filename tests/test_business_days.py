@@ -145,7 +145,7 @@ def test_the_practice_is_nudged_once_on_the_reply_by_day_and_not_for_answered_on
     [nudge] = queued("inquiry_nudge")
     assert nudge["To"] == PRACTICE and nudge["Subject"] == "An inquiry is due for a reply today"
     body = text_of(nudge)
-    assert "Dana Reyes, reply by " + business_days.long_date(today) in body and "left)" in body
+    assert "Dana Reyes, answer by " + business_days.long_date(today) in body and "left)" in body
     assert "Sam Ortiz" not in body and "Kim Lee" not in body
 
 

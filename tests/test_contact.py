@@ -13,7 +13,7 @@ from newsletter.core.extensions import db
 from newsletter.inquiries import intake, states
 from newsletter.models import Inquiry, OutgoingMail
 from newsletter.readers.subscriptions import Origin
-from tests.helpers import FORM, PRACTICE, at_once, inquiry_count, queued, text_of
+from tests.helpers import FORM, PRACTICE, at_once, inquiry_count, queued, submit, text_of
 from tests.support import apply_stored_forms, wait_for
 
 
@@ -139,6 +139,7 @@ def test_inquiry_reaches_practice_and_inquirer_through_the_real_worker(app, clie
     assert forward.rcpt_tos == [PRACTICE] and ack.rcpt_tos == ["dana@example.com"]
     assert forward.message["Subject"] == "New inquiry from Dana via the website"
     assert forward.message["Reply-To"] == "Dana Reyes <dana@example.com>"
+    assert forward.message["From"].addresses[0].addr_spec == PRACTICE, "From equals To: rspamd's SPOOF_REPLYTO spares it"
     assert "720-555-0100" in forward.text and FORM["message"] in forward.text
     assert ack.message["Subject"] == "Your message to Inner Calm Counseling has arrived"
     assert "by phone as you asked" in ack.text
@@ -170,6 +171,19 @@ def test_inquiry_sent_through_the_real_page_while_redis_is_down_goes_out_once_it
     time.sleep(1)
     assert sorted(r for m in smtp.messages for r in m.rcpt_tos) == ["dana@example.com", PRACTICE]
     assert len(smtp.messages) == 2, "each mail went out exactly once"
+
+
+def test_a_forward_to_an_inbox_on_another_domain_comes_from_the_sending_address(app_factory):
+    app = app_factory(PRACTICE_INBOX="Shoshana <shoshana@gmail.example>")
+    with app.app_context():
+        submit()
+        [forward] = queued("inquiry_forward")
+
+    # SPOOF_REPLYTO needs the recipient on the From's domain: here it cannot fire, and From stays the
+    # address whose domain the app signs for, never a Gmail address it cannot sign for.
+    assert forward["From"].addresses[0].addr_spec == "newsletter@newsletter.test"
+    assert forward["To"].addresses[0].addr_spec == "shoshana@gmail.example"
+    assert forward["Reply-To"] == "Dana Reyes <dana@example.com>"
 
 
 def test_the_form_only_stores_the_inquiry_and_a_worker_writes_its_two_mails(app, client):

@@ -24,7 +24,7 @@ def test_forward_goes_to_the_practice_inbox_with_reply_to_the_inquirer_and_every
     assert forward["Reply-To"] == "Dana Reyes <dana@example.com>"
     assert forward["Subject"] == "New inquiry from Dana via the website"
     assert MESSAGE not in forward["Subject"]
-    for part in (text_of(forward), html_of(forward)):
+    for part in (text_of(forward), html_of(forward).replace("\u2011", "-")):  # the number's hyphens don't break
         assert "Dana Reyes" in part and "dana@example.com" in part and "720-555-0100" in part
         assert "phone" in part and "/admin/inquiries/" in part
     assert MESSAGE in text_of(forward)
@@ -85,7 +85,7 @@ def test_notice_mode_keeps_the_inquirers_words_out_of_mail(app_factory):
         assert notice["To"] == PRACTICE
         assert notice["Subject"] == "New inquiry via the website"
         whole = notice.as_string()
-        assert "mother-in-law" not in whole and "720-555-0100" not in whole
+        assert "mother-in-law" not in whole and "720-555-0100" not in whole.replace("\u2011", "-")
         assert "http://newsletter.test/admin/inquiries/" in text_of(notice)
 
 

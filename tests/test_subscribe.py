@@ -1,6 +1,7 @@
 """Readers join, confirm, leave and come back through the public pages; nothing hostile gets through."""
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from datetime import timedelta
@@ -230,6 +231,25 @@ def test_one_click_unsubscribe_needs_no_cookie_and_no_csrf_token_and_is_harmless
     assert reader(app, "oneclick@example.org").status == "unsubscribed"
     [event] = [e for e in consent_events(app, "oneclick@example.org") if e.action == "unsubscribe"]
     assert event.wording == subscriptions.ONE_CLICK_WORDING
+
+
+@pytest.mark.parametrize("body", ["", "List-Unsubscribe=Two-Click", "csrf_token=forged"])
+def test_unsubscribe_post_that_is_neither_one_click_nor_the_button_changes_nothing(app_factory, body):
+    app = app_factory(WTF_CSRF_ENABLED=True)
+    row = make_active(app, "stays@example.org")
+    with app.app_context():
+        path = subscriptions.unsubscribe_url(db.session.merge(row)).removeprefix("http://newsletter.test")
+    client = app.test_client()
+
+    refused = client.post(path, data=body, content_type="application/x-www-form-urlencoded")
+
+    assert refused.status_code == 400
+    assert b"You are still subscribed" in refused.data and b"Unsubscribe me" in refused.data
+    assert reader(app, "stays@example.org").status == "active"
+    # The page's own button (its CSRF token) still works.
+    token = re.search(rb'name="csrf_token" value="([^"]+)"', client.get(path).data).group(1).decode()
+    assert b"You're unsubscribed" in client.post(path, data={"csrf_token": token}).data
+    assert reader(app, "stays@example.org").status == "unsubscribed"
 
 
 def test_confirm_button_requires_csrf(app_factory):

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
+from icalendar import Calendar, Event, vCalAddress
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -155,56 +156,61 @@ def cancel(consultation: Consultation, admin_id: int | None) -> list[int]:
 
 
 def _invites(inquiry: Inquiry, consultation: Consultation, *, cancelled: bool) -> list[int]:
+    """The invite (or cancellation) to the person, and a notice of it to the practice; see calendar_file."""
     when = practice.local_time(consultation.starts_at, "%A, %B %-d at %-I:%M %p")
-    ics = calendar_file(consultation, inquiry, cancelled=cancelled)
-    context = {"when": when, "cancelled": cancelled, "minutes": int(LENGTH.total_seconds() // 60)}
-    to_person = composing.queue_to_inquirer("consultation_invite", inquiry, attachments=[("invite.ics", ics)],
-                                            for_practice=False, **context)
-    to_practice = outbox.queue_template("consultation_invite", to=compose.practice_inbox().address,
-                                        attachments=[("invite.ics", ics)], for_practice=True, inquiry=inquiry,
-                                        admin_url=composing.admin_url(inquiry), **context)
+    context = {"when": when, "cancelled": cancelled, "minutes": int(LENGTH.total_seconds() // 60),
+               "how": _how(inquiry, for_practice=False)}
+    to_person = composing.queue_to_inquirer(
+        "consultation_invite", inquiry, for_practice=False, **context,
+        calendar=calendar_file(consultation, inquiry, cancelled=cancelled, for_practice=False))
+    to_practice = outbox.queue_template(
+        "consultation_invite", to=compose.practice_inbox().address, for_practice=True, inquiry=inquiry,
+        admin_url=composing.admin_url(inquiry), **{**context, "how": _how(inquiry, for_practice=True)},
+        calendar=calendar_file(consultation, inquiry, cancelled=cancelled, for_practice=True))
     return [to_person.id, to_practice.id]
 
 
-def _ics_text(value: str) -> str:
-    """RFC 5545 TEXT: backslash, semicolon, comma and line breaks escaped."""
-    value = value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-    return value.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
+def _how(inquiry: Inquiry, *, for_practice: bool) -> str:
+    """Who calls whom, and how: the therapist phones the number the person gave, or sends a video link."""
+    caller = "we" if inquiry.discreet and not for_practice else practice.profile().therapist_name
+    calls, emails = ("call", "e-mail") if caller == "we" else ("calls", "e-mails")
+    whom = inquiry.name if for_practice else "you"
+    if inquiry.phone:
+        return f"{caller} {calls} {whom} at {inquiry.phone}"
+    return f"video call: {caller} {emails} {whom} the link beforehand"
 
 
-def _fold(line: str) -> str:
-    """RFC 5545 3.1: lines of at most 75 octets, continued with CRLF and a space, never inside a character."""
-    out, current = [], b""
-    for ch in line:
-        encoded = ch.encode("utf-8")
-        if len(current) + len(encoded) > (75 if not out else 74):
-            out.append(current.decode("utf-8"))
-            current = b""
-        current += encoded
-    out.append(current.decode("utf-8"))
-    return "\r\n ".join(out)
+def calendar_file(consultation: Consultation, inquiry: Inquiry, *, cancelled: bool, for_practice: bool) -> bytes:
+    """The consultation as iCalendar (RFC 5545), for iMIP (RFC 6047).
 
-
-def calendar_file(consultation: Consultation, inquiry: Inquiry, *, cancelled: bool) -> bytes:
-    """An iCalendar (RFC 5545) request or cancellation for the consultation."""
+    The person gets a REQUEST (or CANCEL) from the practice inbox, the organizer. The practice's own copy
+    is a PUBLISH, a notice its calendar can add: a REQUEST to the organizer itself would ask it to answer
+    its own invitation. Both carry one UID; a cancellation is SEQUENCE 1 and STATUS:CANCELLED.
+    """
     profile = practice.profile()
-    stamp = "%Y%m%dT%H%M%SZ"
     organizer = compose.practice_inbox()
-    title = "Consultation" if inquiry.discreet else f"Free consultation with {profile.therapist_name}"
-    lines = [
-        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Inner Calm newsletter//Consultations//EN",
-        f"METHOD:{'CANCEL' if cancelled else 'REQUEST'}", "CALSCALE:GREGORIAN",
-        "BEGIN:VEVENT",
-        f"UID:consultation-{consultation.inquiry_id}-{consultation.starts_at:%Y%m%dT%H%M}@{compose.domain_of(organizer)}",
-        f"DTSTAMP:{utcnow().strftime(stamp)}",
-        f"DTSTART:{consultation.starts_at.strftime(stamp)}",
-        f"DTEND:{(consultation.starts_at + LENGTH).strftime(stamp)}",
-        f"SUMMARY:{_ics_text(title)}",
-        f"DESCRIPTION:{_ics_text('A free 15-minute phone or video conversation. Reply to the e-mail to change it.')}",
-        f"ORGANIZER;CN=\"{profile.therapist_name.replace(chr(34), '')}\":mailto:{organizer.address}",
-        f"ATTENDEE;ROLE=REQ-PARTICIPANT:mailto:{inquiry.email}",
-        f"STATUS:{'CANCELLED' if cancelled else 'CONFIRMED'}",
-        f"SEQUENCE:{1 if cancelled else 0}",
-        "END:VEVENT", "END:VCALENDAR",
-    ]
-    return ("\r\n".join(_fold(line) for line in lines) + "\r\n").encode("utf-8")
+    title = "Call" if inquiry.discreet else f"Free consultation with {profile.practice_name}"
+    how = _how(inquiry, for_practice=for_practice)
+    minutes = int(LENGTH.total_seconds() // 60)
+    calendar = Calendar()
+    calendar.add("prodid", "-//Inner Calm newsletter//Consultations//EN")
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH" if for_practice else "CANCEL" if cancelled else "REQUEST")
+    event = Event()
+    event.add("uid", f"consultation-{consultation.inquiry_id}-{consultation.starts_at:%Y%m%dT%H%M}"
+                     f"@{compose.domain_of(organizer)}")
+    event.add("dtstamp", utcnow().replace(tzinfo=UTC))
+    event.add("dtstart", consultation.starts_at.replace(tzinfo=UTC))
+    event.add("dtend", (consultation.starts_at + LENGTH).replace(tzinfo=UTC))
+    event.add("summary", f"{title} — {how}")
+    event.add("description", f"A free {minutes}-minute conversation: {how}. "
+                             "To change or cancel it, reply to the e-mail.")
+    event.add("organizer", vCalAddress(f"mailto:{organizer.address}"), parameters={"CN": profile.therapist_name})
+    if not for_practice:
+        event.add("attendee", vCalAddress(f"mailto:{inquiry.email}"),
+                  parameters={"ROLE": "REQ-PARTICIPANT", "PARTSTAT": "NEEDS-ACTION", "RSVP": "FALSE"})
+    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+    event.add("sequence", 1 if cancelled else 0)
+    calendar.add_component(event)
+    return calendar.to_ical()

@@ -72,6 +72,19 @@ def sender_for(inquiry: Inquiry) -> compose.Mailbox:
     return compose.Mailbox(sender.address, profile().therapist_name.split(",")[0].strip())
 
 
+def forward_sender() -> compose.Mailbox:
+    """The forward's From: the practice inbox itself when it is on the sending domain, else MAIL_FROM.
+
+    The forward's Reply-To is the inquirer, on another domain. rspamd's SPOOF_REPLYTO (+6) fires when the
+    recipient shares the From's domain and Reply-To does not, except when From equals To, a contact form
+    writing to itself: so From is the inbox. On another domain the rule cannot fire, and MAIL_FROM keeps
+    DKIM and SPF aligned with a domain the app signs for (docs/deliverability.md)."""
+    sender, inbox = compose.sender(), compose.practice_inbox()
+    if compose.domain_of(inbox).lower() != compose.domain_of(sender).lower():
+        return sender
+    return compose.Mailbox(inbox.address, sender.name)
+
+
 def admin_url(inquiry: Inquiry) -> str:
     """The inquiry's page in the admin, absolute (also built by beat tasks, outside any request)."""
     return f"{settings().base_url}/admin/inquiries/{inquiry.id}"
@@ -87,6 +100,7 @@ def queue_forward_and_ack(inquiry: Inquiry) -> list[int]:
     forward = outbox.queue_template(
         "inquiry_notice" if notice_only else "inquiry_forward",
         to=practice_inbox(),
+        from_=forward_sender(),
         reply_to=compose.Mailbox(inquiry.email, inquiry.name),
         inquiry=inquiry,
         first_name=compose.one_line(inquiry.name, 100).split(" ")[0],

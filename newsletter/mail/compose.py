@@ -17,6 +17,7 @@ from email.utils import format_datetime, getaddresses, make_msgid
 from typing import Mapping
 
 from flask import render_template
+from icalendar import Calendar
 from jinja2 import TemplateNotFound
 
 from newsletter.core.config import Settings, dkim_key_text, settings
@@ -57,10 +58,12 @@ def one_line(value: str, limit: int = 200) -> str:
 
 
 def inline_css(html: str) -> str:
-    """Inline the CSS into style attributes; media queries stay in <style>, !important intact."""
+    """Inline the CSS into style attributes; media queries stay in <style>, !important intact.
+
+    Every mail leaves here with `<!doctype html>` (lxml drops it): without it a client renders in quirks mode."""
     import premailer  # here, not at the top: premailer, lxml and cssutils weigh 20 MB in processes that never render
 
-    return premailer.Premailer(
+    inlined = premailer.Premailer(
         html,
         keep_style_tags=False,
         strip_important=False,
@@ -69,6 +72,7 @@ def inline_css(html: str) -> str:
         cssutils_logging_level=logging.CRITICAL,
         allow_network=False,
     ).transform()
+    return "<!doctype html>\n" + inlined
 
 
 def render(prefix: str, *, inline: bool = True, **context) -> RenderedMail:
@@ -233,8 +237,12 @@ def build_message(
     reply_to: Mailbox | None = None,
     message_id: str | None = None,
     headers: Mapping[str, str] | None = None,
+    calendar: bytes | None = None,
 ) -> EmailMessage:
-    """A multipart/alternative (or text-only) UTF-8 message; every header is written by this module."""
+    """A multipart/alternative (or text-only) UTF-8 message; every header is written by this module.
+
+    `calendar`, an iCalendar object, is the last alternative, as iMIP (RFC 6047 2.4) wants it:
+    text/calendar with its METHOD as the `method` parameter and a charset."""
     from_ = from_ or sender()
     msg = EmailMessage()
     msg["From"] = address_header("From", from_)
@@ -249,6 +257,10 @@ def build_message(
     msg.set_content(text, charset="utf-8")
     if html is not None:
         msg.add_alternative(html, subtype="html", charset="utf-8")
+    if calendar is not None:
+        method = str(Calendar.from_ical(calendar)["METHOD"])
+        msg.add_alternative(calendar.decode("utf-8"), subtype="calendar", charset="utf-8",
+                            params={"method": method})
     return msg
 
 

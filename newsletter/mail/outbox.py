@@ -47,20 +47,20 @@ def queue(
     reply_to: compose.Mailbox | None = None,
     headers: Mapping[str, str] | None = None,
     message_id: str | None = None,
-    attachments: list[tuple[str, bytes]] | None = None,
+    calendar: bytes | None = None,
     inline_html: bool = False,
 ) -> OutgoingMail:
     """Add the message to the session as a draft; the caller commits with its own change.
 
-    `message_id` when the caller must know it (to thread later replies under it); `attachments` are
-    (file name, bytes) pairs, a name ending in .ics sent as text/calendar; `inline_html` inlines the
+    `message_id` when the caller must know it (to thread later replies under it); `calendar` an
+    iCalendar object sent as the message's text/calendar alternative (iMIP); `inline_html` inlines the
     HTML's CSS when the message is built, in the worker.
     """
     row = OutgoingMail(
         kind=kind,
         recipient=to,
         message=_draft(to=compose.Mailbox(to, to_name), subject=subject, text=text, html=html, from_=from_,
-                       reply_to=reply_to, headers=headers, message_id=message_id, attachments=attachments,
+                       reply_to=reply_to, headers=headers, message_id=message_id, calendar=calendar,
                        inline_html=inline_html),
         next_attempt_at=utcnow(),
     )
@@ -75,7 +75,7 @@ def _mailbox(value: list[str] | None) -> compose.Mailbox | None:
 
 def _draft(*, to: compose.Mailbox, subject: str, text: str, html: str | None, from_: compose.Mailbox | None = None,
            reply_to: compose.Mailbox | None = None, headers: Mapping[str, str] | None = None,
-           message_id: str | None = None, attachments: list[tuple[str, bytes]] | None = None,
+           message_id: str | None = None, calendar: bytes | None = None,
            inline_html: bool = False) -> bytes:
     """A message's parts as the outbox keeps a draft, encrypted. The subject, headers and Message-ID
     are checked here (addresses are Mailboxes already), so unsafe input fails in the caller's transaction."""
@@ -88,20 +88,20 @@ def _draft(*, to: compose.Mailbox, subject: str, text: str, html: str | None, fr
         "reply_to": [reply_to.address, reply_to.name] if reply_to else None,
         "subject": subject, "text": text, "html": html, "inline_html": inline_html,
         "headers": dict(headers or {}), "message_id": message_id,
-        "attachments": [[name, base64.b64encode(data).decode("ascii")] for name, data in attachments or ()],
+        "calendar": base64.b64encode(calendar).decode("ascii") if calendar is not None else None,
     }
     return crypto.encrypt(DRAFT_MARK + json.dumps(draft).encode("utf-8"))
 
 
 def queue_template(prefix: str, *, to: str, to_name: str = "", from_: compose.Mailbox | None = None,
                    reply_to: compose.Mailbox | None = None, headers: Mapping[str, str] | None = None,
-                   message_id: str | None = None, attachments: list[tuple[str, bytes]] | None = None,
+                   message_id: str | None = None, calendar: bytes | None = None,
                    **context) -> OutgoingMail:
     """Render emails/PREFIX.* with `context` and queue the result; its CSS is inlined by the worker."""
     rendered = compose.render(prefix, inline=False, **context)
     return queue(kind=prefix, to=to, to_name=to_name, subject=rendered.subject, text=rendered.text,
                  html=rendered.html, from_=from_, reply_to=reply_to, headers=headers, message_id=message_id,
-                 attachments=attachments, inline_html=True)
+                 calendar=calendar, inline_html=True)
 
 
 def message_bytes(row: OutgoingMail) -> bytes:
@@ -120,13 +120,18 @@ def message_bytes(row: OutgoingMail) -> bytes:
         reply_to=_mailbox(draft["reply_to"]),
         message_id=draft.get("message_id"),
         headers=draft["headers"],
+        calendar=_draft_calendar(draft),
     )
-    for filename, data in draft.get("attachments") or ():
-        maintype, subtype = ("text", "calendar") if filename.endswith(".ics") else ("application", "octet-stream")
-        message.add_attachment(base64.b64decode(data), maintype=maintype, subtype=subtype, filename=filename)
     finished = message.as_bytes(policy=policy.SMTP)
     row.message = crypto.encrypt(finished)
     return finished
+
+
+def _draft_calendar(draft: dict) -> bytes | None:
+    # Drafts queued before iMIP carried the invite as an "invite.ics" attachment: it becomes the calendar part.
+    encoded = draft.get("calendar") or next((data for name, data in draft.get("attachments") or ()
+                                             if name.endswith(".ics")), None)
+    return base64.b64decode(encoded) if encoded else None
 
 
 def _claim(mail_id: int) -> OutgoingMail | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import current_app, render_template, request
+from flask_wtf.csrf import CSRFError
 from limits import parse
 
 from newsletter.core import tokens
@@ -162,6 +163,16 @@ def _is_one_click() -> bool:
     return request.form.get("List-Unsubscribe") == "One-Click"
 
 
+def _has_valid_csrf_token() -> bool:
+    if not current_app.config.get("WTF_CSRF_ENABLED", True):
+        return True
+    try:
+        csrf.protect()
+    except CSRFError:
+        return False
+    return True
+
+
 @token_route(bp, "/unsubscribe/<token>", methods=["GET"], read=subscriptions.reader_for_unsubscribe,
              refused=_invalid_link)
 def unsubscribe(reader, token: str):
@@ -171,8 +182,11 @@ def unsubscribe(reader, token: str):
 
 @token_route(bp, "/unsubscribe/<token>", methods=["POST"], read=subscriptions.reader_for_unsubscribe,
              refused=_invalid_link)
-@csrf.exempt  # RFC 8058 one-click POSTs come from mail providers with no cookie and no token
+@csrf.exempt  # RFC 8058 one-click POSTs come from mail providers with no cookie and no token: checked here
 def unsubscribe_submit(reader, token: str):
+    """RFC 8058's one-click POST, or the page's button (with its CSRF token); any other POST changes nothing."""
+    if not _is_one_click() and not _has_valid_csrf_token():
+        return render_template("public/unsubscribe.html", token=token, not_sent=True), 400
     wording = subscriptions.ONE_CLICK_WORDING if _is_one_click() else subscriptions.UNSUBSCRIBE_WORDING
     subscriptions.unsubscribe(token, origin("email"), wording)
     db.session.commit()

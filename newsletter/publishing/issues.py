@@ -340,7 +340,7 @@ def render_mail(issue: dict, *, web_url: str) -> tuple[str, str]:
         return (articles.neutralize(part).replace(stand_in, personalize.UNSUBSCRIBE_URL)
                 .replace(preferences_stand_in, personalize.PREFERENCES_URL))
 
-    return "<!doctype html>\n" + finish(rendered.html), finish(rendered.text)
+    return finish(rendered.html), finish(rendered.text)
 
 
 def contact_items(profile: PracticeProfile) -> list[dict]:
