@@ -405,7 +405,7 @@ def mail_samples() -> dict[str, list[dict]]:
     """Contexts each mail is rendered with, as the code that queues it passes them (every variant that
     changes the layout). Add an entry here when you add a mail to templates/emails/: tests/test_mail_quality.py and
     tests/test_mail_filters.py check every mail that has one."""
-    base = settings().base_url
+    base = current_app.extensions["settings"].base_url
     unsubscribe = f"{base}/unsubscribe/eyJzIjoxMjN9.ZxYw.aBcDeFgHiJkLmNoPqRsTuV"
     preferences = f"{base}/preferences/eyJpZCI6MTIzLCJrIjoiYWJjIn0.aBcDeFgHiJkLmNoPqRsTuV"
     admin_url = f"{base}/admin/inquiries/42"
@@ -469,7 +469,7 @@ def sample_mails() -> dict[str, tuple[dict, compose.RenderedMail]]:
     rendered = {}
     for name in names:
         if name == "issue":
-            rendered["issue-1"] = ({"unsubscribe_url": f"{settings().base_url}/u/abc"}, _sample_issue())
+            rendered["issue-1"] = ({"unsubscribe_url": f"{current_app.extensions['settings'].base_url}/u/abc"}, _sample_issue())
             continue
         for number, context in enumerate(samples[name], 1):
             rendered[f"{name}-{number}"] = (context, compose.render(name, **context))
@@ -478,6 +478,6 @@ def sample_mails() -> dict[str, tuple[dict, compose.RenderedMail]]:
 
 def _sample_issue() -> compose.RenderedMail:
     issue = issues.create_from_source(SAMPLE_ARTICLE.read_text(encoding="utf-8"))
-    fill = {"unsubscribe_url": f"{settings().base_url}/u/abc", "name": "Maya"}
+    fill = {"unsubscribe_url": f"{current_app.extensions['settings'].base_url}/u/abc", "name": "Maya"}
     return compose.RenderedMail(subject=issue.subject, text=personalize.fill(issue.email_text, as_html=False, **fill),
                                 html=personalize.fill(issue.email_html, as_html=True, **fill))
