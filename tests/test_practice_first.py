@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from newsletter.core.extensions import db
@@ -126,3 +127,24 @@ def test_acks_beyond_the_surge_cap_wait_and_the_sweeper_sends_every_one_later(ap
     wait_for(sweep_until_all_sent, timeout=20, interval=1.0, message="the sweeper did not send the paced acks")
     acked = sorted(rcpt for m in smtp.messages for rcpt in m.rcpt_tos if rcpt != PRACTICE_INBOX)
     assert acked == sorted(strangers)  # every stranger once: none lost, none doubled
+
+
+def test_the_embedded_broker_takes_practice_mail_within_a_round(app_factory, settings, smtp, start_worker):
+    """Without Redis (kombu's SQLAlchemy transport) a worker takes the queues in turn: a forward waits
+    for at most one task of each other queue, never behind their backlog."""
+    if not settings["DATABASE_URL"].startswith("sqlite"):
+        pytest.skip("the embedded mode runs on SQLite")
+    app = app_factory(REDIS_URL="")
+    with app.app_context():
+        app.extensions["celery"].control.purge()
+        confirmations = [outbox.queue(kind="confirm", to=f"signup{number}@example.net", subject="Please confirm",
+                                      text="Confirm").id for number in range(30)]
+        db.session.commit()
+        enqueue_mail(confirmations)
+        _write_and_hand_off_mail(_store_inquiry("dana@example.com"))
+        start_worker(env={"REDIS_URL": ""})  # a plain worker: every queue
+
+        wait_for(lambda: smtp.to(PRACTICE_INBOX), timeout=60, message="the forward never came")
+        [forward] = smtp.to(PRACTICE_INBOX)
+        assert len(_sent_before(smtp, forward)) <= 1
+        smtp.wait_for_messages(30 + 2, timeout=60)  # and the rest, the ack too
