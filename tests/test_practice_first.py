@@ -19,7 +19,7 @@ from newsletter.readers.subscriptions import Origin
 from newsletter.sending import dispatcher
 from newsletter.tasks import enqueue, enqueue_batches, enqueue_mail, queue_inquiry_mails, sweep_outgoing_mail
 from tests.helpers import add_issue, add_readers
-from tests.support import wait_for
+from tests.support import CELERY_WORKER, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 PRACTICE_INBOX = "practice@newsletter.test"
@@ -142,7 +142,7 @@ def test_the_embedded_broker_takes_practice_mail_within_a_round(app_factory, set
         db.session.commit()
         enqueue_mail(confirmations)
         _write_and_hand_off_mail(_store_inquiry("dana@example.com"))
-        start_worker(env={"REDIS_URL": ""})  # a plain worker: every queue
+        start_worker(env={"REDIS_URL": ""}, command=CELERY_WORKER)  # SPEC's plain `celery -A worker worker`
 
         wait_for(lambda: smtp.to(PRACTICE_INBOX), timeout=60, message="the forward never came")
         [forward] = smtp.to(PRACTICE_INBOX)
