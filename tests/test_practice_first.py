@@ -17,7 +17,13 @@ from newsletter.models import OutgoingMail
 from newsletter.models.outbox import MAIL_PENDING
 from newsletter.readers.subscriptions import Origin
 from newsletter.sending import dispatcher
-from newsletter.tasks import enqueue, enqueue_batches, enqueue_mail, queue_inquiry_mails, sweep_outgoing_mail
+from newsletter.tasks import (
+    enqueue,
+    enqueue_batches,
+    enqueue_mail,
+    queue_inquiry_mails,
+    sweep_outgoing_mail,
+)
 from tests.helpers import add_issue, add_readers
 from tests.support import CELERY_WORKER, wait_for
 
