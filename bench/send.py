@@ -9,6 +9,10 @@
 
 It prints messages per second for each, the ratios ours/raw and ours/naive, and the workers' peak RSS, sending
 the issue and then once one of them has also sent an inquiry's forward and acknowledgement.
+
+(d) practice mail during the send: the issue goes out again to every reader while a bot fills the contact form
+(--bot-inquiries in a minute) and real inquiries arrive every few seconds; how long each real one's forward took
+from the form to the SMTP server (p50, p99, max): the forward must not wait behind the batches or the acks.
 Needs /usr/sbin/smtp-sink (Debian: `apt-get install postfix`) and redis-server (`apt-get install
 redis-server`); it starts its own of both. PostgreSQL is used when BENCH_POSTGRES_URL (default: the test
 suite's server) answers, else SQLite in a temporary folder.
@@ -299,6 +303,92 @@ def send_an_inquirys_mail(app) -> None:
     wait_until(both_sent, 60, "the inquiry's two mails being sent")
 
 
+# -- (d) practice mail during the send
+
+def store_inquiry(app, email: str, wrote: dict) -> None:
+    """What the contact form does: store the inquiry, hand its mail to a worker; `wrote` gets when."""
+    from newsletter.core.extensions import db
+    from newsletter.inquiries import intake
+    from newsletter.models import utcnow
+    from newsletter.readers.subscriptions import Origin
+    from newsletter.tasks import enqueue, queue_inquiry_mails
+
+    with app.app_context():
+        stored = intake.submit(name="Dana Reyes", email=email, phone="", preferred_contact="email",
+                               message="I would like to talk about how work has been going.", origin=Origin())
+        db.session.commit()
+        wrote[email] = utcnow()
+        enqueue(queue_inquiry_mails, stored.inquiry_id)
+        db.session.remove()
+
+
+def forward_delays(app, wrote: dict) -> list[float]:
+    """Seconds from each real inquiry to its forward being accepted by the SMTP server (by the Reply-To)."""
+    from email import message_from_bytes
+
+    from newsletter.core import crypto
+    from newsletter.core.extensions import db
+    from newsletter.models import OutgoingMail
+
+    with app.app_context():
+        rows = db.session.execute(select(OutgoingMail.message, OutgoingMail.sent_at).where(
+            OutgoingMail.kind == "inquiry_forward", OutgoingMail.status == "sent")).all()
+        delays = []
+        for message, sent_at in rows:
+            reply_to = message_from_bytes(crypto.decrypt(message))["Reply-To"] or ""
+            address = reply_to.rsplit("<", 1)[-1].rstrip(">")
+            if address in wrote:
+                delays.append((sent_at - wrote[address]).total_seconds())
+        db.session.remove()
+        return sorted(delays)
+
+
+def bench_practice_first(app, bot_inquiries: int, every: float) -> list[float]:
+    """Send the issue again while a bot sends `bot_inquiries` in a minute and a real inquiry comes every
+    `every` seconds; the real forwards' delays, once all are sent."""
+    import threading
+
+    from newsletter.core.extensions import db
+    from newsletter.models import Issue
+    from newsletter.publishing import issues
+    from newsletter.tasks import dispatch_due_issues
+
+    with app.app_context():
+        issue = issues.create_from_source(SAMPLE_ARTICLE.read_text(encoding="utf-8"), filename=SAMPLE_ARTICLE.name)
+        db.session.commit()
+        issues.send_now(issue)
+        db.session.commit()
+        issue_id = issue.id
+        dispatch_due_issues.delay()
+
+    def bot() -> None:
+        for number in range(bot_inquiries):
+            store_inquiry(app, f"bot{number}@spam.example.net", {})
+            time.sleep(60 / bot_inquiries)
+
+    def issue_sent() -> bool:
+        with app.app_context():
+            sent = db.session.scalar(select(Issue.status).where(Issue.id == issue_id)) == "sent"
+            db.session.remove()
+            return sent
+
+    wrote: dict = {}
+    flood = threading.Thread(target=bot)
+    flood.start()
+    number = 0
+    while flood.is_alive() or not issue_sent():
+        store_inquiry(app, f"client{number}@example.org", wrote)
+        number += 1
+        time.sleep(every)
+    flood.join()
+    return wait_until(lambda: len(delays := forward_delays(app, wrote)) == len(wrote) and delays, 600,
+                      "every real inquiry's forward being sent", interval=1.0)
+
+
+def percentile(values: list[float], share: float) -> float:
+    return values[min(len(values) - 1, int(share * len(values)))]
+
+
 STARTED: list[subprocess.Popen] = []  # every process the bench started, stopped however it ends
 
 
@@ -310,6 +400,8 @@ def main() -> None:
     parser.add_argument("--naive-sample", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=0,
                         help="SEND_BATCH_SIZE for (c); 0, the default configuration, follows the rate")
+    parser.add_argument("--bot-inquiries", type=int, default=1000, help="inquiries a bot sends in a minute during (d)")
+    parser.add_argument("--inquiry-every", type=float, default=2.0, help="seconds between real inquiries during (d)")
     parser.add_argument("--sqlite", action="store_true", help="use SQLite even when PostgreSQL answers")
     parser.add_argument("--celery-cli", action="store_true",
                         help="start the workers with `celery -A worker worker` instead of `python -m worker`")
@@ -350,6 +442,7 @@ def main() -> None:
         print(f"(b) naive  {naive:9.1f} messages/s  (Jinja + premailer + a connection per recipient, "
               f"{min(args.naive_sample, args.readers)} recipients)", flush=True)
         ours, rss, ours_cpu, rss_with_mail = bench_ours(app, issue_id, env, args.workers, workdir, args.celery_cli)
+        delays = bench_practice_first(app, args.bot_inquiries, args.inquiry_every)
         print(f"(c) ours   {ours:9.0f} messages/s  (dispatch, ledger, leases, rate limiter, marks; "
               f"batch size {args.batch_size})", flush=True)
         print(f"ours/raw   {ours / raw:9.2f}   (target >= 0.7)")
@@ -359,6 +452,9 @@ def main() -> None:
         # Less at the mercy of other load on the machine than the rates: the sender's own CPU per message.
         print(f"CPU per message: raw {raw_cpu * 1000:.2f} ms (senders), ours {ours_cpu * 1000:.2f} ms (workers, "
               f"whole tasks; PostgreSQL, Redis and smtp-sink not counted)")
+        print(f"practice mail during the send: {len(delays)} forwards, p50 {percentile(delays, 0.5):.1f} s, "
+              f"p99 {percentile(delays, 0.99):.1f} s, max {delays[-1]:.1f} s  (a {args.readers}-reader issue going "
+              f"out and {args.bot_inquiries} inquiries from a bot in a minute)")
     finally:
         for process in reversed(STARTED):
             process.terminate()

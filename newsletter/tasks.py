@@ -49,8 +49,16 @@ def apply_signup(request_id: int) -> int:
 
 @shared_task
 def queue_inquiry_mails(inquiry_id: int) -> int:
-    """An inquiry the contact form stored (intake.submit): its forward and acknowledgement are composed here."""
-    return commit_and_send(lambda: intake.queue_mails(inquiry_id))
+    """An inquiry the contact form stored (intake.submit): its forward and acknowledgement are composed here,
+    and the forward sent at once: this task is on the practice queue already, and a second trip through
+    it behind a bot's flood of inquiries would double the forward's wait."""
+    mail_ids = commit(lambda: intake.queue_mails(inquiry_id))
+    order = outbox.hand_off_order(mail_ids)
+    for mail_id, queue in order:
+        if queue == outbox.PRACTICE:
+            outbox.deliver(mail_id)
+    hand_off_mail((mail_id, queue) for mail_id, queue in order if queue != outbox.PRACTICE)
+    return len(mail_ids)
 
 
 # A hand-off gives up at once when the broker does not answer (the web's connections fail fast:
@@ -61,15 +69,16 @@ BROKER_OUTAGE_PAUSE = 10.0
 _broker_down_until: WeakKeyDictionary = WeakKeyDictionary()  # per Celery app: until when to skip its broker
 
 
-def enqueue(task, *args) -> bool:
-    """Hand a task to the broker; if the broker is down, say so and let the sweeper catch up.
+def enqueue(task, *args, queue: str | None = None) -> bool:
+    """Hand a task to the broker (to `queue`, else the task's route); if the broker is down, say so and
+    let the sweeper catch up.
 
     Only call this after the database commit that made the work durable.
     """
     if time.monotonic() < _broker_down_until.get(task.app, 0.0):
         return False
     try:
-        task.apply_async(args=args, retry=False)  # over the app's pooled connection
+        task.apply_async(args=args, retry=False, queue=queue)  # over the app's pooled connection
         return True
     except (OperationalError, OSError) as exc:
         _broker_down_until[task.app] = time.monotonic() + BROKER_OUTAGE_PAUSE
@@ -79,8 +88,14 @@ def enqueue(task, *args) -> bool:
 
 
 def enqueue_mail(mail_ids: Iterable[int]) -> None:
-    for mail_id in mail_ids:
-        if not enqueue(send_outgoing_mail, mail_id):
+    """Hand committed mail to the workers: the practice's own on the "practice" queue, first."""
+    hand_off_mail(outbox.hand_off_order(list(mail_ids)))
+
+
+def hand_off_mail(order: Iterable[tuple[int, str]]) -> None:
+    """Hand (mail id, queue) pairs from outbox.hand_off_order to the broker; needs no app context."""
+    for mail_id, queue in order:
+        if not enqueue(send_outgoing_mail, mail_id, queue=queue):
             break  # the broker is down: the sweeper sends this one and the rest
 
 

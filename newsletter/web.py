@@ -23,8 +23,9 @@ from newsletter.accounts import users
 from newsletter.core import logredact, tokens
 from newsletter.core.config import settings
 from newsletter.core.extensions import db
+from newsletter.mail import outbox
 from newsletter.readers.subscriptions import Origin
-from newsletter.tasks import enqueue, enqueue_mail
+from newsletter.tasks import enqueue, hand_off_mail
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,8 @@ def send_after_response(mail_ids: list[int]) -> None:
     the sweeper sends the mail anyway.
     """
     if mail_ids:
-        _after_response(lambda: enqueue_mail(mail_ids))
+        order = outbox.hand_off_order(mail_ids)  # the database is read here: the response's close has no app
+        _after_response(lambda: hand_off_mail(order))
 
 
 def hand_off_after_response(task, *args) -> None:

@@ -282,21 +282,27 @@ def _celery(settings: Settings, instance_path: str) -> dict:
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "broker_connection_retry_on_startup": True,
+        # Queues in the order a worker takes them (Redis: `queue_order_strategy` "priority" reads them in
+        # this order every time instead of round-robin): the practice's own mail first (a forward, a reply,
+        # a booking invite, a lockout notice: newsletter/mail/outbox.py LANES), then other transactional mail,
+        # then an issue's batches. The embedded broker (kombu's SQLAlchemy transport) takes them round-robin:
+        # practice mail still waits for at most one task of each other queue, never behind their backlog.
+        # A plain `celery -A worker worker` consumes all three.
         "broker_transport_options": (
-            {"visibility_timeout": 3600, "socket_connect_timeout": 3, "socket_timeout": 10}
+            {"visibility_timeout": 3600, "socket_connect_timeout": 3, "socket_timeout": 10,
+             "queue_order_strategy": "priority"}
             if redis_url else {}
         ),
-        # Transactional mail ("mail") never waits behind an issue's batches ("bulk");
-        # a plain `celery -A worker worker` consumes both.
         "task_queues": (
+            Queue("practice", Exchange("practice"), routing_key="practice"),
             Queue("mail", Exchange("mail"), routing_key="mail"),
             Queue("bulk", Exchange("bulk"), routing_key="bulk"),
         ),
         "task_default_queue": "bulk",
         "task_routes": {
-            "newsletter.tasks.*_outgoing_mail": {"queue": "mail"},
+            "newsletter.tasks.*_outgoing_mail": {"queue": "mail"},  # send_outgoing_mail: per message, see enqueue_mail
             "newsletter.tasks.apply_signup": {"queue": "mail"},
-            "newsletter.tasks.queue_inquiry_mails": {"queue": "mail"},
+            "newsletter.tasks.queue_inquiry_mails": {"queue": "practice"},  # writes the forward
             "newsletter.tasks.dispatch_due_issues": {"queue": "bulk"},
             "newsletter.tasks.send_batch": {"queue": "bulk"},
             "newsletter.tasks.sweep_deliveries": {"queue": "bulk"},

@@ -13,7 +13,7 @@ from datetime import timedelta
 from email import policy
 from typing import Mapping
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, func, or_, select, update
 
 from newsletter.core import crypto
 from newsletter.core.config import settings
@@ -27,6 +27,58 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 40  # with the backoff below: about a day and a half of trying
+
+
+# The queue each kind of message takes (newsletter/core/config.py: a worker takes "practice" first). The
+# practice's own conversation never waits behind an issue's batches or behind acknowledgements to people
+# who only filled a form in: what the practice reads (a forward, a digest, a lockout notice) and what it
+# wrote or arranged (a reply, a booking invite, a waitlist place). Every kind of mail is listed here
+# (tests/test_practice_first.py enumerates templates/emails); an unlisted one takes "mail".
+PRACTICE, OTHERS = "practice", "mail"
+LANES = {
+    "inquiry_forward": PRACTICE, "inquiry_notice": PRACTICE, "inquiry_digest": PRACTICE,
+    "inquiry_nudge": PRACTICE, "admin_lockout": PRACTICE, "inquiry_reply": PRACTICE,
+    "consultation_invite": PRACTICE, "waitlist_invite": PRACTICE, "issue_test": PRACTICE,
+    "inquiry_ack": OTHERS, "confirm": OTHERS, "already_subscribed": OTHERS, "welcome": OTHERS,
+    "address_change": OTHERS, "break_over": OTHERS, "waitlist_check": OTHERS, "waitlist_goodbye": OTHERS,
+}
+
+# Acknowledgements to strangers are paced: a bot filling the form a thousand times a minute gets
+# ACKS_PER_MINUTE of them sent each minute, the rest scheduled into the minutes after (next_attempt_at)
+# and sent by the sweeper then. None is lost: each is a row until it is sent.
+PACED_KINDS = frozenset({"inquiry_ack"})
+ACKS_PER_MINUTE = 30
+PACE_WINDOW = timedelta(minutes=1)
+
+
+def _first_attempt(kind: str):
+    """When a new message may first be sent: now, or for a paced kind in a surge, a later minute."""
+    now = utcnow()
+    if kind not in PACED_KINDS:
+        return now
+    scheduled = db.session.scalar(
+        select(func.count()).select_from(OutgoingMail)
+        .where(OutgoingMail.kind.in_(PACED_KINDS), OutgoingMail.next_attempt_at > now - PACE_WINDOW)
+    )
+    return now + PACE_WINDOW * (scheduled // ACKS_PER_MINUTE)
+
+
+def _lane_first():
+    """An ORDER BY term: the practice's own mail before the rest."""
+    return case((OutgoingMail.kind.in_([kind for kind, lane in LANES.items() if lane == PRACTICE]), 0), else_=1)
+
+
+def hand_off_order(mail_ids: list[int]) -> list[tuple[int, str]]:
+    """The committed messages a worker should send now, as (id, queue), the practice's own first;
+    a paced message scheduled for later is left to the sweeper."""
+    if not mail_ids:
+        return []
+    rows = db.session.execute(
+        select(OutgoingMail.id, OutgoingMail.kind)
+        .where(OutgoingMail.id.in_(mail_ids), OutgoingMail.next_attempt_at <= utcnow())
+        .order_by(_lane_first(), OutgoingMail.id)
+    )
+    return [(mail_id, LANES.get(kind, OTHERS)) for mail_id, kind in rows]
 
 
 # A stored message is either finished (its RFC 5322 bytes) or a draft: the parts, to be built (CSS
@@ -62,7 +114,7 @@ def queue(
         message=_draft(to=compose.Mailbox(to, to_name), subject=subject, text=text, html=html, from_=from_,
                        reply_to=reply_to, headers=headers, message_id=message_id, calendar=calendar,
                        inline_html=inline_html),
-        next_attempt_at=utcnow(),
+        next_attempt_at=_first_attempt(kind),
     )
     db.session.add(row)
     db.session.flush()
@@ -202,7 +254,7 @@ def _defer(row: OutgoingMail, reason: str) -> None:
 
 
 def due_ids(limit: int = 200) -> list[int]:
-    """Messages that should have gone and are not being sent right now."""
+    """Messages that should have gone and are not being sent right now, the practice's own first."""
     now = utcnow()
     return list(
         db.session.scalars(
@@ -212,7 +264,7 @@ def due_ids(limit: int = 200) -> list[int]:
                 OutgoingMail.next_attempt_at <= now,
                 or_(OutgoingMail.lease_until.is_(None), OutgoingMail.lease_until < now),
             )
-            .order_by(OutgoingMail.id)
+            .order_by(_lane_first(), OutgoingMail.id)
             .limit(limit)
         )
     )
