@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import stop_all  # bench/common.py (this script's folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
@@ -221,12 +223,7 @@ def production(settle: float, readers: int) -> None:
         print(f"production set: {idle / 1024:.0f} MB RSS idle, {peak_rss / 1024:.0f} MB RSS peak sending "
               f"(target < {PRODUCTION_TARGET_MB} MB)")
     finally:
-        for process in reversed(started):
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_all(started)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

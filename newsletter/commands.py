@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from contextlib import contextmanager
 
 import click
 from flask import Flask
@@ -27,6 +28,15 @@ subscribers_cli = AppGroup("subscribers", help="Import, export and suppress read
 bounces_cli = AppGroup("bounces", help="Bounces and complaints that arrive by mail.")
 
 
+@contextmanager
+def _as_command_error(*errors: type[Exception]):
+    """Turn a service's refusal (one of `errors`) into the command's error message."""
+    try:
+        yield
+    except errors as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @click.command("create-admin")
 @click.argument("email")
 @click.option("--reset-2fa", "reset_2fa", is_flag=True,
@@ -38,10 +48,8 @@ def create_admin(email: str, reset_2fa: bool) -> None:
     password = os.environ.get("ADMIN_PASSWORD") or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True
     )
-    try:
+    with _as_command_error(users.WeakPassword):
         user = users.set_admin(email, password, reset_second_factor=reset_2fa)
-    except users.WeakPassword as exc:
-        raise click.ClickException(str(exc)) from exc
     db.session.flush()
     audit.record("password_reset", user.email, user.id, CLI)
     if reset_2fa:
@@ -58,10 +66,8 @@ def create_admin(email: str, reset_2fa: bool) -> None:
               help="ask: email each new reader to confirm; elsewhere: they already consented elsewhere (recorded).")
 def import_subscribers(csv_file, consent: str) -> None:
     """Add readers from a CSV file with the header email,name."""
-    try:
+    with _as_command_error(subscriptions.InvalidImport):
         result = subscriptions.import_csv(csv_file, consent, subscriptions.Origin(source="import", user_agent="flask cli"))
-    except subscriptions.InvalidImport as exc:
-        raise click.ClickException(str(exc)) from exc
     audit.record("readers_import", f"{result.added} added from {csv_file.name}", None, CLI)
     db.session.commit()
     enqueue_mail(result.mail_ids)
@@ -106,11 +112,10 @@ def _imported(path: str, title: str | None = None) -> Issue:
     try:
         with open(path, encoding="utf-8-sig") as handle:
             source = handle.read()
-        return issues.create_from_source(source, title=title, filename=os.path.basename(path))
     except UnicodeDecodeError as exc:
         raise click.ClickException(f"{path} is not UTF-8 text.") from exc
-    except issues.IssueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    with _as_command_error(issues.IssueError):
+        return issues.create_from_source(source, title=title, filename=os.path.basename(path))
 
 
 @issue_cli.command("send")
@@ -120,14 +125,12 @@ def _imported(path: str, title: str | None = None) -> Issue:
 def send_issue(issue_id: int, send_at: str | None, list_slugs: str) -> None:
     """Schedule the issue (now when --at is absent) to the given lists."""
     issue = _issue_or_fail(issue_id)
-    try:
+    with _as_command_error(issues.IssueError, lists.ListError):
         lists.choose_for_issue(issue.id, lists.by_slugs(list_slugs.split(",")))
         if send_at:
             issues.schedule(issue, issues.parse_local_time(send_at))
         else:
             issues.send_now(issue)
-    except (issues.IssueError, lists.ListError) as exc:
-        raise click.ClickException(str(exc)) from exc
     audit.record("issue_schedule" if send_at else "issue_send", f"#{issue.id} {issue.title}", None, CLI)
     db.session.commit()
     click.echo(f"Issue {issue.id} scheduled for {practice.local_time(issue.send_at)} ({practice.timezone().key}).")
@@ -148,10 +151,8 @@ def test_issue(issue_id: int, to: str) -> None:
 
 def _address_or_fail(raw: str) -> str:
     """The address under the product's one rule (mail.addresses), or the rule's message as the command's error."""
-    try:
+    with _as_command_error(addresses.InvalidAddress):
         return addresses.normalize(raw)
-    except addresses.InvalidAddress as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 def _issue_or_fail(issue_id: int) -> Issue:
@@ -268,10 +269,8 @@ ENCRYPTION_NOTE = ("Inquiries stay encrypted in the backup: keep INQUIRY_ENCRYPT
 @with_appcontext
 def backup_database(path: str) -> None:
     """Write the whole database to PATH (safe while the app runs)."""
-    try:
+    with _as_command_error(backup.BackupError):
         held = backup.backup(path)
-    except backup.BackupError as exc:
-        raise click.ClickException(str(exc)) from exc
     heartbeats.record(heartbeats.BACKUP)  # flask doctor reports the last backup's age
     db.session.commit()
     click.echo(f"Backup written to {path}: {held}.")
@@ -284,10 +283,8 @@ def backup_database(path: str) -> None:
 @with_appcontext
 def restore_database(path: str, replace: bool) -> None:
     """Replace the database with the backup at PATH, after checking the whole file."""
-    try:
+    with _as_command_error(backup.BackupError):
         held = backup.restore(path, replace=replace)
-    except backup.BackupError as exc:
-        raise click.ClickException(str(exc)) from exc
     click.echo(f"Restored from {path}: {held}.")
     click.echo(ENCRYPTION_NOTE)
 
@@ -304,20 +301,16 @@ series_cli = AppGroup("series", help="Each list's welcome series.")
 @click.option("--description", default="", help="One line readers see under the name.")
 def add_list(slug: str, name: str, description: str) -> None:
     """A newsletter readers can choose (the signup form shows the choice once there are two)."""
-    try:
+    with _as_command_error(lists.ListError):
         row = lists.add(slug, name, description)
-    except lists.ListError as exc:
-        raise click.ClickException(str(exc)) from exc
     audit.record("list_add", f"{row.slug} ({row.name})", None, CLI)
     db.session.commit()
     click.echo(f"List {row.slug} ({row.name}) added.")
 
 
 def _list_or_fail(slug: str | None) -> NewsletterList:
-    try:
+    with _as_command_error(lists.ListError):
         return lists.by_slugs([slug] if slug else [])[0]
-    except lists.ListError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 @series_cli.command("add")
@@ -329,10 +322,8 @@ def add_series_step(path: str, days: int, list_slug: str | None) -> None:
     """The article at PATH becomes the next step of the list's welcome series."""
     newsletter = _list_or_fail(list_slug)
     issue = _imported(path)
-    try:
+    with _as_command_error(issues.IssueError):
         step = series.add_step(issue, days, newsletter)
-    except issues.IssueError as exc:
-        raise click.ClickException(str(exc)) from exc
     audit.record("series_step_add", f"{newsletter.slug} step {step.position}: #{issue.id} {issue.title}", None, CLI)
     db.session.commit()
     click.echo(f"Step {step.position} of {newsletter.slug}'s welcome series: issue {issue.id}, "
@@ -362,10 +353,8 @@ _series_change("restart", series.restart, "The welcome series of {slug} runs aga
 @with_appcontext
 def run_due(now_text: str | None) -> None:
     """Run every scheduled job due at that moment, as beat would: scheduled issues, welcome steps, breaks ending."""
-    try:
+    with _as_command_error(issues.IssueError):
         now = issues.parse_local_time(now_text) if now_text else utcnow()
-    except issues.IssueError as exc:
-        raise click.ClickException(str(exc)) from exc
     started = dispatcher.dispatch_due(now)
     steps = series.queue_due(now)
     db.session.commit()

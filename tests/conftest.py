@@ -40,7 +40,7 @@ from tests.support import (
     app_config,
     free_port,
     make_app,
-    process_starter,
+    process_fixture,
     redis_answers,
 )
 
@@ -252,19 +252,10 @@ def worker(app, session_worker):
     return session_worker
 
 
-@pytest.fixture
-def start_worker(settings, _schema, tmp_path):
-    """Start extra worker processes (for crash tests); all are stopped after the test.
-    `env` overrides settings for that worker (say a low SEND_RATE_PER_SECOND)."""
-    with process_starter(WorkerProcess, settings, tmp_path, "extra") as start:
-        yield start
-
-
-@pytest.fixture
-def start_gunicorn(settings, _schema, tmp_path):
-    """Serve the app with a real gunicorn (stopped after the test); `env` overrides settings."""
-    with process_starter(GunicornProcess, settings, tmp_path, "web") as start:
-        yield start
+start_worker = process_fixture(WorkerProcess, "extra", """Start extra worker processes (for crash tests); all are
+stopped after the test. `env` overrides settings for that worker (say a low SEND_RATE_PER_SECOND).""")
+start_gunicorn = process_fixture(GunicornProcess, "web",
+                                 "Serve the app with a real gunicorn (stopped after the test); `env` overrides settings.")
 
 
 # -- a real browser against a live server
@@ -347,6 +338,14 @@ class Auth:
             client.post("/admin/logout")
             assert self.sign_in(client=client).status_code == 302
             assert client.post("/admin/login/code", data={"code": next_code(secret)}).status_code == 302
+        return client
+
+    def stay_signed_in(self, client=None):
+        """Sign in again when an earlier request (a previous hypothesis example) signed the therapist out; the client."""
+        client = client or self.client
+        with nullcontext() if has_app_context() else self.app.app_context():
+            if client.get("/admin/").status_code != 200:
+                self.login(client)
         return client
 
     def sign_in_browser(self, page, live_server: str, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD):

@@ -11,7 +11,6 @@ import threading
 import time
 import uuid
 from collections import deque
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from email import policy
 from email.message import EmailMessage
@@ -19,6 +18,7 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import Callable
 
+import pytest
 from aiosmtpd.controller import Controller
 from dnslib import MX, QTYPE, RCODE, RR, TXT, DNSLabel
 from dnslib.server import DNSError, DNSHandler
@@ -350,23 +350,27 @@ class GunicornProcess(WorkerProcess):
         return self.log_path.read_text(errors="replace")
 
 
-@contextmanager
-def process_starter(kind: type[WorkerProcess], settings: dict[str, str], log_dir: Path, prefix: str):
-    """Yield start(env=None, **options): it starts a `kind` process on `settings` (with `env` on top);
-    every process started is stopped when the block ends. For the start_* fixtures."""
-    started: list[WorkerProcess] = []
+def process_fixture(kind: type[WorkerProcess], prefix: str, doc: str):
+    """A fixture (the start_* ones) yielding start(env=None, **options): it starts a `kind` process on the test's
+    settings (with `env` on top); every process started is stopped after the test. `doc` is its docstring."""
 
-    def start(env: dict[str, str] | None = None, **options) -> WorkerProcess:
-        name = f"{prefix}{len(started)}-{uuid.uuid4().hex[:6]}"
-        process = kind({**settings, **(env or {})}, log_dir / f"{name}.log", name=name, **options).start()
-        started.append(process)
-        return process
+    def start_processes(settings, _schema, tmp_path):
+        started: list[WorkerProcess] = []
 
-    try:
-        yield start
-    finally:
-        for process in started:
-            process.stop()
+        def start(env: dict[str, str] | None = None, **options) -> WorkerProcess:
+            name = f"{prefix}{len(started)}-{uuid.uuid4().hex[:6]}"
+            process = kind({**settings, **(env or {})}, tmp_path / f"{name}.log", name=name, **options).start()
+            started.append(process)
+            return process
+
+        try:
+            yield start
+        finally:
+            for process in started:
+                process.stop()
+
+    start_processes.__doc__ = doc
+    return pytest.fixture(start_processes)
 
 
 def apply_stored_forms(app) -> None:

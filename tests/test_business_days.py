@@ -184,9 +184,7 @@ def test_office_days_are_saved_and_a_bad_holiday_is_refused_with_a_message(auth,
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(days=st.lists(st.text(max_size=3), max_size=8), holidays=st.text(max_size=200))
 def test_any_office_days_input_is_saved_or_refused_never_an_error(auth, app, client, days, holidays):
-    with app.app_context():
-        if client.get("/admin/").status_code != 200:
-            auth.login(client)
+    auth.stay_signed_in(client)
 
     response = client.post("/admin/practice/days", data={"working_days": days, "holidays": holidays})
 

@@ -14,6 +14,7 @@ from email import policy
 from email.parser import BytesParser
 from email.utils import getaddresses
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -139,31 +140,20 @@ CONTACT = st.fixed_dictionaries(
 )
 
 
-def test_signup_forms_never_fail_and_every_mail_is_well_formed(app, smtp):
+@pytest.mark.parametrize("form_strategy, paths", [
+    pytest.param(SIGNUP, ["/subscribe", "/embed/subscribe"], id="signup"),
+    pytest.param(CONTACT, ["/contact", "/embed/contact"], id="contact"),
+])
+def test_public_forms_never_fail_and_every_mail_is_well_formed(app, smtp, form_strategy, paths):
     client, checker = app.test_client(), MailChecker(app)
 
-    @given(form=SIGNUP, path=st.sampled_from(["/subscribe", "/embed/subscribe"]))
-    def signup(form, path):
+    @given(form=form_strategy, path=st.sampled_from(paths))
+    def post(form, path):
         assert_answered(client.post(path, data=form))
-        apply_stored_forms(app)  # what the worker does with the stored signup
+        apply_stored_forms(app)  # what the worker does with the stored signup or inquiry
         checker.check_new()
 
-    signup()
-    checker.deliver_and_check(smtp)
-    assert checker.checked, "no example made a mail: the test checked nothing"
-    print(f"{checker.checked} mails checked, all well formed", flush=True)
-
-
-def test_contact_forms_never_fail_and_every_mail_is_well_formed(app, smtp):
-    client, checker = app.test_client(), MailChecker(app)
-
-    @given(form=CONTACT, path=st.sampled_from(["/contact", "/embed/contact"]))
-    def contact(form, path):
-        assert_answered(client.post(path, data=form))
-        apply_stored_forms(app)  # what the worker does with the stored inquiry
-        checker.check_new()
-
-    contact()
+    post()
     checker.deliver_and_check(smtp)
     assert checker.checked, "no example made a mail: the test checked nothing"
     print(f"{checker.checked} mails checked, all well formed", flush=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -19,16 +20,20 @@ from tests.support import wait_for
 REPLY = "Hello Dana,\nThank you for writing. I have an opening on Tuesday at 4 pm. Would that suit you both?\nShoshana"
 
 
+@pytest.fixture
+def inquiry_id(auth, app, client) -> int:
+    """Signed in as the therapist, with Dana's new inquiry (the shared test form); its id."""
+    with app.app_context():
+        auth.login(client)
+        return submit().inquiry_id
+
+
 def reply_count() -> int:
     db.session.remove()
     return db.session.scalar(select(func.count()).select_from(OutgoingMail).where(OutgoingMail.kind == "inquiry_reply"))
 
 
-def test_reply_is_threaded_under_the_acknowledgement_from_the_practice_and_quotes_the_inquiry(auth, app, client):
-    with app.app_context():
-        auth.login(client)
-        inquiry_id = submit().inquiry_id
-
+def test_reply_is_threaded_under_the_acknowledgement_from_the_practice_and_quotes_the_inquiry(app, client, inquiry_id):
     response = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", "body": REPLY, "quote_inquiry": "y"})
 
     assert response.status_code == 302
@@ -53,11 +58,7 @@ def test_reply_is_threaded_under_the_acknowledgement_from_the_practice_and_quote
     assert "You replied by e-mail" in page and "I have an opening on Tuesday" in page
 
 
-def test_reply_without_the_quote_leaves_the_inquiry_out(auth, app, client):
-    with app.app_context():
-        auth.login(client)
-        inquiry_id = submit().inquiry_id
-
+def test_reply_without_the_quote_leaves_the_inquiry_out(app, client, inquiry_id):
     client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", "body": "Glad you wrote."})
 
     with app.app_context():
@@ -66,10 +67,7 @@ def test_reply_without_the_quote_leaves_the_inquiry_out(auth, app, client):
         assert MESSAGE not in text_of(reply) and MESSAGE not in html_of(reply)
 
 
-def test_a_second_reply_keeps_the_first_response_time(auth, app, client):
-    with app.app_context():
-        auth.login(client)
-        inquiry_id = submit().inquiry_id
+def test_a_second_reply_keeps_the_first_response_time(app, client, inquiry_id):
     client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", "body": "First."})
     with app.app_context():
         first = db.session.get(Inquiry, inquiry_id).first_response_at
@@ -99,22 +97,14 @@ def test_recording_a_call_counts_as_the_first_response_with_its_note(auth, app, 
     assert "You called" in page and "Left a &lt;b&gt;voicemail&lt;/b&gt;" in page
 
 
-def test_a_call_needs_no_note(auth, app, client):
-    with app.app_context():
-        auth.login(client)
-        inquiry_id = submit().inquiry_id
-
+def test_a_call_needs_no_note(app, client, inquiry_id):
     assert client.post(f"/admin/inquiries/{inquiry_id}/call", data={}).status_code == 302
 
     with app.app_context():
         assert db.session.get(Inquiry, inquiry_id).first_response_at is not None
 
 
-def test_the_mailto_link_is_offered_and_opening_the_page_records_no_response(auth, app, client):
-    with app.app_context():
-        auth.login(client)
-        inquiry_id = submit().inquiry_id
-
+def test_the_mailto_link_is_offered_and_opening_the_page_records_no_response(app, client, inquiry_id):
     page = client.get(f"/admin/inquiries/{inquiry_id}").get_data(as_text=True)
 
     assert 'href="mailto:dana@example.com?subject=Your%20inquiry%20to%20' in page
@@ -123,11 +113,7 @@ def test_the_mailto_link_is_offered_and_opening_the_page_records_no_response(aut
         assert inquiry.first_response_at is None and inquiry.status == "new"
 
 
-def test_an_empty_reply_is_refused_with_a_message_and_sends_nothing(auth, app, client):
-    with app.app_context():
-        auth.login(client)
-        inquiry_id = submit().inquiry_id
-
+def test_an_empty_reply_is_refused_with_a_message_and_sends_nothing(app, client, inquiry_id):
     response = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", "body": "   "})
 
     assert response.status_code == 400 and "Please write your reply first." in response.get_data(as_text=True)
@@ -135,11 +121,7 @@ def test_an_empty_reply_is_refused_with_a_message_and_sends_nothing(auth, app, c
         assert reply_count() == 0 and db.session.get(Inquiry, inquiry_id).first_response_at is None
 
 
-def test_a_reply_too_long_is_refused_and_what_she_wrote_stays_in_the_box(auth, app, client):
-    with app.app_context():
-        auth.login(client)
-        inquiry_id = submit().inquiry_id
-
+def test_a_reply_too_long_is_refused_and_what_she_wrote_stays_in_the_box(app, client, inquiry_id):
     response = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", "body": "Dear Dana " + "x" * 10_000})
 
     assert response.status_code == 400 and "under 10,000 characters" in response.get_data(as_text=True)
@@ -152,8 +134,7 @@ def test_a_reply_too_long_is_refused_and_what_she_wrote_stays_in_the_box(auth, a
 @given(body=st.text(max_size=300), note=st.text(max_size=100))
 def test_any_reply_or_call_note_is_sent_safely_or_refused_never_an_error(auth, app, client, body, note):
     with app.app_context():
-        if client.get("/admin/").status_code != 200:
-            auth.login(client)
+        auth.stay_signed_in(client)
         inquiry_id = submit(email=f"dana{abs(hash(body)) % 10**9}@example.com").inquiry_id
         replies_before = reply_count()
 
@@ -170,10 +151,7 @@ def test_any_reply_or_call_note_is_sent_safely_or_refused_never_an_error(auth, a
                                          "References", "Content-Type", "MIME-Version"}
 
 
-def test_a_purged_inquiry_cannot_be_answered_and_its_replies_are_erased(auth, app, client):
-    with app.app_context():
-        auth.login(client)
-        inquiry_id = submit().inquiry_id
+def test_a_purged_inquiry_cannot_be_answered_and_its_replies_are_erased(app, client, inquiry_id):
     client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", "body": REPLY})
     with app.app_context():
         db.session.get(Inquiry, inquiry_id).created_at = utcnow() - timedelta(days=400)
@@ -188,10 +166,8 @@ def test_a_purged_inquiry_cannot_be_answered_and_its_replies_are_erased(auth, ap
         assert reply_count() == replies_before
 
 
-def test_reply_reaches_the_inquirer_through_the_real_worker_threaded(auth, app, client, smtp, worker):
+def test_reply_reaches_the_inquirer_through_the_real_worker_threaded(app, client, smtp, worker, inquiry_id):
     with app.app_context():
-        auth.login(client)
-        inquiry_id = submit().inquiry_id
         [ack] = queued("inquiry_ack")
 
     client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", "body": REPLY, "quote_inquiry": "y"})
@@ -226,10 +202,7 @@ def test_she_answers_an_inquiry_in_the_browser(app, live_server, admin_page, smt
 
 # -- a kind close-out
 
-def test_a_kind_referral_lists_her_colleagues_and_closes_the_inquiry_as_referred(auth, app, client):
-    with app.app_context():
-        auth.login(client)
-        inquiry_id = submit().inquiry_id
+def test_a_kind_referral_lists_her_colleagues_and_closes_the_inquiry_as_referred(app, client, inquiry_id):
     assert client.post("/admin/practice/referrals", data={
         "referral_colleagues": "Maya Chen, LMFT – Gottman couples work – 303-555-0142\n\n",
         "low_cost_options": "Denver Family Institute sliding scale"}).status_code == 302
@@ -251,11 +224,7 @@ def test_a_kind_referral_lists_her_colleagues_and_closes_the_inquiry_as_referred
     assert "Referred elsewhere (1)" in client.get("/admin/inquiries").get_data(as_text=True)
 
 
-def test_an_unknown_way_to_close_is_refused_and_sends_nothing(auth, app, client):
-    with app.app_context():
-        auth.login(client)
-        inquiry_id = submit().inquiry_id
-
+def test_an_unknown_way_to_close_is_refused_and_sends_nothing(app, client, inquiry_id):
     response = client.post(f"/admin/inquiries/{inquiry_id}/reply", data={"confirmed": "yes", "body": "Hi", "close_as": "client"})
 
     assert response.status_code == 400 and "Unknown way to close the inquiry." in response.get_data(as_text=True)

@@ -170,8 +170,7 @@ def test_every_admin_post_that_mails_someone_asks_first(auth, app, client):
         with app.app_context():
             inquiry = _world("contacted", spam=spam)
             _with_consultation(inquiry)
-            if client.get("/admin/").status_code != 200:  # a route before signed her out
-                auth.login(client)
+            auth.stay_signed_in(client)  # a route before may have signed her out
             ids = {"inquiry_id": inquiry.id, "entry_id": _entry(inquiry.id)}
             path = rule.build({name: ids.get(name, 1) for name in rule.arguments}, append_unknown=False)[1]
 
@@ -204,8 +203,7 @@ class _HiddenFields(HTMLParser):
 @given(action=hostile_text(60), body=hostile_text(300))
 def test_hostile_moves_are_refused_and_a_confirmed_reply_goes_out_as_typed(auth, app, client, action, body):
     with app.app_context():
-        if client.get("/admin/").status_code != 200:
-            auth.login(client)
+        auth.stay_signed_in(client)
         inquiry_id = _world("contacted").id
 
     moved = client.post(f"/admin/inquiries/{inquiry_id}/status", data={"action": action})

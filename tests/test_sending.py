@@ -31,6 +31,14 @@ from tests.helpers import add_issue, add_readers, copies_by_reader, delivery_sta
 from tests.support import free_port, wait_for
 
 
+def _dispatched_to(readers: int) -> Issue:
+    """An issue dispatched to this many new active readers (reader0@example.org, ...)."""
+    add_readers(readers)
+    issue = add_issue()
+    dispatcher.dispatch(issue.id)
+    return issue
+
+
 def test_each_active_reader_gets_the_issue_once_with_their_own_links(app_ctx, smtp):
     readers = add_readers(7)
     add_readers(2, status="pending", prefix="unconfirmed")
@@ -236,9 +244,7 @@ def test_too_many_failures_in_a_row_pause_the_issue_with_a_reason_and_resume_con
 
 
 def test_paused_issue_sends_nothing_until_resumed_and_cancel_skips_the_rest(app_ctx, smtp):
-    add_readers(4)
-    issue = add_issue()
-    dispatcher.dispatch(issue.id)
+    issue = _dispatched_to(4)
 
     assert control.pause(issue.id)
     send_all(issue.id)
@@ -255,9 +261,7 @@ def test_paused_issue_sends_nothing_until_resumed_and_cancel_skips_the_rest(app_
 def test_pause_resume_and_cancel_change_nothing_until_their_caller_commits(app_ctx, smtp):
     """The admin's view or command commits a change together with its audit entry: a change it
     did not commit (an error before its commit) leaves the issue as it was."""
-    add_readers(2)
-    issue = add_issue()
-    dispatcher.dispatch(issue.id)
+    issue = _dispatched_to(2)
     db.session.commit()
     def status() -> str:
         return db.session.scalar(select(Issue.status).where(Issue.id == issue.id))
@@ -274,9 +278,7 @@ def test_pause_resume_and_cancel_change_nothing_until_their_caller_commits(app_c
 
 
 def test_progress_counts_the_ledger(app_ctx, smtp):
-    add_readers(5)
-    issue = add_issue()
-    dispatcher.dispatch(issue.id)
+    issue = _dispatched_to(5)
     smtp.reject("reader0@example.org", 550)
     engine.send_batch(issue.id)
 
@@ -301,9 +303,7 @@ def test_sweeper_gives_a_dead_workers_deliveries_to_the_next_batch(app_ctx, smtp
 
 
 def test_a_batch_heartbeat_renews_its_lease_and_lets_go_of_rows_another_batch_took(app_ctx):
-    add_readers(3)
-    issue = add_issue()
-    dispatcher.dispatch(issue.id)
+    issue = _dispatched_to(3)
     recipients = ledger.claim(issue.id)
     heartbeat = ledger.Heartbeat(db.engine, recipients)
 
@@ -324,9 +324,7 @@ def test_a_batch_heartbeat_renews_its_lease_and_lets_go_of_rows_another_batch_to
 def test_embedded_mode_sends_to_the_outbox_folder_without_redis(app_factory, tmp_path):
     app = app_factory(REDIS_URL="", SMTP_HOST="", OUTBOX_DIR=str(tmp_path))
     with app.app_context():
-        add_readers(3)
-        issue = add_issue()
-        dispatcher.dispatch(issue.id)
+        issue = _dispatched_to(3)
         send_all(issue.id)
 
         assert len(list(tmp_path.glob("*.eml"))) == 3
@@ -341,9 +339,7 @@ def test_issue_is_dkim_signed_when_a_key_is_configured(app_factory, smtp):
                                            serialization.PublicFormat.SubjectPublicKeyInfo)
     app = app_factory(DKIM_DOMAIN="newsletter.test", DKIM_SELECTOR="mail", DKIM_PRIVATE_KEY=private)
     with app.app_context():
-        add_readers(1)
-        issue = add_issue()
-        dispatcher.dispatch(issue.id)
+        issue = _dispatched_to(1)
         send_all(issue.id)
 
     [received] = smtp.messages
@@ -353,9 +349,7 @@ def test_issue_is_dkim_signed_when_a_key_is_configured(app_factory, smtp):
 
 def test_admin_follows_progress_and_pauses_resumes_and_cancels(auth, app_ctx, client, smtp, worker):
     auth.login(client)
-    add_readers(3)
-    issue = add_issue()
-    dispatcher.dispatch(issue.id)
+    issue = _dispatched_to(3)
 
     progress = client.get(f"/admin/issues/{issue.id}/sending/progress").json
     assert {k: progress[k] for k in ("status", "recipients", "sent", "pending")} == {
@@ -377,9 +371,7 @@ def test_admin_follows_progress_and_pauses_resumes_and_cancels(auth, app_ctx, cl
 
 
 def test_cli_reports_status_and_pauses_resumes_and_cancels(app_ctx, runner, smtp):
-    add_readers(2)
-    issue = add_issue()
-    dispatcher.dispatch(issue.id)
+    issue = _dispatched_to(2)
 
     status = runner.invoke(args=["issue", "status", str(issue.id)])
     assert "recipients: 2\nsent: 0\nfailed: 0\nskipped: 0\npending: 2" in status.output
@@ -432,9 +424,7 @@ def test_hourly_cap_gives_the_rest_of_the_batch_back_for_later(app_factory, smtp
     app = app_factory(SEND_RATE_PER_HOUR=2, REDIS_URL="")
     engine._shared_limiter.cache_clear()  # a fresh hour's count for this process
     with app.app_context():
-        add_readers(5)
-        issue = add_issue()
-        dispatcher.dispatch(issue.id)
+        issue = _dispatched_to(5)
 
         result = engine.send_batch(issue.id)
 
@@ -449,9 +439,7 @@ def test_warm_up_plan_caps_the_day_and_the_issue_waits_for_tomorrow_saying_so(au
     assert [warmup.cap_on(day, 50, 4) for day in (1, 2, 3, 4, 5)] == [50, 100, 200, 400, None]
     app = app_factory(REDIS_URL="", SEND_WARMUP_START=3, SEND_WARMUP_DAYS=5)
     with app.app_context():
-        add_readers(5)
-        issue = add_issue()
-        dispatcher.dispatch(issue.id)
+        issue = _dispatched_to(5)
 
         result = engine.send_batch(issue.id)
 
@@ -470,9 +458,7 @@ def test_warm_up_plan_caps_the_day_and_the_issue_waits_for_tomorrow_saying_so(au
 def test_a_batch_claims_at_most_the_batch_size(app_factory, smtp):
     app = app_factory(SEND_BATCH_SIZE=2)
     with app.app_context():
-        add_readers(5)
-        issue = add_issue()
-        dispatcher.dispatch(issue.id)
+        issue = _dispatched_to(5)
 
         assert ledger.batches_needed(issue.id) == 3
         assert [engine.send_batch(issue.id).sent for _ in range(4)] == [2, 2, 1, 0]
@@ -511,9 +497,7 @@ def test_one_readers_full_mailbox_defers_only_that_reader(app_ctx, smtp):
 def test_a_refused_sender_pauses_the_issue_and_bounces_nobody(app_factory, smtp):
     app = app_factory(SEND_MAX_CONSECUTIVE_FAILURES=3, MAIL_FROM="Practice <blocked@newsletter.test>")
     with app.app_context():
-        add_readers(4)
-        issue = add_issue()
-        dispatcher.dispatch(issue.id)
+        issue = _dispatched_to(4)
         smtp.reject_sender("blocked@newsletter.test", 550)
 
         result = engine.send_batch(issue.id)

@@ -147,9 +147,7 @@ def test_she_invites_waitlisted_people_in_the_order_they_joined_once_accepting(a
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(weeks=st.one_of(st.text(max_size=6), st.integers(-5, 100).map(str)), accepting=st.sampled_from(["", "y", "x"]))
 def test_any_new_clients_setting_is_saved_or_refused_never_an_error(auth, app, client, weeks, accepting):
-    with app.app_context():
-        if client.get("/admin/").status_code != 200:
-            auth.login(client)
+    auth.stay_signed_in(client)
 
     response = client.post("/admin/practice/clients", data={"waitlist_check_weeks": weeks, "accepting_clients": accepting})
 

@@ -88,14 +88,22 @@ def _inquiry_or_404(inquiry_id: int) -> Inquiry:
     return db.get_or_404(Inquiry, inquiry_id)
 
 
-def _back_to(inquiry_id: int):
-    return redirect(url_for("admin.inquiry_detail", inquiry_id=inquiry_id))
+def _done(message: str, back_to: str, mail_ids: list[int] | None = None):
+    """Commit the change, hand its mail to a worker once the response is out, say what was done, go back."""
+    db.session.commit()
+    send_after_response(mail_ids or [])
+    flash(message)
+    return redirect(back_to)
+
+
+def _inquiry_url(inquiry_id: int) -> str:
+    return url_for("admin.inquiry_detail", inquiry_id=inquiry_id)
 
 
 def _refused(inquiry: Inquiry, action: str):
     """The state table has no such move: say so on the inquiry page, change nothing."""
     flash(states.refusal(inquiry, action))
-    return _back_to(inquiry.id)
+    return redirect(_inquiry_url(inquiry.id))
 
 
 @bp.post("/inquiries/<int:inquiry_id>/status")
@@ -108,9 +116,7 @@ def inquiry_status(inquiry_id: int):
     if not states.allows(inquiry, form.action.data):
         return _refused(inquiry, form.action.data)
     states.transition(inquiry, form.action.data, current_user.id)
-    db.session.commit()
-    flash(f"Status set to “{states.STATUS_LABELS[inquiry.status]}”.")
-    return _back_to(inquiry_id)
+    return _done(f"Status set to “{states.STATUS_LABELS[inquiry.status]}”.", _inquiry_url(inquiry_id))
 
 
 @bp.post("/inquiries/<int:inquiry_id>/notes")
@@ -120,9 +126,7 @@ def inquiry_note(inquiry_id: int):
     if not form.validate():
         return _detail_page(inquiry_id, note_form=form, code=400)
     pipeline.add_note(inquiry, form.body.data, current_user.id)
-    db.session.commit()
-    flash("Note saved.")
-    return _back_to(inquiry_id)
+    return _done("Note saved.", _inquiry_url(inquiry_id))
 
 
 @bp.post("/inquiries/<int:inquiry_id>/reply")
@@ -147,10 +151,8 @@ def inquiry_reply(inquiry_id: int):
         booking_link=booking.booking_url(inquiry) if form.booking_link.data else "")
     if form.close_as.data == "referred":
         states.transition(inquiry, "refer", current_user.id)
-    db.session.commit()
-    send_after_response(mail_ids)
-    flash("Your reply is on its way." + (" The inquiry is closed as referred elsewhere." if form.close_as.data else ""))
-    return _back_to(inquiry_id)
+    closed = " The inquiry is closed as referred elsewhere." if form.close_as.data else ""
+    return _done("Your reply is on its way." + closed, _inquiry_url(inquiry_id), mail_ids)
 
 
 @bp.post("/inquiries/<int:inquiry_id>/call")
@@ -163,9 +165,7 @@ def inquiry_call(inquiry_id: int):
     if not states.allows(inquiry, "call"):
         return _refused(inquiry, "call")
     pipeline.record_call(inquiry, form.note.data or "", current_user.id)
-    db.session.commit()
-    flash("Call recorded.")
-    return _back_to(inquiry_id)
+    return _done("Call recorded.", _inquiry_url(inquiry_id))
 
 
 @bp.post("/inquiries/<int:inquiry_id>/spam")
@@ -177,18 +177,15 @@ def inquiry_spam(inquiry_id: int):
         return _refused(inquiry, action)
     if action == "spam":
         states.transition(inquiry, "spam", current_user.id)
-        db.session.commit()
-        flash("Moved to the spam folder. It is kept there until the retention period ends.")
-        return _back_to(inquiry_id)
+        return _done("Moved to the spam folder. It is kept there until the retention period ends.",
+                     _inquiry_url(inquiry_id))
     if inquiry.forwarded_at is None and inquiry.purged_at is None and (page := ask_first(
             f"Move it to the inbox and send {inquiry.email} the acknowledgement it never got?",
-            url_for("admin.inquiry_detail", inquiry_id=inquiry_id), button="Yes, move it and send")) is not None:
+            _inquiry_url(inquiry_id), button="Yes, move it and send")) is not None:
         return page
     mail_ids = pipeline.not_spam(inquiry, current_user.id)
-    db.session.commit()
-    send_after_response(mail_ids)
-    flash("Moved to the inbox." + (" Its forward and acknowledgement are on their way." if mail_ids else ""))
-    return _back_to(inquiry_id)
+    sent = " Its forward and acknowledgement are on their way." if mail_ids else ""
+    return _done("Moved to the inbox." + sent, _inquiry_url(inquiry_id), mail_ids)
 
 
 @bp.get("/waitlist", endpoint="waitlist")
@@ -215,10 +212,8 @@ def waitlist_invite(entry_id: int):
                           url_for("admin.waitlist"))) is not None:
         return page
     mail_ids = waitlist.invite(entry, current_user.id)
-    db.session.commit()
-    send_after_response(mail_ids)
-    flash("Invitation sent. They are off the waitlist; their answer comes to the practice inbox.")
-    return redirect(url_for("admin.waitlist"))
+    return _done("Invitation sent. They are off the waitlist; their answer comes to the practice inbox.",
+                 url_for("admin.waitlist"), mail_ids)
 
 
 @bp.get("/inquiries/sources", endpoint="inquiry_sources")
@@ -238,10 +233,8 @@ def consultation_cancel(inquiry_id: int):
         return _refused(inquiry, "cancel_consultation")
     when = practice.local_time(consultation.starts_at, "%A, %B %-d at %-I:%M %p")
     if (page := ask_first(f"Cancel the consultation on {when} and tell {inquiry.email}?",
-                          url_for("admin.inquiry_detail", inquiry_id=inquiry_id), button="Yes, cancel it")) is not None:
+                          _inquiry_url(inquiry_id), button="Yes, cancel it")) is not None:
         return page
     mail_ids = booking.cancel(consultation, current_user.id)
-    db.session.commit()
-    send_after_response(mail_ids)
-    flash("Consultation cancelled. They have been told, and the time is free again.")
-    return _back_to(inquiry_id)
+    return _done("Consultation cancelled. They have been told, and the time is free again.",
+                 _inquiry_url(inquiry_id), mail_ids)

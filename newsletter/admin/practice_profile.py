@@ -30,9 +30,8 @@ def practice_profile_save():
             setattr(stored, name, value if name == "signature" else " ".join(value.split()))
         db.session.flush()
         count = issues.rerender_unsent()
-        db.session.commit()
-        flash(f"Saved. {count} unsent issue{'s' if count != 1 else ''} now show the new details." if count else "Saved.")
-        return redirect(url_for("admin.practice_profile"))
+        return _saved(f"Saved. {count} unsent issue{'s' if count != 1 else ''} now show the new details." if count
+                      else "Saved.")
     return _page(form=form), 400
 
 
@@ -57,9 +56,7 @@ def practice_days():
     stored.working_days = business_days.format_working_days(set(form.working_days.data))
     stored.holidays = _lines(form.holidays.data)
     stored.consultation_hours = _lines(form.consultation_hours.data)
-    db.session.commit()
-    flash("Saved. New inquiries are promised a reply by a day counted on these days.")
-    return redirect(url_for("admin.practice_profile"))
+    return _saved("Saved. New inquiries are promised a reply by a day counted on these days.")
 
 
 @bp.post("/practice/clients")
@@ -70,10 +67,8 @@ def practice_clients():
         return _page(clients_form=form), 400
     stored = practice.ensure_profile()
     stored.accepting_clients, stored.waitlist_check_weeks = form.accepting_clients.data, form.waitlist_check_weeks.data
-    db.session.commit()
-    flash("Saved. The contact page now invites new clients." if stored.accepting_clients
-          else "Saved. The contact page now offers the waitlist.")
-    return redirect(url_for("admin.practice_profile"))
+    return _saved("Saved. The contact page now invites new clients." if stored.accepting_clients
+                  else "Saved. The contact page now offers the waitlist.")
 
 
 @bp.post("/practice/referrals")
@@ -85,8 +80,13 @@ def practice_referrals():
     stored = practice.ensure_profile()
     stored.referral_colleagues = _lines(form.referral_colleagues.data)
     stored.low_cost_options = _lines(form.low_cost_options.data)
+    return _saved("Saved. The referral reply on each inquiry's page now lists these.")
+
+
+def _saved(message: str):
+    """Commit what the form changed and go back to the practice page, saying what it changes."""
     db.session.commit()
-    flash("Saved. The referral reply on each inquiry's page now lists these.")
+    flash(message)
     return redirect(url_for("admin.practice_profile"))
 
 

@@ -44,15 +44,11 @@ def queue_nudges(now: datetime | None = None) -> list[int]:
         return []
     for inquiry in due:
         inquiry.nudged_at = now
-    row = outbox.queue_template(
+    return _remind_practice(
         NUDGE_KIND,
-        to=practice_inbox(),
         due=[(inquiry, admin_url(inquiry), business_days.long_date(inquiry.reply_by), time_left(inquiry, now))
              for inquiry in due],
-        names=settings().inquiry_forward_mode == "full",
-        list_url=f"{settings().base_url}/admin/inquiries",
     )
-    return [row.id]
 
 
 def queue_digest(now: datetime | None = None) -> list[int]:
@@ -79,13 +75,21 @@ def queue_digest(now: datetime | None = None) -> list[int]:
         return []
     for inquiry in waiting:
         inquiry.digest_sent_at = now
-    row = outbox.queue_template(
+    return _remind_practice(
         DIGEST_KIND,
-        to=practice_inbox(),
         waiting=[(inquiry, admin_url(inquiry), describe_wait(now - inquiry.created_at)) for inquiry in waiting],
         hours=settings().inquiry_digest_after_hours,
+    )
+
+
+def _remind_practice(kind: str, **context) -> list[int]:
+    """Queue one reminder mail of this kind to the practice inbox, linking the inquiry list; its id."""
+    row = outbox.queue_template(
+        kind,
+        to=practice_inbox(),
         names=settings().inquiry_forward_mode == "full",
         list_url=f"{settings().base_url}/admin/inquiries",
+        **context,
     )
     return [row.id]
 

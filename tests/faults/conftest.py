@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import BeatProcess, SMTPServer, free_port, process_starter
+from tests.support import BeatProcess, SMTPServer, free_port, process_fixture
 
 
 @pytest.fixture
@@ -25,11 +25,8 @@ def production_database(settings):
     return settings
 
 
-@pytest.fixture
-def start_beat(settings, _schema, tmp_path):
-    """Start `celery beat` processes (all stopped after the test); `env` overrides settings."""
-    with process_starter(BeatProcess, settings, tmp_path, "beat") as start:
-        yield start
+start_beat = process_fixture(BeatProcess, "beat",
+                             "Start `celery beat` processes (all stopped after the test); `env` overrides settings.")
 
 
 @pytest.fixture
