@@ -18,7 +18,7 @@ from newsletter.deliverability import bounces
 from newsletter.mail import addresses, outbox, suppression
 from newsletter.models import Issue, NewsletterList, utcnow
 from newsletter.publishing import issues, series
-from newsletter.readers import lists, preferences, subscriptions
+from newsletter.readers import csv_files, lists, preferences, subscriptions
 from newsletter.sending import control, dispatcher
 from newsletter.tasks import enqueue_batches, enqueue_mail
 
@@ -61,13 +61,13 @@ def create_admin(email: str, reset_2fa: bool) -> None:
 
 @subscribers_cli.command("import")
 @click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
-@click.option("--consent", type=click.Choice([subscriptions.IMPORT_ASK, subscriptions.IMPORT_ELSEWHERE]), default=subscriptions.IMPORT_ASK,
+@click.option("--consent", type=click.Choice([csv_files.IMPORT_ASK, csv_files.IMPORT_ELSEWHERE]), default=csv_files.IMPORT_ASK,
               show_default=True,
               help="ask: email each new reader to confirm; elsewhere: they already consented elsewhere (recorded).")
 def import_subscribers(csv_file, consent: str) -> None:
     """Add readers from a CSV file with the header email,name."""
-    with _as_command_error(subscriptions.InvalidImport):
-        result = subscriptions.import_csv(csv_file, consent, subscriptions.Origin(source="import", user_agent="flask cli"))
+    with _as_command_error(csv_files.InvalidImport):
+        result = csv_files.import_csv(csv_file, consent, subscriptions.Origin(source="import", user_agent="flask cli"))
     audit.record("readers_import", f"{result.added} added from {csv_file.name}", None, CLI)
     db.session.commit()
     enqueue_mail(result.mail_ids)
@@ -82,7 +82,7 @@ def export_subscribers() -> None:
     """Print every reader as CSV."""
     audit.record("subscribers_export", "", None, CLI)
     db.session.commit()
-    for chunk in subscriptions.export_csv():
+    for chunk in csv_files.export_csv():
         click.echo(chunk, nl=False)
 
 

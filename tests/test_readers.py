@@ -13,7 +13,7 @@ from newsletter.core.extensions import db
 from newsletter.mail import outbox
 from newsletter.mail.suppression import email_hash, is_suppressed
 from newsletter.models import ConsentEvent, OutgoingMail, Subscriber, Suppression, utcnow
-from newsletter.readers import subscriptions
+from newsletter.readers import csv_files, subscriptions
 from tests.helpers import consent_events, make_active, queued, reader, signup
 
 
@@ -106,7 +106,7 @@ def test_import_asking_each_reader_to_confirm(app, admin_client):
     assert [m["To"] for m in queued("confirm", app=app)] == ["gone@example.org", "New One <New.One@example.org>"]
     [event] = consent_events(app, "New.One@example.org")
     assert (event.action, event.source) == ("import", "import")
-    assert event.wording == subscriptions.IMPORT_WORDING["ask"]
+    assert event.wording == csv_files.IMPORT_WORDING["ask"]
 
 
 def test_import_of_readers_who_consented_elsewhere_makes_them_active_and_says_so(app, admin_client):
@@ -114,7 +114,7 @@ def test_import_of_readers_who_consented_elsewhere_makes_them_active_and_says_so
 
     assert reader(app, "already@example.org").status == "active"
     assert queued(app=app) == []
-    assert consent_events(app, "already@example.org")[0].wording == subscriptions.IMPORT_WORDING["elsewhere"]
+    assert consent_events(app, "already@example.org")[0].wording == csv_files.IMPORT_WORDING["elsewhere"]
 
 
 @pytest.mark.parametrize("body, consent, message", [

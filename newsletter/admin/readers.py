@@ -14,7 +14,7 @@ from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.models import Subscriber
 from newsletter.models.readers import SUBSCRIBER_STATUSES
-from newsletter.readers import subscriptions
+from newsletter.readers import csv_files, subscriptions
 from newsletter.web import embed_origins, origin, send_after_response
 
 PER_PAGE = 50
@@ -92,8 +92,8 @@ def readers_import_upload():
         return render_template("admin/readers_import.html", form=form), 400
     text = io.TextIOWrapper(form.csv_file.data.stream, encoding="utf-8-sig", newline="")
     try:
-        result = subscriptions.import_csv(text, form.consent.data, origin("import"), max_rows=IMPORT_MAX_ROWS)
-    except subscriptions.InvalidImport as exc:
+        result = csv_files.import_csv(text, form.consent.data, origin("import"), max_rows=IMPORT_MAX_ROWS)
+    except csv_files.InvalidImport as exc:
         form.csv_file.errors.append(str(exc))
     except (UnicodeDecodeError, csv.Error):
         form.csv_file.errors.append("That file isn't a readable CSV file. Please save it as CSV (UTF-8) and try again.")
@@ -111,7 +111,7 @@ def readers_import_upload():
 def readers_export():
     audit_action("subscribers_export")
     db.session.commit()
-    return Response(stream_with_context(subscriptions.export_csv()), mimetype="text/csv",
+    return Response(stream_with_context(csv_files.export_csv()), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="readers.csv"'})
 
 

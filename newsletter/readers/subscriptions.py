@@ -7,12 +7,9 @@ Links in mail are built from BASE_URL, never from a request, so the CLI and work
 """
 from __future__ import annotations
 
-import csv
-import io
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import IO, Iterator
 
 from sqlalchemy import delete, func, or_, select, update
 
@@ -41,12 +38,6 @@ UNSUBSCRIBE_WORDING = "Unsubscribe me (button on the unsubscribe page)"
 ONE_CLICK_WORDING = "List-Unsubscribe=One-Click (the mail program's unsubscribe button)"
 
 # How the therapist vouches for imported readers; the wording goes on each reader's record.
-IMPORT_ASK = "ask"
-IMPORT_ELSEWHERE = "elsewhere"
-IMPORT_WORDING = {
-    IMPORT_ASK: "Imported by the practice; each reader is asked to confirm by email before receiving anything.",
-    IMPORT_ELSEWHERE: "Imported by the practice, who declared that these readers already consented elsewhere.",
-}
 
 RESEND_AFTER = timedelta(hours=1)
 RESENDS_PER_DAY = 3
@@ -59,8 +50,6 @@ class AlreadyConfirmed(Exception):
     """A confirm link used again: the reader is already active, nothing changes."""
 
 
-class InvalidImport(ValueError):
-    """The CSV file cannot be imported at all (wrong header, not text)."""
 
 
 @dataclass(frozen=True)
@@ -72,15 +61,6 @@ class Origin:
     user_agent: str = ""
 
 
-@dataclass
-class ImportResult:
-    """What an import did, line by line where something was skipped."""
-
-    added: int = 0
-    existing: int = 0
-    suppressed: int = 0
-    invalid: list[tuple[int, str]] = field(default_factory=list)
-    mail_ids: list[int] = field(default_factory=list)
 
 
 def clean_name(raw: str | None) -> str:
@@ -99,8 +79,9 @@ def find(email: str) -> Subscriber | None:
     return db.session.scalar(select(Subscriber).where(func.lower(Subscriber.email) == email.lower()))
 
 
-def _record(subscriber: Subscriber | None, action: str, origin: Origin, wording: str = "",
-            at: datetime | None = None) -> None:
+def record(subscriber: Subscriber | None, action: str, origin: Origin, wording: str = "",
+           at: datetime | None = None) -> None:
+    """A consent record: what the reader (or the practice, for an import) did, from where, in which words."""
     db.session.add(
         ConsentEvent(
             subscriber=subscriber,
@@ -112,11 +93,6 @@ def _record(subscriber: Subscriber | None, action: str, origin: Origin, wording:
             created_at=at or utcnow(),
         )
     )
-
-
-def record(subscriber: Subscriber, action: str, origin: Origin, wording: str) -> None:
-    """A consent record of a change the reader made elsewhere (readers/preferences.py)."""
-    _record(subscriber, action, origin, wording)
 
 
 def _link(path: str) -> str:
@@ -143,7 +119,7 @@ def _may_send_confirmation(subscriber: Subscriber, now: datetime) -> bool:
     return subscriber.confirmations_sent_today < RESENDS_PER_DAY
 
 
-def _queue_confirmation(subscriber: Subscriber, now: datetime) -> int:
+def queue_confirmation(subscriber: Subscriber, now: datetime) -> int:
     # Earlier links stay valid until one of them is used: the nonce changes only once used.
     subscriber.confirm_nonce = subscriber.confirm_nonce or secrets.token_hex(16)
     subscriber.confirmation_sent_at = now
@@ -171,7 +147,7 @@ def _queue_with_unsubscribe(prefix: str, subscriber: Subscriber) -> int:
     return row.id
 
 
-def _new_reader(address: str, name: str, status: str, source: str, now: datetime) -> Subscriber:
+def new_reader(address: str, name: str, status: str, source: str, now: datetime) -> Subscriber:
     subscriber = Subscriber(email=address, name=name, status=status, source=source[:20],
                             token_key=secrets.token_hex(16), created_at=now,
                             pending_since=now if status == PENDING else None,
@@ -239,7 +215,7 @@ def subscribe(email: str, name: str, origin: Origin, wording: str, at: datetime 
     now = utcnow()
     subscriber = find(address)
     if subscriber is None:
-        subscriber = _new_reader(address, name, PENDING, origin.source, now)
+        subscriber = new_reader(address, name, PENDING, origin.source, now)
     elif subscriber.status == ACTIVE:
         last_note = subscriber.already_subscribed_note_at
         if last_note is not None and now - last_note < NOTE_AFTER:
@@ -253,9 +229,9 @@ def subscribe(email: str, name: str, origin: Origin, wording: str, at: datetime 
         return []
     if not _may_send_confirmation(subscriber, now):
         return []
-    _record(subscriber, "subscribe", origin, wording, at=at)
+    record(subscriber, "subscribe", origin, wording, at=at)
     lists.join(subscriber, lists.known_or_default(list_slugs), at=now)
-    return [_queue_confirmation(subscriber, now)]
+    return [queue_confirmation(subscriber, now)]
 
 
 def reader_for_confirm(token: str) -> Subscriber:
@@ -289,7 +265,7 @@ def confirm(token: str, origin: Origin, welcome_mail: bool = True) -> tuple[Subs
     if confirmed != 1:
         raise AlreadyConfirmed()
     db.session.refresh(subscriber)
-    _record(subscriber, "confirm", origin, CONFIRM_WORDING)
+    record(subscriber, "confirm", origin, CONFIRM_WORDING)
     return subscriber, [queue_welcome(subscriber)] if welcome_mail else []
 
 
@@ -319,7 +295,7 @@ def unsubscribe_reader(subscriber: Subscriber, origin: Origin, wording: str) -> 
         subscriber.unsubscribed_at = utcnow()
         subscriber.confirm_nonce = None
         subscriber.pending_since = None
-        _record(subscriber, "unsubscribe", origin, wording)
+        record(subscriber, "unsubscribe", origin, wording)
     return subscriber
 
 
@@ -345,75 +321,12 @@ def purge_unconfirmed(now: datetime | None = None) -> int:
     return removed
 
 
-def import_csv(stream: IO[str], mode: str, origin: Origin, max_rows: int | None = None) -> ImportResult:
-    """Add the readers of a CSV file with the header `email,name`; existing readers are left as they are.
-
-    mode IMPORT_ASK: each new reader is pending and asked to confirm; IMPORT_ELSEWHERE: active at once,
-    on the practice's word, which the consent record keeps. A file with more than `max_rows` readers is
-    refused whole. The caller commits.
-    """
-    if mode not in IMPORT_WORDING:
-        raise InvalidImport("Please choose how these readers agreed to receive the newsletter.")
-    reader = csv.reader(stream)
-    header = [cell.strip().lower().lstrip("\ufeff") for cell in next(reader, [])]
-    if not header or header[0] != "email" or header[1:] not in ([], ["name"]):
-        raise InvalidImport("The first line must be the header email,name.")
-    rows = list(reader)
-    if max_rows is not None and len(rows) > max_rows:
-        raise InvalidImport(f"This file has {len(rows):,} lines; the page imports up to {max_rows:,} at once. "
-                            "Please split it, or use the command `flask subscribers import`.")
-    result, seen, now = ImportResult(), set(), utcnow()
-    for line, row in enumerate(rows, start=2):
-        if not row or not "".join(row).strip():
-            continue
-        try:
-            address = addresses.normalize(row[0])
-        except addresses.InvalidAddress as exc:
-            result.invalid.append((line, str(exc)))
-            continue
-        if address.lower() in seen or find(address) is not None:
-            result.existing += 1
-            continue
-        seen.add(address.lower())
-        if is_suppressed(address):
-            result.suppressed += 1
-            continue
-        status = PENDING if mode == IMPORT_ASK else ACTIVE
-        subscriber = _new_reader(address, clean_name(row[1] if len(row) > 1 else ""), status, "import", now)
-        _record(subscriber, "import", origin, IMPORT_WORDING[mode])
-        result.added += 1
-        if mode == IMPORT_ASK:
-            result.mail_ids.append(_queue_confirmation(subscriber, now))
-    return result
 
 
-EXPORT_COLUMNS = ("email", "name", "status", "source", "created_at", "confirmed_at", "unsubscribed_at")
 
 
-def _csv_cell(value: object) -> str:
-    text = "" if value is None else (value.isoformat(sep=" ", timespec="seconds")
-                                     if isinstance(value, datetime) else str(value))
-    # A spreadsheet would run a cell starting like a formula: keep it text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def export_csv() -> Iterator[str]:
-    """Every reader as CSV lines (header first), streamed in id order; times in UTC."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(EXPORT_COLUMNS)
-    rows = db.session.execute(
-        select(*(getattr(Subscriber, column) for column in EXPORT_COLUMNS))
-        .order_by(Subscriber.id)
-        .execution_options(yield_per=1000)
-    )
-    for number, row in enumerate(rows):
-        writer.writerow([_csv_cell(value) for value in row])
-        if number % 500 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
 
 
 def reader_data(subscriber: Subscriber) -> dict:
@@ -445,7 +358,7 @@ def erase(subscriber: Subscriber, origin: Origin) -> None:
     suppress(subscriber.email, "erased")
     db.session.execute(delete(OutgoingMail).where(OutgoingMail.addressed_to(subscriber.email)))
     db.session.delete(subscriber)
-    _record(None, "erase", origin, "Personal data erased at the reader's request; address kept only as a hash.")
+    record(None, "erase", origin, "Personal data erased at the reader's request; address kept only as a hash.")
 
 
 def search(query: str = "", status: str = "", after: int | None = None, before: int | None = None,
