@@ -40,6 +40,8 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
 from sqlalchemy.exc import OperationalError  # noqa: E402
 
+from common import stop_all  # noqa: E402
+
 SMTP_SINK = "/usr/sbin/smtp-sink"
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 SAMPLE_ARTICLE = Path(os.environ.get("BENCH_ARTICLE", ROOT / "seeds" / "sample-article.txt"))
@@ -456,12 +458,7 @@ def main() -> None:
               f"p99 {percentile(delays, 0.99):.1f} s, max {delays[-1]:.1f} s  (a {args.readers}-reader issue going "
               f"out and {args.bot_inquiries} inquiries from a bot in a minute)")
     finally:
-        for process in reversed(STARTED):
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_all(STARTED)
         drop_database()
         shutil.rmtree(workdir, ignore_errors=True)
 

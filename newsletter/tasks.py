@@ -182,9 +182,7 @@ def send_series_steps() -> list[int]:
 @shared_task
 def end_breaks() -> int:
     """Beat: readers whose break is over get mail again, and a note saying so."""
-    mail_ids = commit(preferences.end_breaks)
-    enqueue_mail(mail_ids)
-    return len(mail_ids)
+    return commit_and_send(preferences.end_breaks)
 
 
 @shared_task

@@ -153,13 +153,20 @@ def test_a_booking_link_dies_once_its_inquiry_is_closed(app, client):
     assert consultations(app) == 0
 
 
+def signed_long_ago(app, monkeypatch, max_age, make_url) -> str:
+    """The path of a link `make_url` signs a minute past `max_age` ago."""
+    long_ago = int(time.time() - max_age.total_seconds() - 60)
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: long_ago)
+    with app.app_context():
+        path = make_url().removeprefix(app.extensions["settings"].base_url)
+    monkeypatch.undo()
+    return path
+
+
 def test_an_expired_booking_link_is_refused_kindly(app, client, monkeypatch):
     inquiry_id, _ = offered(app)
-    three_weeks_ago = int(time.time() - booking.TOKEN_MAX_AGE.total_seconds() - 60)
-    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: three_weeks_ago)
-    with app.app_context():
-        path = booking.booking_url(db.session.get(Inquiry, inquiry_id)).removeprefix(app.extensions["settings"].base_url)
-    monkeypatch.undo()
+    path = signed_long_ago(app, monkeypatch, booking.TOKEN_MAX_AGE,
+                           lambda: booking.booking_url(db.session.get(Inquiry, inquiry_id)))
 
     response = client.get(path)
     assert response.status_code == 410 and "Booking links work for three weeks" in response.get_data(as_text=True)
@@ -204,11 +211,8 @@ def test_a_waitlist_link_dies_once_the_place_ends(app, client):
 
 def test_a_waitlist_link_expires(app, client, monkeypatch):
     entry_id, _ = waiting(app)
-    long_ago = int(time.time() - waitlist.TOKEN_MAX_AGE.total_seconds() - 60)
-    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: long_ago)
-    with app.app_context():
-        path = waitlist.answer_url(db.session.get(WaitlistEntry, entry_id)).removeprefix(app.extensions["settings"].base_url)
-    monkeypatch.undo()
+    path = signed_long_ago(app, monkeypatch, waitlist.TOKEN_MAX_AGE,
+                           lambda: waitlist.answer_url(db.session.get(WaitlistEntry, entry_id)))
 
     assert_refused(client.get(path), "expired")
     assert waitlist.TOKEN_MAX_AGE >= timedelta(days=waitlist.ANSWER_DAYS)
