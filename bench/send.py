@@ -37,10 +37,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import stop_all  # noqa: E402
 from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
 from sqlalchemy.exc import OperationalError  # noqa: E402
-
-from common import stop_all  # noqa: E402
 
 SMTP_SINK = "/usr/sbin/smtp-sink"
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -195,10 +194,10 @@ def bench_raw(app, issue_id: int, port: int, readers: int, processes: int) -> tu
 
 def bench_naive(app, issue_id: int, port: int, sample: int) -> float:
     from newsletter.core.extensions import db
+    from newsletter.mail import compose
     from newsletter.models import Issue
     from newsletter.publishing import issues
     from newsletter.readers import personalize, subscriptions
-    from newsletter.mail import compose
 
     columns = ("title", "subject", "preheader", "source", "source_format", "signature", "body_html", "body_text",
                "postscript_html", "postscript_text")

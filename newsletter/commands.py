@@ -15,7 +15,7 @@ from newsletter.core import crypto
 from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.deliverability import bounces
-from newsletter.mail import addresses, outbox, suppression
+from newsletter.mail import addresses, outgoing, suppression
 from newsletter.models import Issue, NewsletterList, utcnow
 from newsletter.publishing import issues, series
 from newsletter.readers import csv_files, lists, preferences, subscriptions
@@ -145,7 +145,7 @@ def test_issue(issue_id: int, to: str) -> None:
     to = _address_or_fail(to)
     mail_id = issues.send_test(issue, to)
     db.session.commit()
-    outcome = outbox.deliver(mail_id)
+    outcome = outgoing.deliver(mail_id)
     click.echo(f"Test copy of issue {issue.id} to {to}: {outcome}.")
 
 

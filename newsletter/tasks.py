@@ -13,7 +13,7 @@ from kombu.exceptions import OperationalError
 from newsletter import heartbeats
 from newsletter.core.extensions import commit, db
 from newsletter.inquiries import intake, jobs, waitlist
-from newsletter.mail import outbox
+from newsletter.mail import outgoing
 from newsletter.publishing import series
 from newsletter.readers import preferences, subscriptions
 from newsletter.sending import dispatcher, engine, ledger
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 @shared_task
 def send_outgoing_mail(mail_id: int) -> str:
-    return outbox.deliver(mail_id)
+    return outgoing.deliver(mail_id)
 
 
 @shared_task
@@ -34,7 +34,7 @@ def sweep_outgoing_mail() -> dict[str, int]:
         apply_signup(request_id)
     for inquiry_id in intake.waiting_for_mail(older_than=HAND_OFF_GRACE):
         queue_inquiry_mails(inquiry_id)
-    return outbox.deliver_due()
+    return outgoing.deliver_due()
 
 
 # The sweeper leaves what a form stored this long to its own hand-off before doing the work itself.
@@ -53,11 +53,11 @@ def queue_inquiry_mails(inquiry_id: int) -> int:
     and the forward sent at once: this task is on the practice queue already, and a second trip through
     it behind a bot's flood of inquiries would double the forward's wait."""
     mail_ids = commit(lambda: intake.queue_mails(inquiry_id))
-    order = outbox.hand_off_order(mail_ids)
+    order = outgoing.hand_off_order(mail_ids)
     for mail_id, queue in order:
-        if queue == outbox.PRACTICE:
-            outbox.deliver(mail_id)
-    hand_off_mail((mail_id, queue) for mail_id, queue in order if queue != outbox.PRACTICE)
+        if queue == outgoing.PRACTICE:
+            outgoing.deliver(mail_id)
+    hand_off_mail((mail_id, queue) for mail_id, queue in order if queue != outgoing.PRACTICE)
     return len(mail_ids)
 
 
@@ -89,11 +89,11 @@ def enqueue(task, *args, queue: str | None = None) -> bool:
 
 def enqueue_mail(mail_ids: Iterable[int]) -> None:
     """Hand committed mail to the workers: the practice's own on the "practice" queue, first."""
-    hand_off_mail(outbox.hand_off_order(list(mail_ids)))
+    hand_off_mail(outgoing.hand_off_order(list(mail_ids)))
 
 
 def hand_off_mail(order: Iterable[tuple[int, str]]) -> None:
-    """Hand (mail id, queue) pairs from outbox.hand_off_order to the broker; needs no app context."""
+    """Hand (mail id, queue) pairs from outgoing.hand_off_order to the broker; needs no app context."""
     for mail_id, queue in order:
         if not enqueue(send_outgoing_mail, mail_id, queue=queue):
             break  # the broker is down: the sweeper sends this one and the rest

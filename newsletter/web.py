@@ -23,7 +23,7 @@ from newsletter.accounts import users
 from newsletter.core import logredact, tokens
 from newsletter.core.config import settings
 from newsletter.core.extensions import db
-from newsletter.mail import outbox
+from newsletter.mail import outgoing
 from newsletter.readers.subscriptions import Origin
 from newsletter.tasks import enqueue, hand_off_mail
 
@@ -73,7 +73,7 @@ def send_after_response(mail_ids: list[int]) -> None:
     the sweeper sends the mail anyway.
     """
     if mail_ids:
-        order = outbox.hand_off_order(mail_ids)  # the database is read here: the response's close has no app
+        order = outgoing.hand_off_order(mail_ids)  # the database is read here: the response's close has no app
         _after_response(lambda: hand_off_mail(order))
 
 

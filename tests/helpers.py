@@ -32,7 +32,7 @@ from newsletter.accounts import practice
 from newsletter.admin.confirm import CONFIRM_FIELD
 from newsletter.core.extensions import db
 from newsletter.inquiries import intake
-from newsletter.mail import compose, outbox
+from newsletter.mail import compose, outgoing
 from newsletter.models import (
     AuditEntry,
     BounceEvent,
@@ -91,7 +91,7 @@ def queued(kind: str | None = None, *, app=None) -> list[EmailMessage]:
     apply_stored_forms(current_app._get_current_object())
     db.session.remove()
     rows = db.session.scalars(select(OutgoingMail).order_by(OutgoingMail.id)).all()
-    return [BytesParser(policy=policy.default).parsebytes(outbox.message_bytes(row))
+    return [BytesParser(policy=policy.default).parsebytes(outgoing.message_bytes(row))
             for row in rows if kind is None or row.kind == kind]
 
 

@@ -151,14 +151,14 @@ def test_a_forged_verp_token_names_nobody(app_factory):
 
 
 def test_transactional_mail_leaves_with_its_own_return_path_on_the_bounce_domain(app_factory, smtp):
-    from newsletter.mail import outbox
+    from newsletter.mail import outgoing
 
     app = app_factory(BOUNCE_VERP=True, BOUNCE_DOMAIN="bounces.newsletter.test")
     with app.app_context():
         add_reader()
-        row = outbox.queue(kind="welcome", to=READER, subject="Welcome", text="Glad you are here.")
+        row = outgoing.queue(kind="welcome", to=READER, subject="Welcome", text="Glad you are here.")
         db.session.commit()
-        assert outbox.deliver(row.id) == "sent"
+        assert outgoing.deliver(row.id) == "sent"
         [received] = smtp.messages
         assert received.mail_from.startswith(f"newsletter+b-m{row.id}-")
         assert received.mail_from.endswith("@bounces.newsletter.test")

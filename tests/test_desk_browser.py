@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from newsletter.core.extensions import db
 from newsletter.inquiries import intake
-from newsletter.mail import outbox
+from newsletter.mail import outgoing
 from newsletter.models import Delivery, Inquiry, OutgoingMail, utcnow
 from newsletter.publishing import issues
 from newsletter.readers.subscriptions import Origin
@@ -43,7 +43,7 @@ def test_send_test_right_after_typing_carries_the_edit_and_its_web_link_works(ap
     page.wait_for_selector("text=A test copy is on its way")
     with app.app_context():
         wait_for(lambda: db.session.scalar(select(func.count()).select_from(OutgoingMail)), timeout=20)
-        outbox.deliver_due()  # what a worker does, if none runs in this session
+        outgoing.deliver_due()  # what a worker does, if none runs in this session
     [received] = smtp.wait_for_messages(1)
     assert "be gentle with each other tonight" in received.text
     assert "A first paragraph about turning" not in received.text

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from newsletter import heartbeats
 from newsletter.accounts import users
 from newsletter.core.extensions import db
-from newsletter.mail import outbox
+from newsletter.mail import outgoing
 from newsletter.models import Heartbeat, OutgoingMail, utcnow
 from tests.support import change_settings, free_port, wait_for
 
@@ -70,7 +70,7 @@ def _forget(app, name):
 
 def _queue_old_mail(app):
     with app.app_context():
-        outbox.queue(kind="test", to="reader@example.org", subject="Hello", text="Hello there.")
+        outgoing.queue(kind="test", to="reader@example.org", subject="Hello", text="Hello there.")
         db.session.commit()
         db.session.execute(db.update(OutgoingMail).values(next_attempt_at=utcnow() - timedelta(hours=1)))
         db.session.commit()

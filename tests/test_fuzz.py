@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from newsletter.core.extensions import db
-from newsletter.mail import compose, outbox
+from newsletter.mail import compose, outgoing
 from newsletter.models import OutgoingMail, Subscriber
 from newsletter.models.outbox import MAIL_PENDING, MAIL_SENT
 from newsletter.publishing import issue_mail
@@ -85,7 +85,7 @@ class MailChecker:
             rows = db.session.scalars(select(OutgoingMail).where(OutgoingMail.id > self.last_id)
                                       .order_by(OutgoingMail.id)).all()
             for row in rows:
-                assert_well_formed(outbox.message_bytes(row), row.kind, row.recipient)
+                assert_well_formed(outgoing.message_bytes(row), row.kind, row.recipient)
                 self.last_id, self.checked = row.id, self.checked + 1
                 if self.checked % 500 == 0:
                     print(f"fuzz: {self.checked} mails checked, all well formed", flush=True)
@@ -95,7 +95,7 @@ class MailChecker:
         """Send what was stored through the real outbox path (here, or a worker that took the hand-off)
         and SMTP server; check everything that arrived."""
         with self.app.app_context():
-            while outbox.deliver_due():  # sweeps of at most 200, until none is due (a long run stores thousands)
+            while outgoing.deliver_due():  # sweeps of at most 200, until none is due (a long run stores thousands)
                 pass
             wait_for(self._all_tried, timeout=120, message="stored mail was not sent")
             sent = db.session.scalar(select(func.count()).select_from(OutgoingMail)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, text
 
 from newsletter.core.extensions import db
 from newsletter.inquiries import jobs, pipeline, reports, states
-from newsletter.mail import outbox
+from newsletter.mail import outgoing
 from newsletter.mail.addresses import InvalidAddress
 from newsletter.models import Inquiry, InquiryAccess, InquiryNote, OutgoingMail, utcnow
 from tests.helpers import ADMIN_EMAIL, MESSAGE, PRACTICE, html_of, queued, submit, text_of
@@ -366,7 +366,7 @@ def test_retention_is_configurable(app_factory):
 def test_outbox_delivers_both_mails_to_the_real_smtp_server(app_ctx, smtp):
     submit()
 
-    assert outbox.deliver_due() == {"sent": 2}
+    assert outgoing.deliver_due() == {"sent": 2}
     messages = smtp.wait_for_messages(2)
     assert sorted(r for m in messages for r in m.rcpt_tos) == ["dana@example.com", PRACTICE]
     assert smtp.to(PRACTICE)[0].message["Reply-To"] == "Dana Reyes <dana@example.com>"

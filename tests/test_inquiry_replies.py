@@ -12,7 +12,7 @@ from sqlalchemy import text as sql
 
 from newsletter.core.extensions import db
 from newsletter.inquiries import jobs
-from newsletter.mail import outbox
+from newsletter.mail import outgoing
 from newsletter.models import Inquiry, InquiryAccess, InquiryResponse, OutgoingMail, utcnow
 from tests.helpers import MESSAGE, PRACTICE, html_of, queued, submit, text_of
 from tests.support import wait_for
@@ -195,7 +195,7 @@ def test_she_answers_an_inquiry_in_the_browser(app, live_server, admin_page, smt
     page.get_by_text("Your reply is on its way.").wait_for()
     assert page.get_by_text("You replied by e-mail").is_visible()
     with app.app_context():  # what beat's sweeper does every 30 s, in case the worker's hand-off was missed
-        outbox.deliver_due()
+        outgoing.deliver_due()
     wait_for(lambda: any("talk on Thursday" in text_of(m.message) for m in smtp.to("sam@example.com")),
              message="her reply never reached the SMTP server")
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from newsletter.core.extensions import db
-from newsletter.mail import outbox
+from newsletter.mail import outgoing
 from newsletter.models import Issue, OutgoingMail, Subscriber
 from newsletter.models.issues import SCHEDULED
 from newsletter.models.readers import ACTIVE
@@ -38,7 +38,7 @@ def test_sample_goes_from_file_to_scheduled_issue_through_the_admin(app, admin_c
     response = admin_client.post(f"/admin/issues/{issue_id}/test", data={"to": "me@example.org"})
     assert response.status_code == 302
     with app.app_context():
-        outbox.deliver_due()  # what a worker does, if none is running in this session
+        outgoing.deliver_due()  # what a worker does, if none is running in this session
     [received] = smtp.wait_for_messages(1)
     assert received.message["Subject"].startswith("[Test] Why Small Moments")
 

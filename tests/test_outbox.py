@@ -6,14 +6,14 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from newsletter.core.extensions import db
-from newsletter.mail import outbox
+from newsletter.mail import outgoing
 from newsletter.mail.suppression import is_suppressed
 from newsletter.models import OutgoingMail, utcnow
 from tests.support import change_settings
 
 
 def _queue(to: str = "reader@example.com") -> int:
-    row = outbox.queue(kind="note", to=to, subject="Hello ☀️", text="Plain words", html="<p>Plain words</p>")
+    row = outgoing.queue(kind="note", to=to, subject="Hello ☀️", text="Plain words", html="<p>Plain words</p>")
     db.session.commit()
     return row.id
 
@@ -28,11 +28,11 @@ def test_a_try_later_answer_defers_and_the_sweeper_sends_it_once(app_ctx, smtp):
     mail_id = _queue()
     smtp.fail_next(1, 451)
 
-    assert outbox.deliver(mail_id) == "deferred"
-    assert outbox.deliver_due() == {}, "not due again before its backoff"
+    assert outgoing.deliver(mail_id) == "deferred"
+    assert outgoing.deliver_due() == {}, "not due again before its backoff"
     _make_due(mail_id)
-    assert outbox.deliver_due() == {"sent": 1}
-    assert outbox.deliver_due() == {}
+    assert outgoing.deliver_due() == {"sent": 1}
+    assert outgoing.deliver_due() == {}
 
     assert len(smtp.to("reader@example.com")) == 1
     assert db.session.get(OutgoingMail, mail_id).attempts == 2
@@ -42,7 +42,7 @@ def test_an_unreachable_smtp_server_defers_the_mail(app_ctx, smtp):
     change_settings(app_ctx, SMTP_PORT=1)  # nothing listens there
     mail_id = _queue()
 
-    assert outbox.deliver(mail_id) == "deferred"
+    assert outgoing.deliver(mail_id) == "deferred"
     row = db.session.get(OutgoingMail, mail_id)
     assert row.status == "pending" and "cannot connect" in row.last_error
 
@@ -51,16 +51,16 @@ def test_a_permanent_refusal_fails_the_mail_and_suppresses_the_address(app_ctx, 
     smtp.reject("gone@example.com", 550)
     mail_id = _queue("gone@example.com")
 
-    assert outbox.deliver(mail_id) == "failed"
+    assert outgoing.deliver(mail_id) == "failed"
     assert is_suppressed("gone@example.com")
-    assert outbox.deliver(_queue("gone@example.com")) == "suppressed"
+    assert outgoing.deliver(_queue("gone@example.com")) == "suppressed"
     assert smtp.messages == []
 
 
 def test_a_message_is_sent_once_however_often_it_is_delivered(app_ctx, smtp):
     mail_id = _queue()
 
-    assert [outbox.deliver(mail_id) for _ in range(3)] == ["sent", "skipped", "skipped"]
+    assert [outgoing.deliver(mail_id) for _ in range(3)] == ["sent", "skipped", "skipped"]
     assert len(smtp.messages) == 1
 
 
@@ -74,7 +74,7 @@ def test_a_refused_sender_defers_the_mail_and_blames_no_reader(app_ctx, smtp, mo
     smtp.reject_sender("blocked@newsletter.test", 550)
     mail_id = _queue("reader@example.com")
 
-    assert outbox.deliver(mail_id) == "deferred"
+    assert outgoing.deliver(mail_id) == "deferred"
     assert not is_suppressed("reader@example.com")
     assert db.session.get(OutgoingMail, mail_id).status == "pending"
 
@@ -85,6 +85,6 @@ def test_a_message_that_cannot_be_decrypted_does_not_stop_the_sweep(app_ctx, smt
     db.session.commit()
     _queue("second@example.com")
 
-    assert outbox.deliver_due() == {"deferred": 1, "sent": 1}
+    assert outgoing.deliver_due() == {"deferred": 1, "sent": 1}
     assert "InvalidToken" in db.session.get(OutgoingMail, broken).last_error
     assert [m.rcpt_tos for m in smtp.messages] == [["second@example.com"]]

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from newsletter.core.extensions import db
 from newsletter.inquiries import intake
-from newsletter.mail import outbox
+from newsletter.mail import outgoing
 from newsletter.models import OutgoingMail
 from newsletter.models.outbox import MAIL_PENDING
 from newsletter.readers.subscriptions import Origin
@@ -54,12 +54,12 @@ def _sent_before(smtp, message) -> list:
 def test_every_kind_of_mail_has_a_queue_and_the_practices_own_take_the_first(app):
     kinds = {path.name.split(".")[0] for path in (ROOT / "templates" / "emails").iterdir()
              if not path.name.startswith("_")} - {"issue"} | {"issue_test"}  # an issue goes on "bulk", by the ledger
-    assert kinds - outbox.LANES.keys() == set(), "a new kind of mail needs its queue in outbox.LANES"
+    assert kinds - outgoing.LANES.keys() == set(), "a new kind of mail needs its queue in outgoing.LANES"
     queues = [queue.name for queue in app.config["CELERY"]["task_queues"]]
-    assert queues[0] == outbox.PRACTICE and set(outbox.LANES.values()) <= set(queues)
+    assert queues[0] == outgoing.PRACTICE and set(outgoing.LANES.values()) <= set(queues)
     for kind in ("inquiry_forward", "inquiry_reply", "consultation_invite", "admin_lockout"):
-        assert outbox.LANES[kind] == outbox.PRACTICE, kind
-    assert outbox.LANES["inquiry_ack"] != outbox.PRACTICE and "inquiry_ack" in outbox.PACED_KINDS
+        assert outgoing.LANES[kind] == outgoing.PRACTICE, kind
+    assert outgoing.LANES["inquiry_ack"] != outgoing.PRACTICE and "inquiry_ack" in outgoing.PACED_KINDS
 
 
 def test_a_forward_written_after_a_backlog_of_acks_and_an_issue_goes_out_first(app_ctx, smtp, session_worker,
@@ -67,8 +67,8 @@ def test_a_forward_written_after_a_backlog_of_acks_and_an_issue_goes_out_first(a
     app_ctx.extensions["celery"].control.purge()
     session_worker.stop()  # the backlog builds up while no worker runs, as in a surge
     try:
-        monkeypatch.setattr(outbox, "ACKS_PER_MINUTE", 10_000)  # every ack queued at once, none paced
-        acks = [outbox.queue(kind="inquiry_ack", to=f"stranger{number}@example.net", subject="We got your note",
+        monkeypatch.setattr(outgoing, "ACKS_PER_MINUTE", 10_000)  # every ack queued at once, none paced
+        acks = [outgoing.queue(kind="inquiry_ack", to=f"stranger{number}@example.net", subject="We got your note",
                              text="Thank you").id for number in range(150)]
         db.session.commit()
         enqueue_mail(acks)
@@ -93,7 +93,7 @@ def test_the_forward_of_an_inquiry_the_form_stored_goes_first_too(app_ctx, smtp,
     app_ctx.extensions["celery"].control.purge()
     session_worker.stop()
     try:
-        confirmations = [outbox.queue(kind="confirm", to=f"signup{number}@example.net", subject="Please confirm",
+        confirmations = [outgoing.queue(kind="confirm", to=f"signup{number}@example.net", subject="Please confirm",
                                       text="Confirm").id for number in range(100)]
         db.session.commit()
         enqueue_mail(confirmations)
@@ -114,8 +114,8 @@ def _pending_acks() -> list[OutgoingMail]:
 
 
 def test_acks_beyond_the_surge_cap_wait_and_the_sweeper_sends_every_one_later(app_ctx, smtp, worker, monkeypatch):
-    monkeypatch.setattr(outbox, "ACKS_PER_MINUTE", 3)
-    monkeypatch.setattr(outbox, "PACE_WINDOW", timedelta(seconds=2))  # a short "minute", for the test
+    monkeypatch.setattr(outgoing, "ACKS_PER_MINUTE", 3)
+    monkeypatch.setattr(outgoing, "PACE_WINDOW", timedelta(seconds=2))  # a short "minute", for the test
     strangers = [f"stranger{number}@example.net" for number in range(7)]
     for address in strangers:  # a bot's surge: seven inquiries within a "minute"
         _write_and_hand_off_mail(_store_inquiry(address))
@@ -143,7 +143,7 @@ def test_the_embedded_broker_takes_practice_mail_within_a_round(app_factory, set
     app = app_factory(REDIS_URL="")
     with app.app_context():
         app.extensions["celery"].control.purge()
-        confirmations = [outbox.queue(kind="confirm", to=f"signup{number}@example.net", subject="Please confirm",
+        confirmations = [outgoing.queue(kind="confirm", to=f"signup{number}@example.net", subject="Please confirm",
                                       text="Confirm").id for number in range(30)]
         db.session.commit()
         enqueue_mail(confirmations)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from newsletter.core.extensions import db
-from newsletter.mail import outbox
+from newsletter.mail import outgoing
 from newsletter.mail.suppression import email_hash, is_suppressed
 from newsletter.models import ConsentEvent, OutgoingMail, Subscriber, Suppression, utcnow
 from newsletter.readers import csv_files, subscriptions
@@ -226,11 +226,11 @@ def test_a_permanent_refusal_suppresses_the_address_and_marks_the_reader(app, sm
     smtp.reject("gone-away@example.org", 550)
     with app.app_context():
         row = db.session.scalar(select(Subscriber).where(Subscriber.email == "gone-away@example.org"))
-        mail_id = outbox.queue_template("already_subscribed", to=row.email, subscriber=row,
+        mail_id = outgoing.queue_template("already_subscribed", to=row.email, subscriber=row,
                                         unsubscribe_url="u", archive_url="a").id
         db.session.commit()
 
-        assert outbox.deliver(mail_id) == "failed"
+        assert outgoing.deliver(mail_id) == "failed"
         assert is_suppressed("Gone-Away@example.org")
     assert reader(app, "gone-away@example.org").status == "bounced"
     assert [e.action for e in consent_events(app, "gone-away@example.org")][-1] == "bounced"

@@ -25,7 +25,7 @@ from newsletter.core.config import ConfigError
 from newsletter.core.crypto import Encrypted, FernetToken
 from newsletter.core.extensions import db
 from newsletter.inquiries import intake, pipeline
-from newsletter.mail import outbox
+from newsletter.mail import outgoing
 from newsletter.models import AdminUser, Inquiry, InquiryNote, OutgoingMail, WaitlistEntry
 from newsletter.readers.subscriptions import Origin
 from tests.helpers import FORM
@@ -200,7 +200,7 @@ def read_back(app, inquiry_id: int) -> dict:
     with app.app_context():
         db.session.remove()
         inquiry = db.session.get(Inquiry, inquiry_id)
-        mails = [BytesParser(policy=policy.default).parsebytes(outbox.message_bytes(row))
+        mails = [BytesParser(policy=policy.default).parsebytes(outgoing.message_bytes(row))
                  for row in db.session.scalars(select(OutgoingMail).order_by(OutgoingMail.id))]
         db.session.rollback()  # message_bytes stores the finished message: not wanted here
         return {**{key: getattr(inquiry, key) for key in TYPED}, "text_ok": inquiry.text_ok,

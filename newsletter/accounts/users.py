@@ -18,7 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from newsletter.core import crypto
 from newsletter.core.extensions import db
-from newsletter.mail import outbox
+from newsletter.mail import outgoing
 from newsletter.models import AdminUser, RecoveryCode, utcnow
 
 _hasher = PasswordHasher()
@@ -179,7 +179,7 @@ def _failed(user: AdminUser, lockout: Lockout) -> SignIn:
 
 def queue_lockout_notice(user: AdminUser, practice_inbox: str, minutes: int, admin_url: str) -> int:
     """Tell the practice that an admin account was locked; returns the mail's id."""
-    message = outbox.queue_template("admin_lockout", to=practice_inbox, email=user.email, minutes=minutes,
+    message = outgoing.queue_template("admin_lockout", to=practice_inbox, email=user.email, minutes=minutes,
                                     locked_until=user.locked_until, admin_url=admin_url)
     db.session.flush()
     return message.id

@@ -1,4 +1,4 @@
-"""Sign-in and sign-out (the dashboard is in dashboard.py, the outbox in outbox.py)."""
+"""Sign-in and sign-out (the dashboard is in dashboard.py, the outbox folder's viewer in outbox.py)."""
 from __future__ import annotations
 
 import time

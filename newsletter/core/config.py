@@ -284,7 +284,7 @@ def _celery(settings: Settings, instance_path: str) -> dict:
         "broker_connection_retry_on_startup": True,
         # Queues in the order a worker takes them (Redis: `queue_order_strategy` "priority" reads them in
         # this order every time instead of round-robin): the practice's own mail first (a forward, a reply,
-        # a booking invite, a lockout notice: newsletter/mail/outbox.py LANES), then other transactional mail,
+        # a booking invite, a lockout notice: newsletter/mail/outgoing.py LANES), then other transactional mail,
         # then an issue's batches. The embedded broker (kombu's SQLAlchemy transport) takes them round-robin:
         # practice mail still waits for at most one task of each other queue, never behind their backlog.
         # A plain `celery -A worker worker` consumes all three.

@@ -18,7 +18,7 @@ from newsletter.core import tokens
 from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.inquiries import business_days, composing, states
-from newsletter.mail import compose, outbox
+from newsletter.mail import compose, outgoing
 from newsletter.models import Consultation, Inquiry, InquiryAccess, utcnow
 
 LENGTH = timedelta(minutes=15)
@@ -163,7 +163,7 @@ def _invites(inquiry: Inquiry, consultation: Consultation, *, cancelled: bool) -
     to_person = composing.queue_to_inquirer(
         "consultation_invite", inquiry, for_practice=False, **context,
         calendar=calendar_file(consultation, inquiry, cancelled=cancelled, for_practice=False))
-    to_practice = outbox.queue_template(
+    to_practice = outgoing.queue_template(
         "consultation_invite", to=compose.practice_inbox().address, for_practice=True, inquiry=inquiry,
         admin_url=composing.admin_url(inquiry), **{**context, "how": _how(inquiry, for_practice=True)},
         calendar=calendar_file(consultation, inquiry, cancelled=cancelled, for_practice=True))

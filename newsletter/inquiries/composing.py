@@ -15,7 +15,7 @@ from newsletter.accounts.practice import profile
 from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.inquiries import business_days
-from newsletter.mail import compose, outbox
+from newsletter.mail import compose, outgoing
 from newsletter.models import Inquiry, OutgoingMail, WaitlistEntry, utcnow
 from newsletter.models.inquiries import HEARD_FROM
 
@@ -97,7 +97,7 @@ def queue_forward_and_ack(inquiry: Inquiry) -> list[int]:
         db.session.add(WaitlistEntry(inquiry_id=inquiry.id, joined_at=inquiry.created_at))
     notice_only = settings().inquiry_forward_mode == "notice"
     inquiry.forwarded_at = utcnow()
-    forward = outbox.queue_template(
+    forward = outgoing.queue_template(
         "inquiry_notice" if notice_only else "inquiry_forward",
         to=practice_inbox(),
         from_=forward_sender(),
@@ -134,6 +134,6 @@ def quiet(inquiry: Inquiry) -> bool:
 def queue_to_inquirer(prefix: str, inquiry: Inquiry, *, to_name: str | None = None, **context) -> OutgoingMail:
     """Queue emails/PREFIX.* to the inquirer, as every mail to them goes: from `sender_for`, Reply-To the
     practice inbox, and the layout switch `quiet` that the mail templates read."""
-    return outbox.queue_template(prefix, to=inquiry.email, to_name=inquiry.name if to_name is None else to_name,
+    return outgoing.queue_template(prefix, to=inquiry.email, to_name=inquiry.name if to_name is None else to_name,
                                  from_=sender_for(inquiry), reply_to=compose.practice_inbox(), inquiry=inquiry,
                                  quiet=quiet(inquiry), **context)

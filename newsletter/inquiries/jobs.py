@@ -12,7 +12,7 @@ from newsletter.core.extensions import db
 from newsletter.inquiries import business_days
 from newsletter.inquiries.composing import MAIL_KINDS, admin_url, practice_inbox
 from newsletter.inquiries.reports import describe_wait, time_left
-from newsletter.mail import outbox
+from newsletter.mail import outgoing
 from newsletter.models import (
     Inquiry,
     InquiryNote,
@@ -84,7 +84,7 @@ def queue_digest(now: datetime | None = None) -> list[int]:
 
 def _remind_practice(kind: str, **context) -> list[int]:
     """Queue one reminder mail of this kind to the practice inbox, linking the inquiry list; its id."""
-    row = outbox.queue_template(
+    row = outgoing.queue_template(
         kind,
         to=practice_inbox(),
         names=settings().inquiry_forward_mode == "full",

@@ -26,7 +26,7 @@ class OutgoingMail(db.Model):
     # The address is personal data (an inquirer's, a reader's): encrypted, and found by its keyed hash.
     recipient: Mapped[str] = mapped_column(Encrypted())
     recipient_hash: Mapped[str] = mapped_column(String(64), index=True)
-    # The whole RFC 5322 message, Fernet-encrypted by newsletter/mail/outbox.py: it may carry an inquirer's words.
+    # The whole RFC 5322 message, Fernet-encrypted by newsletter/mail/outgoing.py: it may carry an inquirer's words.
     message: Mapped[bytes] = mapped_column(FernetToken())
     status: Mapped[str] = mapped_column(String(20), default=MAIL_PENDING)
     attempts: Mapped[int] = mapped_column(default=0)

@@ -22,7 +22,7 @@ from newsletter.accounts import practice
 from newsletter.core import tokens
 from newsletter.core.config import settings
 from newsletter.core.extensions import db
-from newsletter.mail import addresses, compose, outbox
+from newsletter.mail import addresses, compose, outgoing
 from newsletter.models import Issue, PracticeProfile, Subscriber, utcnow
 from newsletter.models.issues import CANCELED, DELIVERY_SENT, DRAFT, PAUSED, SCHEDULED, SENDING, SENT, Delivery
 from newsletter.models.readers import ACTIVE
@@ -201,7 +201,7 @@ def send_test(issue: Issue, to: str) -> int:
         filled = personalize.fill(template, unsubscribe_url=unsubscribe_url, name="", as_html=as_html)
         return filled if is_published(issue) else web_link.sub(lambda _: link, filled)
 
-    row = outbox.queue(
+    row = outgoing.queue(
         kind="issue_test",
         to=addresses.normalize(to),
         subject="[Test] " + issue.subject,

@@ -13,7 +13,7 @@ from newsletter.accounts import practice
 from newsletter.core import tokens
 from newsletter.core.config import settings
 from newsletter.core.extensions import db
-from newsletter.mail import addresses, outbox
+from newsletter.mail import addresses, outgoing
 from newsletter.mail.suppression import is_suppressed
 from newsletter.models import NewsletterList, Subscriber, utcnow
 from newsletter.models.readers import ACTIVE
@@ -113,7 +113,7 @@ def end_breaks(now: datetime | None = None) -> list[int]:
 
 def _queue_to_reader(prefix: str, subscriber: Subscriber) -> int:
     link = subscriptions.unsubscribe_url(subscriber)
-    return outbox.queue_template(prefix, to=subscriber.email, to_name=subscriber.name, subscriber=subscriber,
+    return outgoing.queue_template(prefix, to=subscriber.email, to_name=subscriber.name, subscriber=subscriber,
                                  headers=personalize.list_headers(link), unsubscribe_url=link,
                                  preferences_url=personalize.preferences_url(subscriber),
                                  archive_url=settings().base_url + "/issues").id
@@ -129,7 +129,7 @@ def ask_address_change(subscriber: Subscriber, new_email: str, origin: subscript
     subscriptions.record(subscriber, "address_asked", origin, ADDRESS_ASKED_WORDING)
     if is_suppressed(address) or subscriptions.find(address) is not None:
         return None
-    return outbox.queue_template("address_change", to=address, to_name=subscriber.name, subscriber=subscriber,
+    return outgoing.queue_template("address_change", to=address, to_name=subscriber.name, subscriber=subscriber,
                                  confirm_url=address_change_url(subscriber, address), hours=ADDRESS_LINK_HOURS).id
 
 

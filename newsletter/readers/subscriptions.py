@@ -17,7 +17,7 @@ from newsletter.accounts import practice
 from newsletter.core import tokens
 from newsletter.core.config import settings
 from newsletter.core.extensions import db
-from newsletter.mail import addresses, outbox
+from newsletter.mail import addresses, outgoing
 from newsletter.mail.suppression import is_suppressed, suppress
 from newsletter.models import (
     ConsentEvent,
@@ -124,7 +124,7 @@ def queue_confirmation(subscriber: Subscriber, now: datetime) -> int:
     subscriber.confirm_nonce = subscriber.confirm_nonce or secrets.token_hex(16)
     subscriber.confirmation_sent_at = now
     subscriber.confirmations_sent_today += 1
-    return outbox.queue_template("confirm", **_confirmation(subscriber)).id
+    return outgoing.queue_template("confirm", **_confirmation(subscriber)).id
 
 
 def _confirmation(subscriber: Subscriber) -> dict:
@@ -134,7 +134,7 @@ def _confirmation(subscriber: Subscriber) -> dict:
 
 def _queue_with_unsubscribe(prefix: str, subscriber: Subscriber) -> int:
     link = unsubscribe_url(subscriber)
-    row = outbox.queue_template(
+    row = outgoing.queue_template(
         prefix,
         to=subscriber.email,
         to_name=subscriber.name,

@@ -8,7 +8,7 @@ from email.parser import BytesParser
 from sqlalchemy import update
 
 from newsletter.core.extensions import db
-from newsletter.mail import outbox
+from newsletter.mail import outgoing
 from newsletter.models import OutgoingMail, utcnow
 from newsletter.readers import subscriptions
 from newsletter.readers.subscriptions import Origin
@@ -31,7 +31,7 @@ def test_a_full_outbox_disk_defers_the_mail_and_it_goes_once_when_space_is_back(
         [mail_id] = subscriptions.subscribe("full@example.org", "", Origin(), subscriptions.signup_wording())
         db.session.commit()
 
-        assert outbox.deliver(mail_id) == "deferred"
+        assert outgoing.deliver(mail_id) == "deferred"
         row = db.session.get(OutgoingMail, mail_id)
         assert row.status == "pending" and "OSError" in row.last_error
         assert sorted(p.name for p in small_disk.iterdir()) == ["filler"], "no half-written message is left behind"
@@ -39,8 +39,8 @@ def test_a_full_outbox_disk_defers_the_mail_and_it_goes_once_when_space_is_back(
         (small_disk / "filler").unlink()
         db.session.execute(update(OutgoingMail).values(next_attempt_at=utcnow()))  # its retry time, now
         db.session.commit()
-        assert outbox.deliver(mail_id) == "sent"
-        assert outbox.deliver(mail_id) == "skipped"
+        assert outgoing.deliver(mail_id) == "sent"
+        assert outgoing.deliver(mail_id) == "skipped"
 
         [written] = small_disk.glob("*.eml")
         message = BytesParser(policy=policy.default).parsebytes(written.read_bytes())

@@ -11,7 +11,7 @@ import requests
 from sqlalchemy import func, select
 
 from newsletter.core.extensions import db
-from newsletter.mail import outbox
+from newsletter.mail import outgoing
 from newsletter.models import Delivery, Inquiry, Issue, OutgoingMail, Subscriber
 from newsletter.readers import subscriptions
 from newsletter.readers.subscriptions import Origin
@@ -51,7 +51,7 @@ def test_redis_down_while_signups_and_inquiries_arrive_every_success_is_stored_a
     # Beat's sweeper (every 30 s) finds the stored mail and the worker sends it.
     smtp.wait_for_messages(len(signups) + 2 * len(inquirers), timeout=120)
     db.session.commit()
-    assert outbox.deliver_due() == {}  # nothing left to send, nothing to send twice
+    assert outgoing.deliver_due() == {}  # nothing left to send, nothing to send twice
     copies = copies_by_reader(smtp)
     assert copies == Counter({**{a: 1 for a in signups + inquirers}, PRACTICE: len(inquirers)})
     assert db.session.scalar(select(func.count()).select_from(Subscriber).where(Subscriber.email.in_(signups))) == 4
