@@ -11,7 +11,7 @@ from newsletter.core.extensions import db
 from newsletter.models import Issue, Subscriber, utcnow
 from newsletter.models.issues import DELIVERY_SENT, SENDING, SENT, Delivery
 from newsletter.publishing import issues
-from newsletter.sending import engine
+from newsletter.sending import control
 from tests.helpers import make_active, queued, text_of
 from tests.support import SAMPLE_ARTICLE as SAMPLE
 
@@ -88,7 +88,7 @@ def test_a_canceled_issue_stays_readable_by_the_link_readers_got_but_leaves_the_
     assert client.get(link).status_code == 200
 
     with app.app_context():
-        assert engine.cancel(issue_id)
+        assert control.cancel(issue_id)
 
     response = client.get(link)
     assert response.status_code == 200 and "Why Small Moments of Disconnection" in response.get_data(as_text=True)
