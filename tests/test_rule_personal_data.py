@@ -28,7 +28,7 @@ from newsletter.inquiries import intake, pipeline
 from newsletter.mail import outgoing
 from newsletter.models import AdminUser, Inquiry, InquiryNote, OutgoingMail, WaitlistEntry
 from newsletter.readers.subscriptions import Origin
-from tests.helpers import FORM
+from tests.helpers import CONFIRMED, FORM
 from tests.support import FERNET_TEST_KEY, ROOT, make_app, wait_for
 
 # Strings no template, seed or other test holds: if a dump shows one, it came from what was typed.
@@ -72,7 +72,7 @@ def test_a_dump_shows_nothing_an_inquirer_or_the_practice_typed_about_them(auth,
     smtp.wait_for_messages(2)  # the worker wrote and sent the forward and the acknowledgement
     post_ok(client, "/admin/inquiries/1/notes", {"body": NOTE})
     post_ok(client, "/admin/inquiries/1/call", {"note": CALL_NOTE})
-    post_ok(client, "/admin/inquiries/1/reply", {"body": REPLY, "quote_inquiry": "y"})
+    post_ok(client, "/admin/inquiries/1/reply", {"body": REPLY, "quote_inquiry": "y", **CONFIRMED})
     post_ok(client, "/admin/practice/clients", {"waitlist_check_weeks": "6"})  # no new clients: the waitlist
     post_ok(client, "/contact", {**FORM, **WAITLISTED})
     smtp.wait_for_messages(5)
