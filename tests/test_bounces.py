@@ -250,6 +250,7 @@ def test_the_warning_and_an_issues_bounces_read_well_on_a_phone(app_ctx, admin_p
     send_all(issue.id)
     complain(readers[:2], issue.id)
     bounces.record(Report("postmark", "hard", email=readers[2].email, issue_id=issue.id))
+    db.session.commit()  # the live server reads it from its own session
 
     page.set_viewport_size({"width": 375, "height": 800})
     page.goto(f"{live_server}/admin/")
