@@ -89,6 +89,7 @@ def test_a_canceled_issue_stays_readable_by_the_link_readers_got_but_leaves_the_
 
     with app.app_context():
         assert control.cancel(issue_id)
+        db.session.commit()  # as the admin view does: the service leaves the commit to its caller
 
     response = client.get(link)
     assert response.status_code == 200 and "Why Small Moments of Disconnection" in response.get_data(as_text=True)

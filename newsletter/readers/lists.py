@@ -9,6 +9,7 @@ import re
 from datetime import datetime
 
 from sqlalchemy import and_, delete, exists, literal, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
 from newsletter.core.extensions import db
@@ -32,11 +33,14 @@ def find_default() -> NewsletterList | None:
 def default_list() -> NewsletterList:
     """The list signups go to when they choose none (made on first use, as the migration makes it)."""
     found = find_default()
-    if found is None:
-        found = NewsletterList(slug=DEFAULT_SLUG, name="Newsletter", description="", is_default=True)
-        db.session.add(found)
-        db.session.flush()
-    return found
+    if found is not None:
+        return found
+    # Two first signups at once (a request and a worker) may both make it: the database keeps one, and both read it.
+    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    db.session.execute(insert(NewsletterList.__table__).values(
+        slug=DEFAULT_SLUG, name="Newsletter", description="", is_default=True, series_paused=False,
+    ).on_conflict_do_nothing(index_elements=["slug"]))
+    return find_default()
 
 
 def all_lists() -> list[NewsletterList]:
