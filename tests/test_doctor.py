@@ -178,8 +178,14 @@ def test_banner_on_every_admin_page_when_beat_is_silent(healthy, admin_client):
 
 
 def test_banner_when_every_worker_is_silent(healthy, admin_client):
-    _age_heartbeat(healthy, heartbeats.WORKER_PREFIX, heartbeats.SILENT_AFTER + timedelta(minutes=1))
-    page = admin_client.get("/admin/").get_data(as_text=True)
+    # The session's real worker beats once a minute into this database; should its beat land between the aging
+    # and the page, the page rightly shows no banner: age again (two beats cannot both land in that moment).
+    for _ in range(2):
+        _age_heartbeat(healthy, heartbeats.WORKER_PREFIX, heartbeats.SILENT_AFTER + timedelta(minutes=1))
+        page = admin_client.get("/admin/").get_data(as_text=True)
+        with healthy.app_context():
+            if not heartbeats.last_worker_seen() > utcnow() - heartbeats.SILENT_AFTER:
+                break
     assert "Nothing has been heard from every worker since" in page and "no mail is sent at all" in page
 
 
