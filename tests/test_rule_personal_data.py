@@ -99,6 +99,7 @@ CLEAR_ALLOWED = {
     # The practice's own people and details, not inquirers: the admins' sign-in and the public profile.
     ("admin_users", "email"): "an admin's own sign-in address",
     ("admin_users", "password_hash"): "argon2 hash",
+    ("admin_users", "role"): "one of the fixed roles (owner, coordinator, clinician, editor), never typed",
     ("admin_recovery_codes", "code_hash"): "argon2 hash",
     ("practice_profile", "practice_name"): "public", ("practice_profile", "therapist_name"): "public",
     ("practice_profile", "credentials"): "public", ("practice_profile", "signature"): "public",

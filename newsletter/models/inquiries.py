@@ -41,6 +41,8 @@ class Inquiry(db.Model):
     preferred_contact: Mapped[str] = mapped_column(Encrypted(), default="email", **DETAIL)
     source: Mapped[str] = mapped_column(String(20), default="site")
     status: Mapped[str] = mapped_column(String(30), default="new")
+    # Who answers it (a clinician, or the coordinator); None in a solo practice, where the owner answers all.
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("admin_users.id", ondelete="SET NULL"), index=True)
     urgent: Mapped[bool] = mapped_column(default=False)
     spam: Mapped[bool] = mapped_column(default=False)
     spam_reason: Mapped[str] = mapped_column(String(200), default="")

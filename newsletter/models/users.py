@@ -11,14 +11,19 @@ from newsletter.core.extensions import db
 from newsletter.models.base import utcnow
 
 
+# What each person in the practice may do (newsletter/accounts/roles.py says which pages each reaches).
+ROLES = ("owner", "coordinator", "clinician", "editor")
+
+
 class AdminUser(UserMixin, db.Model):
-    """The therapist (or a colleague) who signs in to /admin."""
+    """A person of the practice who signs in to /admin: the therapist, or in a group a colleague with a role."""
 
     __tablename__ = "admin_users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20), default="owner", server_default="owner")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
     # Part of every session cookie: raising it signs out every browser (sign-out, password or 2FA change).
