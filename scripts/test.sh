@@ -13,12 +13,17 @@ command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 # tests/test_mail_filters.py scores every mail with the spam filters receiving servers run.
 command -v spamassassin >/dev/null 2>&1 || missing+=(spamassassin)
 command -v rspamd >/dev/null 2>&1 || missing+=(rspamd)
+# ... verifies each mail's DKIM signature with Perl's Mail::DKIM, and tests/test_mail_quality.py runs the Nu HTML
+# checker (vnu.jar, from npm's vnu-jar) with Java 17 or later.
+perl -MMail::DKIM::Verifier -e 1 >/dev/null 2>&1 || missing+=(libmail-dkim-perl)
+command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
 apt_install "${missing[@]}"
 
-# The mail checks (tests/test_mail_quality.py) run caniemail's data and axe-core from node_modules.
+# The mail checks (tests/test_mail_quality.py) run caniemail's data, axe-core and vnu.jar from node_modules.
+# --ignore-scripts: vnu-jar's install script would download a Java runtime; Debian's is used instead.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "Installing the mail checks' JavaScript packages (npm ci)"
-  npm ci --no-audit --no-fund --silent
+  npm ci --ignore-scripts --no-audit --no-fund --silent
 fi
 
 set +e

@@ -35,6 +35,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def required_program(name: str, package: str) -> str:
+    """The program's path. A missing one fails under CI=true (scripts/test.sh installs Debian's `package`), and
+    elsewhere skips the test saying what to install: a checker that quietly skips in CI checks nothing."""
+    path = shutil.which(name)
+    if path is None:
+        missing_tool(f"{name} is not installed (scripts/test.sh installs Debian's {package})")
+    return path
+
+
+def missing_tool(reason: str):
+    """Fail under CI=true, skip elsewhere."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 def wait_for(predicate: Callable[[], object], timeout: float = 15.0, interval: float = 0.05, message: str = ""):
     """Poll until predicate() is truthy and return its value; fail the test after `timeout`."""
     deadline = time.monotonic() + timeout

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import time
 from email import message_from_bytes, policy
@@ -27,6 +25,7 @@ from newsletter.inquiries import composing
 from newsletter.mail import compose
 from newsletter.readers import personalize
 from tests.helpers import sample_mails
+from tests.support import free_port, required_program
 
 SPAMASSASSIN_MAX = 0.0
 RSPAMD_CONTENT_MAX = 0.5
@@ -54,32 +53,15 @@ worker "normal" {{
 """
 
 
-def _tool(name: str) -> str:
-    """The program's path; under CI a missing one fails, elsewhere the test skips with the reason."""
-    path = shutil.which(name)
-    if path is None:
-        reason = f"{name} is not installed (scripts/test.sh installs Debian's package)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def rspamd(tmp_path_factory):
     """A running rspamd (its normal worker's URL) with a configuration of its own and DNS pointed nowhere."""
-    program = _tool("rspamd")
+    program = required_program("rspamd", "rspamd")
     home = tmp_path_factory.mktemp("rspamd")
     # Compiled Hyperscan patterns take half a minute to build; they are kept between runs, keyed by rspamd itself.
     hs_cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "newsletter-tests" / "rspamd-hs"
     hs_cache.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     (home / "rspamd.conf").write_text(RSPAMD_CONFIG.format(port=port, hs_cache=hs_cache))
     variables = [f"--var={name}={home}" for name in ("LOCAL_CONFDIR", "RUNDIR", "DBDIR", "LOGDIR")]
     process = subprocess.Popen([program, "-f", "-i", "-c", str(home / "rspamd.conf"), *variables],
@@ -111,7 +93,7 @@ def _wait_until_scanning(url: str, process: subprocess.Popen, log: Path, timeout
 def spamassassin(tmp_path_factory):
     """A command that scores a message with SpamAssassin's local tests, its user preferences kept in a temporary
     directory."""
-    program = _tool("spamassassin")
+    program = required_program("spamassassin", "spamassassin")
     prefs = tmp_path_factory.mktemp("spamassassin") / "user_prefs"
     prefs.write_text("")
     return [program, "-L", "-t", "--prefspath", str(prefs)]

@@ -4,7 +4,10 @@ Each template in templates/emails/ is rendered with a realistic context (SAMPLES
 therapist's sample article, all with CSS inlined as sent. Then:
 - the caniemail data (@jsx-email/doiuse-email, tests/js/doiuse.mjs) for Gmail, Outlook, Apple Mail and
   Yahoo: any error fails unless KNOWN_FALLBACKS says why that feature is safe to lack;
-- axe-core in Chromium, light and dark, 375 px wide: contrast and the other rules, no sideways scroll.
+- axe-core in Chromium, light and dark, 375 px wide: contrast and the other rules, no sideways scroll;
+- the Nu HTML checker (vnu.jar from npm's vnu-jar, run with Java): any error fails. Its warnings do not: they are
+  the table attributes (width, cellpadding, bgcolor, align...) that HTML calls obsolete and Outlook for Windows
+  needs, since it ignores the same CSS.
 
 A new mail gets checked on its own once it has an entry in SAMPLES; without one the test says so.
 """
@@ -19,12 +22,13 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import sample_mails
-from tests.support import ROOT
+from tests.support import ROOT, required_program
 
 EMAILS = ROOT / "templates" / "emails"
 NODE_MODULES = ROOT / "node_modules"
 DOIUSE = ROOT / "tests" / "js" / "doiuse.mjs"
 AXE = NODE_MODULES / "axe-core" / "axe.min.js"
+VNU = NODE_MODULES / "vnu-jar" / "build" / "dist" / "vnu.jar"
 
 # caniemail errors that are fine, each with the reason. A key is the feature as doiuse-email names it.
 KNOWN_FALLBACKS = {
@@ -109,6 +113,22 @@ def test_every_mail_is_a_whole_html_document_with_a_doctype(mail_app, tmp_path):
     assert {name for name, start in starts.items() if not start.startswith("<!doctype html>\n<html")} == set()
 
 
+def test_every_mail_is_valid_html_for_the_nu_html_checker(mail_app, tmp_path):
+    mails = sent_mails(tmp_path)
+    errors = vnu_errors(list(mails.values()))
+
+    problems = {name: found for name, found in errors.items() if found}
+    assert not problems, f"The Nu HTML checker's errors: {problems}"
+
+
+def test_the_nu_html_checker_catches_a_misnested_tag(tmp_path):
+    broken = tmp_path / "broken.html"
+    broken.write_text('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>x</title></head>'
+                      "<body><p><table><tr><td>Hi</td></tr></table></p></body></html>")
+
+    assert vnu_errors([broken])["broken"] == ["line 1: No “p” element in scope but a “p” end tag seen."]
+
+
 def test_the_caniemail_check_catches_an_unsupported_feature(tmp_path):
     flex = tmp_path / "flex.html"
     flex.write_text('<html><body><div style="display: flex; background-image: url(x.png)">Hi</div></body></html>')
@@ -116,6 +136,21 @@ def test_the_caniemail_check_catches_an_unsupported_feature(tmp_path):
     left = unexplained(caniemail_errors([flex])["flex"])
 
     assert any("display:flex" in error and "outlook.windows" in error for error in left), left
+
+
+def vnu_errors(paths: list[Path]) -> dict[str, list[str]]:
+    """The Nu HTML checker's errors per file (its stem), one JVM for all files: "line N: message"."""
+    java = required_program("java", "default-jre-headless")
+    if not VNU.is_file():
+        pytest.fail("node_modules/vnu-jar is missing: run `npm ci` (scripts/test.sh does it)")
+    result = subprocess.run([java, "-jar", str(VNU), "--format", "json", "--stdout", "--exit-zero-always",
+                             *map(str, paths)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    errors = {path.stem: [] for path in paths}
+    for message in json.loads(result.stdout)["messages"]:
+        if message["type"] != "info":  # "error", or "non-document-error" (the file could not be read)
+            errors[Path(message.get("url", "?")).stem].append(f"line {message.get('lastLine')}: {message['message']}")
+    return errors
 
 
 @pytest.fixture
