@@ -25,10 +25,11 @@ from newsletter.inquiries import composing
 from newsletter.mail import compose
 from newsletter.readers import personalize
 from tests.helpers import sample_mails
-from tests.support import free_port, required_program
+from tests.support import ROOT, free_port, missing_tool, required_program
 
 SPAMASSASSIN_MAX = 0.0
 RSPAMD_CONTENT_MAX = 0.5
+DKIM_VERIFY = ROOT / "tests" / "perl" / "dkim_verify.pl"
 # rspamd's groups whose symbols come from DNS, the sending IP or its hostname, or signatures the relay adds: a
 # test machine without DNS cannot score them, and they say nothing about what the app writes.
 RSPAMD_NETWORK_GROUPS = ["hfilter", "rbl", "spf", "dkim", "dmarc", "arc", "surbl", "fuzzy", "policies", "mx",
@@ -132,11 +133,30 @@ PRACTICE_SETTINGS = {"BASE_URL": "https://www.example.org", "MAIL_FROM": "Inner 
 @pytest.fixture
 def mails(app_factory, settings):
     """Every sample mail as sent: {"confirm-1": (bytes, envelope sender, recipient), ...}."""
+    return _every_mail(app_factory, settings)
+
+
+@pytest.fixture
+def signed_mails(app_factory, settings, zone, dkim_key, tmp_path):
+    """Every sample mail as sent, signed with the practice's DKIM key (example.org, selector news, whose record
+    the local DNS server `zone` publishes), each in a file: {"confirm-1": path, ...}."""
+    dkim = {"DKIM_DOMAIN": "example.org", "DKIM_SELECTOR": "news", "DKIM_PRIVATE_KEY": dkim_key[0]}
+    sent = _every_mail(app_factory, settings, sign=True, **dkim)
+    for name, (message, _, _) in sent.items():
+        (tmp_path / f"{name}.eml").write_bytes(message)
+    return {name: tmp_path / f"{name}.eml" for name in sent}
+
+
+def _every_mail(app_factory, settings, sign: bool = False, **overrides) -> dict[str, tuple[bytes, str, str]]:
     if settings["DATABASE_URL"].startswith("postgresql"):
         pytest.skip("checked on SQLite; what a mail says does not depend on the database behind it")
-    app = app_factory(**PRACTICE_SETTINGS)
+    app = app_factory(**PRACTICE_SETTINGS, **overrides)
     with app.test_request_context():
-        return {name: _as_sent(name, context, mail) for name, (context, mail) in sample_mails().items()}
+        sent = {name: _as_sent(name, context, mail) for name, (context, mail) in sample_mails().items()}
+        if sign:  # as newsletter/mail/outgoing.py and the issue sender do, just before SMTP
+            sent = {name: (compose.dkim_sign(message, app.extensions["settings"]), *rest)
+                    for name, (message, *rest) in sent.items()}
+    return sent
 
 
 def spamassassin_score(command: list[str], message: bytes) -> tuple[float, str]:
@@ -170,6 +190,34 @@ def test_every_mail_passes_rspamd_content_checks(mails, rspamd):
 
     too_high = {name: found for name, found in scores.items() if found[0] > RSPAMD_CONTENT_MAX}
     assert not too_high, f"rspamd content scores above {RSPAMD_CONTENT_MAX}: {too_high}"
+
+
+def dkim_results(dns_server: str, paths: list[Path]) -> dict[str, str]:
+    """Mail::DKIM's verdict on each message file (its stem): "pass", or the result and its reason."""
+    perl = required_program("perl", "perl")
+    if subprocess.run([perl, "-MMail::DKIM::Verifier", "-e", "1"], capture_output=True).returncode != 0:
+        missing_tool("Perl's Mail::DKIM is not installed (scripts/test.sh installs Debian's libmail-dkim-perl)")
+    result = subprocess.run([perl, str(DKIM_VERIFY), dns_server, *map(str, paths)], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    verdicts = (line.split("\t") for line in result.stdout.splitlines())
+    return {Path(file).stem: detail for file, _, detail in verdicts}
+
+
+def test_every_mail_passes_dkim_verification_by_mail_dkim(signed_mails, zone):
+    results = dkim_results(zone.address, list(signed_mails.values()))
+
+    assert set(results) == set(signed_mails)
+    failed = {name: result for name, result in results.items() if result != "pass"}
+    assert not failed, f"Mail::DKIM did not verify: {failed}"
+
+
+def test_mail_dkim_catches_a_changed_body(signed_mails, zone, tmp_path):
+    message = signed_mails["confirm-1"].read_bytes()
+    changed = tmp_path / "changed.eml"
+    changed.write_bytes(message.replace(b"\r\n\r\n", b"\r\n\r\nP.S. Click here.\r\n", 1))
+
+    assert dkim_results(zone.address, [changed]) == {"changed": "fail (body has been altered)"}
 
 
 def test_the_filters_catch_an_invisible_preheader_and_a_reply_to_spoof(app, spamassassin, rspamd):
