@@ -1,6 +1,7 @@
 """Real parts for the test suite: a controllable SMTP server, Celery worker processes, Redis."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -27,6 +28,8 @@ from flask.testing import FlaskClient
 ROOT = Path(__file__).resolve().parent.parent
 # The therapist's real article, signature block included: the first content the product must get right.
 SAMPLE_ARTICLE = ROOT / "seeds" / "sample-article.txt"
+# The Nu HTML checker, from npm's vnu-jar (package.json); scripts/test.sh installs Java to run it.
+VNU_JAR = ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
 
 
 def free_port() -> int:
@@ -49,6 +52,21 @@ def missing_tool(reason: str):
     if os.environ.get("CI") == "true":
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def vnu_errors(paths: list[Path]) -> dict[str, list[str]]:
+    """The Nu HTML checker's errors per file (its stem), one JVM for all files: "line N: message"."""
+    java = required_program("java", "default-jre-headless")
+    if not VNU_JAR.is_file():
+        pytest.fail("node_modules/vnu-jar is missing: run `npm ci` (scripts/test.sh does it)")
+    result = subprocess.run([java, "-jar", str(VNU_JAR), "--format", "json", "--stdout", "--exit-zero-always",
+                             *map(str, paths)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    errors = {path.stem: [] for path in paths}
+    for message in json.loads(result.stdout)["messages"]:
+        if message["type"] != "info":  # "error", or "non-document-error" (the file could not be read)
+            errors[Path(message.get("url", "?")).stem].append(f"line {message.get('lastLine')}: {message['message']}")
+    return errors
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 15.0, interval: float = 0.05, message: str = ""):

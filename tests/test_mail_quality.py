@@ -22,13 +22,12 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import sample_mails
-from tests.support import ROOT, required_program
+from tests.support import ROOT, vnu_errors
 
 EMAILS = ROOT / "templates" / "emails"
 NODE_MODULES = ROOT / "node_modules"
 DOIUSE = ROOT / "tests" / "js" / "doiuse.mjs"
 AXE = NODE_MODULES / "axe-core" / "axe.min.js"
-VNU = NODE_MODULES / "vnu-jar" / "build" / "dist" / "vnu.jar"
 
 # caniemail errors that are fine, each with the reason. A key is the feature as doiuse-email names it.
 KNOWN_FALLBACKS = {
@@ -136,21 +135,6 @@ def test_the_caniemail_check_catches_an_unsupported_feature(tmp_path):
     left = unexplained(caniemail_errors([flex])["flex"])
 
     assert any("display:flex" in error and "outlook.windows" in error for error in left), left
-
-
-def vnu_errors(paths: list[Path]) -> dict[str, list[str]]:
-    """The Nu HTML checker's errors per file (its stem), one JVM for all files: "line N: message"."""
-    java = required_program("java", "default-jre-headless")
-    if not VNU.is_file():
-        pytest.fail("node_modules/vnu-jar is missing: run `npm ci` (scripts/test.sh does it)")
-    result = subprocess.run([java, "-jar", str(VNU), "--format", "json", "--stdout", "--exit-zero-always",
-                             *map(str, paths)], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    errors = {path.stem: [] for path in paths}
-    for message in json.loads(result.stdout)["messages"]:
-        if message["type"] != "info":  # "error", or "non-document-error" (the file could not be read)
-            errors[Path(message.get("url", "?")).stem].append(f"line {message.get('lastLine')}: {message['message']}")
-    return errors
 
 
 @pytest.fixture
