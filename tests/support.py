@@ -1,4 +1,4 @@
-"""Real parts for the test suite: a controllable SMTP server, Celery worker processes, Redis."""
+"""Real parts for the test suite: a controllable SMTP server, Celery worker processes, Redis, the checker programs."""
 from __future__ import annotations
 
 import json

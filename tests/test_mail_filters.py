@@ -2,11 +2,13 @@
 
 - SpamAssassin (`spamassassin -L -t`: local tests only, no DNS, no network): a score of 0 or less;
 - rspamd, started here with a temporary configuration and no reachable DNS: its content score, the symbols that
-  depend on neither DNS nor the sending IP, 0.5 or less.
+  depend on neither DNS nor the sending IP, 0.5 or less;
+- Perl's Mail::DKIM (tests/perl/dkim_verify.pl): the app's DKIM signature verifies against the key record that the
+  tests' local DNS server publishes.
 
 Each mail is rendered from the sample contexts of tests/helpers.py `mail_samples()` (the same the caniemail and
 axe checks use) and built with the headers the app gives it: the forward From the practice inbox with Reply-To the
-inquirer, the newsletter's List-Unsubscribe, and so on. scripts/test.sh installs both programs (Debian packages);
+inquirer, the newsletter's List-Unsubscribe, and so on. scripts/test.sh installs the three (Debian packages);
 under CI=true a missing one fails, elsewhere the test skips and says which is missing.
 """
 from __future__ import annotations
