@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 from weakref import WeakKeyDictionary
 
 from celery import shared_task
@@ -115,42 +115,9 @@ def heartbeat() -> None:
 
 
 @shared_task
-def send_inquiry_digest() -> int:
-    """Daily: remind the practice of inquiries still new after INQUIRY_DIGEST_AFTER_HOURS."""
-    return commit_and_send(jobs.queue_digest)
-
-
-@shared_task
-def purge_old_inquiries() -> int:
-    """Daily: erase inquiry content older than INQUIRY_RETENTION_DAYS (counts are kept)."""
-    return commit(jobs.purge_expired)
-
-
-@shared_task
-def purge_unconfirmed_readers() -> int:
-    """Hourly: forget readers who did not confirm within a week."""
-    removed = subscriptions.purge_unconfirmed()
-    db.session.commit()
-    return removed
-
-
-# -- sending an issue (newsletter/sending/): bulk work, on the "bulk" queue
-
-@shared_task
-def dispatch_due_issues() -> list[int]:
-    """Beat: start every due scheduled issue and hand its batches to the workers."""
-    return commit_and_hand_out(dispatcher.dispatch_due)
-
-
-@shared_task
 def send_batch(issue_id: int) -> dict:
+    """One batch of an issue (newsletter/sending/): bulk work, on the "bulk" queue."""
     return engine.send_batch(issue_id).as_dict()
-
-
-@shared_task
-def sweep_deliveries() -> dict[int, int]:
-    """Beat: requeue deliveries a dead worker held and batches a lost queue dropped."""
-    return commit_and_hand_out(ledger.sweep)
 
 
 def commit_and_hand_out(work: Callable[[], Iterable[int]]) -> Iterable[int]:
@@ -170,28 +137,35 @@ def enqueue_batches(issue_id: int) -> int:
     return count
 
 
-@shared_task
-def send_series_steps() -> list[int]:
-    """Beat: put the welcome series steps that came due in the ledger and hand their batches out."""
-    started = commit(series.queue_due)
-    for issue_id in started:
-        enqueue_batches(issue_id)
-    return started
+def beat_jobs(run: Callable[[Callable[[], Any]], Any], services: dict[str, Callable[[], Any]]) -> list:
+    """Beat's tasks newsletter.tasks.NAME (worker/celery.py schedules them), one per service, in order:
+    each is `run(service)`, which commits the service's change and hands out what it queued."""
+    return [_beat_job(name, run, service) for name, service in services.items()]
 
 
-@shared_task
-def end_breaks() -> int:
-    """Beat: readers whose break is over get mail again, and a note saying so."""
-    return commit_and_send(preferences.end_breaks)
+def _beat_job(name: str, run: Callable[[Callable[[], Any]], Any], service: Callable[[], Any]):
+    def job():
+        return run(service)
+    job.__name__ = job.__qualname__ = name
+    job.__doc__ = f"Beat: {run.__name__}({service.__module__}.{service.__name__})."
+    return shared_task(name=f"{__name__}.{name}")(job)
 
 
-@shared_task
-def nudge_inquiries_due() -> int:
-    """Remind the practice of inquiries reaching their reply-by day unanswered (once per inquiry)."""
-    return commit_and_send(jobs.queue_nudges)
-
-
-@shared_task
-def check_in_with_waitlist() -> int:
-    """Daily: ask waitlisted people due a check-in whether they still want a place; let go those who never answered."""
-    return commit_and_send(waitlist.check_in)
+# Beat's jobs that queue mail for the workers (their counts are what they queued).
+send_inquiry_digest, nudge_inquiries_due, check_in_with_waitlist, end_breaks = beat_jobs(commit_and_send, {
+    "send_inquiry_digest": jobs.queue_digest,  # daily: inquiries still new after INQUIRY_DIGEST_AFTER_HOURS
+    "nudge_inquiries_due": jobs.queue_nudges,  # inquiries reaching their reply-by day unanswered, once each
+    "check_in_with_waitlist": waitlist.check_in,  # daily: still want a place? Let go those who never answered
+    "end_breaks": preferences.end_breaks,  # readers whose break is over get mail again, and a note saying so
+})
+# Beat's jobs that start sending: each hands out the batches of the issues it returns.
+dispatch_due_issues, send_series_steps, sweep_deliveries = beat_jobs(commit_and_hand_out, {
+    "dispatch_due_issues": dispatcher.dispatch_due,  # every due scheduled issue starts
+    "send_series_steps": series.queue_due,  # welcome series steps that came due go into the ledger
+    "sweep_deliveries": ledger.sweep,  # requeue deliveries a dead worker held and batches a lost queue dropped
+})
+# Beat's clean-ups: they erase and hand out nothing.
+purge_old_inquiries, purge_unconfirmed_readers = beat_jobs(commit, {
+    "purge_old_inquiries": jobs.purge_expired,  # daily: inquiry content older than INQUIRY_RETENTION_DAYS
+    "purge_unconfirmed_readers": subscriptions.purge_unconfirmed,  # hourly: readers unconfirmed after a week
+})

@@ -216,6 +216,17 @@ def test_beat_schedules_the_heartbeat_every_minute():
     assert entry["task"] == "newsletter.tasks.heartbeat" and entry["schedule"] == heartbeats.EVERY
 
 
+def test_every_beat_entry_names_the_task_of_that_name():
+    """newsletter/tasks.py makes most beat tasks from a table: each name reaches the task that says it."""
+    import worker.celery
+    from newsletter import tasks
+
+    for entry in worker.celery.app.conf.beat_schedule.values():
+        module, _, name = entry["task"].rpartition(".")
+        assert module == "newsletter.tasks" and getattr(tasks, name).name == entry["task"]
+        assert entry["task"] in worker.celery.app.tasks
+
+
 # -- secrets as files (Docker secrets) and production refusing defaults: newsletter/core/config.py
 
 def _production(**overrides) -> dict:

@@ -83,3 +83,36 @@ def test_no_test_file_imports_another():
                  if isinstance(node, ast.ImportFrom) and node.module
                  and node.module.split(".")[-1].startswith(("test_", "conftest"))]
     assert offenders == []
+
+
+# -- rooms a newcomer reads on one screen: no module over MODULE_LINES, no function over FUNCTION_LINES
+
+MODULE_LINES, FUNCTION_LINES = 450, 50
+
+
+def kept_long() -> set[str]:
+    """What docs/architecture.md (its ```kept-long block) lets stay longer, each with its reason:
+    `path` for a module, `path:function` for a function."""
+    block = re.search(r"```kept-long\n(.*?)```", (ROOT / "docs" / "architecture.md").read_text(), re.S)
+    lines = block.group(1).splitlines() if block else []
+    return {line.split()[0] for line in lines if line.strip() and not line.startswith("#")}
+
+
+def too_long() -> set[str]:
+    """Every app module (newsletter/, worker/) over MODULE_LINES and function (from its def) over FUNCTION_LINES."""
+    found = set()
+    for path in sorted([*PACKAGE.rglob("*.py"), *(ROOT / "worker").rglob("*.py")]):
+        name, source = str(path.relative_to(ROOT)), path.read_text()
+        if len(source.splitlines()) > MODULE_LINES:
+            found.add(name)
+        found |= {f"{name}:{node.name}" for node in ast.walk(ast.parse(source, name))
+                  if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.end_lineno - node.lineno + 1 > FUNCTION_LINES}
+    return found
+
+
+def test_no_module_or_function_grows_past_a_screen_unless_the_docs_say_why():
+    long, kept = too_long(), kept_long()
+    assert long - kept == set(), (f"shorten these (modules over {MODULE_LINES} lines, functions over "
+                                  f"{FUNCTION_LINES}), or say why in docs/architecture.md's kept-long block")
+    assert kept - long == set(), "docs/architecture.md keeps as long what is short now: take it off the list"

@@ -95,6 +95,11 @@ def test_a_dump_shows_nothing_an_inquirer_or_the_practice_typed_about_them(auth,
 
 # -- every text column is encrypted or allowed in clear, with the reason
 
+def columns(table: str, **reasons: str) -> dict[tuple[str, str], str]:
+    """{(table, column): why it may be stored in clear} for several columns of one table."""
+    return {(table, column): reason for column, reason in reasons.items()}
+
+
 CLEAR_ALLOWED = {
     # The practice's own people and details, not inquirers: the admins' sign-in and the public profile.
     ("admin_users", "email"): "an admin's own sign-in address",
@@ -135,17 +140,14 @@ CLEAR_ALLOWED = {
     ("webhook_nonces", "provider"): "fixed words", ("webhook_nonces", "nonce"): "provider's random token",
     ("send_rate_buckets", "name"): "fixed words",
     # Inquiries: what the system decided, never what the person wrote.
-    ("inquiries", "source"): "site or embed",
-    ("inquiries", "status"): "pipeline status",
-    ("inquiries", "spam_reason"): "our words; at most one word of the fixed advertising list",
-    ("inquiries", "ack_message_id"): "random Message-ID",
-    ("inquiries", "fingerprint"): "HMAC (SECRET_KEY) of address, message and a half hour",
+    **columns("inquiries", source="site or embed", status="pipeline status",
+              spam_reason="our words; at most one word of the fixed advertising list",
+              ack_message_id="random Message-ID", fingerprint="HMAC (SECRET_KEY) of address, message and a half hour"),
     ("inquiry_access", "action"): "our words (viewed, status: client...)",
     ("inquiry_responses", "kind"): "email or call",
     ("waitlist_entries", "left_reason"): "fixed words",
-    ("outgoing_mail", "kind"): "which template",
-    ("outgoing_mail", "status"): "pending, sent, failed",
-    ("outgoing_mail", "recipient_hash"): "HMAC (SECRET_KEY) of the address, for lookups",
+    **columns("outgoing_mail", kind="which template", status="pending, sent, failed",
+              recipient_hash="HMAC (SECRET_KEY) of the address, for lookups"),
 }
 
 

@@ -2,7 +2,7 @@
 office days and holidays the reply-by clock counts."""
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import abort, flash, make_response, redirect, render_template, url_for
 
 from newsletter.accounts import practice
 from newsletter.admin.blueprint import bp
@@ -22,17 +22,23 @@ def practice_profile():
 
 @bp.post("/practice")
 def practice_profile_save():
-    form = PracticeProfileForm(obj=practice.profile())
-    if form.validate():
-        stored = practice.ensure_profile()
-        for name in FIELDS:
-            value = (getattr(form, name).data or "").strip()
-            setattr(stored, name, value if name == "signature" else " ".join(value.split()))
-        db.session.flush()
-        count = issues.rerender_unsent()
-        return _saved(f"Saved. {count} unsent issue{'s' if count != 1 else ''} now show the new details." if count
-                      else "Saved.")
-    return _page(form=form), 400
+    form, stored = _submitted(PracticeProfileForm, "form", obj=practice.profile())
+    for name in FIELDS:
+        value = (getattr(form, name).data or "").strip()
+        setattr(stored, name, value if name == "signature" else " ".join(value.split()))
+    db.session.flush()
+    count = issues.rerender_unsent()
+    return _saved(f"Saved. {count} unsent issue{'s' if count != 1 else ''} now show the new details." if count
+                  else "Saved.")
+
+
+def _submitted(form_class: type, slot: str, **kwargs):
+    """The posted form, validated, and the stored profile to change; a form with errors is answered
+    here: the page again with its messages (400), nothing changed."""
+    form = form_class(**kwargs)
+    if not form.validate():
+        abort(make_response(_page(**{slot: form}), 400))
+    return form, practice.ensure_profile()
 
 
 def _page(form: PracticeProfileForm | None = None, days_form: OfficeDaysForm | None = None,
@@ -49,10 +55,7 @@ def _page(form: PracticeProfileForm | None = None, days_form: OfficeDaysForm | N
 @bp.post("/practice/days")
 def practice_days():
     """The working days and holidays that the reply-by day is counted in."""
-    form = OfficeDaysForm()
-    if not form.validate():
-        return _page(days_form=form), 400
-    stored = practice.ensure_profile()
+    form, stored = _submitted(OfficeDaysForm, "days_form")
     stored.working_days = business_days.format_working_days(set(form.working_days.data))
     stored.holidays = _lines(form.holidays.data)
     stored.consultation_hours = _lines(form.consultation_hours.data)
@@ -62,10 +65,7 @@ def practice_days():
 @bp.post("/practice/clients")
 def practice_clients():
     """The switch between taking new clients and offering the waitlist."""
-    form = NewClientsForm()
-    if not form.validate():
-        return _page(clients_form=form), 400
-    stored = practice.ensure_profile()
+    form, stored = _submitted(NewClientsForm, "clients_form")
     stored.accepting_clients, stored.waitlist_check_weeks = form.accepting_clients.data, form.waitlist_check_weeks.data
     return _saved("Saved. The contact page now invites new clients." if stored.accepting_clients
                   else "Saved. The contact page now offers the waitlist.")
@@ -74,10 +74,7 @@ def practice_clients():
 @bp.post("/practice/referrals")
 def practice_referrals():
     """The colleagues and low-cost options offered in a kind close-out."""
-    form = ReferralsForm()
-    if not form.validate():
-        return _page(referrals_form=form), 400
-    stored = practice.ensure_profile()
+    form, stored = _submitted(ReferralsForm, "referrals_form")
     stored.referral_colleagues = _lines(form.referral_colleagues.data)
     stored.low_cost_options = _lines(form.low_cost_options.data)
     return _saved("Saved. The referral reply on each inquiry's page now lists these.")

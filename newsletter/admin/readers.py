@@ -82,14 +82,19 @@ def reader_erase(reader_id: int):
 
 @bp.get("/readers/import")
 def readers_import():
-    return render_template("admin/readers_import.html", form=ReaderImportForm(formdata=None))
+    return _import_page()
+
+
+def _import_page(form: ReaderImportForm | None = None, **context) -> str:
+    """The import page: the form (blank unless it comes back with errors) and what the last import did."""
+    return render_template("admin/readers_import.html", form=form or ReaderImportForm(formdata=None), **context)
 
 
 @bp.post("/readers/import")
 def readers_import_upload():
     form = ReaderImportForm()
     if not form.validate():
-        return render_template("admin/readers_import.html", form=form), 400
+        return _import_page(form), 400
     text = io.TextIOWrapper(form.csv_file.data.stream, encoding="utf-8-sig", newline="")
     try:
         result = csv_files.import_csv(text, form.consent.data, origin("import"), max_rows=IMPORT_MAX_ROWS)
@@ -102,9 +107,9 @@ def readers_import_upload():
         db.session.commit()
         send_after_response(result.mail_ids)
         _forget_counts()
-        return render_template("admin/readers_import.html", form=ReaderImportForm(formdata=None), result=result)
+        return _import_page(result=result)
     db.session.rollback()
-    return render_template("admin/readers_import.html", form=form), 400
+    return _import_page(form), 400
 
 
 @bp.get("/readers/export.csv")

@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import dns.exception
 import dns.resolver
@@ -36,8 +37,7 @@ class Unanswered(Exception):
     """The DNS server did not answer (timeout, or every server failed)."""
 
 
-@dataclass
-class Record:
+class Record(NamedTuple):
     """A DNS record to publish: type, name and value, as a DNS host's form asks for them."""
     type: str
     name: str

@@ -209,7 +209,10 @@ def _backoff(attempts: int) -> timedelta:
 
 
 def deliver(mail_id: int) -> str:
-    """Send one stored message if it is due; returns what became of it."""
+    """Send one stored message if it is due; returns what became of it.
+
+    Commits each step itself, unlike the rest of the services: the lease, the finished message before the
+    first attempt (a retry is then the same message) and the outcome right after the server's answer."""
     row = _claim(mail_id)
     if row is None:
         return "skipped"
