@@ -14,7 +14,7 @@ a small server. Honcho itself is not counted: it only runs the stack in a termin
 --production starts its own of everything, as docker-compose.yml runs them: a PostgreSQL (Debian's
 /usr/lib/postgresql/*/bin, default settings, run as the postgres user when started by root), a Redis, gunicorn
 with gunicorn.conf.py (WEB_CONCURRENCY, default 2 workers here), one `python -m worker --pool threads
---concurrency 2` and `celery -A worker beat`, with Postfix's smtp-sink as the SMTP server (bench/send.py's helpers). It
+--concurrency 2` and `python -m worker.beat`, with Postfix's smtp-sink as the SMTP server (bench/send.py's helpers). It
 prints each part's RSS and PSS (summed over its processes) idle, then the peak of the sum while beat dispatches
 an issue to N readers and the worker sends it. RSS counts PostgreSQL's shared buffers once per backend, so the
 RSS sum overstates what the set costs; PSS does not.
@@ -141,7 +141,7 @@ def start_production_set(env: dict, workdir: Path) -> dict[str, subprocess.Popen
         "gunicorn": [str(VENV_BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{env['WEB_PORT']}",
                      "wsgi:app"],
         "worker": [sys.executable, "-m", "worker", "--loglevel", "INFO", "--pool", "threads", "--concurrency", "2"],
-        "beat": [str(VENV_BIN / "celery"), "-A", "worker", "beat", "--loglevel", "INFO", "--schedule",
+        "beat": [sys.executable, "-m", "worker.beat", "--loglevel", "INFO", "--schedule",
                  str(workdir / "celerybeat-schedule")],
     }
     return {name: subprocess.Popen(command, cwd=ROOT, env=env, stdout=(workdir / f"{name}.log").open("wb"),

@@ -308,11 +308,12 @@ class WorkerProcess:
 
 
 class BeatProcess(WorkerProcess):
-    """A real `celery -A worker beat` process (the scheduler), with its own schedule file."""
+    """A real beat process (the scheduler) as production runs it (`python -m worker.beat`), with its own schedule
+    file."""
 
     def __init__(self, env: dict[str, str], log_path: Path, name: str) -> None:
         super().__init__(env, log_path, name)
-        self.args = [sys.executable, "-m", "celery", "-A", "worker", "beat", "--loglevel", "INFO",
+        self.args = [sys.executable, "-m", "worker.beat", "--loglevel", "INFO",
                      "--schedule", str(log_path.with_suffix(".schedule"))]
 
     def _ready(self, offset: int) -> bool:
