@@ -326,14 +326,14 @@ class BeatProcess(WorkerProcess):
 
 class GunicornProcess(WorkerProcess):
     """The web app served by a real gunicorn as production runs it (`gunicorn -c gunicorn.conf.py wsgi:app`,
-    sync workers) on a free local port; its output, the access log included, goes to `log_path`."""
+    threaded workers) on a free local port; its output, the access log included, goes to `log_path`."""
 
     def __init__(self, env: dict[str, str], log_path: Path, name: str, workers: int = 2) -> None:
         super().__init__(env, log_path, name)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}",
-                     "--workers", str(workers), "--worker-class", "sync", "--no-control-socket", "wsgi:app"]
+                     "--workers", str(workers), "--no-control-socket", "wsgi:app"]
 
     def _ready(self, offset: int) -> bool:
         import urllib.error
