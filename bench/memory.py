@@ -15,9 +15,9 @@ a small server. Honcho itself is not counted: it only runs the stack in a termin
 /usr/lib/postgresql/*/bin, default settings, run as the postgres user when started by root), a Redis, gunicorn
 with gunicorn.conf.py (WEB_CONCURRENCY, default 1 process of 4 threads as in compose), one `python -m worker
 --pool threads --concurrency 2` and `python -m worker.beat`, with Postfix's smtp-sink as the SMTP server
-(bench/send.py's helpers). It prints each part's RSS and PSS (summed over its processes) idle, then the peak of the sum while beat dispatches
-an issue to N readers and the worker sends it. RSS counts PostgreSQL's shared buffers once per backend, so the
-RSS sum overstates what the set costs; PSS does not.
+(bench/send.py's helpers). It prints each part's RSS and PSS (summed over its processes) idle, then the peak of
+the sum while beat dispatches an issue to N readers and the worker sends it. RSS counts PostgreSQL's shared
+buffers once per backend, so the RSS sum overstates what the set costs; PSS does not.
 """
 from __future__ import annotations
 
