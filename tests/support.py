@@ -253,9 +253,12 @@ class RedisServer:
             self.process.wait(timeout=10)
 
 
-# How deployments start a worker (docker-compose.yml, Procfile.dev), and SPEC's command for the same worker.
+# How deployments start a worker (docker-compose.yml, Procfile.dev) and beat (docker-compose.yml), and SPEC's
+# commands for the same.
 DEPLOYED_WORKER = ("worker",)
 CELERY_WORKER = ("celery", "-A", "worker", "worker")
+DEPLOYED_BEAT = ("worker.beat",)
+CELERY_BEAT = ("celery", "-A", "worker", "beat")
 
 
 class WorkerProcess:
@@ -308,12 +311,13 @@ class WorkerProcess:
 
 
 class BeatProcess(WorkerProcess):
-    """A real beat process (the scheduler) as production runs it (`python -m worker.beat`), with its own schedule
-    file."""
+    """A real beat process (the scheduler) as production runs it (`python -m worker.beat`, or `command`), with its
+    own schedule file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, name: str) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, name: str,
+                 command: tuple[str, ...] = DEPLOYED_BEAT) -> None:
         super().__init__(env, log_path, name)
-        self.args = [sys.executable, "-m", "worker.beat", "--loglevel", "INFO",
+        self.args = [sys.executable, "-m", *command, "--loglevel", "INFO",
                      "--schedule", str(log_path.with_suffix(".schedule"))]
 
     def _ready(self, offset: int) -> bool:
