@@ -45,11 +45,14 @@ def free_port() -> int:
 
 
 def children(pid: int) -> list[int]:
-    """Every descendant of pid."""
+    """Every descendant of pid (a process that ends while it is read, as a PostgreSQL backend may, is left out)."""
     found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            found += [int(child), *children(int(child))]
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                found += [int(child), *children(int(child))]
+    except (FileNotFoundError, ProcessLookupError):
+        pass
     return found
 
 

@@ -5,6 +5,7 @@ import logging
 import os
 from typing import Mapping
 
+import click
 from dotenv import load_dotenv
 from flask import Flask, g, render_template, request
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -79,8 +80,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_migrations(app: Flask) -> None:
     """`flask db ...` (Flask-Migrate), bound to the app when a `db` command runs: Alembic, Mako and Pygments
-    (9 MB) stay out of the web processes, which never migrate."""
-    import click
+    (about 13 MB) stay out of the web processes, which never migrate."""
 
     class MigrationCommands(click.Group):
         def make_context(self, info_name, args, parent=None, **extra):
@@ -89,7 +89,7 @@ def register_migrations(app: Flask) -> None:
     app.cli.add_command(MigrationCommands("db", help="Perform database migrations (Flask-Migrate)."))
 
 
-def migrations(app: Flask):
+def migrations(app: Flask) -> click.Group:
     """Flask-Migrate on this app (set up once); its `db` command group."""
     from flask_migrate import Migrate
     from flask_migrate.cli import db as commands
