@@ -11,7 +11,7 @@ from gunicorn.glogging import Logger
 
 # One worker process with four threads (WEB_CONCURRENCY adds processes, `--threads` or GUNICORN_CMD_ARGS
 # changes the threads): while one request waits on the database or a slow client the others run, as with
-# several sync workers, but the app is in memory once. Each process takes about 110 MB; a thread next to nothing.
+# several sync workers, but the app is in memory once. Each process takes about 100 MB; a thread next to nothing.
 # A practice's site serves a few requests a minute; one process keeps the production set within a 1 GB VPS.
 workers = int(os.environ.get("WEB_CONCURRENCY") or 1)
 threads = 4
