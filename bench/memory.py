@@ -13,11 +13,11 @@ a small server. Honcho itself is not counted: it only runs the stack in a termin
 
 --production starts its own of everything, as docker-compose.yml runs them: a PostgreSQL (Debian's
 /usr/lib/postgresql/*/bin, default settings, run as the postgres user when started by root), a Redis, gunicorn
-with gunicorn.conf.py (WEB_CONCURRENCY, default 2 workers here), one `python -m worker --pool threads
---concurrency 2` and `celery -A worker beat`, with Postfix's smtp-sink as the SMTP server (bench/send.py's helpers). It
-prints each part's RSS and PSS (summed over its processes) idle, then the peak of the sum while beat dispatches
-an issue to N readers and the worker sends it. RSS counts PostgreSQL's shared buffers once per backend, so the
-RSS sum overstates what the set costs; PSS does not.
+with gunicorn.conf.py (WEB_CONCURRENCY, default 1 process of 4 threads as in compose), one `python -m worker
+--pool threads --concurrency 2` and `python -m worker.beat`, with Postfix's smtp-sink as the SMTP server
+(bench/send.py's helpers). It prints each part's RSS and PSS (summed over its processes) idle, then the peak of
+the sum while beat dispatches an issue to N readers and the worker sends it. RSS counts PostgreSQL's shared
+buffers once per backend, so the RSS sum overstates what the set costs; PSS does not.
 """
 from __future__ import annotations
 
@@ -45,11 +45,14 @@ def free_port() -> int:
 
 
 def children(pid: int) -> list[int]:
-    """Every descendant of pid."""
+    """Every descendant of pid (a process that ends while it is read, as a PostgreSQL backend may, is left out)."""
     found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            found += [int(child), *children(int(child))]
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                found += [int(child), *children(int(child))]
+    except (FileNotFoundError, ProcessLookupError):
+        pass
     return found
 
 
@@ -141,7 +144,7 @@ def start_production_set(env: dict, workdir: Path) -> dict[str, subprocess.Popen
         "gunicorn": [str(VENV_BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{env['WEB_PORT']}",
                      "wsgi:app"],
         "worker": [sys.executable, "-m", "worker", "--loglevel", "INFO", "--pool", "threads", "--concurrency", "2"],
-        "beat": [str(VENV_BIN / "celery"), "-A", "worker", "beat", "--loglevel", "INFO", "--schedule",
+        "beat": [sys.executable, "-m", "worker.beat", "--loglevel", "INFO", "--schedule",
                  str(workdir / "celerybeat-schedule")],
     }
     return {name: subprocess.Popen(command, cwd=ROOT, env=env, stdout=(workdir / f"{name}.log").open("wb"),
@@ -237,7 +240,7 @@ def production_env(pg_port: int, redis_port: int, sink_port: int, workdir: Path)
         "INQUIRY_ENCRYPTION_KEY": "u1Zp2Gq2m0mS8b1c2YJx9bqgk1m3n6Qq3y4Rr8Sx1Xw=",
         "BASE_URL": "https://bench.example.org", "MAIL_FROM": "Inner Calm Counseling <newsletter@bench.example.org>",
         "PRACTICE_INBOX": "practice@bench.example.org", "SEND_RATE_PER_SECOND": "1000000",
-        "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"), "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
+        "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "1"), "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
     }
 
 

@@ -190,7 +190,7 @@ def check_beat(config: Settings) -> tuple[str, str]:
     seen = heartbeats.last_seen(heartbeats.BEAT)
     if seen is None or utcnow() - seen > heartbeats.SILENT_AFTER:
         return FAIL, (f"{_last('heartbeat', seen)}: scheduled issues, sweeps and reply-by reminders don't happen. "
-                      "Start it: `celery -A worker beat` (compose: docker compose up -d beat).")
+                      "Start it: `python -m worker.beat` (compose: docker compose up -d beat).")
     return OK, _last("heartbeat", seen)
 
 

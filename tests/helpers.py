@@ -21,7 +21,6 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import Callable, Iterator
 
-import flask_migrate
 import pyotp
 from flask import current_app
 from hypothesis import settings
@@ -240,8 +239,9 @@ def upgraded_from(settings: dict, url: str, revision: str, old_rows: Callable[[]
     rows `old_rows()` returns (SQL and values, written as that release wrote them; run in the app context),
     then upgraded to head with `flask db upgrade`, as an installation is."""
     app = make_app(settings, DATABASE_URL=url, **overrides)
+    migrated = app.test_cli_runner().invoke(args=["db", "upgrade", revision])
+    assert migrated.exit_code == 0, migrated.output
     with app.app_context():
-        flask_migrate.upgrade(revision=revision)
         with db.engine.begin() as conn:
             for statement, values in old_rows():
                 conn.execute(text(statement), values)

@@ -287,9 +287,12 @@ class RedisServer:
             self.process.wait(timeout=10)
 
 
-# How deployments start a worker (docker-compose.yml, Procfile.dev), and SPEC's command for the same worker.
+# How deployments start a worker (docker-compose.yml, Procfile.dev) and beat (docker-compose.yml), and SPEC's
+# commands for the same.
 DEPLOYED_WORKER = ("worker",)
 CELERY_WORKER = ("celery", "-A", "worker", "worker")
+DEPLOYED_BEAT = ("worker.beat",)
+CELERY_BEAT = ("celery", "-A", "worker", "beat")
 
 
 class WorkerProcess:
@@ -342,11 +345,13 @@ class WorkerProcess:
 
 
 class BeatProcess(WorkerProcess):
-    """A real `celery -A worker beat` process (the scheduler), with its own schedule file."""
+    """A real beat process (the scheduler) as production runs it (`python -m worker.beat`, or `command`), with its
+    own schedule file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, name: str) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, name: str,
+                 command: tuple[str, ...] = DEPLOYED_BEAT) -> None:
         super().__init__(env, log_path, name)
-        self.args = [sys.executable, "-m", "celery", "-A", "worker", "beat", "--loglevel", "INFO",
+        self.args = [sys.executable, "-m", *command, "--loglevel", "INFO",
                      "--schedule", str(log_path.with_suffix(".schedule"))]
 
     def _ready(self, offset: int) -> bool:
@@ -359,14 +364,14 @@ class BeatProcess(WorkerProcess):
 
 class GunicornProcess(WorkerProcess):
     """The web app served by a real gunicorn as production runs it (`gunicorn -c gunicorn.conf.py wsgi:app`,
-    sync workers) on a free local port; its output, the access log included, goes to `log_path`."""
+    threaded workers) on a free local port; its output, the access log included, goes to `log_path`."""
 
     def __init__(self, env: dict[str, str], log_path: Path, name: str, workers: int = 2) -> None:
         super().__init__(env, log_path, name)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}",
-                     "--workers", str(workers), "--worker-class", "sync", "--no-control-socket", "wsgi:app"]
+                     "--workers", str(workers), "--no-control-socket", "wsgi:app"]
 
     def _ready(self, offset: int) -> bool:
         import urllib.error

@@ -26,7 +26,6 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-import requests
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -280,6 +279,8 @@ def ses():
         url = str(message.get("SubscribeURL", ""))
         if not _on_sns_host(url):
             raise Rejected(403, "SubscribeURL is not on an SNS host")
+        import requests  # only here and for the certificate: its import costs each web process 8 MB
+
         try:
             requests.get(url, timeout=FETCH_TIMEOUT, allow_redirects=False).raise_for_status()
         except requests.RequestException as exc:
@@ -324,6 +325,8 @@ def _on_sns_host(url: str) -> bool:
 @lru_cache(maxsize=16)
 def _sns_certificate(url: str) -> x509.Certificate:
     """Amazon's signing certificate, fetched once per URL and process (raises on any trouble)."""
+    import requests
+
     try:
         response = requests.get(url, timeout=FETCH_TIMEOUT, allow_redirects=False)
         response.raise_for_status()

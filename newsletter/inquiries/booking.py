@@ -9,7 +9,6 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
-from icalendar import Calendar, Event, vCalAddress
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -187,6 +186,8 @@ def calendar_file(consultation: Consultation, inquiry: Inquiry, *, cancelled: bo
     is a PUBLISH, a notice its calendar can add: a REQUEST to the organizer itself would ask it to answer
     its own invitation. Both carry one UID; a cancellation is SEQUENCE 1 and STATUS:CANCELLED.
     """
+    from icalendar import Calendar, Event, vCalAddress  # only here: 2 MB a web process need not hold
+
     profile = practice.profile()
     organizer = compose.practice_inbox()
     title = "Call" if inquiry.discreet else f"Free consultation with {profile.practice_name}"

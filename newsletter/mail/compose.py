@@ -17,7 +17,6 @@ from email.utils import format_datetime, getaddresses, make_msgid
 from typing import Mapping
 
 from flask import render_template
-from icalendar import Calendar
 from jinja2 import TemplateNotFound
 
 from newsletter.core.config import Settings, dkim_key_text, settings
@@ -258,6 +257,8 @@ def build_message(
     if html is not None:
         msg.add_alternative(html, subtype="html", charset="utf-8")
     if calendar is not None:
+        from icalendar import Calendar  # only here: booking invitations, never in a web process
+
         method = str(Calendar.from_ical(calendar)["METHOD"])
         msg.add_alternative(calendar.decode("utf-8"), subtype="calendar", charset="utf-8",
                             params={"method": method})

@@ -26,7 +26,8 @@ def production_database(settings):
 
 
 start_beat = process_fixture(BeatProcess, "beat",
-                             "Start `celery beat` processes (all stopped after the test); `env` overrides settings.")
+                             "Start beat processes (`python -m worker.beat`; all stopped after the test); `env` overrides "
+                             "settings, `command=CELERY_BEAT` starts `celery -A worker beat`.")
 
 
 @pytest.fixture

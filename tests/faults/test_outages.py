@@ -17,7 +17,7 @@ from newsletter.readers import subscriptions
 from newsletter.readers.subscriptions import Origin
 from newsletter.sending import dispatcher, ledger
 from tests.helpers import add_issue, add_readers, copies_by_reader, delivery_statuses, hand_out_batches, issue_status
-from tests.support import redis_answers, wait_for
+from tests.support import CELERY_BEAT, redis_answers, wait_for
 
 PRACTICE = "practice@newsletter.test"
 
@@ -99,7 +99,7 @@ def test_two_beat_schedulers_dispatch_once_and_sweep_without_doubles(
     db.session.commit()
 
     start_beat()
-    start_beat()
+    start_beat(command=CELERY_BEAT)  # SPEC's `celery -A worker beat` beside the deployed `python -m worker.beat`
     wait_for(lambda: issue_status(issue.id) == "sent", timeout=90, message="the issue was not sent")
     smtp.wait_for_messages(len(readers) + len(lost), timeout=60)
     time.sleep(1)  # a second scheduler's late duplicate would arrive now
