@@ -15,7 +15,7 @@ from newsletter.core.extensions import commit, db
 from newsletter.inquiries import intake, jobs, waitlist
 from newsletter.mail import outgoing
 from newsletter.publishing import series
-from newsletter.readers import preferences, subscriptions
+from newsletter.readers import digests, preferences, subscriptions
 from newsletter.sending import dispatcher, engine, ledger
 
 log = logging.getLogger(__name__)
@@ -183,6 +183,12 @@ def send_series_steps() -> list[int]:
 def end_breaks() -> int:
     """Beat: readers whose break is over get mail again, and a note saying so."""
     return commit_and_send(preferences.end_breaks)
+
+
+@shared_task
+def send_monthly_digests() -> int:
+    """Beat: on the 1st (from SERIES_SEND_HOUR, practice time), each digest reader's mail of last month's issues."""
+    return commit_and_send(digests.queue_due)
 
 
 @shared_task
