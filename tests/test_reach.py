@@ -64,9 +64,10 @@ def test_reach_counts_a_bounce_a_complaint_an_unsubscribe_and_a_break_and_leaves
     resting = link_in(copy_to(smtp, "rests@example.org"), "preferences")
     assert "No mail until" in client.post(resting, data={"action": "save", "break_months": "1"}).get_data(as_text=True)
 
-    wait_for(lambda: figures(auth.login(client).get("/admin/reach").get_data(as_text=True), issue_id)["bounced"] == 1,
-             timeout=30)
-    page = client.get("/admin/reach").get_data(as_text=True)
+    auth.login(client)
+    page = wait_for(lambda: (page := client.get("/admin/reach").get_data(as_text=True))
+                    and figures(page, issue_id)["bounced"] == 1 and page, timeout=60,
+                    message=str(figures(client.get("/admin/reach").get_data(as_text=True), issue_id)))
     assert figures(page, issue_id) == {"delivered": 4, "bounced": 1, "complaints": 1, "unsubscribes": 1, "breaks": 1}
     assert "Click counts" in page
 
