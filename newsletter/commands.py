@@ -18,9 +18,10 @@ from newsletter.deliverability import bounces
 from newsletter.mail import addresses, outgoing, suppression
 from newsletter.models import Issue, NewsletterList, utcnow
 from newsletter.publishing import issues, series
-from newsletter.readers import csv_files, lists, preferences, subscriptions
-from newsletter.sending import control, dispatcher
-from newsletter.tasks import enqueue_batches, enqueue_mail
+from newsletter.inquiries import jobs, waitlist
+from newsletter.readers import csv_files, digests, lists, preferences, subscriptions
+from newsletter.sending import control, dispatcher, ledger
+from newsletter.tasks import enqueue_batches, enqueue_mail, sweep_outgoing_mail
 
 CLI = "command line"  # where an action came from, in the audit log
 issue_cli = AppGroup("issue", help="Import, send, test and follow issues.")
@@ -348,25 +349,55 @@ _series_change("stop", series.stop, "The welcome series of {slug} is stopped.")
 _series_change("restart", series.restart, "The welcome series of {slug} runs again for readers who join from now on.")
 
 
+# The jobs beat runs on a schedule that queue mail, each with what it counts and what run-due says of it.
+# Each is safe to run at any moment: it does only what is due and never the same thing twice.
+_MAIL_JOBS = (
+    ("breaks ended", preferences.end_breaks),
+    ("monthly digests mailed", digests.queue_due),
+    ("inquiry digest mails", jobs.queue_digest),
+    ("reply-by reminders", jobs.queue_nudges),
+    ("waitlist check-in mails", waitlist.check_in),
+)
+_CLEAN_UPS = (("inquiries purged", jobs.purge_expired), ("unconfirmed readers forgotten", subscriptions.purge_unconfirmed))
+
+
 @click.command("run-due")
 @click.option("--now", "now_text", default=None, help="ISO-8601 time (without a zone, the practice's); default: now.")
 @with_appcontext
 def run_due(now_text: str | None) -> None:
-    """Run every scheduled job due at that moment, as beat would: scheduled issues, welcome steps, breaks ending."""
+    """Run every scheduled job due at that moment, as beat would.
+
+    \b
+    At the time given: scheduled issues start, welcome series steps, breaks that end (with their note),
+    the monthly digests (from the 1st at SERIES_SEND_HOUR), the inquiry digest and reply-by reminders
+    to the practice, waitlist check-ins, and the daily purges (old inquiries, unconfirmed readers).
+    At the real time: the sweeps (deliveries a dead worker held, mail a lost hand-off left waiting).
+    Each job does only what is due and never twice; the mail and batches go to the workers.
+    """
     with _as_command_error(issues.IssueError):
         now = issues.parse_local_time(now_text) if now_text else utcnow()
+    click.echo(f"At {practice.local_time(now)} ({practice.timezone().key}):")
     started = dispatcher.dispatch_due(now)
     steps = series.queue_due(now)
     db.session.commit()
-    notes = preferences.end_breaks(now)
-    db.session.commit()
     for issue_id in sorted(set(started) | set(steps)):
         enqueue_batches(issue_id)
-    enqueue_mail(notes)
-    click.echo(f"At {practice.local_time(now)} ({practice.timezone().key}):")
     click.echo(f"scheduled issues started: {', '.join(map(str, started)) or 'none'}")
     click.echo(f"welcome steps queued, issues: {', '.join(map(str, steps)) or 'none'}")
-    click.echo(f"breaks ended: {len(notes)}")
+    for label, job in _MAIL_JOBS:
+        mail_ids = job(now)
+        db.session.commit()
+        enqueue_mail(mail_ids)
+        click.echo(f"{label}: {len(mail_ids)}")
+    for label, job in _CLEAN_UPS:
+        count = job(now)
+        db.session.commit()
+        click.echo(f"{label}: {count}")
+    resumed = ledger.sweep()
+    db.session.commit()
+    for issue_id in resumed:
+        enqueue_batches(issue_id)
+    click.echo(f"mail waiting for a worker, sent: {sum(sweep_outgoing_mail().values())}")
 
 
 # -- encryption at rest (security)

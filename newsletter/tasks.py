@@ -15,7 +15,7 @@ from newsletter.core.extensions import commit, db
 from newsletter.inquiries import intake, jobs, waitlist
 from newsletter.mail import outgoing
 from newsletter.publishing import series
-from newsletter.readers import preferences, subscriptions
+from newsletter.readers import digests, preferences, subscriptions
 from newsletter.sending import dispatcher, engine, ledger
 
 log = logging.getLogger(__name__)
@@ -152,11 +152,13 @@ def _beat_job(name: str, run: Callable[[Callable[[], Any]], Any], service: Calla
 
 
 # Beat's jobs that queue mail for the workers (their counts are what they queued).
-send_inquiry_digest, nudge_inquiries_due, check_in_with_waitlist, end_breaks = beat_jobs(commit_and_send, {
+send_inquiry_digest, nudge_inquiries_due, check_in_with_waitlist, end_breaks, send_monthly_digests = beat_jobs(
+    commit_and_send, {
     "send_inquiry_digest": jobs.queue_digest,  # daily: inquiries still new after INQUIRY_DIGEST_AFTER_HOURS
     "nudge_inquiries_due": jobs.queue_nudges,  # inquiries reaching their reply-by day unanswered, once each
     "check_in_with_waitlist": waitlist.check_in,  # daily: still want a place? Let go those who never answered
     "end_breaks": preferences.end_breaks,  # readers whose break is over get mail again, and a note saying so
+    "send_monthly_digests": digests.queue_due,  # the 1st, from SERIES_SEND_HOUR: each digest reader's last month
 })
 # Beat's jobs that start sending: each hands out the batches of the issues it returns.
 dispatch_due_issues, send_series_steps, sweep_deliveries = beat_jobs(commit_and_hand_out, {

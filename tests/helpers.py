@@ -19,6 +19,7 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable, Iterator
 
 import pyotp
@@ -419,6 +420,12 @@ def mail_samples() -> dict[str, list[dict]]:
                                 "preferences_url": preferences}],
         "break_over": [{"subscriber": _sample_reader(), "unsubscribe_url": unsubscribe, "archive_url": f"{base}/issues",
                         "preferences_url": preferences}],
+        "monthly_digest": [{"subscriber": _sample_reader(), "unsubscribe_url": unsubscribe, "archive_url": f"{base}/issues",
+                            "preferences_url": preferences, "month_name": "November 2026", "items": [
+                                SimpleNamespace(title="Turning toward each other", url=f"{base}/issues/turning-toward",
+                                                excerpt="Small moments of connection matter more than grand gestures."),
+                                SimpleNamespace(title="When the same argument comes back", url=f"{base}/issues/same-argument",
+                                                excerpt="Most couples have one argument they keep having. Here is why…")]}],
         "address_change": [{"subscriber": _sample_reader(), "hours": 48,
                             "confirm_url": f"{base}/preferences/address/eyJpZCI6MSwibmV3IjoibUBleC5vcmcifQ.ZxYw.q1w2"}],
         "inquiry_ack": [{"inquiry": _sample_inquiry(urgent=False), "reply_days": 2, "greeting_name": "Jordan",

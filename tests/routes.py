@@ -50,7 +50,8 @@ def make_rows(app) -> Rows:
         outbox_file.write_bytes(b"From: a@example.org\r\nTo: b@example.org\r\nSubject: Hi\r\n\r\nHello\r\n")
         return Rows(
             values={"issue_id": draft.id, "inquiry_id": booked.id, "entry_id": entry.id, "reader_id": active.id,
-                    "slug": sent.slug, "name": outbox_file.name, "filename": "css/site.css"},
+                    "slug": sent.slug, "name": outbox_file.name, "filename": "css/site.css",
+                    "link": 0, "signature": "not-its-signature"},
             tokens={"confirm": token_of(subscriptions.confirm_url(pending)),
                     "unsubscribe": token_of(subscriptions.unsubscribe_url(active)),
                     "consultation": token_of(booking.booking_url(offered)),

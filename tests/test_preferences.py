@@ -135,6 +135,7 @@ def test_without_its_csrf_token_or_with_a_bad_link_nothing_changes(app_factory, 
     "lists": st.lists(st.text(max_size=70), max_size=5),
     "break_months": st.one_of(st.sampled_from(["1", "2", "3", "", "4", "0", "-1", "²"]), st.text(max_size=10)),
     "new_email": st.one_of(st.text(max_size=300), st.emails()),
+    "frequency": st.one_of(st.sampled_from(["each", "monthly", "", "weekly"]), st.text(max_size=10)),
 }))
 def test_hostile_preference_changes_get_a_clear_answer_never_a_500(app, client, data):
     path = active_reader(app, "fuzzed@example.org")

@@ -128,6 +128,7 @@ CLEAR_ALLOWED = {
     # The practice's newsletters (public names) and the background processes' heartbeats (process names).
     **{("newsletter_lists", column): "public" for column in ("slug", "name", "description")},
     ("heartbeats", "name"): "a process's name",
+    ("reader_digests", "month"): "a month, like 2026-11: which month's digest a reader was sent",
     **{("consent_events", column): "reader" for column in ("action", "source", "wording", "ip", "user_agent")},
     ("deliveries", "status"): "fixed words", ("deliveries", "error"): "SMTP answer for a reader's issue",
     ("suppressions", "email_hash"): "hash", ("suppressions", "reason"): "fixed words",

@@ -11,6 +11,7 @@ flask_app = create_app(web=False)  # a worker serves no pages
 app = flask_app.extensions["celery"]
 app.conf.include = ["newsletter.tasks"]
 # The database is the record of what must be sent; these sweeps send what a queue lost.
+# `flask --app wsgi run-due` runs the same jobs (newsletter/commands.py): keep the two in step.
 app.conf.beat_schedule = {
     "heartbeat": {"task": "newsletter.tasks.heartbeat", "schedule": heartbeats.EVERY},
     "sweep-outgoing-mail": {"task": "newsletter.tasks.sweep_outgoing_mail", "schedule": timedelta(seconds=30)},
@@ -24,6 +25,8 @@ app.conf.beat_schedule = {
     # Welcome steps go at SERIES_SEND_HOUR (practice time); a quarter-hour round is close enough.
     "send-series-steps": {"task": "newsletter.tasks.send_series_steps", "schedule": timedelta(minutes=15)},
     "end-breaks": {"task": "newsletter.tasks.end_breaks", "schedule": timedelta(minutes=15)},
+    # Only does something in the first days of a month (readers/digests.py), and each reader's month once.
+    "send-monthly-digests": {"task": "newsletter.tasks.send_monthly_digests", "schedule": timedelta(minutes=15)},
     "nudge-inquiries-due": {"task": "newsletter.tasks.nudge_inquiries_due", "schedule": timedelta(minutes=15)},
     "check-in-with-waitlist": {"task": "newsletter.tasks.check_in_with_waitlist", "schedule": crontab(hour=16, minute=0)},
 }

@@ -8,6 +8,7 @@ from newsletter.admin import (  # noqa: F401  (each adds routes to bp)
     issues,
     outbox,
     practice_profile,
+    reach,
     readers,
     sender_domain,
     sending,

@@ -188,3 +188,7 @@ class ReferralsForm(FlaskForm):
     low_cost_options = TextAreaField("Low-cost options (one a line)",
                                      validators=[Optional(), Length(max=5000, message="Please keep the list under 5,000 characters.")])
 
+
+
+class ClickCountsForm(FlaskForm):
+    count_clicks = BooleanField("Count clicks on the links in my issues (how many per link; never who clicked)")

@@ -40,7 +40,7 @@ LANES = {
     "inquiry_nudge": PRACTICE, "admin_lockout": PRACTICE, "inquiry_reply": PRACTICE,
     "consultation_invite": PRACTICE, "waitlist_invite": PRACTICE, "issue_test": PRACTICE,
     "inquiry_ack": OTHERS, "confirm": OTHERS, "already_subscribed": OTHERS, "welcome": OTHERS,
-    "address_change": OTHERS, "break_over": OTHERS, "waitlist_check": OTHERS, "waitlist_goodbye": OTHERS,
+    "address_change": OTHERS, "break_over": OTHERS, "monthly_digest": OTHERS, "waitlist_check": OTHERS, "waitlist_goodbye": OTHERS,
 }
 
 # Acknowledgements to strangers are paced: a bot filling the form a thousand times a minute gets

@@ -4,12 +4,12 @@ from newsletter.models.base import utcnow
 from newsletter.models.bounces import BounceEvent, ComplaintPause, WebhookNonce
 from newsletter.models.heartbeats import Heartbeat
 from newsletter.models.inquiries import Inquiry, InquiryAccess, InquiryNote
-from newsletter.models.issues import Delivery, Issue
+from newsletter.models.issues import Delivery, Issue, LinkClick
 from newsletter.models.leads import Consultation, InquiryResponse, WaitlistEntry
 from newsletter.models.lists import IssueList, ListMembership, NewsletterList, SeriesStep
 from newsletter.models.outbox import OutgoingMail
 from newsletter.models.practice import PracticeProfile
-from newsletter.models.readers import ConsentEvent, SignupRequest, Subscriber, Suppression
+from newsletter.models.readers import ConsentEvent, ReaderDigest, SignupRequest, Subscriber, Suppression
 from newsletter.models.sending import SendRateBucket
 from newsletter.models.users import AdminUser, RecoveryCode
 
@@ -28,11 +28,13 @@ __all__ = [
     "InquiryResponse",
     "Issue",
     "IssueList",
+    "LinkClick",
     "ListMembership",
     "NewsletterList",
     "SeriesStep",
     "OutgoingMail",
     "PracticeProfile",
+    "ReaderDigest",
     "RecoveryCode",
     "SendRateBucket",
     "SignupRequest",

@@ -85,3 +85,16 @@ class Delivery(db.Model):
     error: Mapped[str] = mapped_column(String(500), default="")
 
     issue: Mapped[Issue] = relationship(back_populates="deliveries")
+
+
+class LinkClick(db.Model):
+    """One click on a link of an issue, counted only when the practice turned click counts on: the issue
+    and the link's place in it, and when; never who clicked."""
+
+    __tablename__ = "link_clicks"
+    __table_args__ = (Index("ix_link_clicks_issue_link", "issue_id", "link"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    link: Mapped[int]  # the link's index among the issue's counted links (publishing/clicks.py)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

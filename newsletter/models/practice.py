@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import String, Text, true
+from sqlalchemy import String, Text, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from newsletter.core.extensions import db
@@ -39,3 +39,6 @@ class PracticeProfile(db.Model):
     low_cost_options: Mapped[str] = mapped_column(Text, default="", server_default="")
     # Weekly hours for free 15-minute consultations, a window a line: "Tuesday 14:00-16:00".
     consultation_hours: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Off by default: links in issues go straight to their address. On: through /r/... which counts clicks per
+    # link, never per reader (publishing/clicks.py); the privacy page says so.
+    count_clicks: Mapped[bool] = mapped_column(default=False, server_default=false())

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, false, func
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, false, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from newsletter.core.extensions import db
@@ -43,6 +43,8 @@ class Subscriber(db.Model):
     unsubscribed_at: Mapped[datetime | None]
     # A break the reader took (readers/preferences.py): no mail until then; then a note, and mail again.
     break_until: Mapped[datetime | None]
+    # Chose a monthly digest instead of every issue (readers/digests.py): since when; None = every issue.
+    digest_since: Mapped[datetime | None]
 
     consent_events: Mapped[list[ConsentEvent]] = relationship(
         back_populates="subscriber", order_by="ConsentEvent.id", passive_deletes=True
@@ -90,6 +92,20 @@ class SignupRequest(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     # Past the address's signup limit when it came: stored all the same (the answer costs the same), dropped by the worker.
     over_limit: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+
+class ReaderDigest(db.Model):
+    """A monthly digest a reader was sent: one row per reader and month, written with its mail, so a
+    rerun (two schedulers, a killed worker) never sends a month twice."""
+
+    __tablename__ = "reader_digests"
+    __table_args__ = (UniqueConstraint("subscriber_id", "month", name="uq_reader_digests_reader_month"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    month: Mapped[str] = mapped_column(String(7))  # the month it covers, "2026-11"
+    issues: Mapped[int] = mapped_column(default=0)  # how many issues it listed
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Suppression(db.Model):

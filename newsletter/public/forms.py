@@ -70,9 +70,21 @@ class ContactForm(HoneypotMixin, FlaskForm):
             raise ValidationError("Please add a phone number, or choose email.")
 
 
+EVERY_ISSUE, MONTHLY = "each", "monthly"
+
+
 class PreferencesForm(FlaskForm):
     lists = SelectMultipleField("Newsletters", choices=[], validate_choice=False)
+    # Absent (an older page, the address form): left as it is.
+    frequency = RadioField("How often", default="", validate_choice=False,
+                           choices=[SelectChoice(EVERY_ISSUE, "Each article as it comes out"),
+                                    SelectChoice(MONTHLY, "One digest a month (on the 1st: the month's articles, "
+                                                          "each with a short excerpt and a link)")])
     break_months = RadioField("Take a break", default="", validate_choice=False,
                               choices=[SelectChoice("", "No break"), SelectChoice("1", "1 month"),
                                        SelectChoice("2", "2 months"), SelectChoice("3", "3 months")])
     new_email = EmailField("New email address", validators=[addresses.Address(required=False)])
+
+    def validate_frequency(self, field) -> None:
+        if field.data not in ("", EVERY_ISSUE, MONTHLY):
+            raise ValidationError("Please choose each article or a monthly digest.")

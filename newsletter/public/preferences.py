@@ -1,4 +1,5 @@
-"""The reader's preferences page, from the link in every issue and welcome mail: newsletters, a break,
+"""The reader's preferences page, from the link in every issue and welcome mail: newsletters, each issue
+or a monthly digest, a break,
 a new address, leaving everything. GET shows; only POST (with its CSRF token) changes anything.
 
 Both URLs carry a token and go through web.token_route: a preferences token (permanent, like the unsubscribe
@@ -13,18 +14,17 @@ from newsletter.core.extensions import db
 from newsletter.core.web_extensions import limiter
 from newsletter.mail import addresses
 from newsletter.public.blueprint import bp
-from newsletter.public.forms import PreferencesForm
+from newsletter.public.forms import EVERY_ISSUE, MONTHLY, PreferencesForm
 from newsletter.readers import lists, preferences, subscriptions
 from newsletter.web import origin, send_after_response, token_route
 
 SAVE, ADDRESS, END_BREAK, LEAVE = "save", "address", "end_break", "leave"
 
 
-
-
 def _page(subscriber, form: PreferencesForm, status: int = 200, done: str = ""):
     if not form.is_submitted():
         form.lists.data = [row.slug for row in lists.lists_of(subscriber)]
+        form.frequency.data = MONTHLY if subscriber.digest_since else EVERY_ISSUE
     break_until = practice.local_time(subscriber.break_until, "%B %-d, %Y")
     return render_template("public/preferences.html", form=form, subscriber=subscriber, done=done,
                            choices=lists.all_lists(), break_until=break_until), status
@@ -73,6 +73,8 @@ def _change(subscriber, form: PreferencesForm, action: str) -> tuple[str, list[i
         return "Your break is over: new articles will arrive again.", []
     if len(lists.all_lists()) > 1:
         preferences.choose_lists(subscriber, lists.by_slugs(form.lists.data) if form.lists.data else [], where)
+    if form.frequency.data:
+        preferences.choose_digest(subscriber, form.frequency.data == MONTHLY, where)
     if form.break_months.data:
         months = {str(months): months for months in preferences.BREAK_MONTHS}.get(form.break_months.data, 0)
         until = preferences.take_break(subscriber, months, where)

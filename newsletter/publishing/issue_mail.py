@@ -18,6 +18,7 @@ from newsletter.core.config import settings
 from newsletter.mail import compose
 from newsletter.mail.transports import dot_stuff
 from newsletter.models import Issue
+from newsletter.publishing import clicks
 from newsletter.readers import personalize, subscriptions
 
 # A worker keeps an issue's built message across batches for this long; then it is built again, so
@@ -39,7 +40,7 @@ class Reader(Protocol):
 def for_issue(issue: Issue) -> "IssueMail":
     """The issue's IssueMail, from this process's cache while the issue and the settings are unchanged."""
     content = hashlib.sha256("\0".join((issue.subject, issue.email_text, issue.email_html)).encode()).digest()
-    key = (issue.id, content, settings())
+    key = (issue.id, content, settings(), clicks.enabled())
     now = time.monotonic()
     built_at, cached = _cache.get(key, (0.0, None))
     if cached is None or now - built_at > KEEP_FOR:
@@ -84,7 +85,9 @@ class IssueMail:
         # Every piece but the first starts mid-line, right after a slot: only dots after a line end count.
         self.stuffed_pieces = [piece.replace(b"\n.", b"\n..") for piece in self.pieces]
         self.text = _Body(issue.email_text, as_html=False)
-        self.html = _Body(issue.email_html, as_html=True)
+        # Links untouched unless the practice counts clicks (per link, never per reader).
+        self.html = _Body(clicks.rewrite(issue.id, issue.email_html) if clicks.enabled() else issue.email_html,
+                          as_html=True)
 
     def message_id(self, subscriber_id: int) -> str:
         """Stable per (issue, reader) and opaque: it does not reveal the reader's id."""

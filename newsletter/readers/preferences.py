@@ -1,4 +1,5 @@
-"""A reader's own choices, from the link in every issue and welcome mail: which newsletters, a break
+"""A reader's own choices, from the link in every issue and welcome mail: which newsletters, every issue
+or a monthly digest, a break
 of 1 to 3 months (mail resumes by itself, with a note), a new address (confirmed at that address), or
 leaving everything. Each change is a consent record. The caller commits.
 """
@@ -29,6 +30,8 @@ BREAK_CANCEL_WORDING = "End my break now (preferences page)"
 ADDRESS_ASKED_WORDING = "Change my address (confirmation link sent to the new address)"
 ADDRESS_WORDING = "Use this new address (confirmed from the new address)"
 LEAVE_WORDING = "Leave everything (preferences page)"
+DIGEST_WORDING = "Send me one digest a month instead of each issue (preferences page)"
+EVERY_ISSUE_WORDING = "Send me each issue as it comes out (preferences page)"
 
 
 class PreferenceError(ValueError):
@@ -107,16 +110,29 @@ def end_breaks(now: datetime | None = None) -> list[int]:
         subscriber.break_until = None
         subscriptions.record(subscriber, "break_end", subscriptions.Origin(source="system"), BREAK_END_WORDING)
         if subscriber.status == ACTIVE and not is_suppressed(subscriber.email):
-            mail_ids.append(_queue_to_reader("break_over", subscriber))
+            mail_ids.append(queue_to_reader("break_over", subscriber))
     return mail_ids
 
 
-def _queue_to_reader(prefix: str, subscriber: Subscriber) -> int:
+def queue_to_reader(prefix: str, subscriber: Subscriber, **context) -> int:
+    """Queue a mail of the newsletter to one reader, with its one-click unsubscribe headers and links."""
     link = subscriptions.unsubscribe_url(subscriber)
     return outgoing.queue_template(prefix, to=subscriber.email, to_name=subscriber.name, subscriber=subscriber,
                                  headers=personalize.list_headers(link), unsubscribe_url=link,
                                  preferences_url=personalize.preferences_url(subscriber),
-                                 archive_url=settings().base_url + "/issues").id
+                                 archive_url=settings().base_url + "/issues", **context).id
+
+
+def choose_digest(subscriber: Subscriber, monthly: bool, origin: subscriptions.Origin,
+                  now: datetime | None = None) -> bool:
+    """Every issue as it comes out, or one digest a month (readers/digests.py); True when that changed."""
+    _active(subscriber)
+    if monthly == (subscriber.digest_since is not None):
+        return False
+    subscriber.digest_since = (now or utcnow()) if monthly else None
+    subscriptions.record(subscriber, "digest" if monthly else "every_issue", origin,
+                         DIGEST_WORDING if monthly else EVERY_ISSUE_WORDING)
+    return True
 
 
 def ask_address_change(subscriber: Subscriber, new_email: str, origin: subscriptions.Origin) -> int | None:

@@ -1,0 +1,130 @@
+"""Reach without surveillance: the admin's Reach page counts what happened in the week after an issue went out
+(delivered, bounced, complaints, unsubscribes, breaks) from the ledger, bounce reports and consent records; click
+counts per link only when she turns them on, through a signed redirect that refuses a tampered URL.
+Through the real pages, CLI, worker, webhook and SMTP server."""
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections import Counter
+
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from newsletter.core.extensions import db
+from newsletter.models import Issue, LinkClick, PracticeProfile
+from newsletter.publishing import clicks
+from tests.helpers import cli, copies, examples, import_issue, join, link_in
+from tests.relays import MAILGUN_KEY, mailgun_body
+from tests.support import change_settings, wait_for
+
+TITLE = "What we keep"
+
+
+def figures(page: str, issue_id: int) -> dict[str, int]:
+    """The numbers of the issue's row on the Reach page."""
+    row = re.search(rf'<tr data-issue="{issue_id}">(.*?)</tr>', page, re.S).group(1)
+    return {name: int(value) for name, value in re.findall(r'data-figure="(\w+)">(\d+)<', row)}
+
+
+def copy_to(smtp, address: str):
+    return next(m.message for m in smtp.messages if m.message["Subject"] == TITLE and m.rcpt_tos == [address])
+
+
+def html_of(message) -> str:
+    return message.get_body(("html",)).get_content()
+
+
+def send_issue(app, runner, smtp, tmp_path, readers: set[str]) -> int:
+    issue_id = int(import_issue(runner, tmp_path, TITLE))
+    cli(runner, "issue", "send", str(issue_id))
+    cli(runner, "run-due")
+    wait_for(lambda: set(copies(smtp, TITLE)) == readers, timeout=60)
+    return issue_id
+
+
+def test_reach_counts_a_bounce_a_complaint_an_unsubscribe_and_a_break_and_leaves_links_alone(
+        app, client, runner, smtp, worker, tmp_path, auth):
+    change_settings(app, MAILGUN_WEBHOOK_SIGNING_KEY=MAILGUN_KEY)
+    readers = ["keeps@example.org", "refuses@example.org", "complains@example.org", "leaves@example.org",
+               "rests@example.org"]
+    for email in readers:
+        join(app, client, email)
+    smtp.reject("refuses@example.org")
+    issue_id = send_issue(app, runner, smtp, tmp_path, set(readers) - {"refuses@example.org"})
+
+    complaint = {"event": "complained", "recipient": "complains@example.org", "id": secrets.token_hex(8),
+                 "timestamp": time.time(),
+                 "message": {"headers": {"message-id": copy_to(smtp, "complains@example.org")["Message-ID"].strip("<>")}}}
+    assert client.post("/webhooks/mailgun", json=mailgun_body(complaint)).status_code == 200
+    leaving = link_in(copy_to(smtp, "leaves@example.org"), "unsubscribe")
+    assert client.post(leaving, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    resting = link_in(copy_to(smtp, "rests@example.org"), "preferences")
+    assert "No mail until" in client.post(resting, data={"action": "save", "break_months": "1"}).get_data(as_text=True)
+
+    auth.login(client)
+    page = wait_for(lambda: (page := client.get("/admin/reach").get_data(as_text=True))
+                    and figures(page, issue_id)["bounced"] == 1 and page, timeout=60,
+                    message=str(figures(client.get("/admin/reach").get_data(as_text=True), issue_id)))
+    assert figures(page, issue_id) == {"delivered": 4, "bounced": 1, "complaints": 1, "unsubscribes": 1, "breaks": 1}
+    assert "Click counts" in page
+
+    sent = html_of(copy_to(smtp, "keeps@example.org"))
+    with app.app_context():
+        originals = clicks.links(db.session.get(Issue, issue_id).email_html)
+    assert originals and all(f'href="{url}"' in sent for url in originals)
+    assert "/r/" not in sent
+    assert "nothing counts your clicks" in client.get("/").get_data(as_text=True)
+
+
+def test_click_counts_go_through_a_signed_redirect_that_counts_per_link_and_refuses_a_tampered_url(
+        app, client, runner, smtp, worker, tmp_path, auth):
+    admin = auth.login(app.test_client())
+    assert admin.post("/admin/reach/clicks", data={"count_clicks": "y"}).status_code == 302
+    assert "never who clicked it" in client.get("/").get_data(as_text=True)
+    join(app, client, "reader@example.org")
+    issue_id = send_issue(app, runner, smtp, tmp_path, {"reader@example.org"})
+
+    sent = html_of(copy_to(smtp, "reader@example.org"))
+    counted = re.findall(r'href="http://newsletter\.test(/r/\d+/\d+/[A-Za-z0-9_-]+)"', sent)
+    with app.app_context():
+        originals = clicks.links(db.session.get(Issue, issue_id).email_html)
+    assert len(counted) == len(originals) >= 2
+    assert not any(f'href="{url}"' in sent for url in originals if "/r/" not in url)
+
+    first = client.get(counted[0])
+    assert first.status_code == 302 and first.headers["Location"] == originals[0]
+    client.get(counted[0])
+    client.get(counted[1])
+    assert client.head(counted[1]).status_code == 302  # a link scanner's HEAD counts nothing
+    issue, link, signature = counted[1].split("/")[2:]
+    for tampered in (f"/r/{issue}/{link}/{signature[:-2]}xx", f"/r/{issue}/{int(link) + 1}/{signature}",
+                     f"/r/{int(issue) + 1}/{link}/{signature}", f"/r/{issue}/{link}/https:%2F%2Fevil.example"):
+        assert client.get(tampered).status_code == 404, tampered
+    with app.app_context():
+        counts = dict(db.session.execute(select(LinkClick.link, func.count()).group_by(LinkClick.link)).all())
+        columns = set(LinkClick.__table__.columns.keys())
+    assert counts == {0: 2, 1: 1}
+    assert columns == {"id", "issue_id", "link", "created_at"}  # nothing that names a reader
+
+    page = admin.get("/admin/reach").get_data(as_text=True)
+    row = re.search(rf'<tr data-issue="{issue_id}">(.*?)</tr>', page, re.S).group(1)
+    assert Counter(re.findall(r'data-figure="clicks">(\d+)<', row)) == Counter({"2": 1, "1": 1})
+
+    assert admin.post("/admin/reach/clicks", data={}).status_code == 302  # unticked: off again
+    assert "nothing counts your clicks" in client.get("/").get_data(as_text=True)
+
+
+@examples(20)  # each example signs in (a password hash)
+@given(value=st.one_of(st.text(max_size=50), st.sampled_from(["y", "", "false", "0", "\x00", "on"])))
+def test_hostile_click_switch_input_never_gives_a_500(app, auth, value):
+    admin = auth.login(app.test_client())
+
+    response = admin.post("/admin/reach/clicks", data={"count_clicks": value})
+
+    assert response.status_code == 302
+    with app.app_context():
+        db.session.remove()
+        assert db.session.scalar(select(PracticeProfile.count_clicks)) in (True, False)
