@@ -1,6 +1,7 @@
 """The flask CLI of SPEC.md: `flask --app wsgi create-admin`, `issue ...`, `subscribers ...`."""
 from __future__ import annotations
 
+import csv
 import os
 from collections import Counter
 from contextlib import contextmanager
@@ -64,16 +65,25 @@ def create_admin(email: str, reset_2fa: bool) -> None:
 @click.option("--consent", type=click.Choice([csv_files.IMPORT_ASK, csv_files.IMPORT_ELSEWHERE]), default=csv_files.IMPORT_ASK,
               show_default=True,
               help="ask: email each new reader to confirm; elsewhere: they already consented elsewhere (recorded).")
-def import_subscribers(csv_file, consent: str) -> None:
-    """Add readers from a CSV file with the header email,name."""
-    with _as_command_error(csv_files.InvalidImport):
-        result = csv_files.import_csv(csv_file, consent, subscriptions.Origin(source="import", user_agent="flask cli"))
-    audit.record("readers_import", f"{result.added} added from {csv_file.name}", None, CLI)
+@click.option("--not-a-client-list", "not_a_client_list", is_flag=True,
+              help="Import a file that looks like a client list (clinical columns, a roster's name): it is not one.")
+def import_subscribers(csv_file, consent: str, not_a_client_list: bool) -> None:
+    """Add readers from a CSV file: email,name, or an export from Mailchimp, Substack, Buttondown, Kit or listmonk."""
+    with _as_command_error(csv_files.InvalidImport, UnicodeDecodeError, csv.Error):
+        result = csv_files.import_csv(csv_file, consent, subscriptions.Origin(source="import", user_agent="flask cli"),
+                                      filename=csv_file.name, not_a_client_list=not_a_client_list)
+    audit.record("readers_import", f"{result.added} added from {csv_file.name[:200]} "
+                                   f"({consent}{', ' + result.service if result.service else ''})", None, CLI)
     db.session.commit()
     enqueue_mail(result.mail_ids)
     for line, reason in result.invalid:
         click.echo(f"line {line}: {reason}", err=True)
-    click.echo(f"{result.added} added, {result.existing} already known, {result.suppressed} suppressed, "
+    if result.service:
+        click.echo(f"Read as a {result.service} export.")
+    if result.dropped:
+        click.echo(f"Columns not imported: {', '.join(result.dropped)}.")
+    click.echo(f"{result.added} added ({result.with_history} with their opt-in record), {result.existing} already known, "
+               f"{result.left} unsubscribed there (kept as unsubscribed), {result.suppressed} suppressed, "
                f"{len(result.invalid)} invalid.")
 
 
