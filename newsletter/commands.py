@@ -18,7 +18,7 @@ from newsletter.core.extensions import db
 from newsletter.deliverability import bounces
 from newsletter.mail import addresses, outgoing, suppression
 from newsletter.models import Issue, NewsletterList, utcnow
-from newsletter.publishing import issues, series
+from newsletter.publishing import feeds, issues, series
 from newsletter.readers import csv_files, lists, preferences, subscriptions
 from newsletter.sending import control, dispatcher
 from newsletter.tasks import enqueue_batches, enqueue_mail
@@ -362,13 +362,16 @@ _series_change("restart", series.restart, "The welcome series of {slug} runs aga
 @click.option("--now", "now_text", default=None, help="ISO-8601 time (without a zone, the practice's); default: now.")
 @with_appcontext
 def run_due(now_text: str | None) -> None:
-    """Run every scheduled job due at that moment, as beat would: scheduled issues, welcome steps, breaks ending."""
+    """Run every scheduled job due at that moment, as beat would: scheduled issues, welcome steps, breaks ending,
+    the blog feed's new posts (as drafts)."""
     with _as_command_error(issues.IssueError):
         now = issues.parse_local_time(now_text) if now_text else utcnow()
     started = dispatcher.dispatch_due(now)
     steps = series.queue_due(now)
     db.session.commit()
     notes = preferences.end_breaks(now)
+    db.session.commit()
+    polled = feeds.poll()
     db.session.commit()
     for issue_id in sorted(set(started) | set(steps)):
         enqueue_batches(issue_id)
@@ -377,6 +380,7 @@ def run_due(now_text: str | None) -> None:
     click.echo(f"scheduled issues started: {', '.join(map(str, started)) or 'none'}")
     click.echo(f"welcome steps queued, issues: {', '.join(map(str, steps)) or 'none'}")
     click.echo(f"breaks ended: {len(notes)}")
+    click.echo(f"blog feed: {polled.error or ', '.join(f'draft {i}' for i in polled.drafts) or 'no new post'}")
 
 
 # -- encryption at rest (security)

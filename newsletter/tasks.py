@@ -14,7 +14,7 @@ from newsletter import heartbeats
 from newsletter.core.extensions import commit, db
 from newsletter.inquiries import intake, jobs, waitlist
 from newsletter.mail import outgoing
-from newsletter.publishing import series
+from newsletter.publishing import feeds, series
 from newsletter.readers import preferences, subscriptions
 from newsletter.sending import dispatcher, engine, ledger
 
@@ -195,3 +195,9 @@ def nudge_inquiries_due() -> int:
 def check_in_with_waitlist() -> int:
     """Daily: ask waitlisted people due a check-in whether they still want a place; let go those who never answered."""
     return commit_and_send(waitlist.check_in)
+
+
+@shared_task
+def poll_blog_feed() -> int:
+    """Beat: new posts of her website's feed become draft issues (a failing feed is shown on the admin page)."""
+    return len(commit(feeds.poll).drafts)

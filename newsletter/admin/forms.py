@@ -78,6 +78,11 @@ class ReaderImportForm(FlaskForm):
     not_a_client_list = BooleanField(csv_files.ROSTER_CONFIRMATION)
 
 
+class BlogFeedForm(FlaskForm):
+    url = StringField("Your website's feed (RSS or Atom)", validators=[
+        Length(max=500, message="That address is longer than any feed's."), _PRINTABLE])
+
+
 class InquiryReplyForm(FlaskForm):
     body = TextAreaField("Your reply", validators=[
         DataRequired("Please write your reply first."),
