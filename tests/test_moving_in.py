@@ -133,6 +133,7 @@ def test_a_client_list_is_refused_until_she_says_it_is_not_one(app, admin_client
     page = refused.get_data(as_text=True)
     assert refused.status_code == 400 and "looks like a list of your clients" in page
     assert "date of birth" in page and "diagnosis" in page and "its name sounds like a client list" in page
+    assert "these are dropped: date of birth, diagnosis, insurance, next appointment, is_client" in page
     assert reader(app, "pat@example.com") is None and _counts(app) == (0, 0)
 
     page = _upload_export(admin_client, "clients.csv", confirmed=True).get_data(as_text=True)
@@ -196,3 +197,13 @@ def test_hostile_files_never_give_a_500_and_a_refusal_changes_nothing(app, admin
     if response.status_code == 400:
         assert _counts(app) == before
     assert b"<script>" not in response.data
+
+
+def test_preview_says_what_the_file_would_do_and_imports_nothing(app, admin_client):
+    body = (EXPORTS / "mailchimp_subscribed.csv").read_bytes()
+    response = admin_client.post("/admin/readers/import", content_type="multipart/form-data", data={
+        "csv_file": (io.BytesIO(body), "export.csv"), "consent": "ask", "preview": "yes"})
+
+    page = response.get_data(as_text=True)
+    assert "Preview: nothing is imported yet." in page and "2 would be added" in page and "MEMBER_RATING" in page
+    assert reader(app, "maya@example.com") is None and _counts(app) == (0, 0) and queued(app=app) == []

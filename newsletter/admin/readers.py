@@ -103,6 +103,9 @@ def readers_import_upload():
     except (UnicodeDecodeError, csv.Error):
         form.csv_file.errors.append("That file isn't a readable CSV file. Please save it as CSV (UTF-8) and try again.")
     else:
+        if request.form.get("preview"):
+            db.session.rollback()  # what the file would do, nothing kept: the mail and readers vanish with it
+            return render_template("admin/readers_import.html", form=form, result=result, preview=True)
         audit_action("readers_import", f"{result.added} added from {filename[:200]} "
                                        f"({form.consent.data}{', ' + result.service if result.service else ''})")
         db.session.commit()

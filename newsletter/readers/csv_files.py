@@ -65,7 +65,8 @@ def _roster_refusal(where: moving_in.Layout, filename: str) -> str | None:
     return ("This file looks like a list of your clients: " + " and ".join(reasons) + ". Clients are not "
             "added to the newsletter from your client records, and nothing about being a client is ever "
             "stored here. If it is a list of newsletter readers, confirm that it is not your client list "
-            "and upload it again: only the email, name and consent columns are read, the rest is dropped.")
+            "and upload it again: only the email, name, status and consent columns are read"
+            + (", these are dropped: " + ", ".join(where.dropped[:20]) if where.dropped else "") + ".")
 
 
 def _header(reader) -> moving_in.Layout:
@@ -105,7 +106,7 @@ def import_csv(stream: IO[str], mode: str, origin: subscriptions.Origin, max_row
         if not row or not "".join(row).strip():
             continue
         try:
-            address = addresses.normalize(moving_in.cell(row, where, "email"))
+            address = addresses.normalize(moving_in.cell(row, where, "email", raw=True))
             state = moving_in.status(row, where)
         except (addresses.InvalidAddress, moving_in.UnknownStatus) as exc:
             result.invalid.append((line, str(exc)))

@@ -110,9 +110,11 @@ def roster_like_name(filename: str) -> bool:
     return any(hint in stem for hint in ROSTER_NAME_HINTS)
 
 
-def cell(row: list[str], where: Layout, name: str) -> str:
+def cell(row: list[str], where: Layout, name: str, raw: bool = False) -> str:
+    """The row's value for a field; `raw`: as written (an address goes to addresses.normalize untouched)."""
     index = where.columns.get(name)
-    return row[index].strip() if index is not None and index < len(row) else ""
+    value = row[index] if index is not None and index < len(row) else ""
+    return value if raw else value.strip()
 
 
 def status(row: list[str], where: Layout) -> str:
