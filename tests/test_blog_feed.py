@@ -206,3 +206,14 @@ def test_hostile_feed_addresses_never_give_a_500(app, admin_client, url):
 def test_feed_page_needs_sign_in(client):
     assert client.get("/admin/blog-feed").status_code == 302
     assert client.post("/admin/blog-feed/check").status_code in (302, 400)
+
+
+def test_a_flood_of_posts_is_drafted_a_few_at_a_time_and_none_is_lost(app, admin_client, runner, blog, monkeypatch):
+    _set_feed(admin_client, blog.url)
+    monkeypatch.setattr(feeds, "DRAFTS_PER_POLL", 2)
+    blog.publish(_rss(*[(f"Post {n}", f"post-{n}", f"Text {n}.") for n in range(5, 0, -1)], SECOND, FIRST))
+
+    for _ in range(3):
+        runner.invoke(args=["run-due"])
+
+    assert [d.title for d in _drafts(app)] == [SECOND[0]] + [f"Post {n}" for n in range(1, 6)]

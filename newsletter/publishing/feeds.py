@@ -87,9 +87,10 @@ def poll() -> PollResult:
         answer = _fetch(row)
         result = PollResult(not_modified=answer is None)
         if answer is not None:
-            result.drafts = _draft_new_posts(_parse(answer.content), first=row.checked_at is None)
-            row.etag = answer.headers.get("ETag", "")[:300]
-            row.last_modified = answer.headers.get("Last-Modified", "")[:100]
+            result.drafts, complete = _draft_new_posts(_parse(answer.content), first=row.checked_at is None)
+            # Posts left for the next poll: ask for the whole feed again then, not "changed since".
+            row.etag = answer.headers.get("ETag", "")[:300] if complete else ""
+            row.last_modified = answer.headers.get("Last-Modified", "")[:100] if complete else ""
     except FeedError as exc:
         row.error, row.error_at = str(exc), utcnow()
         return PollResult(error=str(exc))
@@ -134,19 +135,22 @@ def _parse(content: bytes) -> list:
     return list(parsed.entries)
 
 
-def _draft_new_posts(entries: list, first: bool) -> list[int]:
-    """Drafts of the posts never seen, oldest first; on a feed's first poll, only its newest."""
+def _draft_new_posts(entries: list, first: bool) -> tuple[list[int], bool]:
+    """Drafts of the posts never seen, oldest first, at most DRAFTS_PER_POLL (then False: more are waiting).
+    On a feed's first poll only its newest post becomes a draft; the others are recorded as seen."""
     made: list[int] = []
-    chosen = entries[:FIRST_POLL_DRAFTS] if first else entries
-    for position, entry in reversed(list(enumerate(entries))):
+    newest = entries[:FIRST_POLL_DRAFTS] if first else entries
+    for entry in reversed(entries):
         key = _key(entry)
         if db.session.scalar(select(FeedPost.id).where(FeedPost.entry_key == key)) is not None:
             continue
-        wanted = any(entry is other for other in chosen) and len(made) < DRAFTS_PER_POLL
+        wanted = any(entry is other for other in newest)
+        if wanted and len(made) >= DRAFTS_PER_POLL:
+            return made, False
         issue_id = _claim(key, entry, wanted)
         if issue_id is not None:
             made.append(issue_id)
-    return made
+    return made, True
 
 
 def _key(entry) -> str:
