@@ -82,9 +82,9 @@ def import_subscribers(csv_file, consent: str, not_a_client_list: bool) -> None:
         click.echo(f"Read as a {result.service} export.")
     if result.dropped:
         click.echo(f"Columns not imported: {', '.join(result.dropped)}.")
-    click.echo(f"{result.added} added ({result.with_history} with their opt-in record), {result.existing} already known, "
-               f"{result.left} unsubscribed there (kept as unsubscribed), {result.suppressed} suppressed, "
-               f"{len(result.invalid)} invalid.")
+    click.echo(f"{result.added} added, {result.existing} already known, {result.left} unsubscribed there (kept as "
+               f"unsubscribed), {result.suppressed} suppressed, {len(result.invalid)} invalid; {result.with_history} "
+               "with their opt-in time or IP from the file.")
 
 
 @subscribers_cli.command("export")

@@ -49,8 +49,8 @@ def _checked(saved: str):
         flash(f"{saved} The feed could not be read: {result.error}".strip())
     elif feeds.current() and feeds.current().url:
         made = len(result.drafts)
-        flash(f"{saved} Feed read: {made} new draft{'s' if made != 1 else ''}.".strip() if made or not result.not_modified
-              else f"{saved} Feed read: nothing new since the last time.".strip())
+        news = f"{made} new draft{'s' if made != 1 else ''}" if made or not result.not_modified else "nothing new"
+        flash(f"{saved} Feed read: {news}.".strip())
     else:
         flash(saved)
     return redirect(url_for("admin.blog_feed"))

@@ -174,7 +174,8 @@ def _claim(key: str, entry, make_draft: bool) -> int | None:
 
 
 def _draft(entry, link: str):
-    title = " ".join(html.unescape(re.sub(r"<[^>]*>", " ", entry.get("title", ""))).split())[:200] or "A post from my website"
+    title = " ".join(html.unescape(re.sub(r"<[^>]*>", " ", entry.get("title", ""))).split())[:200]
+    title = title or "A post from my website"
     contents = entry.get("content") or []
     body_html = contents[0].get("value", "") if contents else entry.get("summary", "")
     body = to_markdown(body_html, base=link)
