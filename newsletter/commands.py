@@ -1,6 +1,7 @@
 """The flask CLI of SPEC.md: `flask --app wsgi create-admin`, `issue ...`, `subscribers ...`."""
 from __future__ import annotations
 
+import csv
 import os
 from collections import Counter
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from newsletter.core.extensions import db
 from newsletter.deliverability import bounces
 from newsletter.mail import addresses, outgoing, suppression
 from newsletter.models import Issue, NewsletterList, utcnow
-from newsletter.publishing import issues, series
+from newsletter.publishing import feeds, issues, series
 from newsletter.inquiries import jobs, waitlist
 from newsletter.readers import csv_files, digests, lists, preferences, subscriptions
 from newsletter.sending import control, dispatcher, ledger
@@ -65,17 +66,26 @@ def create_admin(email: str, reset_2fa: bool) -> None:
 @click.option("--consent", type=click.Choice([csv_files.IMPORT_ASK, csv_files.IMPORT_ELSEWHERE]), default=csv_files.IMPORT_ASK,
               show_default=True,
               help="ask: email each new reader to confirm; elsewhere: they already consented elsewhere (recorded).")
-def import_subscribers(csv_file, consent: str) -> None:
-    """Add readers from a CSV file with the header email,name."""
-    with _as_command_error(csv_files.InvalidImport):
-        result = csv_files.import_csv(csv_file, consent, subscriptions.Origin(source="import", user_agent="flask cli"))
-    audit.record("readers_import", f"{result.added} added from {csv_file.name}", None, CLI)
+@click.option("--not-a-client-list", "not_a_client_list", is_flag=True,
+              help="Import a file that looks like a client list (clinical columns, a roster's name): it is not one.")
+def import_subscribers(csv_file, consent: str, not_a_client_list: bool) -> None:
+    """Add readers from a CSV file: email,name, or an export from Mailchimp, Substack, Buttondown, Kit or listmonk."""
+    with _as_command_error(csv_files.InvalidImport, UnicodeDecodeError, csv.Error):
+        result = csv_files.import_csv(csv_file, consent, subscriptions.Origin(source="import", user_agent="flask cli"),
+                                      filename=csv_file.name, not_a_client_list=not_a_client_list)
+    audit.record("readers_import", f"{result.added} added from {csv_file.name[:200]} "
+                                   f"({consent}{', ' + result.service if result.service else ''})", None, CLI)
     db.session.commit()
     enqueue_mail(result.mail_ids)
     for line, reason in result.invalid:
         click.echo(f"line {line}: {reason}", err=True)
-    click.echo(f"{result.added} added, {result.existing} already known, {result.suppressed} suppressed, "
-               f"{len(result.invalid)} invalid.")
+    if result.service:
+        click.echo(f"Read as a {result.service} export.")
+    if result.dropped:
+        click.echo(f"Columns not imported: {', '.join(result.dropped)}.")
+    click.echo(f"{result.added} added, {result.existing} already known, {result.left} unsubscribed there (kept as "
+               f"unsubscribed), {result.suppressed} suppressed, {len(result.invalid)} invalid; {result.with_history} "
+               "with their opt-in time or IP from the file.")
 
 
 @subscribers_cli.command("export")
@@ -370,7 +380,8 @@ def run_due(now_text: str | None) -> None:
     \b
     At the time given: scheduled issues start, welcome series steps, breaks that end (with their note),
     the monthly digests (from the 1st at SERIES_SEND_HOUR), the inquiry digest and reply-by reminders
-    to the practice, waitlist check-ins, and the daily purges (old inquiries, unconfirmed readers).
+    to the practice, waitlist check-ins, and the daily purges (old inquiries, unconfirmed readers),
+    and the blog feed's new posts (as drafts).
     At the real time: the sweeps (deliveries a dead worker held, mail a lost hand-off left waiting).
     Each job does only what is due and never twice; the mail and batches go to the workers.
     """
@@ -398,6 +409,9 @@ def run_due(now_text: str | None) -> None:
     for issue_id in resumed:
         enqueue_batches(issue_id)
     click.echo(f"mail waiting for a worker, sent: {sum(sweep_outgoing_mail().values())}")
+    polled = feeds.poll()
+    db.session.commit()
+    click.echo(f"blog feed: {polled.error or ', '.join(f'draft {i}' for i in polled.drafts) or 'no new post'}")
 
 
 # -- encryption at rest (security)

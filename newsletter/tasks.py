@@ -14,7 +14,7 @@ from newsletter import heartbeats
 from newsletter.core.extensions import commit, db
 from newsletter.inquiries import intake, jobs, waitlist
 from newsletter.mail import outgoing
-from newsletter.publishing import series
+from newsletter.publishing import feeds, series
 from newsletter.readers import digests, preferences, subscriptions
 from newsletter.sending import dispatcher, engine, ledger
 
@@ -171,3 +171,9 @@ purge_old_inquiries, purge_unconfirmed_readers = beat_jobs(commit, {
     "purge_old_inquiries": jobs.purge_expired,  # daily: inquiry content older than INQUIRY_RETENTION_DAYS
     "purge_unconfirmed_readers": subscriptions.purge_unconfirmed,  # hourly: readers unconfirmed after a week
 })
+
+
+@shared_task
+def poll_blog_feed() -> int:
+    """Beat: new posts of her website's feed become draft issues (a failing feed is shown on the admin page)."""
+    return len(commit(feeds.poll).drafts)

@@ -129,6 +129,10 @@ CLEAR_ALLOWED = {
     **{("newsletter_lists", column): "public" for column in ("slug", "name", "description")},
     ("heartbeats", "name"): "a process's name",
     ("reader_digests", "month"): "a month, like 2026-11: which month's digest a reader was sent",
+    # Her website's feed: its public address, the site's cache validators and our error words; the posts'
+    # public links and a hash of their ids.
+    **{("blog_feeds", column): "public feed" for column in ("url", "etag", "last_modified", "error")},
+    ("feed_posts", "entry_key"): "hash", ("feed_posts", "link"): "a public post's address",
     **{("consent_events", column): "reader" for column in ("action", "source", "wording", "ip", "user_agent")},
     ("deliveries", "status"): "fixed words", ("deliveries", "error"): "SMTP answer for a reader's issue",
     ("suppressions", "email_hash"): "hash", ("suppressions", "reason"): "fixed words",

@@ -28,6 +28,8 @@ app.conf.beat_schedule = {
     # Only does something in the first days of a month (readers/digests.py), and each reader's month once.
     "send-monthly-digests": {"task": "newsletter.tasks.send_monthly_digests", "schedule": timedelta(minutes=15)},
     "nudge-inquiries-due": {"task": "newsletter.tasks.nudge_inquiries_due", "schedule": timedelta(minutes=15)},
+    # Her website's feed: new posts become drafts (a conditional GET, so a quiet feed costs a 304).
+    "poll-blog-feed": {"task": "newsletter.tasks.poll_blog_feed", "schedule": timedelta(minutes=30)},
     "check-in-with-waitlist": {"task": "newsletter.tasks.check_in_with_waitlist", "schedule": crontab(hour=16, minute=0)},
 }
 

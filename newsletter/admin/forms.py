@@ -33,6 +33,7 @@ from newsletter.inquiries import booking, business_days
 from newsletter.inquiries.states import ACTION_LABELS, MANUAL_ACTIONS
 from newsletter.mail.addresses import Address
 from newsletter.publishing import articles, issues
+from newsletter.readers import csv_files
 
 # No control characters (NUL, line breaks...): the database refuses some, and no code has them.
 _PRINTABLE = Regexp(r"^[^\x00-\x1f\x7f]*\Z", message="Please type this without special characters.")
@@ -68,11 +69,18 @@ class InquiryNoteForm(FlaskForm):
 
 
 class ReaderImportForm(FlaskForm):
-    csv_file = FileField("CSV file (first line: email,name)", validators=[FileRequired("Please choose a CSV file.")])
-    consent = RadioField("How did these readers agree to receive the newsletter?", choices=[
+    csv_file = FileField("CSV file: email,name, or an export from Mailchimp, Substack, Buttondown, Kit or listmonk",
+                         validators=[FileRequired("Please choose a CSV file.")])
+    consent = RadioField("Consent basis: how did these readers agree to receive the newsletter?", choices=[
         SelectChoice("ask", "Ask each of them to confirm by email (recommended)"),
-        SelectChoice("elsewhere", "They already consented elsewhere: add them as active readers"),
+        SelectChoice("elsewhere", "They already subscribed to my newsletter elsewhere: add them as active readers"),
     ], validators=[DataRequired("Please choose how these readers agreed.")])
+    not_a_client_list = BooleanField(csv_files.ROSTER_CONFIRMATION)
+
+
+class BlogFeedForm(FlaskForm):
+    url = StringField("Your website's feed (RSS or Atom)", validators=[
+        Length(max=500, message="That address is longer than any feed's."), _PRINTABLE])
 
 
 class InquiryReplyForm(FlaskForm):

@@ -13,7 +13,7 @@ from newsletter.admin.forms import ImportForm, IssueForm, ScheduleForm, TestSend
 from newsletter.core.extensions import db
 from newsletter.mail.addresses import InvalidAddress
 from newsletter.models import Issue
-from newsletter.publishing import issues
+from newsletter.publishing import feeds, issues
 from newsletter.readers import lists
 from newsletter.tasks import dispatch_due_issues, enqueue
 from newsletter.web import send_after_response
@@ -50,7 +50,7 @@ def _editor(issue: Issue, *, status: int = 200, form: IssueForm | None = None,
 @bp.get("/issues")
 def issues_list():
     rows = db.session.scalars(select(Issue).order_by(Issue.created_at.desc(), Issue.id.desc())).all()
-    return render_template("admin/issues.html", issues=rows)
+    return render_template("admin/issues.html", issues=rows, blog_feed=feeds.current())
 
 
 @bp.get("/issues/new")

@@ -95,21 +95,30 @@ def readers_import_upload():
     form = ReaderImportForm()
     if not form.validate():
         return _import_page(form), 400
+    filename = form.csv_file.data.filename or "a file"
     text = io.TextIOWrapper(form.csv_file.data.stream, encoding="utf-8-sig", newline="")
+    roster = None
     try:
-        result = csv_files.import_csv(text, form.consent.data, origin("import"), max_rows=IMPORT_MAX_ROWS)
+        result = csv_files.import_csv(text, form.consent.data, origin("import"), max_rows=IMPORT_MAX_ROWS,
+                                      filename=filename, not_a_client_list=form.not_a_client_list.data)
+    except csv_files.RosterSuspected as exc:
+        roster = str(exc)
     except csv_files.InvalidImport as exc:
         form.csv_file.errors.append(str(exc))
     except (UnicodeDecodeError, csv.Error):
         form.csv_file.errors.append("That file isn't a readable CSV file. Please save it as CSV (UTF-8) and try again.")
     else:
-        audit_action("readers_import", f"{result.added} added from {form.csv_file.data.filename or 'a file'}")
+        if request.form.get("preview"):
+            db.session.rollback()  # what the file would do, nothing kept: the mail and readers vanish with it
+            return render_template("admin/readers_import.html", form=form, result=result, preview=True)
+        audit_action("readers_import", f"{result.added} added from {filename[:200]} "
+                                       f"({form.consent.data}{', ' + result.service if result.service else ''})")
         db.session.commit()
         send_after_response(result.mail_ids)
         _forget_counts()
         return _import_page(result=result)
     db.session.rollback()
-    return _import_page(form), 400
+    return _import_page(form, roster=roster), 400
 
 
 @bp.get("/readers/export.csv")

@@ -2,6 +2,7 @@
 from newsletter.models.audit import AuditEntry
 from newsletter.models.base import utcnow
 from newsletter.models.bounces import BounceEvent, ComplaintPause, WebhookNonce
+from newsletter.models.feeds import BlogFeed, FeedPost
 from newsletter.models.heartbeats import Heartbeat
 from newsletter.models.inquiries import Inquiry, InquiryAccess, InquiryNote
 from newsletter.models.issues import Delivery, Issue, LinkClick
@@ -16,11 +17,13 @@ from newsletter.models.users import AdminUser, RecoveryCode
 __all__ = [
     "AdminUser",
     "AuditEntry",
+    "BlogFeed",
     "BounceEvent",
     "ComplaintPause",
     "ConsentEvent",
     "Consultation",
     "Delivery",
+    "FeedPost",
     "Heartbeat",
     "Inquiry",
     "InquiryAccess",
