@@ -1,7 +1,7 @@
 """blog feed: the practice website's feed URL and the posts already made into drafts
 
 Revision ID: c4b8f0a2e6c5
-Revises: e4b7c1a9d2f0
+Revises: c3a7e9f1d5b4
 Create Date: 2026-12-06 17:00:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = 'c4b8f0a2e6c5'
-down_revision = "e4b7c1a9d2f0"
+down_revision = "c3a7e9f1d5b4"
 branch_labels = None
 depends_on = None
 

@@ -110,7 +110,7 @@ def readers_import_upload():
     else:
         if request.form.get("preview"):
             db.session.rollback()  # what the file would do, nothing kept: the mail and readers vanish with it
-            return render_template("admin/readers_import.html", form=form, result=result, preview=True)
+            return _import_page(form, result=result, preview=True)
         audit_action("readers_import", f"{result.added} added from {filename[:200]} "
                                        f"({form.consent.data}{', ' + result.service if result.service else ''})")
         db.session.commit()
