@@ -12,7 +12,7 @@ from newsletter.core.extensions import db
 from newsletter.inquiries import booking, waitlist
 from newsletter.models import Inquiry, Subscriber, WaitlistEntry
 from newsletter.models.issues import SENT
-from newsletter.publishing import issues
+from newsletter.publishing import clicks, issues
 from newsletter.readers import personalize, preferences, subscriptions
 from tests.helpers import ARTICLE, ONE_SLOT_A_DAY, submit
 
@@ -30,6 +30,7 @@ def make_rows(app) -> Rows:
     booking link, a waitlist entry, and an outbox file; committed."""
     with app.app_context():
         practice.ensure_profile().consultation_hours = ONE_SLOT_A_DAY
+        practice.ensure_profile().count_clicks = True  # so the click redirect counts, as it may on a GET
         subscriptions.subscribe("pending@example.org", "", subscriptions.Origin(), "wording")
         subscriptions.subscribe("active@example.org", "", subscriptions.Origin(), "wording")
         active = db.session.scalar(select(Subscriber).where(Subscriber.email == "active@example.org"))
@@ -51,7 +52,7 @@ def make_rows(app) -> Rows:
         return Rows(
             values={"issue_id": draft.id, "inquiry_id": booked.id, "entry_id": entry.id, "reader_id": active.id,
                     "slug": sent.slug, "name": outbox_file.name, "filename": "css/site.css",
-                    "link": 0, "signature": "not-its-signature"},
+                    "link": 0, "signature": clicks.signature(draft.id, 0)},
             tokens={"confirm": token_of(subscriptions.confirm_url(pending)),
                     "unsubscribe": token_of(subscriptions.unsubscribe_url(active)),
                     "consultation": token_of(booking.booking_url(offered)),
@@ -97,7 +98,9 @@ def changes(before: dict, after: dict) -> list[str]:
     return changed
 
 
-READ_RECORDS = {"audit_log", "inquiry_access"}
+# Rows a GET may add without changing anything: who read what, and a click on an issue's link (counted on
+# the GET a link is, with no reader id; newsletter/publishing/clicks.py).
+READ_RECORDS = {"audit_log", "inquiry_access", "link_clicks"}
 # Written by the background processes on their own clock (newsletter/heartbeats.py), whatever a request does.
 BACKGROUND_RECORDS = {"heartbeats"}
 
