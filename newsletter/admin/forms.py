@@ -198,12 +198,12 @@ ROLE_CHOICES = [SelectChoice("owner", "Owner: everything"),
 
 class PersonInviteForm(FlaskForm):
     email = EmailField("Their email", validators=[Address()])
-    role = SelectField("Role", choices=ROLE_CHOICES, default="clinician",
+    role = SelectField("Role", choices=ROLE_CHOICES, default="clinician", validate_choice=False,
                        validators=[AnyOf([choice.value for choice in ROLE_CHOICES], "Please choose one of the roles.")])
 
 
 class PersonChangeForm(FlaskForm):
-    role = SelectField("Role", choices=ROLE_CHOICES,
+    role = SelectField("Role", choices=ROLE_CHOICES, validate_choice=False,
                        validators=[AnyOf([choice.value for choice in ROLE_CHOICES], "Please choose one of the roles.")])
     may_write_newsletter = BooleanField("May write the newsletter (clinicians)")
 
