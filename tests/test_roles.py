@@ -20,6 +20,7 @@ from tests.helpers import (
     cli,
     examples,
     hostile_text,
+    queued,
     submit,
     text_of,
 )
@@ -265,3 +266,41 @@ def test_create_admin_takes_a_role(app, runner, monkeypatch):
     with app.app_context():
         assert db.session.scalar(select(AdminUser.role).where(AdminUser.email == "ed@example.org")) == "editor"
         assert db.session.scalar(select(AdminUser).where(AdminUser.email == "x@example.org")) is None
+
+
+PHONE = {"width": 375, "height": 740}
+
+
+def _fits(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_a_colleague_is_invited_and_joins_on_a_phone(app, browser, live_server, admin_page):
+    page = admin_page
+    page.set_viewport_size(PHONE)
+    page.goto(f"{live_server}/admin/practice")
+    page.get_by_role("link", name="People").click()  # the quiet way in for a solo practice
+    page.get_by_label("Their email").fill("sam.lee@example.org")
+    page.get_by_label("Their role").select_option("clinician")
+    assert _fits(page)
+    page.get_by_role("button", name="Send the invitation").click()
+    page.get_by_text("Invite sam.lee@example.org as clinician?").wait_for()  # asked first
+    page.get_by_role("button", name="Yes, send the invitation").click()
+    page.get_by_text("Invitation sent to sam.lee@example.org").wait_for()
+    [invitation] = queued("admin_invitation", app=app)
+    link = re.search(r"http://newsletter\.test(/admin/invitation/\S+)", text_of(invitation)).group(1)
+
+    phone = browser.new_context(viewport=PHONE).new_page()
+    phone.goto(f"{live_server}{link}")
+    assert phone.get_by_text("You were invited as clinician").is_visible()
+    assert _fits(phone)
+    phone.get_by_label("Choose a password").fill("a long new password")
+    phone.get_by_role("button", name="Set my password").click()
+    phone.wait_for_url(f"{live_server}/admin/two-factor")
+    assert phone.get_by_text("set up two-step sign-in now").is_visible()
+    assert _fits(phone)
+    assert phone.get_by_role("link", name="Inquiries").is_visible()
+    assert phone.get_by_role("link", name="Readers").count() == 0  # only what a clinician reaches
+    phone.goto(f"{live_server}{link}")
+    assert phone.get_by_text("This invitation link has already done its job").is_visible()
+    phone.context.close()

@@ -198,7 +198,7 @@ ROLE_CHOICES = [SelectChoice("owner", "Owner: everything"),
 
 class PersonInviteForm(FlaskForm):
     email = EmailField("Their email", validators=[Address()])
-    role = SelectField("Role", choices=ROLE_CHOICES, default="clinician", validate_choice=False,
+    role = SelectField("Their role", choices=ROLE_CHOICES, default="clinician", validate_choice=False,
                        validators=[AnyOf([choice.value for choice in ROLE_CHOICES], "Please choose one of the roles.")])
 
 

@@ -13,7 +13,8 @@ from newsletter.admin.confirm import ask_first
 from newsletter.admin.forms import PersonChangeForm, PersonInviteForm, SetPasswordForm
 from newsletter.core.config import settings
 from newsletter.core.extensions import db
-from newsletter.web import send_after_response, token_route
+from newsletter.core.tokens import BadToken
+from newsletter.web import refused_status, send_after_response, token_route
 
 
 @bp.get("/people", endpoint="people")
@@ -98,13 +99,18 @@ def person_remove(person_id: int):
 
 # -- the invitation link (open without a session: blueprint.PUBLIC_ENDPOINTS)
 
-@token_route(bp, "/invitation/<token>", methods=["GET"], read=people.invitee_for)
+def _invitation_refused(error: BadToken):
+    """410 for a link used or expired, 404 for one that never was; either way, who can send a new one."""
+    return render_template("admin/invitation_refused.html", error=error), refused_status(error)
+
+
+@token_route(bp, "/invitation/<token>", methods=["GET"], read=people.invitee_for, refused=_invitation_refused)
 def invitation(person, token: str):
     return render_template("admin/invitation.html", person=person, form=SetPasswordForm(formdata=None),
                            label=ROLE_LABELS[person.role])
 
 
-@token_route(bp, "/invitation/<token>", methods=["POST"], read=people.invitee_for)
+@token_route(bp, "/invitation/<token>", methods=["POST"], read=people.invitee_for, refused=_invitation_refused)
 def invitation_accept(person, token: str):
     """The new person's own password; then they are signed in and set up their second factor."""
     form = SetPasswordForm()
