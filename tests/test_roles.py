@@ -304,3 +304,18 @@ def test_a_colleague_is_invited_and_joins_on_a_phone(app, browser, live_server, 
     phone.goto(f"{live_server}{link}")
     assert phone.get_by_text("This invitation link has already done its job").is_visible()
     phone.context.close()
+
+
+def test_a_new_invitation_replaces_the_old_link_and_a_role_change_keeps_it(app, auth):
+    owner = auth.login(app.test_client())
+    _invite(owner, "twice@example.org", "clinician")
+    _invite(owner, "twice@example.org", "clinician")
+    first, second = [re.search(r"(/admin/invitation/\S+)", text_of(mail)).group(1)
+                     for mail in queued("admin_invitation", app=app)]
+    assert owner.get(first).status_code == 410  # (signed in or not, the link answers alike)
+    owner.post(f"/admin/people/{_ids(app)['twice@example.org']}", data={"role": "editor"})
+    visitor = app.test_client()
+    assert "as <strong>newsletter editor</strong>" in visitor.get(second).get_data(as_text=True)
+    assert visitor.post(second, data={"password": "a long new password"}).status_code == 302
+    refused = _invite(owner, "twice@example.org", "editor")
+    assert refused.status_code == 400 and "twice@example.org is already in the practice" in refused.get_data(as_text=True)

@@ -98,7 +98,7 @@ def change(person: AdminUser, role: str, may_write_newsletter: bool) -> None:
         raise PeopleError("Please choose one of the roles.")
     if person.role == OWNER and role != OWNER:
         _keep_an_owner(person)
-    if person.role != role:
+    if person.role != role and not person.invitation_pending:  # (a pending invitation's link stays valid)
         users.end_sessions(person)  # pages open in their browser were drawn for the old role
     person.role = role
     person.may_write_newsletter = may_write_newsletter and role == CLINICIAN
