@@ -18,6 +18,7 @@ from newsletter.core.extensions import db
 from newsletter.deliverability import bounces
 from newsletter.mail import addresses, outgoing, suppression
 from newsletter.models import Issue, NewsletterList, utcnow
+from newsletter.models.users import ROLES
 from newsletter.publishing import feeds, issues, series
 from newsletter.inquiries import jobs, waitlist
 from newsletter.readers import csv_files, digests, lists, preferences, subscriptions
@@ -41,23 +42,26 @@ def _as_command_error(*errors: type[Exception]):
 
 @click.command("create-admin")
 @click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), default=None,
+              help="owner (everything; the default for a new person), coordinator, clinician or editor. "
+                   "Without it a person who exists keeps their role.")
 @click.option("--reset-2fa", "reset_2fa", is_flag=True,
               help="Also remove two-step sign-in (a lost phone): the admin sets it up again at the next sign-in.")
 @with_appcontext
-def create_admin(email: str, reset_2fa: bool) -> None:
-    """Create an admin, or reset their password (ADMIN_PASSWORD or a prompt); signs out every browser."""
+def create_admin(email: str, role: str | None, reset_2fa: bool) -> None:
+    """Create a person of the practice, or reset their password (ADMIN_PASSWORD or a prompt); signs out every browser."""
     email = _address_or_fail(email)
     password = os.environ.get("ADMIN_PASSWORD") or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True
     )
     with _as_command_error(users.WeakPassword):
-        user = users.set_admin(email, password, reset_second_factor=reset_2fa)
+        user = users.set_admin(email, password, reset_second_factor=reset_2fa, role=role)
     db.session.flush()
-    audit.record("password_reset", user.email, user.id, CLI)
+    audit.record("password_reset", f"{user.email} ({user.role})", user.id, CLI)
     if reset_2fa:
         audit.record("second_factor_reset", user.email, user.id, CLI)
     db.session.commit()
-    click.echo(f"Admin {user.email} can now sign in at /admin/login."
+    click.echo(f"{user.email} ({user.role}) can now sign in at /admin/login."
                + (" Two-step sign-in was removed." if reset_2fa else ""))
 
 

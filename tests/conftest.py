@@ -303,14 +303,16 @@ class Auth:
     def __init__(self, app, client) -> None:
         self.app, self.client = app, client
 
-    def create(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> str:
-        """The account (made or reset through the service `create-admin` calls); its address."""
+    def create(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD, role: str | None = None,
+               may_write_newsletter: bool = False) -> str:
+        """The account, with `role` when given (made or reset through the service `create-admin` calls); its address."""
         from newsletter.accounts import users
         from newsletter.core.extensions import db
 
         # Inside the test's own app context, its session writes (a second one would wait on SQLite's lock).
         with nullcontext() if has_app_context() else self.app.app_context():
-            users.set_admin(email, password)
+            person = users.set_admin(email, password, role=role)
+            person.may_write_newsletter = may_write_newsletter
             db.session.commit()
         return email
 
@@ -328,15 +330,17 @@ class Auth:
         assert response.status_code == 200
         return secret, re.findall(r"<code>([0-9a-f]{5}-[0-9a-f]{5})</code>", response.get_data(as_text=True))
 
-    def login(self, client=None, second_factor: bool = False):
-        """Make the therapist's account and sign in with it (both steps, when `second_factor`); the client."""
+    def login(self, client=None, second_factor: bool = False, role: str | None = None, email: str = ADMIN_EMAIL,
+              may_write_newsletter: bool = False):
+        """Make the account (the therapist, an owner, unless `role` says otherwise) and sign in with it (both
+        steps, when `second_factor`); the client."""
         client = client or self.client
-        self.create()
-        assert self.sign_in(client=client).status_code == 302, "the test admin could not sign in"
+        self.create(email, role=role, may_write_newsletter=may_write_newsletter)
+        assert self.sign_in(email, client=client).status_code == 302, "the test admin could not sign in"
         if second_factor:
             secret, _ = self.turn_on_second_factor(client)
             client.post("/admin/logout")
-            assert self.sign_in(client=client).status_code == 302
+            assert self.sign_in(email, client=client).status_code == 302
             assert client.post("/admin/login/code", data={"code": next_code(secret)}).status_code == 302
         return client
 

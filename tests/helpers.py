@@ -440,6 +440,8 @@ def mail_samples() -> dict[str, list[dict]]:
         "inquiry_notice": [{"inquiry": _sample_inquiry(urgent=urgent), "admin_url": admin_url} for urgent in (False, True)],
         "admin_lockout": [{"email": "shoshana@example.com", "minutes": 30, "locked_until": utcnow(),
                            "admin_url": f"{base}/admin/audit"}],
+        "admin_invitation": [{"link": f"{base}/admin/invitation/abc.def", "days": 7, "role": "clinician",
+                              "practice_name": "Inner Calm Counseling", "invited_by": "shoshana@example.com"}],
         "inquiry_reply": [{"inquiry": _sample_inquiry(urgent=False), "body": "Dear Jordan,\n\nThank you for writing. "
                            "I have evening times on Tuesdays and Thursdays.\n\nWarmly,\nShoshana",
                            "quoted": quoted, "booking_link": booking}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from newsletter.accounts import practice
+from newsletter.accounts import people, practice
 from newsletter.core.extensions import db
 from newsletter.inquiries import booking, waitlist
 from newsletter.models import Inquiry, Subscriber, WaitlistEntry
@@ -27,7 +27,7 @@ class Rows:
 
 def make_rows(app) -> Rows:
     """A pending and an active reader, a sent and a draft issue, an inquiry with a booking, one with a live
-    booking link, a waitlist entry, and an outbox file; committed."""
+    booking link, a waitlist entry, an outbox file and an invited colleague; committed."""
     with app.app_context():
         practice.ensure_profile().consultation_hours = ONE_SLOT_A_DAY
         practice.ensure_profile().count_clicks = True  # so the click redirect counts, as it may on a GET
@@ -45,6 +45,7 @@ def make_rows(app) -> Rows:
         offered = db.session.get(Inquiry, submit(email="offered@example.org").inquiry_id)
         entry_inquiry = submit(email="waiting@example.org", waitlist=True).inquiry_id
         entry = db.session.scalar(select(WaitlistEntry).where(WaitlistEntry.inquiry_id == entry_inquiry))
+        invited = people.invite("invited@example.org", "clinician")
         db.session.commit()
         outbox_file = Path(app.extensions["settings"].outbox_dir) / "sample.eml"
         outbox_file.parent.mkdir(parents=True, exist_ok=True)
@@ -52,14 +53,20 @@ def make_rows(app) -> Rows:
         return Rows(
             values={"issue_id": draft.id, "inquiry_id": booked.id, "entry_id": entry.id, "reader_id": active.id,
                     "slug": sent.slug, "name": outbox_file.name, "filename": "css/site.css",
-                    "link": 0, "signature": clicks.signature(draft.id, 0)},
+                    "link": 0, "signature": clicks.signature(draft.id, 0), "person_id": invited.id},
             tokens={"confirm": token_of(subscriptions.confirm_url(pending)),
                     "unsubscribe": token_of(subscriptions.unsubscribe_url(active)),
                     "consultation": token_of(booking.booking_url(offered)),
                     "waitlist": token_of(waitlist.answer_url(entry)),
                     "preferences": token_of(personalize.preferences_url(active)),
-                    "preferences/address": token_of(preferences.address_change_url(active, "moved@example.org"))},
+                    "preferences/address": token_of(preferences.address_change_url(active, "moved@example.org")),
+                    "admin/invitation": people.invitation_token(invited)},
         )
+
+
+def token_kind(rule, argument: str = "token") -> str:
+    """What a token rule's token is for: its path before the token ("preferences/address", "admin/invitation")."""
+    return rule.rule.strip("/").split(f"/<{argument}>")[0].split("<")[0].strip("/")
 
 
 def url_for_rule(rule, rows: Rows) -> str:
@@ -67,7 +74,7 @@ def url_for_rule(rule, rows: Rows) -> str:
     values = {}
     for argument in rule.arguments:
         if "token" in argument:
-            kind = rule.rule.strip("/").split(f"/<{argument}>")[0].split("<")[0].strip("/")
+            kind = token_kind(rule, argument)
             assert kind in rows.tokens, f"{rule.rule}: make_rows makes no {kind!r} token; add one so the rule is tested"
             values[argument] = rows.tokens[kind]
         else:

@@ -156,6 +156,8 @@ FORM_PLACES = {
     ("LoginForm", "email"): [Form("/admin/login", other={"password": PASSWORD})],
     ("TestSendForm", "to"): [Form("/admin/issues/{issue}/test", name="to", admin=True)],
     ("PracticeProfileForm", "email"): [Form("/admin/practice", other=PROFILE, admin=True)],
+    ("PersonInviteForm", "email"): [Form("/admin/people/invite", other={"role": "clinician", "confirmed": "yes"},
+                                         admin=True)],
     ("PreferencesForm", "new_email"): [Form("/preferences/{preferences}", name="new_email",
                                             other={"action": "address"})],
 }

@@ -19,7 +19,7 @@ from newsletter.core import logredact, tokens
 from newsletter.core.extensions import db
 from newsletter.inquiries import booking, states, waitlist
 from newsletter.models import Consultation, Inquiry, WaitlistEntry
-from tests.routes import make_rows, url_for_rule
+from tests.routes import make_rows, token_kind, url_for_rule
 from tests.support import wait_for
 
 
@@ -43,7 +43,7 @@ def test_every_token_route_is_registered(app):
 def requests_to_every_token_route(app) -> list[tuple[str, str, str]]:
     """(method, url, token) for every token rule and each method it answers, with live tokens."""
     rows = make_rows(app)
-    return [(method, url_for_rule(rule, rows), rows.tokens[rule.rule.strip("/").split("/")[0]])
+    return [(method, url_for_rule(rule, rows), rows.tokens[token_kind(rule)])
             for rule in token_rules(app) for method in sorted(rule.methods - {"OPTIONS"})]
 
 

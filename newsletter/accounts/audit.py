@@ -31,6 +31,10 @@ ACTIONS = {
     "readers_import": "Readers imported",
     "subscribers_export": "Subscriber list exported",
     "inquiry": "Inquiry",
+    "person_invited": "Person invited",
+    "invitation_accepted": "Invitation accepted: password set, signed in",
+    "person_changed": "Person's role changed",
+    "person_removed": "Person removed from the practice",
 }
 
 

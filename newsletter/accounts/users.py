@@ -68,8 +68,9 @@ def find_admin(email: str) -> AdminUser | None:
     return db.session.scalar(select(AdminUser).where(func.lower(AdminUser.email) == address).with_for_update())
 
 
-def set_admin(email: str, password: str, *, reset_second_factor: bool = False) -> AdminUser:
-    """Create the admin or reset their password (signing out every browser); the caller commits."""
+def set_admin(email: str, password: str, *, reset_second_factor: bool = False, role: str | None = None) -> AdminUser:
+    """Create a person (an owner unless `role` says otherwise) or reset their password, and their role when
+    given (signing out every browser); someone removed from the practice comes back. The caller commits."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise WeakPassword(f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.")
     address = email.strip().lower()
@@ -77,6 +78,9 @@ def set_admin(email: str, password: str, *, reset_second_factor: bool = False) -
     if user is None:
         user = AdminUser(email=address, password_hash="", session_version=0, failed_attempts=0)
         db.session.add(user)
+    if role is not None or user.role is None:
+        user.role = role or "owner"
+    user.removed_at = None
     user.password_hash = _hasher.hash(password)
     user.locked_until = None
     user.failed_attempts = 0

@@ -8,6 +8,7 @@ from newsletter.admin import (  # noqa: F401  (each adds routes to bp)
     inquiries,
     issues,
     outbox,
+    people,
     practice_profile,
     reach,
     readers,

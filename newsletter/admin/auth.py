@@ -36,7 +36,7 @@ def login_submit():
                 db.session.commit()
                 return redirect(url_for("admin.login_code", next=_safe_next(request.args.get("next"))))
             if result.ok:
-                return _finish_sign_in(result.user, "sign_in")
+                return finish_sign_in(result.user, "sign_in")
             _refused(result)
         except DATABASE_UNAVAILABLE:
             rollback_quietly()
@@ -63,7 +63,7 @@ def login_code_submit():
     if form.validate():
         result = users.check_second_factor(user, form.code.data, _lockout())
         if result.ok:
-            return _finish_sign_in(user, "recovery_code_used" if result.recovery_code else "sign_in")
+            return finish_sign_in(user, "recovery_code_used" if result.recovery_code else "sign_in")
         _refused(result)
         if result.locked:
             session.pop(PENDING, None)
@@ -115,12 +115,13 @@ def _refused(result: users.SignIn) -> None:
     send_after_response(mail_ids)
 
 
-def _finish_sign_in(user: AdminUser, action: str):
-    """Both factors passed: a fresh session (new CSRF token) bound to the account's session version."""
+def finish_sign_in(user: AdminUser, action: str, target: str | None = None):
+    """Both factors passed (or a new person set their password from an invitation): a fresh session (new CSRF
+    token) bound to the account's session version."""
     users.signed_in(user)
     audit.record(action, user.email, user.id, request.remote_addr)
     db.session.commit()
-    target = _safe_next(request.args.get("next"))
+    target = target or _safe_next(request.args.get("next"))
     session.clear()
     login_user(user)
     session["signed_in_at"] = session["seen_at"] = int(time.time())

@@ -1,9 +1,9 @@
 import time
 
-from flask import Blueprint, flash, redirect, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, logout_user
 
-from newsletter.accounts import audit
+from newsletter.accounts import audit, people, roles
 from newsletter.core.config import settings
 from newsletter.core.web_extensions import login_manager
 from newsletter.deliverability import bounces
@@ -11,8 +11,9 @@ from newsletter.sending import control, warmup
 
 bp = Blueprint("admin", __name__)
 
-# Open without a session: the two sign-in steps.
-PUBLIC_ENDPOINTS = {"admin.login", "admin.login_submit", "admin.login_code", "admin.login_code_submit"}
+# Open without a session: the two sign-in steps, and the invitation link that gives a new person their password.
+PUBLIC_ENDPOINTS = {"admin.login", "admin.login_submit", "admin.login_code", "admin.login_code_submit",
+                    "admin.invitation", "admin.invitation_accept"}
 # Reachable before the second factor is set up, when production requires one.
 SETUP_ENDPOINTS = {"admin.two_factor", "admin.two_factor_start", "admin.two_factor_confirm", "admin.two_factor_qr",
                    "admin.logout"}
@@ -38,6 +39,17 @@ def require_sign_in():
             and request.endpoint not in SETUP_ENDPOINTS):
         flash("Please set up two-step sign-in before anything else: it keeps your clients' words safe.")
         return redirect(url_for("admin.two_factor"))
+    return _refuse_what_the_role_does_not_reach()
+
+
+def _refuse_what_the_role_does_not_reach():
+    """The one place roles are enforced (accounts/roles.py): a page outside the person's areas is a 403; an
+    inquiry outside their scope a 404, so its existence does not leak."""
+    if not roles.reaches(current_user, request.endpoint):
+        return render_template("admin/forbidden.html"), 403
+    inquiry_id = (request.view_args or {}).get("inquiry_id")
+    if inquiry_id is not None and not roles.sees_inquiry(current_user, inquiry_id):
+        abort(404)
     return None
 
 
@@ -55,6 +67,18 @@ def audit_action(action: str, detail: str = "") -> None:
 
 
 # -- what the admin's templates read: their globals, registered with the blueprint they serve
+
+@bp.app_template_global()
+def can(endpoint: str) -> bool:
+    """Whether the signed-in person's role reaches this admin page (navigation shows only those)."""
+    return current_user.is_authenticated and roles.reaches(current_user, endpoint)
+
+
+@bp.app_template_global()
+def is_team() -> bool:
+    """More than one person in the practice: only then do roles and people show."""
+    return people.count() > 1
+
 
 @bp.app_template_global()
 def issue_bounces(issue_id: int) -> bounces.Health:

@@ -200,3 +200,28 @@ class ReferralsForm(FlaskForm):
 
 class ClickCountsForm(FlaskForm):
     count_clicks = BooleanField("Count clicks on the links in my issues (how many per link; never who clicked)")
+
+
+ROLE_CHOICES = [SelectChoice("owner", "Owner: everything"),
+                SelectChoice("coordinator", "Intake coordinator: every inquiry, bookings, waitlist"),
+                SelectChoice("clinician", "Clinician: the inquiries assigned to them"),
+                SelectChoice("editor", "Newsletter editor: the newsletter only")]
+
+
+class PersonInviteForm(FlaskForm):
+    email = EmailField("Their email", validators=[Address()])
+    role = SelectField("Their role", choices=ROLE_CHOICES, default="clinician", validate_choice=False,
+                       validators=[AnyOf([choice.value for choice in ROLE_CHOICES], "Please choose one of the roles.")])
+
+
+class PersonChangeForm(FlaskForm):
+    role = SelectField("Role", choices=ROLE_CHOICES, validate_choice=False,
+                       validators=[AnyOf([choice.value for choice in ROLE_CHOICES], "Please choose one of the roles.")])
+    may_write_newsletter = BooleanField("May write the newsletter (clinicians)")
+
+
+class SetPasswordForm(FlaskForm):
+    password = PasswordField("Choose a password", validators=[
+        InputRequired("Please choose a password."),
+        Length(min=10, max=1000, message="Please use at least 10 characters (a few words make a good one)."),
+    ])

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy import select
 
-from newsletter.accounts import practice
+from newsletter.accounts import practice, roles
 from newsletter.admin.blueprint import bp
 from newsletter.admin.confirm import ask_first
 from newsletter.admin.forms import (
@@ -29,15 +30,16 @@ def inquiries_list():
     status = request.args.get("status")
     if status not in states.STATUS_LABELS:
         status = None
-    rows = pipeline.list_inquiries(spam=spam, status=status)
+    scope = roles.inquiry_scope(current_user)
+    rows = pipeline.list_inquiries(spam=spam, status=status, scope=scope)
     return render_template(
         "admin/inquiries.html",
         rows=rows,
         spam=spam,
         status=status,
-        counts=reports.status_counts(),
-        spam_count=reports.spam_count(),
-        median_wait=reports.describe_wait(reports.median_response_time(pipeline.list_inquiries())),
+        counts=reports.status_counts(scope),
+        spam_count=reports.spam_count(scope),
+        median_wait=reports.describe_wait(reports.median_response_time(pipeline.list_inquiries(scope=scope))),
         labels=states.STATUS_LABELS,
         describe_wait=reports.describe_wait,
         response_time=reports.response_time,
@@ -59,7 +61,7 @@ def inquiry_detail(inquiry_id: int):
 def _detail_page(inquiry_id: int, status_form: InquiryStatusForm | None = None,
                  note_form: InquiryNoteForm | None = None, reply_form: InquiryReplyForm | None = None,
                  call_form: InquiryCallForm | None = None, code: int = 200):
-    opened = pipeline.open_inquiry(inquiry_id, current_user.id)
+    opened = pipeline.open_inquiry(inquiry_id, current_user.id, roles.inquiry_scope(current_user))
     if opened is None:
         abort(404)
     db.session.commit()  # the access log entry
@@ -85,7 +87,11 @@ def _detail_page(inquiry_id: int, status_form: InquiryStatusForm | None = None,
 
 
 def _inquiry_or_404(inquiry_id: int) -> Inquiry:
-    return db.get_or_404(Inquiry, inquiry_id)
+    """The inquiry, if it is one this person sees (a clinician: assigned to them); else 404, as if there were none."""
+    inquiry = db.session.scalar(select(Inquiry).where(Inquiry.id == inquiry_id, roles.inquiry_scope(current_user)))
+    if inquiry is None:
+        abort(404)
+    return inquiry
 
 
 def _done(message: str, back_to: str, mail_ids: list[int] | None = None):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 
 from newsletter.accounts.practice import profile
 from newsletter.core.extensions import db
@@ -26,9 +26,9 @@ class NoOneToReplyTo(ValueError):
     """The inquiry's content was purged: there is no address left to write to."""
 
 
-def list_inquiries(*, spam: bool = False, status: str | None = None) -> list[Inquiry]:
-    """Inquiries in the inbox or the spam folder, newest first."""
-    query = select(Inquiry).where(Inquiry.spam.is_(spam))
+def list_inquiries(*, spam: bool = False, status: str | None = None, scope=true()) -> list[Inquiry]:
+    """Inquiries in the inbox or the spam folder, newest first; `scope` is whose (accounts.roles.inquiry_scope)."""
+    query = select(Inquiry).where(Inquiry.spam.is_(spam), scope)
     if status:
         query = query.where(Inquiry.status == status)
     return list(db.session.scalars(query.order_by(Inquiry.created_at.desc(), Inquiry.id.desc())))
@@ -47,9 +47,10 @@ class OpenedInquiry:
     accesses: list[tuple[InquiryAccess, str | None]]  # newest first, with the admin's address
 
 
-def open_inquiry(inquiry_id: int, admin_id: int | None) -> OpenedInquiry | None:
-    """Decrypt an inquiry for an admin and record that they opened it; None if there is no such inquiry."""
-    inquiry = db.session.get(Inquiry, inquiry_id)
+def open_inquiry(inquiry_id: int, admin_id: int | None, scope=true()) -> OpenedInquiry | None:
+    """Decrypt an inquiry for an admin and record that they opened it; None if there is no such inquiry
+    in `scope` (accounts.roles.inquiry_scope)."""
+    inquiry = db.session.scalar(select(Inquiry).where(Inquiry.id == inquiry_id, scope))
     if inquiry is None:
         return None
     states.log(inquiry, admin_id, "viewed")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from statistics import median
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 
 from newsletter.core.extensions import db
 from newsletter.inquiries import business_days
@@ -16,19 +16,19 @@ from newsletter.models import Inquiry, utcnow
 from newsletter.models.inquiries import HEARD_FROM
 
 
-def status_counts() -> dict[str, int]:
-    """How many inquiries (spam aside, purged ones included) are in each status."""
+def status_counts(scope=true()) -> dict[str, int]:
+    """How many inquiries (spam aside, purged ones included) are in each status, of those in `scope`."""
     rows = db.session.execute(
-        select(Inquiry.status, func.count()).where(Inquiry.spam.is_(False)).group_by(Inquiry.status)
+        select(Inquiry.status, func.count()).where(Inquiry.spam.is_(False), scope).group_by(Inquiry.status)
     )
     counts = dict.fromkeys(STATUS_LABELS, 0)
     counts.update({status: count for status, count in rows})
     return counts
 
 
-def spam_count() -> int:
-    """How many inquiries are in the spam folder."""
-    return db.session.scalar(select(func.count()).select_from(Inquiry).where(Inquiry.spam.is_(True))) or 0
+def spam_count(scope=true()) -> int:
+    """How many inquiries (of those in `scope`) are in the spam folder."""
+    return db.session.scalar(select(func.count()).select_from(Inquiry).where(Inquiry.spam.is_(True), scope)) or 0
 
 
 def response_time(inquiry: Inquiry) -> timedelta | None:

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from newsletter.core.crypto import FernetToken
@@ -24,6 +25,10 @@ class AdminUser(UserMixin, db.Model):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20), default="owner", server_default="owner")
+    # A clinician may write the newsletter only when the owner allowed it for them.
+    may_write_newsletter: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    # Removed from the practice: kept (without a password) so the audit log still names what they did.
+    removed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
     # Part of every session cookie: raising it signs out every browser (sign-out, password or 2FA change).
@@ -41,6 +46,16 @@ class AdminUser(UserMixin, db.Model):
     def get_id(self) -> str:
         """The session carries the version, so a raised version turns old cookies away."""
         return f"{self.id}.{self.session_version}"
+
+    @property
+    def is_active(self) -> bool:
+        """A removed person's cookie signs nobody in (Flask-Login asks this)."""
+        return self.removed_at is None
+
+    @property
+    def invitation_pending(self) -> bool:
+        """Invited, and has not yet set a password from the link."""
+        return not self.password_hash
 
     @property
     def has_second_factor(self) -> bool:
