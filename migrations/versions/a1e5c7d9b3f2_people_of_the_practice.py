@@ -1,7 +1,7 @@
 """people of the practice: the owner lets a clinician write the newsletter; a removed person stays for the audit log
 
 Revision ID: a1e5c7d9b3f2
-Revises: e4b7c1a9d2f0
+Revises: c4b8f0a2e6c5
 Create Date: 2026-12-06 17:00:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = 'a1e5c7d9b3f2'
-down_revision = "e4b7c1a9d2f0"
+down_revision = "c4b8f0a2e6c5"
 branch_labels = None
 depends_on = None
 
