@@ -2,6 +2,7 @@
 from newsletter.admin import (  # noqa: F401  (each adds routes to bp)
     audit_log,
     auth,
+    clinicians,
     dashboard,
     doctor,
     inquiries,

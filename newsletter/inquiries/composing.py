@@ -21,7 +21,7 @@ from newsletter.models.inquiries import HEARD_FROM
 
 # Every mail about an inquiry that carries the inquirer's words or address (purged with the inquiry).
 MAIL_KINDS = ("inquiry_forward", "inquiry_notice", "inquiry_ack", "inquiry_reply", "waitlist_check",
-              "waitlist_goodbye", "waitlist_invite")
+              "waitlist_goodbye", "waitlist_invite", "inquiry_handoff")
 
 # A first name as people write one: letters, with inner ' or - (Anne-Marie, O'Neil).
 _FIRST_NAME = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*\Z")
@@ -90,16 +90,15 @@ def admin_url(inquiry: Inquiry) -> str:
     return f"{settings().base_url}/admin/inquiries/{inquiry.id}"
 
 
-def queue_forward_and_ack(inquiry: Inquiry) -> list[int]:
-    """The forward (or notice) to the practice and the acknowledgement to the inquirer (and, for a
-    waitlist inquiry, its place on the list)."""
+def queue_forward_and_ack(inquiry: Inquiry, to: str, *, notice_only: bool) -> list[int]:
+    """The forward (or notice) to `to` (the practice inbox, or the inquiry's assignee: routing.forward_to)
+    and the acknowledgement to the inquirer (and, for a waitlist inquiry, its place on the list)."""
     if inquiry.waitlist:  # in the order they wrote, whenever a worker gets here
         db.session.add(WaitlistEntry(inquiry_id=inquiry.id, joined_at=inquiry.created_at))
-    notice_only = settings().inquiry_forward_mode == "notice"
     inquiry.forwarded_at = utcnow()
     forward = outgoing.queue_template(
         "inquiry_notice" if notice_only else "inquiry_forward",
-        to=practice_inbox(),
+        to=to,
         from_=forward_sender(),
         reply_to=compose.Mailbox(inquiry.email, inquiry.name),
         inquiry=inquiry,

@@ -2,6 +2,7 @@
 from newsletter.models.audit import AuditEntry
 from newsletter.models.base import utcnow
 from newsletter.models.bounces import BounceEvent, ComplaintPause, WebhookNonce
+from newsletter.models.clinicians import Clinician
 from newsletter.models.heartbeats import Heartbeat
 from newsletter.models.inquiries import Inquiry, InquiryAccess, InquiryNote
 from newsletter.models.issues import Delivery, Issue
@@ -17,6 +18,7 @@ __all__ = [
     "AdminUser",
     "AuditEntry",
     "BounceEvent",
+    "Clinician",
     "ComplaintPause",
     "ConsentEvent",
     "Consultation",

@@ -39,3 +39,8 @@ class PracticeProfile(db.Model):
     low_cost_options: Mapped[str] = mapped_column(Text, default="", server_default="")
     # Weekly hours for free 15-minute consultations, a window a line: "Tuesday 14:00-16:00".
     consultation_hours: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # A group practice: "whoever fits" goes to the coordinator ("coordinator") or in turn to an accepting
+    # clinician who works with what was asked ("round_robin"); a clinician's inquiries reach their own inbox
+    # in full ("full") or as a notice linking to the admin ("notice").
+    routing: Mapped[str] = mapped_column(String(20), default="coordinator", server_default="coordinator")
+    assignee_mail: Mapped[str] = mapped_column(String(20), default="full", server_default="full")
