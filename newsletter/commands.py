@@ -15,6 +15,7 @@ from newsletter.core import crypto
 from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.deliverability import bounces
+from newsletter.inquiries import jobs
 from newsletter.mail import addresses, outgoing, suppression
 from newsletter.models import Issue, NewsletterList, utcnow
 from newsletter.publishing import issues, series
@@ -352,7 +353,8 @@ _series_change("restart", series.restart, "The welcome series of {slug} runs aga
 @click.option("--now", "now_text", default=None, help="ISO-8601 time (without a zone, the practice's); default: now.")
 @with_appcontext
 def run_due(now_text: str | None) -> None:
-    """Run every scheduled job due at that moment, as beat would: scheduled issues, welcome steps, breaks ending."""
+    """Run every scheduled job due at that moment, as beat would: scheduled issues, welcome steps, breaks ending,
+    reply-by reminders."""
     with _as_command_error(issues.IssueError):
         now = issues.parse_local_time(now_text) if now_text else utcnow()
     started = dispatcher.dispatch_due(now)
@@ -360,13 +362,16 @@ def run_due(now_text: str | None) -> None:
     db.session.commit()
     notes = preferences.end_breaks(now)
     db.session.commit()
+    reminders = jobs.queue_nudges(now)
+    db.session.commit()
     for issue_id in sorted(set(started) | set(steps)):
         enqueue_batches(issue_id)
-    enqueue_mail(notes)
+    enqueue_mail(notes + reminders)
     click.echo(f"At {practice.local_time(now)} ({practice.timezone().key}):")
     click.echo(f"scheduled issues started: {', '.join(map(str, started)) or 'none'}")
     click.echo(f"welcome steps queued, issues: {', '.join(map(str, steps)) or 'none'}")
     click.echo(f"breaks ended: {len(notes)}")
+    click.echo(f"reply-by reminders: {len(reminders)}")
 
 
 # -- encryption at rest (security)

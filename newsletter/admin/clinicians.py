@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
 
 from newsletter.accounts import practice
 from newsletter.admin.blueprint import audit_action, bp
@@ -23,7 +24,7 @@ def clinicians_list():
 
 def _new_form(**kwargs) -> NewClinicianForm:
     form = NewClinicianForm(**kwargs)
-    form.admin_id.choices = [(person.id, person.email) for person in clinicians.without_profile()]
+    form.admin_id.choices = [SelectChoice(person.id, person.email) for person in clinicians.without_profile()]
     return form
 
 

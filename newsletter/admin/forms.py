@@ -234,9 +234,9 @@ class NewClinicianForm(ClinicianForm):
 
 class RoutingForm(FlaskForm):
     routing = RadioField("Inquiries for whoever fits go to", validators=[InputRequired("Please choose one.")],
-                         choices=list(inquiry_routing.ROUTING_CHOICES.items()))
+                         choices=[SelectChoice(*item) for item in inquiry_routing.ROUTING_CHOICES.items()])
     assignee_mail = RadioField("A clinician's inquiries reach them as", validators=[InputRequired("Please choose one.")],
-                               choices=list(inquiry_routing.ASSIGNEE_MAIL_CHOICES.items()))
+                               choices=[SelectChoice(*item) for item in inquiry_routing.ASSIGNEE_MAIL_CHOICES.items()])
 
 
 class AssignForm(FlaskForm):
@@ -249,5 +249,6 @@ class AssignForm(FlaskForm):
 def assign_form(inquiry, formdata=None) -> AssignForm:
     """The handoff form of an inquiry's page, its choices the people who may answer it."""
     form = AssignForm(formdata=formdata, assignee=inquiry.assignee_id)
-    form.assignee.choices = [(person.id, inquiry_routing.display_name(person)) for person in inquiry_routing.assignable()]
+    form.assignee.choices = [SelectChoice(person.id, inquiry_routing.display_name(person))
+                             for person in inquiry_routing.assignable()]
     return form

@@ -221,8 +221,9 @@ def waitlist_invite(entry_id: int):
 
 @bp.get("/inquiries/sources", endpoint="inquiry_sources")
 def inquiry_sources():
-    """Where inquiries come from, by month, and how many became clients."""
-    return render_template("admin/inquiries_sources.html", rows=reports.source_report())
+    """Where inquiries come from, by month, and how many became clients; in a group practice, by clinician."""
+    return render_template("admin/inquiries_sources.html", rows=reports.source_report(),
+                           by_clinician=reports.clinician_report() if routing.is_group() else [])
 
 
 @bp.post("/inquiries/<int:inquiry_id>/consultation/cancel")

@@ -90,8 +90,7 @@ def _next_in_turn(inquiry: Inquiry) -> Clinician | None:
     accepting = [c for c in team() if c.accepting_clients]
     words = f"{inquiry.message or ''} {'couples' if inquiry.partner_name else ''}"
     matching = [c for c in accepting if any(_asks_for(tag, words) for tag in c.tags)] or accepting
-    return min(matching, key=lambda c: (c.last_assigned_at is not None, c.last_assigned_at or utcnow(), c.id),
-               default=None)
+    return min(matching, key=lambda c: (c.last_assigned_at or datetime.min, c.id), default=None)
 
 
 def _asks_for(tag: str, text: str) -> bool:
