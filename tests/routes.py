@@ -10,7 +10,7 @@ from sqlalchemy import select
 from newsletter.accounts import practice
 from newsletter.core.extensions import db
 from newsletter.inquiries import booking, waitlist
-from newsletter.models import Inquiry, Subscriber, WaitlistEntry
+from newsletter.models import AdminUser, Clinician, Inquiry, Subscriber, WaitlistEntry
 from newsletter.models.issues import SENT
 from newsletter.publishing import issues
 from newsletter.readers import personalize, preferences, subscriptions
@@ -44,13 +44,19 @@ def make_rows(app) -> Rows:
         offered = db.session.get(Inquiry, submit(email="offered@example.org").inquiry_id)
         entry_inquiry = submit(email="waiting@example.org", waitlist=True).inquiry_id
         entry = db.session.scalar(select(WaitlistEntry).where(WaitlistEntry.inquiry_id == entry_inquiry))
+        colleague = AdminUser(email="clinician@example.org", password_hash="-", role="clinician")
+        db.session.add(colleague)
+        db.session.flush()
+        clinician = Clinician(admin_id=colleague.id, name="Maya López", slug="maya-lopez")
+        db.session.add(clinician)
         db.session.commit()
         outbox_file = Path(app.extensions["settings"].outbox_dir) / "sample.eml"
         outbox_file.parent.mkdir(parents=True, exist_ok=True)
         outbox_file.write_bytes(b"From: a@example.org\r\nTo: b@example.org\r\nSubject: Hi\r\n\r\nHello\r\n")
         return Rows(
             values={"issue_id": draft.id, "inquiry_id": booked.id, "entry_id": entry.id, "reader_id": active.id,
-                    "slug": sent.slug, "name": outbox_file.name, "filename": "css/site.css"},
+                    "slug": sent.slug, "name": outbox_file.name, "filename": "css/site.css",
+                    "clinician_id": clinician.id},
             tokens={"confirm": token_of(subscriptions.confirm_url(pending)),
                     "unsubscribe": token_of(subscriptions.unsubscribe_url(active)),
                     "consultation": token_of(booking.booking_url(offered)),
