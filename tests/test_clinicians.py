@@ -86,6 +86,7 @@ def test_an_inquiry_for_a_named_clinician_reaches_only_their_inbox(app_ctx, admi
     smtp.wait_for_messages(2, timeout=60)
     [forward] = smtp.to(LEO)
     assert FORM["message"] in forward.text and forward.message["Reply-To"] == "Dana Reyes <dana@example.com>"
+    assert forward.message["From"].addresses[0].addr_spec == LEO, "From equals To: rspamd's SPOOF_REPLYTO spares it"
     assert smtp.to(PRACTICE) == [] and smtp.to(MAYA) == [] and smtp.to(COORDINATOR) == []
     assert sorted(r for m in smtp.messages for r in m.rcpt_tos) == sorted([LEO, FORM["email"]])
 

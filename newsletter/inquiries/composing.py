@@ -72,14 +72,16 @@ def sender_for(inquiry: Inquiry) -> compose.Mailbox:
     return compose.Mailbox(sender.address, profile().therapist_name.split(",")[0].strip())
 
 
-def forward_sender() -> compose.Mailbox:
-    """The forward's From: the practice inbox itself when it is on the sending domain, else MAIL_FROM.
+def forward_sender(to: str | None = None) -> compose.Mailbox:
+    """The forward's From: its recipient (`to`, default the practice inbox; an assignee's own address in a
+    group practice) when it is on the sending domain, else MAIL_FROM.
 
     The forward's Reply-To is the inquirer, on another domain. rspamd's SPOOF_REPLYTO (+6) fires when the
     recipient shares the From's domain and Reply-To does not, except when From equals To, a contact form
     writing to itself: so From is the inbox. On another domain the rule cannot fire, and MAIL_FROM keeps
     DKIM and SPF aligned with a domain the app signs for (docs/deliverability.md)."""
-    sender, inbox = compose.sender(), compose.practice_inbox()
+    sender = compose.sender()
+    inbox = compose.Mailbox(to, sender.name) if to else compose.practice_inbox()
     if compose.domain_of(inbox).lower() != compose.domain_of(sender).lower():
         return sender
     return compose.Mailbox(inbox.address, sender.name)
@@ -99,7 +101,7 @@ def queue_forward_and_ack(inquiry: Inquiry, to: str, *, notice_only: bool) -> li
     forward = outgoing.queue_template(
         "inquiry_notice" if notice_only else "inquiry_forward",
         to=to,
-        from_=forward_sender(),
+        from_=forward_sender(to),
         reply_to=compose.Mailbox(inquiry.email, inquiry.name),
         inquiry=inquiry,
         first_name=compose.one_line(inquiry.name, 100).split(" ")[0],

@@ -97,7 +97,7 @@ def _contact(form: ContactForm, *, embed: bool):
 def _form_page(form: ContactForm, embed: bool, too_many: bool = False, unsaved: bool = False) -> str:
     group = _group()
     if group:
-        form.clinician.choices += [SelectChoice(c.slug, c.name) for c in routing.team()]
+        form.clinician.choices = [*form.clinician.choices, *(SelectChoice(c.slug, c.name) for c in routing.team())]
         if request.method == "GET":
             _known_clinician(form)
     return render_template("public/contact.html", form=form, embed=embed, too_many=too_many, unsaved=unsaved,
