@@ -86,8 +86,10 @@ def route(inquiry: Inquiry, slug: str = "", now: datetime | None = None) -> None
 
 def _next_in_turn(inquiry: Inquiry) -> Clinician | None:
     """The accepting clinician who works with what was asked and got an inquiry longest ago (any accepting
-    one when nobody's tags match the message)."""
-    accepting = [c for c in team() if c.accepting_clients]
+    one when nobody's tags match the message). On PostgreSQL the rows are locked until the commit, so two
+    inquiries arriving together take turns rather than both going to the same person."""
+    accepting = list(db.session.scalars(select(Clinician).where(Clinician.accepting_clients.is_(True))
+                                        .order_by(Clinician.id).with_for_update()))
     words = f"{inquiry.message or ''} {'couples' if inquiry.partner_name else ''}"
     matching = [c for c in accepting if any(_asks_for(tag, words) for tag in c.tags)] or accepting
     return min(matching, key=lambda c: (c.last_assigned_at or datetime.min, c.id), default=None)
