@@ -448,7 +448,12 @@ def mail_samples() -> dict[str, list[dict]]:
                           for quoted, booking in ((SAMPLE_MESSAGE, f"{base}/consultation/eyJpIjo0Mn0.abc"), ("", None))],
         "inquiry_nudge": [{"due": [(_sample_inquiry(urgent=True), admin_url, "Thursday, December 3", "due today"),
                                    (_sample_inquiry(urgent=False), admin_url, "Friday, December 4", "1 business day left")],
-                           "names": True, "list_url": f"{base}/admin/inquiries"}],
+                           "names": True, "list_url": f"{base}/admin/inquiries", "overdue": overdue}
+                          for overdue in (False, True)],
+        "inquiry_handoff": [{"inquiry": _sample_inquiry(urgent=urgent), "admin_url": admin_url,
+                             "handoff": "Handed from Maya López, LMFT to Leo Park, LPC.",
+                             "note": "Maya is away this week; they asked for evening times." if urgent else "",
+                             "reply_by": "Thursday, December 3"} for urgent in (False, True)],
         "consultation_invite": [{"inquiry": _sample_inquiry(urgent=False), "when": "Thursday, December 3 at 4:30 PM",
                                  "cancelled": cancelled, "minutes": 15, "for_practice": for_practice,
                                  "how": "Shoshana Levin calls you at 720-555-0142", "admin_url": admin_url}

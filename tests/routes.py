@@ -10,7 +10,7 @@ from sqlalchemy import select
 from newsletter.accounts import people, practice
 from newsletter.core.extensions import db
 from newsletter.inquiries import booking, waitlist
-from newsletter.models import Inquiry, Subscriber, WaitlistEntry
+from newsletter.models import AdminUser, Clinician, Inquiry, Subscriber, WaitlistEntry
 from newsletter.models.issues import SENT
 from newsletter.publishing import clicks, issues
 from newsletter.readers import personalize, preferences, subscriptions
@@ -46,6 +46,11 @@ def make_rows(app) -> Rows:
         entry_inquiry = submit(email="waiting@example.org", waitlist=True).inquiry_id
         entry = db.session.scalar(select(WaitlistEntry).where(WaitlistEntry.inquiry_id == entry_inquiry))
         invited = people.invite("invited@example.org", "clinician")
+        colleague = AdminUser(email="clinician@example.org", password_hash="-", role="clinician")
+        db.session.add(colleague)
+        db.session.flush()
+        clinician = Clinician(admin_id=colleague.id, name="Maya López", slug="maya-lopez")
+        db.session.add(clinician)
         db.session.commit()
         outbox_file = Path(app.extensions["settings"].outbox_dir) / "sample.eml"
         outbox_file.parent.mkdir(parents=True, exist_ok=True)
@@ -53,7 +58,8 @@ def make_rows(app) -> Rows:
         return Rows(
             values={"issue_id": draft.id, "inquiry_id": booked.id, "entry_id": entry.id, "reader_id": active.id,
                     "slug": sent.slug, "name": outbox_file.name, "filename": "css/site.css",
-                    "link": 0, "signature": clicks.signature(draft.id, 0), "person_id": invited.id},
+                    "link": 0, "signature": clicks.signature(draft.id, 0), "person_id": invited.id,
+                    "clinician_id": clinician.id},
             tokens={"confirm": token_of(subscriptions.confirm_url(pending)),
                     "unsubscribe": token_of(subscriptions.unsubscribe_url(active)),
                     "consultation": token_of(booking.booking_url(offered)),

@@ -19,7 +19,7 @@ from tests.helpers import CONFIRMED, EVERY_DAY, html_of, queued, submit, text_of
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "emails"
 # The mails about an inquiry that go to the practice, not to the person who wrote.
-TO_THE_PRACTICE = {"inquiry_forward", "inquiry_notice", "inquiry_nudge", "inquiry_digest"}
+TO_THE_PRACTICE = {"inquiry_forward", "inquiry_notice", "inquiry_nudge", "inquiry_digest", "inquiry_handoff"}
 CRISIS_MESSAGE = "We fight every night. Some days I want to kill myself."
 GIVEAWAYS = re.compile(r"counsel|therap|crisis|suicid|harm|kill|988|911|741741", re.IGNORECASE)
 

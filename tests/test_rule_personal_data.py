@@ -113,6 +113,11 @@ CLEAR_ALLOWED = {
     ("practice_profile", "tagline"): "public", ("practice_profile", "working_days"): "public",
     ("practice_profile", "holidays"): "public", ("practice_profile", "referral_colleagues"): "public",
     ("practice_profile", "low_cost_options"): "public", ("practice_profile", "consultation_hours"): "public",
+    ("practice_profile", "routing"): "fixed words", ("practice_profile", "assignee_mail"): "fixed words",
+    # A clinician's profile: published on the team page (the reply signature and booking link go out in replies).
+    **{("clinicians", column): "public" for column in (
+        "name", "slug", "credentials", "bio", "works_with", "languages", "fees", "consultation_hours", "signature",
+        "booking_link")},
     # The audit log: admins' actions; details name issues, readers by number, or an admin's address.
     ("audit_log", "action"): "fixed words", ("audit_log", "detail"): "admin actions", ("audit_log", "ip"): "admin's IP",
     # Newsletter issues: published articles.

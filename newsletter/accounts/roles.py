@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, select, true
 
 from newsletter.core.extensions import db
-from newsletter.models import AdminUser, Inquiry
+from newsletter.models import AdminUser, Clinician, Inquiry
 from newsletter.models.users import ROLES
 
 OWNER, COORDINATOR, CLINICIAN, EDITOR = ROLES
@@ -28,9 +28,12 @@ AREAS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     # For a clinician only the inquiries assigned to them (inquiry_scope); another's answers 404.
     "inquiries": (frozenset({OWNER, COORDINATOR, CLINICIAN}), frozenset({
         "admin.inquiries", "admin.inquiry_detail", "admin.inquiry_status", "admin.inquiry_note",
-        "admin.inquiry_reply", "admin.inquiry_call", "admin.inquiry_spam", "admin.consultation_cancel"})),
+        "admin.inquiry_reply", "admin.inquiry_call", "admin.inquiry_spam", "admin.consultation_cancel",
+        "admin.inquiry_assign"})),
     "intake": (frozenset({OWNER, COORDINATOR}), frozenset({
-        "admin.waitlist", "admin.waitlist_invite", "admin.inquiry_sources"})),
+        "admin.waitlist", "admin.waitlist_invite", "admin.inquiry_sources", "admin.clinicians_list"})),
+    # A clinician's own profile, hours, signature and booking link (profile_scope: only their own).
+    "own profile": (frozenset({OWNER, CLINICIAN}), frozenset({"admin.clinician_edit", "admin.clinician_save"})),
     "newsletter writing": (frozenset({OWNER, EDITOR, WRITER}), frozenset({
         "admin.issues_list", "admin.issue_new", "admin.issue_new_import", "admin.issue_edit", "admin.issue_save",
         "admin.issue_autosave", "admin.issue_preview", "admin.issue_email", "admin.issue_test",
@@ -82,6 +85,16 @@ def inquiry_scope(user: AdminUser) -> ColumnElement[bool]:
 def sees_inquiry(user: AdminUser, inquiry_id: int) -> bool:
     """Whether the inquiry exists and is in this person's scope."""
     return db.session.scalar(select(Inquiry.id).where(Inquiry.id == inquiry_id, inquiry_scope(user))) is not None
+
+
+def sees_profile(user: AdminUser, clinician_id: int) -> bool:
+    """Whether the clinician profile exists and is this person's to edit: the owner any, a clinician their own."""
+    mine = true() if user.role == OWNER else Clinician.admin_id == user.id
+    return db.session.scalar(select(Clinician.id).where(Clinician.id == clinician_id, mine)) is not None
+
+
+# The rows a URL names, each with who may see it: one outside a person's scope answers 404, as a missing one.
+ROW_SCOPES = {"inquiry_id": sees_inquiry, "clinician_id": sees_profile}
 
 
 def landing(user: AdminUser) -> str:

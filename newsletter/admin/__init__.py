@@ -3,6 +3,7 @@ from newsletter.admin import (  # noqa: F401  (each adds routes to bp)
     audit_log,
     auth,
     blog_feed,
+    clinicians,
     dashboard,
     doctor,
     inquiries,

@@ -44,12 +44,13 @@ def require_sign_in():
 
 def _refuse_what_the_role_does_not_reach():
     """The one place roles are enforced (accounts/roles.py): a page outside the person's areas is a 403; an
-    inquiry outside their scope a 404, so its existence does not leak."""
+    inquiry or profile outside their scope a 404, so its existence does not leak."""
     if not roles.reaches(current_user, request.endpoint):
         return render_template("admin/forbidden.html"), 403
-    inquiry_id = (request.view_args or {}).get("inquiry_id")
-    if inquiry_id is not None and not roles.sees_inquiry(current_user, inquiry_id):
-        abort(404)
+    for argument, sees in roles.ROW_SCOPES.items():
+        row_id = (request.view_args or {}).get(argument)
+        if row_id is not None and not sees(current_user, row_id):
+            abort(404)
     return None
 
 

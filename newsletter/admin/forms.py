@@ -30,6 +30,7 @@ from wtforms.validators import (
 )
 
 from newsletter.inquiries import booking, business_days
+from newsletter.inquiries import routing as inquiry_routing
 from newsletter.inquiries.states import ACTION_LABELS, MANUAL_ACTIONS
 from newsletter.mail.addresses import Address
 from newsletter.publishing import articles, issues
@@ -225,3 +226,66 @@ class SetPasswordForm(FlaskForm):
         InputRequired("Please choose a password."),
         Length(min=10, max=1000, message="Please use at least 10 characters (a few words make a good one)."),
     ])
+
+
+# -- a group practice: clinician profiles, routing, handing an inquiry on
+
+_SLUG = Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z",
+               message="Please use lowercase letters, digits and single hyphens, like “maya-lopez”.")
+_WEB_LINK = Regexp(r"^https?://[^\s<>\"']+\Z", message="Please paste a full web address starting with https://.")
+
+
+def _short(label: str, limit: int, *validators, area: bool = False):
+    """An optional one-line (or, with `area`, multi-line) field of at most `limit` characters."""
+    field = TextAreaField if area else StringField
+    return field(label, validators=[Optional(), Length(max=limit, message=f"Please keep this under {limit:,} characters."),
+                                    *([] if area else [_PRINTABLE]), *validators])
+
+
+class ClinicianForm(FlaskForm):
+    """A clinician's public profile."""
+
+    name = StringField("Name as shown", validators=[DataRequired("Please give the name clients see."),
+                                                    Length(max=100, message="Please keep the name under 100 characters."),
+                                                    _PRINTABLE])
+    slug = StringField("Web name (in the contact link)", validators=[DataRequired("Please choose a web name."),
+                                                                     Length(max=60, message="Please keep it under 60 characters."),
+                                                                     _SLUG])
+    credentials = _short("Credentials", 200)
+    bio = _short("A few words about their work", 2000, area=True)
+    works_with = _short("Works with (comma-separated: couples, individuals, teens, EFT, trauma)", 400)
+    languages = _short("Languages", 200)
+    fees = _short("Fees and insurance", 400)
+    accepting_clients = BooleanField("Accepting new clients (off: their contact form offers their waitlist)")
+    consultation_hours = _short("Hours for free 15-minute consultations (a window a line, like Tuesday 14:00-16:00)",
+                                2000, area=True)
+    signature = _short("Reply signature (the lines their replies end with)", 500, area=True)
+    booking_link = _short("Booking link (their own scheduler; empty: the practice's consultation page)", 300, _WEB_LINK)
+
+    validate_consultation_hours = OfficeDaysForm.validate_consultation_hours
+
+
+class NewClinicianForm(ClinicianForm):
+    admin_id = SelectField("Whose profile", coerce=int, choices=[], validate_choice=True)
+
+
+class RoutingForm(FlaskForm):
+    routing = RadioField("Inquiries for whoever fits go to", validators=[InputRequired("Please choose one.")],
+                         choices=[SelectChoice(*item) for item in inquiry_routing.ROUTING_CHOICES.items()])
+    assignee_mail = RadioField("A clinician's inquiries reach them as", validators=[InputRequired("Please choose one.")],
+                               choices=[SelectChoice(*item) for item in inquiry_routing.ASSIGNEE_MAIL_CHOICES.items()])
+
+
+class AssignForm(FlaskForm):
+    assignee = SelectField("Hand it to", coerce=int, choices=[], validate_choice=True,
+                           validators=[InputRequired("Please choose who answers it.")])
+    note = TextAreaField("Handoff note (what they should know)", validators=[
+        Optional(), Length(max=2000, message="Please keep the note under 2,000 characters.")])
+
+
+def assign_form(inquiry, formdata=None) -> AssignForm:
+    """The handoff form of an inquiry's page, its choices the people who may answer it."""
+    form = AssignForm(formdata=formdata, assignee=inquiry.assignee_id)
+    form.assignee.choices = [SelectChoice(person.id, inquiry_routing.display_name(person))
+                             for person in inquiry_routing.assignable()]
+    return form

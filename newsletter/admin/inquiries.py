@@ -16,10 +16,11 @@ from newsletter.admin.forms import (
     InquiryNoteForm,
     InquiryReplyForm,
     InquiryStatusForm,
+    assign_form,
 )
 from newsletter.core.config import settings
 from newsletter.core.extensions import db
-from newsletter.inquiries import booking, composing, pipeline, reports, states, waitlist
+from newsletter.inquiries import booking, composing, pipeline, reports, routing, states, waitlist
 from newsletter.models import Inquiry, WaitlistEntry
 from newsletter.web import send_after_response
 
@@ -75,10 +76,12 @@ def _detail_page(inquiry_id: int, status_form: InquiryStatusForm | None = None,
         note_form=note_form or InquiryNoteForm(formdata=None),
         reply_form=reply_form or InquiryReplyForm(formdata=None, quote_inquiry=not composing.quiet(inquiry)),
         call_form=call_form or InquiryCallForm(formdata=None),
+        assign_form=assign_form(inquiry) if routing.is_group() else None,
+        assignee=routing.assignee_name(inquiry),
         mailto=pipeline.reply_link(inquiry) if inquiry.email else "",
         heard_from=composing.heard_from_label(inquiry),
         consultation=booking.booked(inquiry),
-        offers_consultations=bool(practice.profile().consultation_hours),
+        offers_consultations=booking.offered(inquiry),
         labels=states.STATUS_LABELS,
         wait=reports.describe_wait(reports.response_time(inquiry)),
         time_left=reports.time_left(inquiry),
@@ -154,7 +157,7 @@ def inquiry_reply(inquiry_id: int):
         return page
     mail_ids = pipeline.send_reply(
         inquiry, form.body.data, quote_inquiry=form.quote_inquiry.data, admin_id=current_user.id,
-        booking_link=booking.booking_url(inquiry) if form.booking_link.data else "")
+        booking_link=booking.link_for(inquiry) if form.booking_link.data else "")
     if form.close_as.data == "referred":
         states.transition(inquiry, "refer", current_user.id)
     closed = " The inquiry is closed as referred elsewhere." if form.close_as.data else ""
@@ -224,8 +227,9 @@ def waitlist_invite(entry_id: int):
 
 @bp.get("/inquiries/sources", endpoint="inquiry_sources")
 def inquiry_sources():
-    """Where inquiries come from, by month, and how many became clients."""
-    return render_template("admin/inquiries_sources.html", rows=reports.source_report())
+    """Where inquiries come from, by month, and how many became clients; in a group practice, by clinician."""
+    return render_template("admin/inquiries_sources.html", rows=reports.source_report(),
+                           by_clinician=reports.clinician_report() if routing.is_group() else [])
 
 
 @bp.post("/inquiries/<int:inquiry_id>/consultation/cancel")

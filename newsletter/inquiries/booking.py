@@ -16,7 +16,7 @@ from newsletter.accounts import practice
 from newsletter.core import tokens
 from newsletter.core.config import settings
 from newsletter.core.extensions import db
-from newsletter.inquiries import business_days, composing, states
+from newsletter.inquiries import business_days, composing, routing, states
 from newsletter.mail import compose, outgoing
 from newsletter.models import Consultation, Inquiry, InquiryAccess, utcnow
 
@@ -73,11 +73,12 @@ def _day(word: str) -> int | None:
     return next((day for name, day in _DAY_NAMES.items() if name == word or name[:3] == word), None)
 
 
-def open_slots(now: datetime | None = None) -> list[datetime]:
-    """Free starts (naive UTC) over the next DAYS_AHEAD days in the weekly hours, holidays skipped."""
+def open_slots(now: datetime | None = None, inquiry: Inquiry | None = None) -> list[datetime]:
+    """Free starts (naive UTC) over the next DAYS_AHEAD days in the weekly hours (the assigned clinician's
+    when they set their own), holidays skipped."""
     now = now or utcnow()
     calendar = business_days.practice_calendar()
-    windows = parse_hours(practice.profile().consultation_hours or "")
+    windows = parse_hours(hours_for(inquiry))
     taken = set(db.session.scalars(select(Consultation.starts_at).where(Consultation.starts_at >= now)))
     today = calendar.local_date(now)
     slots = []
@@ -96,8 +97,27 @@ def open_slots(now: datetime | None = None) -> list[datetime]:
     return sorted(set(slots))
 
 
+def hours_for(inquiry: Inquiry | None) -> str:
+    """The weekly consultation hours that apply to an inquiry: its clinician's own, else the practice's."""
+    clinician = routing.clinician_of(inquiry.assignee_id) if inquiry is not None else None
+    return (clinician.consultation_hours if clinician and clinician.consultation_hours
+            else practice.profile().consultation_hours or "")
+
+
 def booking_url(inquiry: Inquiry) -> str:
     return f"{settings().base_url}/consultation/{tokens.make(TOKEN_PURPOSE, inquiry.id)}"
+
+
+def offered(inquiry: Inquiry) -> bool:
+    """Whether a reply to this inquiry can offer a consultation (weekly hours, or the clinician's own link)."""
+    clinician = routing.clinician_of(inquiry.assignee_id)
+    return bool(hours_for(inquiry) or (clinician and clinician.booking_link))
+
+
+def link_for(inquiry: Inquiry) -> str:
+    """The booking link a reply offers: the assigned clinician's own (their scheduler), else ours."""
+    clinician = routing.clinician_of(inquiry.assignee_id)
+    return clinician.booking_link if clinician and clinician.booking_link else booking_url(inquiry)
 
 
 def inquiry_for(token: str) -> Inquiry:
@@ -132,7 +152,7 @@ def book(inquiry: Inquiry, starts_at: datetime) -> tuple[Consultation, list[int]
     """
     if booked(inquiry) is not None:
         raise AlreadyBooked(inquiry.id)
-    if starts_at not in open_slots():
+    if starts_at not in open_slots(inquiry=inquiry):
         raise SlotTaken(starts_at)
     consultation = Consultation(inquiry_id=inquiry.id, starts_at=starts_at)
     try:
@@ -163,7 +183,7 @@ def _invites(inquiry: Inquiry, consultation: Consultation, *, cancelled: bool) -
         "consultation_invite", inquiry, for_practice=False, **context,
         calendar=calendar_file(consultation, inquiry, cancelled=cancelled, for_practice=False))
     to_practice = outgoing.queue_template(
-        "consultation_invite", to=compose.practice_inbox().address, for_practice=True, inquiry=inquiry,
+        "consultation_invite", to=routing.practice_copy_to(inquiry), for_practice=True, inquiry=inquiry,
         admin_url=composing.admin_url(inquiry), **{**context, "how": _how(inquiry, for_practice=True)},
         calendar=calendar_file(consultation, inquiry, cancelled=cancelled, for_practice=True))
     return [to_person.id, to_practice.id]
@@ -171,7 +191,7 @@ def _invites(inquiry: Inquiry, consultation: Consultation, *, cancelled: bool) -
 
 def _how(inquiry: Inquiry, *, for_practice: bool) -> str:
     """Who calls whom, and how: the therapist phones the number the person gave, or sends a video link."""
-    caller = "we" if inquiry.discreet and not for_practice else practice.profile().therapist_name
+    caller = "we" if inquiry.discreet and not for_practice else routing.organizer(inquiry).name
     calls, emails = ("call", "e-mail") if caller == "we" else ("calls", "e-mails")
     whom = inquiry.name if for_practice else "you"
     if inquiry.phone:
@@ -182,14 +202,15 @@ def _how(inquiry: Inquiry, *, for_practice: bool) -> str:
 def calendar_file(consultation: Consultation, inquiry: Inquiry, *, cancelled: bool, for_practice: bool) -> bytes:
     """The consultation as iCalendar (RFC 5545), for iMIP (RFC 6047).
 
-    The person gets a REQUEST (or CANCEL) from the practice inbox, the organizer. The practice's own copy
+    The person gets a REQUEST (or CANCEL) from the organizer: the assigned clinician (their address and
+    name), else the practice inbox under the therapist's name. The practice's own copy
     is a PUBLISH, a notice its calendar can add: a REQUEST to the organizer itself would ask it to answer
     its own invitation. Both carry one UID; a cancellation is SEQUENCE 1 and STATUS:CANCELLED.
     """
     from icalendar import Calendar, Event, vCalAddress  # only here: 2 MB a web process need not hold
 
     profile = practice.profile()
-    organizer = compose.practice_inbox()
+    organizer = routing.organizer(inquiry)
     title = "Call" if inquiry.discreet else f"Free consultation with {profile.practice_name}"
     how = _how(inquiry, for_practice=for_practice)
     minutes = int(LENGTH.total_seconds() // 60)
@@ -207,7 +228,7 @@ def calendar_file(consultation: Consultation, inquiry: Inquiry, *, cancelled: bo
     event.add("summary", f"{title} — {how}")
     event.add("description", f"A free {minutes}-minute conversation: {how}. "
                              "To change or cancel it, reply to the e-mail.")
-    event.add("organizer", vCalAddress(f"mailto:{organizer.address}"), parameters={"CN": profile.therapist_name})
+    event.add("organizer", vCalAddress(f"mailto:{organizer.address}"), parameters={"CN": organizer.name})
     if not for_practice:
         event.add("attendee", vCalAddress(f"mailto:{inquiry.email}"),
                   parameters={"ROLE": "REQ-PARTICIPANT", "PARTSTAT": "NEEDS-ACTION", "RSVP": "FALSE"})

@@ -21,7 +21,7 @@ from newsletter.models.inquiries import HEARD_FROM
 
 # Every mail about an inquiry that carries the inquirer's words or address (purged with the inquiry).
 MAIL_KINDS = ("inquiry_forward", "inquiry_notice", "inquiry_ack", "inquiry_reply", "waitlist_check",
-              "waitlist_goodbye", "waitlist_invite")
+              "waitlist_goodbye", "waitlist_invite", "inquiry_handoff")
 
 # A first name as people write one: letters, with inner ' or - (Anne-Marie, O'Neil).
 _FIRST_NAME = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*\Z")
@@ -72,14 +72,16 @@ def sender_for(inquiry: Inquiry) -> compose.Mailbox:
     return compose.Mailbox(sender.address, profile().therapist_name.split(",")[0].strip())
 
 
-def forward_sender() -> compose.Mailbox:
-    """The forward's From: the practice inbox itself when it is on the sending domain, else MAIL_FROM.
+def forward_sender(to: str | None = None) -> compose.Mailbox:
+    """The forward's From: its recipient (`to`, default the practice inbox; an assignee's own address in a
+    group practice) when it is on the sending domain, else MAIL_FROM.
 
     The forward's Reply-To is the inquirer, on another domain. rspamd's SPOOF_REPLYTO (+6) fires when the
     recipient shares the From's domain and Reply-To does not, except when From equals To, a contact form
     writing to itself: so From is the inbox. On another domain the rule cannot fire, and MAIL_FROM keeps
     DKIM and SPF aligned with a domain the app signs for (docs/deliverability.md)."""
-    sender, inbox = compose.sender(), compose.practice_inbox()
+    sender = compose.sender()
+    inbox = compose.Mailbox(to, sender.name) if to else compose.practice_inbox()
     if compose.domain_of(inbox).lower() != compose.domain_of(sender).lower():
         return sender
     return compose.Mailbox(inbox.address, sender.name)
@@ -90,17 +92,16 @@ def admin_url(inquiry: Inquiry) -> str:
     return f"{settings().base_url}/admin/inquiries/{inquiry.id}"
 
 
-def queue_forward_and_ack(inquiry: Inquiry) -> list[int]:
-    """The forward (or notice) to the practice and the acknowledgement to the inquirer (and, for a
-    waitlist inquiry, its place on the list)."""
+def queue_forward_and_ack(inquiry: Inquiry, to: str, *, notice_only: bool) -> list[int]:
+    """The forward (or notice) to `to` (the practice inbox, or the inquiry's assignee: routing.forward_to)
+    and the acknowledgement to the inquirer (and, for a waitlist inquiry, its place on the list)."""
     if inquiry.waitlist:  # in the order they wrote, whenever a worker gets here
         db.session.add(WaitlistEntry(inquiry_id=inquiry.id, joined_at=inquiry.created_at))
-    notice_only = settings().inquiry_forward_mode == "notice"
     inquiry.forwarded_at = utcnow()
     forward = outgoing.queue_template(
         "inquiry_notice" if notice_only else "inquiry_forward",
-        to=practice_inbox(),
-        from_=forward_sender(),
+        to=to,
+        from_=forward_sender(to),
         reply_to=compose.Mailbox(inquiry.email, inquiry.name),
         inquiry=inquiry,
         first_name=compose.one_line(inquiry.name, 100).split(" ")[0],

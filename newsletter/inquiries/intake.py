@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 
 from newsletter.core.config import settings
 from newsletter.core.extensions import db
-from newsletter.inquiries import business_days, composing, safety
+from newsletter.inquiries import business_days, routing, safety
 from newsletter.mail import compose
 from newsletter.mail.addresses import normalize as normalize_email
 from newsletter.models import Inquiry, utcnow
@@ -77,14 +77,16 @@ def spam_reason(name: str, message: str) -> str:
 
 
 def submit(*, name: str, email: str, phone: str, preferred_contact: str, message: str, origin: Origin,
-           honeypot_filled: bool = False, details: InquiryDetails | None = None, waitlist: bool = False) -> Submitted:
+           honeypot_filled: bool = False, details: InquiryDetails | None = None, waitlist: bool = False,
+           clinician: str = "") -> Submitted:
     """Store an inquiry; raises InvalidAddress. Its forward and acknowledgement are composed later, by
     `queue_mails`, so that the request does no more than one encryption and one INSERT.
 
     Suspected spam (a filled hidden field, too many links, advertising words) is kept in the spam
     folder and nothing is sent. A message that speaks of a crisis is never treated as spam. With
     `waitlist` (the practice takes no new clients) the person joins the waitlist instead of being
-    promised a reply by a day.
+    promised a reply by a day. `clinician` (a slug, or "" for whoever fits) decides who answers it
+    (`routing.route`); an unknown one raises routing.UnknownClinician and stores nothing.
     """
     address = normalize_email(email)
     name = compose.one_line(name, 100)
@@ -110,6 +112,7 @@ def submit(*, name: str, email: str, phone: str, preferred_contact: str, message
     inquiry.waitlist = waitlist
     if not waitlist:
         inquiry.reply_by = business_days.practice_calendar().reply_by(utcnow(), settings().inquiry_reply_business_days)
+    routing.route(inquiry, clinician)
     db.session.add(inquiry)
     db.session.flush()
     return Submitted(inquiry_id=inquiry.id, urgent=urgent, spam=inquiry.spam, needs_mail=not inquiry.spam,
@@ -128,7 +131,10 @@ def queue_mails(inquiry_id: int) -> list[int]:
                Inquiry.purged_at.is_(None))
         .values(forwarded_at=utcnow())
     ).rowcount
-    return composing.queue_forward_and_ack(db.session.get(Inquiry, inquiry_id)) if claimed else []
+    if not claimed:
+        return []
+    inquiry = db.session.get(Inquiry, inquiry_id)
+    return routing.forward_and_ack(inquiry)
 
 
 def waiting_for_mail(older_than: timedelta) -> list[int]:

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select
 
 from newsletter.core.config import settings
 from newsletter.core.extensions import db
-from newsletter.inquiries import business_days
+from newsletter.inquiries import business_days, routing
 from newsletter.inquiries.composing import MAIL_KINDS, admin_url, practice_inbox
 from newsletter.inquiries.reports import describe_wait, time_left
 from newsletter.mail import outgoing
@@ -28,27 +28,31 @@ NUDGE_KIND = "inquiry_nudge"
 
 
 def queue_nudges(now: datetime | None = None) -> list[int]:
-    """Remind the practice, once per inquiry, of inquiries still unanswered on their reply-by day.
-
-    One mail lists every inquiry that reached its day since the last run; returns the mail ids.
-    """
+    """Remind whoever answers each inquiry, once, that it is still unanswered on its reply-by day (the
+    assignee, else the practice inbox), and tell the coordinator or owner of an assigned inquiry whose day
+    has passed (`routing.escalation_to`). One mail per person; returns the mail ids."""
     now = now or utcnow()
     today = business_days.practice_calendar().local_date(now)
+    unanswered = (Inquiry.status == "new", Inquiry.first_response_at.is_(None), Inquiry.spam.is_(False),
+                  Inquiry.purged_at.is_(None))
+    order = (Inquiry.urgent.desc(), Inquiry.reply_by, Inquiry.created_at)
     due = list(db.session.scalars(
-        select(Inquiry)
-        .where(Inquiry.status == "new", Inquiry.first_response_at.is_(None), Inquiry.spam.is_(False),
-               Inquiry.purged_at.is_(None), Inquiry.nudged_at.is_(None), Inquiry.reply_by <= today)
-        .order_by(Inquiry.urgent.desc(), Inquiry.reply_by, Inquiry.created_at)
-    ))
-    if not due:
-        return []
+        select(Inquiry).where(*unanswered, Inquiry.nudged_at.is_(None), Inquiry.reply_by <= today).order_by(*order)))
+    missed = list(db.session.scalars(
+        select(Inquiry).where(*unanswered, Inquiry.assignee_id.is_not(None), Inquiry.escalated_at.is_(None),
+                              Inquiry.reply_by < today).order_by(*order)))
+    by_person: dict[tuple[str, bool], list[Inquiry]] = {}
     for inquiry in due:
         inquiry.nudged_at = now
-    return _remind_practice(
-        NUDGE_KIND,
+        by_person.setdefault((routing.practice_copy_to(inquiry), False), []).append(inquiry)
+    for inquiry in missed:
+        inquiry.escalated_at = now
+        by_person.setdefault((routing.escalation_to(), True), []).append(inquiry)
+    return [mail_id for (to, overdue), inquiries in by_person.items() for mail_id in _remind_practice(
+        NUDGE_KIND, to=to, overdue=overdue,
         due=[(inquiry, admin_url(inquiry), business_days.long_date(inquiry.reply_by), time_left(inquiry, now))
-             for inquiry in due],
-    )
+             for inquiry in inquiries],
+    )]
 
 
 def queue_digest(now: datetime | None = None) -> list[int]:
@@ -68,7 +72,7 @@ def queue_digest(now: datetime | None = None) -> list[int]:
     waiting = list(db.session.scalars(
         select(Inquiry)
         .where(Inquiry.status == "new", Inquiry.spam.is_(False), Inquiry.purged_at.is_(None),
-               Inquiry.created_at <= cutoff)
+               Inquiry.assignee_id.is_(None), Inquiry.created_at <= cutoff)  # the assignee's own are nudged
         .order_by(Inquiry.urgent.desc(), Inquiry.created_at)
     ))
     if not waiting:
@@ -82,11 +86,11 @@ def queue_digest(now: datetime | None = None) -> list[int]:
     )
 
 
-def _remind_practice(kind: str, **context) -> list[int]:
-    """Queue one reminder mail of this kind to the practice inbox, linking the inquiry list; its id."""
+def _remind_practice(kind: str, to: str | None = None, **context) -> list[int]:
+    """Queue one reminder mail of this kind to `to` (default the practice inbox), linking the inquiry list; its id."""
     row = outgoing.queue_template(
         kind,
-        to=practice_inbox(),
+        to=to or practice_inbox(),
         names=settings().inquiry_forward_mode == "full",
         list_url=f"{settings().base_url}/admin/inquiries",
         **context,

@@ -12,7 +12,7 @@ from sqlalchemy import select, true
 
 from newsletter.accounts.practice import profile
 from newsletter.core.extensions import db
-from newsletter.inquiries import composing, states
+from newsletter.inquiries import composing, routing, states
 from newsletter.models import (
     AdminUser,
     Inquiry,
@@ -92,7 +92,8 @@ def send_reply(inquiry: Inquiry, body: str, *, quote_inquiry: bool, admin_id: in
                booking_link: str = "") -> list[int]:
     """Queue her answer to the inquirer, threaded under the acknowledgement; returns the mail ids.
 
-    It goes out from MAIL_FROM with Reply-To the practice inbox, quoting the inquiry if she chose.
+    It goes out from MAIL_FROM with Reply-To the practice inbox, quoting the inquiry if she chose, signed
+    with the assigned clinician's signature when they set one.
     Her words are kept encrypted, like the inquiry's. Raises NoOneToReplyTo for a purged inquiry and
     states.NotAllowed when the inquiry's status refuses a reply.
     """
@@ -102,9 +103,11 @@ def send_reply(inquiry: Inquiry, body: str, *, quote_inquiry: bool, admin_id: in
     body = body.strip()
     thread_headers = {"In-Reply-To": inquiry.ack_message_id, "References": inquiry.ack_message_id} \
         if inquiry.ack_message_id else None
+    clinician = routing.clinician_of(inquiry.assignee_id)
     row = composing.queue_to_inquirer(
         "inquiry_reply", inquiry, headers=thread_headers, body=body,
-        quoted=(inquiry.message or "") if quote_inquiry else "", booking_link=booking_link)
+        quoted=(inquiry.message or "") if quote_inquiry else "", booking_link=booking_link,
+        signature=clinician.signature if clinician else "")
     db.session.add(InquiryResponse(inquiry_id=inquiry.id, admin_id=admin_id, kind="email",
                                    body=body, quoted_inquiry=quote_inquiry,
                                    mail_id=row.id))
@@ -131,4 +134,4 @@ def not_spam(inquiry: Inquiry, admin_id: int | None) -> list[int]:
     states.transition(inquiry, "not_spam", admin_id)
     if inquiry.forwarded_at is not None or inquiry.purged_at is not None:
         return []
-    return composing.queue_forward_and_ack(inquiry)
+    return routing.forward_and_ack(inquiry)

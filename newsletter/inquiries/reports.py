@@ -10,9 +10,9 @@ from statistics import median
 from sqlalchemy import func, select, true
 
 from newsletter.core.extensions import db
-from newsletter.inquiries import business_days
+from newsletter.inquiries import business_days, routing
 from newsletter.inquiries.states import STATUS_LABELS
-from newsletter.models import Inquiry, utcnow
+from newsletter.models import AdminUser, Consultation, Inquiry, WaitlistEntry, utcnow
 from newsletter.models.inquiries import HEARD_FROM
 
 
@@ -98,3 +98,50 @@ def source_report() -> list[SourceCount]:
     ordered = sorted(counts.items(), key=lambda item: (-item[0][0].toordinal(), -item[1][0], item[0][1]))
     return [SourceCount(month=f"{month:%B %Y}", source=source, inquiries=total, clients=clients)
             for (month, source), (total, clients) in ordered]
+
+
+@dataclass(frozen=True)
+class ClinicianCount:
+    """One line of the report by clinician: what was assigned to them and what became of it."""
+
+    name: str
+    inquiries: int
+    first_reply: str  # the median time to a first reply or call, in words; "" before any
+    consultations: int  # booked and not cancelled
+    clients: int
+    referred: int
+    waitlist: int  # on their waitlist now
+
+
+def clinician_report() -> list[ClinicianCount]:
+    """Inquiries (spam aside, purged ones included) by the person who answers them, by name; the
+    unassigned ones (answered from the practice inbox) last."""
+    rows = db.session.execute(select(Inquiry.assignee_id, Inquiry.status, Inquiry.created_at, Inquiry.first_response_at,
+                                     Consultation.id.is_not(None), WaitlistEntry.id.is_not(None))
+                              .outerjoin(Consultation, Consultation.inquiry_id == Inquiry.id)
+                              .outerjoin(WaitlistEntry, (WaitlistEntry.inquiry_id == Inquiry.id)
+                                         & WaitlistEntry.left_at.is_(None))
+                              .where(Inquiry.spam.is_(False)))
+    by_person: dict[int | None, list] = {}
+    for assignee_id, status, created_at, first_response_at, booked, waiting in rows:
+        by_person.setdefault(assignee_id, []).append((status, created_at, first_response_at, booked, waiting))
+    report = [_clinician_line(_name(assignee_id), lines) for assignee_id, lines in by_person.items()]
+    return sorted(report, key=lambda line: (line.name == UNASSIGNED, line.name))
+
+
+UNASSIGNED = "Not assigned (the practice inbox)"
+
+
+def _name(assignee_id: int | None) -> str:
+    person = db.session.get(AdminUser, assignee_id) if assignee_id else None
+    return routing.display_name(person) if person else UNASSIGNED
+
+
+def _clinician_line(name: str, lines: list) -> ClinicianCount:
+    waits = [first - created for _, created, first, _, _ in lines if first is not None]
+    wait = timedelta(seconds=median(w.total_seconds() for w in waits)) if waits else None
+    return ClinicianCount(name=name, inquiries=len(lines), first_reply=describe_wait(wait),
+                          consultations=sum(booked for *_, booked, _ in lines),
+                          clients=sum(status == "client" for status, *_ in lines),
+                          referred=sum(status == "referred" for status, *_ in lines),
+                          waitlist=sum(waiting for *_, waiting in lines))

@@ -38,7 +38,7 @@ PRACTICE, OTHERS = "practice", "mail"
 LANES = {
     "inquiry_forward": PRACTICE, "inquiry_notice": PRACTICE, "inquiry_digest": PRACTICE,
     "inquiry_nudge": PRACTICE, "admin_lockout": PRACTICE, "admin_invitation": PRACTICE, "inquiry_reply": PRACTICE,
-    "consultation_invite": PRACTICE, "waitlist_invite": PRACTICE, "issue_test": PRACTICE,
+    "consultation_invite": PRACTICE, "waitlist_invite": PRACTICE, "issue_test": PRACTICE, "inquiry_handoff": PRACTICE,
     "inquiry_ack": OTHERS, "confirm": OTHERS, "already_subscribed": OTHERS, "welcome": OTHERS,
     "address_change": OTHERS, "break_over": OTHERS, "monthly_digest": OTHERS, "waitlist_check": OTHERS, "waitlist_goodbye": OTHERS,
 }

@@ -3,6 +3,7 @@ from newsletter.models.audit import AuditEntry
 from newsletter.models.base import utcnow
 from newsletter.models.bounces import BounceEvent, ComplaintPause, WebhookNonce
 from newsletter.models.feeds import BlogFeed, FeedPost
+from newsletter.models.clinicians import Clinician
 from newsletter.models.heartbeats import Heartbeat
 from newsletter.models.inquiries import Inquiry, InquiryAccess, InquiryNote
 from newsletter.models.issues import Delivery, Issue, LinkClick
@@ -19,6 +20,7 @@ __all__ = [
     "AuditEntry",
     "BlogFeed",
     "BounceEvent",
+    "Clinician",
     "ComplaintPause",
     "ConsentEvent",
     "Consultation",

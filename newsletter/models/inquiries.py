@@ -49,7 +49,8 @@ class Inquiry(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     forwarded_at: Mapped[datetime | None]  # when its forward and acknowledgement were queued
     reply_by: Mapped[date | None]  # the day promised in the acknowledgement, in the practice's timezone
-    nudged_at: Mapped[datetime | None]  # when the practice was reminded of that day
+    nudged_at: Mapped[datetime | None]  # when the practice (or the assignee) was reminded of that day
+    escalated_at: Mapped[datetime | None]  # when the coordinator or owner was told the assignee let the day pass
     ack_message_id: Mapped[str | None] = mapped_column(String(250))  # replies thread under the acknowledgement
     partner_name: Mapped[str] = mapped_column(Encrypted(), default="", **DETAIL)
     heard_from: Mapped[str] = mapped_column(Encrypted(), default="", **DETAIL)  # a key of HEARD_FROM

@@ -42,3 +42,8 @@ class PracticeProfile(db.Model):
     # Off by default: links in issues go straight to their address. On: through /r/... which counts clicks per
     # link, never per reader (publishing/clicks.py); the privacy page says so.
     count_clicks: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # A group practice: "whoever fits" goes to the coordinator ("coordinator") or in turn to an accepting
+    # clinician who works with what was asked ("round_robin"); a clinician's inquiries reach their own inbox
+    # in full ("full") or as a notice linking to the admin ("notice").
+    routing: Mapped[str] = mapped_column(String(20), default="coordinator", server_default="coordinator")
+    assignee_mail: Mapped[str] = mapped_column(String(20), default="full", server_default="full")

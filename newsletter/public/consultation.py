@@ -47,7 +47,7 @@ def consultation_book(inquiry, token: str):
 
 
 def _page(inquiry, existing, error: str = ""):
-    slots = [] if existing else booking.open_slots()
+    slots = [] if existing else booking.open_slots(inquiry=inquiry)
     by_day = [(day, [(start.strftime(SLOT_FORMAT), practice.local_time(start, "%-I:%M %p")) for start in starts])
               for day, starts in groupby(slots, key=lambda start: practice.local_time(start, "%A, %B %-d"))]
     return render_template("public/consultation.html", inquiry=inquiry, booking=existing, slots=by_day, error=error)

@@ -64,6 +64,11 @@ class ContactForm(HoneypotMixin, FlaskForm):
     voicemail_ok = BooleanField("It's fine to leave me a voicemail")
     text_ok = BooleanField("It's fine to send me a text message")
     discreet = BooleanField("Please keep e-mail subject lines and the sender's name discreet")
+    # A group practice's clinician (a slug; "" for whoever fits). Choices and the check of an unknown slug
+    # come from the view (contact.py), which leaves the field out in a solo practice.
+    clinician = SelectField("Who would you like to see? (optional)", default="", validate_choice=False,
+                            choices=[SelectChoice("", "Whoever fits best")],
+                            validators=[Optional(), Length(max=60, message="Please choose from the list.")])
 
     def validate_preferred_contact(self, field) -> None:
         if field.data == "phone" and not (self.phone.data or "").strip():

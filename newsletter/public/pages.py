@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from newsletter.accounts import practice
 from newsletter.core.extensions import db
-from newsletter.models import Issue, NewsletterList, PracticeProfile
+from newsletter.inquiries import routing
+from newsletter.models import Clinician, Issue, NewsletterList, PracticeProfile
 from newsletter.public.blueprint import bp
 from newsletter.public.forms import SubscribeForm
 from newsletter.publishing import issues
@@ -54,7 +55,7 @@ def _home_key() -> tuple:
 @event.listens_for(Session, "after_flush")
 def _note_home_changes(db_session: Session, _flush_context) -> None:
     changed = (*db_session.new, *db_session.dirty, *db_session.deleted)
-    if any(isinstance(row, (Issue, PracticeProfile, NewsletterList)) for row in changed):
+    if any(isinstance(row, (Issue, PracticeProfile, NewsletterList, Clinician)) for row in changed):
         db_session.info["home_changed"] = True
 
 
@@ -65,11 +66,13 @@ def _forget_home_key(db_session: Session) -> None:
 
 
 def _home_fingerprint() -> tuple:
-    """What the home page shows, cheaply: the practice's details, the latest issues' versions and the lists."""
+    """What the home page shows, cheaply: the practice's details, the latest issues' versions, the lists and
+    whether the team link shows."""
     profile = practice.profile()
     latest = db.session.execute(LATEST_VERSIONS).all()
     details = tuple(getattr(profile, column.key) for column in PracticeProfile.__table__.columns)
-    return request.script_root, details, tuple(latest), tuple(db.session.execute(LISTS_SHOWN).all())
+    return (request.script_root, details, tuple(latest), tuple(db.session.execute(LISTS_SHOWN).all()),
+            routing.is_group())
 
 
 @bp.get("/healthz")

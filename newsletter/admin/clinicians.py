@@ -1,0 +1,117 @@
+"""Admin: the practice's clinicians (their public profiles), how inquiries are routed among them, and
+handing an inquiry to someone else. The owner edits every profile; a clinician should reach only their
+own (`admin.clinician_edit` / `admin.clinician_save` for their id; the roles table decides)."""
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
+
+from newsletter.accounts import practice
+from newsletter.admin.blueprint import audit_action, bp
+from newsletter.admin.confirm import ask_first
+from newsletter.admin.forms import ClinicianForm, NewClinicianForm, RoutingForm, assign_form
+from newsletter.core.extensions import db
+from newsletter.inquiries import clinicians, routing
+from newsletter.models import AdminUser, Clinician, Inquiry
+from newsletter.web import send_after_response
+
+
+@bp.get("/team")
+def clinicians_list():
+    return _list_page()
+
+
+def _new_form(**kwargs) -> NewClinicianForm:
+    form = NewClinicianForm(**kwargs)
+    form.admin_id.choices = [SelectChoice(person.id, person.email) for person in clinicians.without_profile()]
+    return form
+
+
+def _list_page(form: NewClinicianForm | None = None, routing_form: RoutingForm | None = None, code: int = 200):
+    form = form or _new_form(formdata=None, accepting_clients=True)
+    return render_template("admin/clinicians.html", team=routing.team(), form=form, group=routing.is_group(),
+                           routing_form=routing_form or RoutingForm(formdata=None, obj=practice.profile())), code
+
+
+@bp.post("/team")
+def clinician_create():
+    form = _new_form()
+    if not form.validate():
+        return _list_page(form=form, code=400)
+    try:
+        clinician = clinicians.create(form.admin_id.data, form.data)
+    except clinicians.SlugTaken:
+        db.session.rollback()
+        form.slug.errors.append("Another clinician has this web name: please choose another.")
+        return _list_page(form=form, code=400)
+    audit_action("clinician profile added", clinician.slug)
+    db.session.commit()
+    flash(f"{clinician.name}'s profile is saved.")
+    return redirect(url_for("admin.clinicians_list"))
+
+
+@bp.get("/team/<int:clinician_id>")
+def clinician_edit(clinician_id: int):
+    clinician = db.get_or_404(Clinician, clinician_id)
+    return _edit_page(clinician, ClinicianForm(formdata=None, obj=clinician))
+
+
+def _edit_page(clinician: Clinician, form: ClinicianForm, code: int = 200):
+    return render_template("admin/clinician_edit.html", clinician=clinician, form=form), code
+
+
+@bp.post("/team/<int:clinician_id>")
+def clinician_save(clinician_id: int):
+    clinician = db.get_or_404(Clinician, clinician_id)
+    form = ClinicianForm()
+    if not form.validate():
+        return _edit_page(clinician, form, 400)
+    try:
+        clinicians.update(clinician, form.data)
+    except clinicians.SlugTaken:
+        db.session.rollback()
+        form.slug.errors.append("Another clinician has this web name: please choose another.")
+        return _edit_page(db.get_or_404(Clinician, clinician_id), form, 400)
+    audit_action("clinician profile changed", clinician.slug)
+    db.session.commit()
+    flash("Saved. The team page shows the new details.")
+    return redirect(url_for("admin.clinician_edit", clinician_id=clinician_id))
+
+
+@bp.post("/team/routing")
+def team_routing():
+    """How "whoever fits" inquiries are routed, and how a clinician's inquiries reach them."""
+    form = RoutingForm()
+    if not form.validate():
+        return _list_page(routing_form=form, code=400)
+    stored = practice.ensure_profile()
+    stored.routing, stored.assignee_mail = form.routing.data, form.assignee_mail.data
+    audit_action("routing changed", f"{stored.routing}, {stored.assignee_mail}")
+    db.session.commit()
+    flash("Saved. New inquiries are routed this way.")
+    return redirect(url_for("admin.clinicians_list"))
+
+
+@bp.post("/inquiries/<int:inquiry_id>/assign")
+def inquiry_assign(inquiry_id: int):
+    """Hand the inquiry to someone else: a handoff note, a mail to them, the reply-by reminders theirs."""
+    inquiry = db.get_or_404(Inquiry, inquiry_id)
+    form = assign_form(inquiry, formdata=request.form)
+    back = url_for("admin.inquiry_detail", inquiry_id=inquiry_id)
+    if not form.validate():
+        flash(" ".join(error for errors in form.errors.values() for error in errors))
+        return redirect(back)
+    if form.assignee.data == inquiry.assignee_id:
+        flash("It is already theirs.")
+        return redirect(back)
+    person = db.session.get(AdminUser, form.assignee.data)
+    if (page := ask_first(f"Hand this inquiry to {routing.display_name(person)} and tell them by e-mail?", back,
+                          detail=form.note.data or "", button="Yes, hand it on")) is not None:
+        return page
+    audit_action("inquiry handed off", f"inquiry {inquiry_id} to {person.email}")
+    mail_ids = routing.reassign(inquiry, person.id, form.note.data or "", current_user.id)
+    db.session.commit()
+    send_after_response(mail_ids)
+    flash(f"Handed to {routing.display_name(person)}. They have been told, and the reminders now go to them.")
+    return redirect(back)

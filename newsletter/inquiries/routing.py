@@ -1,0 +1,185 @@
+"""Who answers an inquiry in a group practice: the clinician it names, or "whoever fits" (the coordinator,
+or in turn an accepting clinician who works with what was asked, as the practice chooses), and handing it
+on to someone else. A practice with fewer than two clinician profiles is solo: nothing here applies and
+the owner answers everything through the practice inbox, as before.
+
+No Flask request and no Celery here; callers commit.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from newsletter.accounts.practice import profile
+from newsletter.core.config import settings
+from newsletter.core.extensions import db
+from newsletter.inquiries import business_days, composing, states
+from newsletter.mail import compose, outgoing
+from newsletter.models import AdminUser, Clinician, Inquiry, InquiryNote, utcnow
+
+ROUTING_CHOICES = {"coordinator": "The intake coordinator",
+                   "round_robin": "Each accepting clinician in turn, among those who work with what was asked"}
+ASSIGNEE_MAIL_CHOICES = {"full": "The whole inquiry, to their own inbox",
+                         "notice": "Only a notice that links to the admin"}
+# Who may be handed an inquiry (an editor never sees one).
+ASSIGNABLE_ROLES = ("owner", "coordinator", "clinician")
+HANDOFF_KIND = "inquiry_handoff"
+
+
+class UnknownClinician(ValueError):
+    """The contact form named a clinician the practice does not have."""
+
+
+class NotAssignable(ValueError):
+    """That person cannot be handed an inquiry (no such person, or an editor)."""
+
+
+def team() -> list[Clinician]:
+    """Every clinician profile, by name."""
+    return list(db.session.scalars(select(Clinician).order_by(Clinician.name, Clinician.id)))
+
+
+def is_group() -> bool:
+    """Two clinicians or more: the team page, the contact form's clinician choice and routing show."""
+    return (db.session.scalar(select(func.count()).select_from(Clinician)) or 0) >= 2
+
+
+def by_slug(slug: str) -> Clinician | None:
+    return db.session.scalar(select(Clinician).where(Clinician.slug == slug)) if slug else None
+
+
+def clinician_of(admin_id: int | None) -> Clinician | None:
+    """The profile of the person an inquiry is assigned to, if they have one."""
+    return db.session.scalar(select(Clinician).where(Clinician.admin_id == admin_id)) if admin_id else None
+
+
+def offers_waitlist(slug: str = "") -> bool:
+    """Whether the contact form (for this clinician, or for the practice) offers the waitlist instead."""
+    clinician = by_slug(slug) if is_group() else None
+    return not (clinician.accepting_clients if clinician else profile().accepting_clients)
+
+
+def route(inquiry: Inquiry, slug: str = "", now: datetime | None = None) -> None:
+    """Assign a new inquiry: to the clinician it names, else as the practice chose for "whoever fits".
+
+    Raises UnknownClinician for a slug the practice does not have (in a group practice; a solo practice
+    ignores the field). Spam is left unassigned and takes nobody's turn."""
+    if not is_group():
+        return
+    named = by_slug(slug)
+    if slug and named is None:
+        raise UnknownClinician(slug[:60])
+    if inquiry.spam:
+        return
+    if named is not None:
+        inquiry.assignee_id = named.admin_id
+        return
+    chosen = _next_in_turn(inquiry) if profile().routing == "round_robin" and not inquiry.waitlist else None
+    if chosen is not None:
+        chosen.last_assigned_at = now or utcnow()
+        inquiry.assignee_id = chosen.admin_id
+    else:
+        inquiry.assignee_id = _first_with_role("coordinator")
+
+
+def _next_in_turn(inquiry: Inquiry) -> Clinician | None:
+    """The accepting clinician who works with what was asked and got an inquiry longest ago (any accepting
+    one when nobody's tags match the message). On PostgreSQL the rows are locked until the commit, so two
+    inquiries arriving together take turns rather than both going to the same person."""
+    accepting = list(db.session.scalars(select(Clinician).where(Clinician.accepting_clients.is_(True))
+                                        .order_by(Clinician.id).with_for_update()))
+    words = f"{inquiry.message or ''} {'couples' if inquiry.partner_name else ''}"
+    matching = [c for c in accepting if any(_asks_for(tag, words) for tag in c.tags)] or accepting
+    return min(matching, key=lambda c: (c.last_assigned_at or datetime.min, c.id), default=None)
+
+
+def _asks_for(tag: str, text: str) -> bool:
+    """"couples" matches "couple" and "couples"; "EFT" matches "eft"; a whole word at its start."""
+    stem = tag.lower().removesuffix("s")
+    return bool(stem) and re.search(rf"\b{re.escape(stem)}", text, re.IGNORECASE) is not None
+
+
+def _first_with_role(role: str) -> int | None:
+    return db.session.scalar(select(AdminUser.id).where(AdminUser.role == role).order_by(AdminUser.id).limit(1))
+
+
+def forward_to(inquiry: Inquiry) -> tuple[str, bool]:
+    """Where an inquiry's forward goes and whether it is only a notice: the assignee's own inbox (in full or
+    as a notice, as the practice chose), else the practice inbox (INQUIRY_FORWARD_MODE)."""
+    assignee = db.session.get(AdminUser, inquiry.assignee_id) if inquiry.assignee_id else None
+    if assignee is None:
+        return composing.practice_inbox(), settings().inquiry_forward_mode == "notice"
+    return assignee.email, profile().assignee_mail == "notice"
+
+
+def forward_and_ack(inquiry: Inquiry) -> list[int]:
+    """Queue an inquiry's forward (to whoever answers it) and acknowledgement; the mail ids."""
+    to, notice_only = forward_to(inquiry)
+    return composing.queue_forward_and_ack(inquiry, to, notice_only=notice_only)
+
+
+def practice_copy_to(inquiry: Inquiry) -> str:
+    """Where the practice's copy of mail about an inquiry goes: its assignee, else the practice inbox."""
+    return forward_to(inquiry)[0]
+
+
+def organizer(inquiry: Inquiry) -> compose.Mailbox:
+    """Who a consultation is with: the assigned clinician (their address and name), else the practice."""
+    clinician = clinician_of(inquiry.assignee_id)
+    if clinician is None:
+        return compose.Mailbox(compose.practice_inbox().address, profile().therapist_name)
+    return compose.Mailbox(forward_to(inquiry)[0], clinician.name)
+
+
+def assignable() -> list[AdminUser]:
+    """The people an inquiry can be handed to, by address."""
+    return list(db.session.scalars(select(AdminUser).where(AdminUser.role.in_(ASSIGNABLE_ROLES))
+                                   .order_by(AdminUser.email)))
+
+
+def display_name(admin: AdminUser) -> str:
+    """A person's clinician name, else their address."""
+    clinician = clinician_of(admin.id)
+    return clinician.name if clinician else admin.email
+
+
+def assignee_name(inquiry: Inquiry) -> str:
+    """Who answers the inquiry, by name, or "" while nobody is assigned."""
+    person = db.session.get(AdminUser, inquiry.assignee_id) if inquiry.assignee_id else None
+    return display_name(person) if person else ""
+
+
+def reassign(inquiry: Inquiry, admin_id: int, note: str, by_admin_id: int | None) -> list[int]:
+    """Hand an inquiry to someone else: a handoff note on it, a mail telling them, and the reply-by clock
+    with its reminders starting over for them (the day promised to the inquirer stays). Returns the mail ids;
+    NotAssignable for an editor or nobody."""
+    new = db.session.get(AdminUser, admin_id)
+    if new is None or new.role not in ASSIGNABLE_ROLES:
+        raise NotAssignable(admin_id)
+    old = db.session.get(AdminUser, inquiry.assignee_id) if inquiry.assignee_id else None
+    inquiry.assignee_id, inquiry.nudged_at, inquiry.escalated_at = new.id, None, None
+    handoff = f"Handed from {display_name(old) if old else 'the practice'} to {display_name(new)}."
+    note = note.strip()
+    db.session.add(InquiryNote(inquiry_id=inquiry.id, admin_id=by_admin_id,
+                               body=f"{handoff}\n{note}" if note else handoff))
+    states.log(inquiry, by_admin_id, "handed off")
+    row = outgoing.queue_template(HANDOFF_KIND, to=new.email, inquiry=inquiry, note=note,
+                                  admin_url=composing.admin_url(inquiry), handoff=handoff,
+                                  reply_by=_long_date(inquiry))
+    return [row.id]
+
+
+def _long_date(inquiry: Inquiry) -> str:
+    return business_days.long_date(inquiry.reply_by) if inquiry.reply_by else ""
+
+
+def escalation_to() -> str:
+    """Who hears of an inquiry whose assignee let the reply-by day pass: the coordinator, else the owner,
+    else the practice inbox."""
+    for role in ("coordinator", "owner"):
+        person_id = _first_with_role(role)
+        if person_id is not None:
+            return db.session.get(AdminUser, person_id).email
+    return composing.practice_inbox()
