@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from newsletter.accounts import roles
 from newsletter.core.extensions import db
-from newsletter.models import AdminUser, Inquiry
+from newsletter.models import AdminUser, Clinician, Inquiry
 from tests.helpers import (
     ADMIN_EMAIL,
     EMAILS,
@@ -137,6 +137,29 @@ def test_a_clinician_never_sees_another_clinicians_inquiry(app, auth, client):
     assert "Theirs Person" not in client.get("/admin/inquiries?folder=spam").get_data(as_text=True)
     with app.app_context():
         assert db.session.get(Inquiry, theirs).status == "new"  # and nothing changed
+
+
+def test_a_clinician_edits_their_own_profile_and_no_one_elses(app, auth, client):
+    for email in (CLINICIAN, OTHER):
+        auth.create(email, role="clinician")
+    ids = {email: admin_id for email, admin_id in _ids(app).items() if email in (CLINICIAN, OTHER)}
+    with app.app_context():
+        profiles = {email: Clinician(admin_id=admin_id, name=email.split("@")[0],
+                                     slug=email.split("@")[0].replace(".", "-")) for email, admin_id in ids.items()}
+        db.session.add_all(profiles.values())
+        db.session.commit()
+        mine, theirs = profiles[CLINICIAN].id, profiles[OTHER].id
+    assert auth.sign_in(CLINICIAN).status_code == 302
+    assert f'href="/admin/team/{mine}">My profile</a>' in client.get("/admin/inquiries").get_data(as_text=True)
+    assert client.get(f"/admin/team/{mine}").status_code == 200
+    saved = client.post(f"/admin/team/{mine}", data={"name": "Maya López", "slug": "clinician", "languages": "Spanish"})
+    assert saved.status_code == 302
+    assert client.get(f"/admin/team/{theirs}").status_code == 404
+    assert client.post(f"/admin/team/{theirs}", data={"name": "Taken over", "slug": "taken"}).status_code == 404
+    assert client.get("/admin/team").status_code == 403  # the team list and routing are the owner's
+    with app.app_context():
+        assert (db.session.get(Clinician, mine).languages, db.session.get(Clinician, theirs).name) == \
+            ("Spanish", "other.clinician")
 
 
 def test_an_editor_sees_no_inquiry_and_no_address_list(app, auth, client):

@@ -93,6 +93,13 @@ def sees_profile(user: AdminUser, clinician_id: int) -> bool:
     return db.session.scalar(select(Clinician.id).where(Clinician.id == clinician_id, mine)) is not None
 
 
+def own_profile_id(user: AdminUser) -> int | None:
+    """A clinician's own profile (None for every other role, or before the owner made one)."""
+    if user.role != CLINICIAN:
+        return None
+    return db.session.scalar(select(Clinician.id).where(Clinician.admin_id == user.id))
+
+
 # The rows a URL names, each with who may see it: one outside a person's scope answers 404, as a missing one.
 ROW_SCOPES = {"inquiry_id": sees_inquiry, "clinician_id": sees_profile}
 

@@ -76,6 +76,12 @@ def can(endpoint: str) -> bool:
 
 
 @bp.app_template_global()
+def own_profile_id() -> int | None:
+    """The signed-in clinician's own profile, for their "My profile" link (the owner edits all from Team)."""
+    return roles.own_profile_id(current_user) if current_user.is_authenticated else None
+
+
+@bp.app_template_global()
 def is_team() -> bool:
     """More than one person in the practice: only then do roles and people show."""
     return people.count() > 1
