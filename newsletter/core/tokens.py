@@ -3,9 +3,10 @@ never accepted as an unsubscribe token, and the reverse."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode
 
 from newsletter.core.config import settings
 
@@ -35,6 +36,21 @@ def make(purpose: str, payload: Any) -> str:
 def make_permanent(purpose: str, payload: Any) -> str:
     """A token without a time: the same payload always gives the same link (unsubscribe links)."""
     return _permanent_serializer(purpose).dumps(payload)
+
+
+def permanent_maker(purpose: str) -> Callable[[Any], str]:
+    """`make_permanent` for many payloads in a row (an issue's readers): the same tokens, with the
+    serializer built and its signing key derived once instead of per token (a third of the CPU a
+    message cost)."""
+    serializer = _permanent_serializer(purpose)
+    signer = serializer.make_signer()
+    key, sep, algorithm = signer.derive_key(), signer.sep, signer.algorithm
+
+    def make(payload: Any) -> str:
+        value = serializer.dump_payload(payload)
+        return (value + sep + base64_encode(algorithm.get_signature(key, value))).decode("ascii")
+
+    return make
 
 
 def row_id(value: Any) -> int | None:

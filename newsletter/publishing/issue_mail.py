@@ -14,6 +14,7 @@ import time
 from email import policy
 from typing import Protocol
 
+from newsletter.core import tokens
 from newsletter.core.config import settings
 from newsletter.mail import compose
 from newsletter.mail.transports import dot_stuff
@@ -69,6 +70,10 @@ class IssueMail:
     def __init__(self, issue: Issue):
         self.issue_id = issue.id
         self.secret = settings().secret_key.encode()
+        # subscriptions.unsubscribe_url and personalize.preferences_url, with their signers built once.
+        self.base_url = settings().base_url
+        self.unsubscribe_token = tokens.permanent_maker(subscriptions.UNSUBSCRIBE_PURPOSE)
+        self.preferences_token = tokens.permanent_maker(personalize.PREFERENCES_PURPOSE)
         # personalize.issue_message_id once, with a slot for the reader's key: per reader it would
         # parse MAIL_FROM again (a sixth of building a message).
         self.message_id_pieces = _split(personalize.issue_message_id(self.issue_id, self._KEY).encode(),
@@ -95,8 +100,9 @@ class IssueMail:
     def for_reader(self, reader: Reader, *, stuffed: bool = False) -> bytes:
         """The complete message for one reader, CRLF line ends, ready for SMTP (and DKIM);
         `stuffed`: with SMTP's dot-stuffing done (then not for DKIM or the outbox)."""
-        url = subscriptions.unsubscribe_url(reader)
-        preferences = personalize.preferences_url(reader)
+        payload = {"id": reader.id, "k": reader.token_key}
+        url = f"{self.base_url}/unsubscribe/{self.unsubscribe_token(payload)}"
+        preferences = f"{self.base_url}/preferences/{self.preferences_token(payload)}"
         name = reader.name or ""
         values = [
             _to_header(reader.email, compose.one_line(name, 100)),  # folded lines start with a space, never "."
