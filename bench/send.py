@@ -1,21 +1,26 @@
-"""Benchmark: one issue to N readers through Postfix's smtp-sink, three ways, in one run.
+"""Benchmark: one issue to N readers through Postfix's smtp-sink, four ways, in one run.
 
     .venv/bin/python bench/send.py                      # 10,000 readers, 2 workers
     .venv/bin/python bench/send.py --readers 100000
+    .venv/bin/python bench/send.py --readers 1000000 --raw-messages 200000 --skip-practice
 
-(a) raw:   pre-built messages over one reused smtplib connection per process, as many processes as workers
-(b) naive: Jinja + premailer + a new SMTP connection for every recipient (a sample, it is slow)
-(c) ours:  the whole pipeline: beat's dispatch task, Celery workers, Redis, the database, the delivery ledger
+(a)  raw:   pre-built messages over one reused smtplib connection per process, as many processes as workers
+(a') smtp-source: Postfix's own load generator, `-s 2` and `-s 4` sessions kept open, messages of the same size
+(b)  naive: Jinja + premailer + a new SMTP connection for every recipient (a sample, it is slow)
+(c)  ours:  the whole pipeline: beat's dispatch task, Celery workers, Redis, the database, the delivery ledger
 
-It prints messages per second for each, the ratios ours/raw and ours/naive, and the workers' peak RSS, sending
-the issue and then once one of them has also sent an inquiry's forward and acknowledgement.
+It prints messages per second for each, ours/raw, ours/smtp-source and ours/naive, the time beat's dispatch task
+took to write the ledger, what beat's delivery sweep costs during the send, how the database grew, the CPU per
+message, and the peak RSS of every process it started (the workers' after the issue, and once one of them has also
+sent an inquiry's forward and acknowledgement), with the load average at the start and the end.
 
 (d) practice mail during the send: the issue goes out again to every reader while a bot fills the contact form
 (--bot-inquiries in a minute) and real inquiries arrive every few seconds; how long each real one's forward took
 from the form to the SMTP server (p50, p99, max): the forward must not wait behind the batches or the acks.
-Needs /usr/sbin/smtp-sink (Debian: `apt-get install postfix`) and redis-server (`apt-get install
-redis-server`); it starts its own of both. PostgreSQL is used when BENCH_POSTGRES_URL (default: the test
-suite's server) answers, else SQLite in a temporary folder.
+Needs Postfix's smtp-sink and smtp-source (`apt-get install postfix`; it says so and exits 2 when they are missing,
+Postfix's daemon is never used) and redis-server (`apt-get install redis-server`); it starts its own of both.
+PostgreSQL is used when BENCH_POSTGRES_URL (default: the test suite's server) answers, else SQLite in a temporary
+folder.
 """
 from __future__ import annotations
 
@@ -499,6 +504,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--naive-sample", type=int, default=300)
     parser.add_argument("--source-messages", type=int, default=100_000,
                         help="messages smtp-source sends (at most --readers)")
+    parser.add_argument("--raw-messages", type=int, default=0,
+                        help="messages raw sends (default: --readers; it is a rate, a sample of 1M gives the same)")
     parser.add_argument("--batch-size", type=int, default=0,
                         help="SEND_BATCH_SIZE for (c); 0, the default configuration, follows the rate")
     parser.add_argument("--bot-inquiries", type=int, default=1000, help="inquiries a bot sends in a minute during (d)")
@@ -536,7 +543,8 @@ def main() -> None:
         seed(app, args.readers)
         print(f"readers written in {time.perf_counter() - began:.1f} s", flush=True)
         issue_id = make_issue(app)
-        raw, raw_cpu, raw_rss, size = bench_raw(app, issue_id, sink_port, args.readers, args.workers)
+        raw, raw_cpu, raw_rss, size = bench_raw(app, issue_id, sink_port, min(args.raw_messages or args.readers,
+                                                                              args.readers), args.workers)
         print(f"(a) raw    {raw:9.0f} messages/s  (pre-built messages, one smtplib connection per process)", flush=True)
         messages = min(args.source_messages, args.readers)
         source = {sessions: bench_smtp_source(sink_port, messages, size, sessions) for sessions in (2, 4)}
