@@ -72,8 +72,7 @@ class IssueMail:
         self.keyed = hmac.new(settings().secret_key.encode(), digestmod=hashlib.sha256)  # copied per reader
         # subscriptions.unsubscribe_url and personalize.preferences_url, with their signers built once.
         self.base_url = settings().base_url
-        self.unsubscribe_token = tokens.permanent_maker(subscriptions.UNSUBSCRIBE_PURPOSE)
-        self.preferences_token = tokens.permanent_maker(personalize.PREFERENCES_PURPOSE)
+        self.link_tokens = tokens.permanent_maker(subscriptions.UNSUBSCRIBE_PURPOSE, personalize.PREFERENCES_PURPOSE)
         # personalize.issue_message_id once, with a slot for the reader's key: per reader it would
         # parse MAIL_FROM again (a sixth of building a message).
         self.message_id_pieces = _split(personalize.issue_message_id(self.issue_id, self._KEY).encode(),
@@ -102,9 +101,9 @@ class IssueMail:
     def for_reader(self, reader: Reader, *, stuffed: bool = False) -> bytes:
         """The complete message for one reader, CRLF line ends, ready for SMTP (and DKIM);
         `stuffed`: with SMTP's dot-stuffing done (then not for DKIM or the outbox)."""
-        payload = {"id": reader.id, "k": reader.token_key}
-        url = f"{self.base_url}/unsubscribe/{self.unsubscribe_token(payload)}"
-        preferences = f"{self.base_url}/preferences/{self.preferences_token(payload)}"
+        unsubscribe, preferences = self.link_tokens({"id": reader.id, "k": reader.token_key})
+        url = f"{self.base_url}/unsubscribe/{unsubscribe}"
+        preferences = f"{self.base_url}/preferences/{preferences}"
         name = reader.name or ""
         memo: dict[str, bytes] = {}  # a value looks the same in both bodies unless HTML escapes it
         values = [
