@@ -1,27 +1,34 @@
-"""Benchmark: one issue to N readers through Postfix's smtp-sink, three ways, in one run.
+"""Benchmark: one issue to N readers through Postfix's smtp-sink, four ways, in one run.
 
     .venv/bin/python bench/send.py                      # 10,000 readers, 2 workers
     .venv/bin/python bench/send.py --readers 100000
+    .venv/bin/python bench/send.py --readers 1000000 --raw-messages 200000 --skip-practice
 
-(a) raw:   pre-built messages over one reused smtplib connection per process, as many processes as workers
-(b) naive: Jinja + premailer + a new SMTP connection for every recipient (a sample, it is slow)
-(c) ours:  the whole pipeline: beat's dispatch task, Celery workers, Redis, the database, the delivery ledger
+(a)  raw:   pre-built messages over one reused smtplib connection per process, as many processes as workers
+(a') smtp-source: Postfix's own load generator, `-s 2` and `-s 4` sessions kept open, messages of the same size
+(b)  naive: Jinja + premailer + a new SMTP connection for every recipient (a sample, it is slow)
+(c)  ours:  the whole pipeline: beat's dispatch task, Celery workers, Redis, the database, the delivery ledger
 
-It prints messages per second for each, the ratios ours/raw and ours/naive, and the workers' peak RSS, sending
-the issue and then once one of them has also sent an inquiry's forward and acknowledgement.
+It prints messages per second for each, ours/raw, ours/smtp-source and ours/naive, the time beat's dispatch task
+took to write the ledger, what beat's delivery sweep costs during the send, how the database grew, the CPU per
+message, and the peak RSS of every process it started (the workers' after the issue, and once one of them has also
+sent an inquiry's forward and acknowledgement), with the load average at the start and the end.
 
 (d) practice mail during the send: the issue goes out again to every reader while a bot fills the contact form
 (--bot-inquiries in a minute) and real inquiries arrive every few seconds; how long each real one's forward took
 from the form to the SMTP server (p50, p99, max): the forward must not wait behind the batches or the acks.
-Needs /usr/sbin/smtp-sink (Debian: `apt-get install postfix`) and redis-server (`apt-get install
-redis-server`); it starts its own of both. PostgreSQL is used when BENCH_POSTGRES_URL (default: the test
-suite's server) answers, else SQLite in a temporary folder.
+Needs Postfix's smtp-sink and smtp-source (`apt-get install postfix`; it says so and exits 2 when they are missing,
+Postfix's daemon is never used) and redis-server (`apt-get install redis-server`); it starts its own of both.
+PostgreSQL is used when BENCH_POSTGRES_URL (default: the test suite's server) answers, else SQLite in a temporary
+folder.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -32,6 +39,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +50,8 @@ from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
 from sqlalchemy.exc import OperationalError  # noqa: E402
 
 SMTP_SINK = "/usr/sbin/smtp-sink"
+SMTP_SOURCE = "/usr/sbin/smtp-source"
+INSTALL_POSTFIX = "DEBIAN_FRONTEND=noninteractive apt-get install -y postfix"
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 SAMPLE_ARTICLE = Path(os.environ.get("BENCH_ARTICLE", ROOT / "seeds" / "sample-article.txt"))
 
@@ -72,9 +82,16 @@ def port_open(port: int) -> bool:
 
 # -- the services the bench starts for itself
 
+def require_postfix_tools() -> None:
+    """smtp-sink receives every run's mail and smtp-source is the third baseline: both come with Postfix."""
+    missing = [tool for tool in (SMTP_SINK, SMTP_SOURCE) if not os.path.exists(tool)]
+    if missing:
+        print(f"bench: {' and '.join(missing)} missing; they come with Postfix (nothing needs its daemon):\n"
+              f"    {INSTALL_POSTFIX}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def start_smtp_sink(port: int) -> subprocess.Popen:
-    if not os.path.exists(SMTP_SINK):
-        raise SystemExit(f"bench: {SMTP_SINK} is missing; install it with: apt-get install postfix")
     user = ["-u", "nobody"] if os.geteuid() == 0 else []
     process = subprocess.Popen([SMTP_SINK, *user, f"127.0.0.1:{port}", "1000"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -118,11 +135,10 @@ def make_database(workdir: Path, sqlite: bool) -> tuple[str, callable]:
 
 # -- data
 
-def seed(app, readers: int) -> int:
-    """N active readers and one issue made from the sample article, scheduled for now; returns its id."""
+def seed(app, readers: int) -> None:
+    """N active readers, written 5,000 at a time."""
     from newsletter.core.extensions import db
     from newsletter.models import Subscriber
-    from newsletter.publishing import issues
 
     with app.app_context():
         db.create_all()
@@ -132,6 +148,15 @@ def seed(app, readers: int) -> int:
                  "token_key": secrets.token_hex(16), "confirmations_sent_today": 0}
                 for i in range(start, min(start + 5000, readers))
             ])
+            db.session.commit()
+
+
+def make_issue(app) -> int:
+    """One issue made from the sample article, scheduled for now; returns its id."""
+    from newsletter.core.extensions import db
+    from newsletter.publishing import issues
+
+    with app.app_context():
         issue = issues.create_from_source(SAMPLE_ARTICLE.read_text(encoding="utf-8"), filename=SAMPLE_ARTICLE.name)
         db.session.commit()
         issues.send_now(issue)
@@ -161,10 +186,11 @@ def _raw_sender(port: int, messages: list[bytes], count: int, start, done) -> No
     for number in range(count):
         connection.sendmail("newsletter@bench.test", [f"reader{number}@example.com"], messages[number % len(messages)])
     connection.quit()
-    done.put((count, time.process_time() - cpu))
+    done.put((count, time.process_time() - cpu, peak_rss_mb(os.getpid())))
 
 
-def bench_raw(app, issue_id: int, port: int, readers: int, processes: int) -> tuple[float, float]:
+def bench_raw(app, issue_id: int, port: int, readers: int, processes: int) -> tuple[float, float, float, int]:
+    """Raw's rate, its CPU per message, its senders' peak RSS and the size of a message."""
     from newsletter.core.extensions import db
     from newsletter.models import Issue
     from newsletter.publishing.issue_mail import IssueMail
@@ -186,8 +212,20 @@ def bench_raw(app, issue_id: int, port: int, readers: int, processes: int) -> tu
     elapsed = time.perf_counter() - began
     for worker in workers:
         worker.join()
-    sent = sum(count for count, _ in results)
-    return sent / elapsed, sum(cpu for _, cpu in results) / sent
+    sent = sum(count for count, _, _ in results)
+    return (sent / elapsed, sum(cpu for _, cpu, _ in results) / sent, max(rss for _, _, rss in results),
+            len(messages[0]))
+
+
+# -- (a') Postfix's own load generator
+
+def bench_smtp_source(port: int, messages: int, size: int, sessions: int) -> float:
+    """smtp-source: `sessions` parallel sessions kept open (-d), messages of `size` bytes; messages/s."""
+    command = [SMTP_SOURCE, "-d", "-s", str(sessions), "-l", str(size), "-m", str(messages),
+               "-f", "newsletter@bench.test", "-t", "reader@example.com", f"127.0.0.1:{port}"]
+    began = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return messages / (time.perf_counter() - began)
 
 
 # -- (b) naive
@@ -240,12 +278,18 @@ def peak_rss_mb(pid: int) -> float:
 WORKER_COMMANDS = {False: ["worker"], True: ["celery", "-A", "worker", "worker"]}
 
 
-def bench_ours(app, issue_id: int, env: dict, workers: int, workdir: Path,
-               celery_cli: bool) -> tuple[float, float, float]:
-    from newsletter.core.extensions import db
-    from newsletter.models import Issue
-    from newsletter.tasks import dispatch_due_issues
+@dataclass
+class Ours:
+    rate: float = 0.0  # messages a second, from beat's dispatch task until the issue is sent
+    cpu: float = 0.0  # the workers' CPU seconds per message
+    dispatch: float = 0.0  # seconds the dispatch task took: the ledger written, the batches handed out
+    worker_rss: list = field(default_factory=list)  # each worker's peak, MiB
+    worker_rss_with_mail: float = 0.0
+    sweeps: list = field(default_factory=list)  # seconds each of beat's delivery sweeps took during the send
+    database: dict = field(default_factory=dict)  # bytes: before the dispatch, after it, once sent
 
+
+def start_workers(env: dict, workers: int, workdir: Path, celery_cli: bool) -> list[tuple[subprocess.Popen, Path]]:
     processes = []
     for number in range(workers):
         log = workdir / f"worker-{number}.log"
@@ -258,26 +302,72 @@ def bench_ours(app, issue_id: int, env: dict, workers: int, workdir: Path,
         wait_until(lambda: b" ready." in log.read_bytes() or process.poll() is not None, 60, "worker start")
         if process.poll() is not None:
             raise SystemExit(f"bench: a worker exited; see {log}:\n{log.read_text()[-2000:]}")
+    return processes
 
-    def status() -> str:
+
+def bench_ours(app, issue_id: int, env: dict, workers: int, workdir: Path, celery_cli: bool) -> Ours:
+    from newsletter.core.extensions import db
+    from newsletter.models import Issue
+    from newsletter.sending import ledger
+    from newsletter.tasks import dispatch_due_issues
+
+    processes = start_workers(env, workers, workdir, celery_cli)
+    ours = Ours()
+    ours.database["readers"] = database_bytes(app)
+
+    def sent_or_sweep() -> bool:
+        """Whether the issue is sent; if not, run beat's delivery sweep (it finds nothing to hand out
+        while the workers keep up, but counts the ledger as beat does every 10 s) and time it."""
         with app.app_context():
-            value = db.session.scalar(select(Issue.status).where(Issue.id == issue_id))
+            done = db.session.scalar(select(Issue.status).where(Issue.id == issue_id)) == "sent"
+            if not done and ours.database.get("ledger") is not None:
+                began = time.perf_counter()
+                ledger.sweep()
+                db.session.commit()
+                ours.sweeps.append(time.perf_counter() - began)
             db.session.remove()
-            return value
+            return done
 
     cpu_before = sum(cpu_seconds(process.pid) for process, _ in processes)
     with app.app_context():
         began = time.perf_counter()
         dispatch_due_issues.delay()  # what beat does every few seconds
-    wait_until(lambda: status() == "sent", 3600, "the issue being sent", interval=0.05)
+    ours.dispatch = wait_until(lambda: dispatch_seconds(processes), 3600, "the dispatch task", interval=0.05)
+    ours.database["ledger"] = database_bytes(app)
+    wait_until(sent_or_sweep, 7200, "the issue being sent", interval=2.0)
     elapsed = time.perf_counter() - began
     with app.app_context():
         sent = db.session.scalar(select(Issue.recipients_count).where(Issue.id == issue_id))
-    cpu = sum(cpu_seconds(process.pid) for process, _ in processes) - cpu_before
-    rss = max(peak_rss_mb(process.pid) for process, _ in processes)
+    ours.database["sent"] = database_bytes(app)
+    ours.rate = sent / elapsed
+    ours.cpu = (sum(cpu_seconds(process.pid) for process, _ in processes) - cpu_before) / sent
+    ours.worker_rss = [peak_rss_mb(process.pid) for process, _ in processes]
     send_an_inquirys_mail(app)
-    rss_with_mail = max(peak_rss_mb(process.pid) for process, _ in processes)
-    return sent / elapsed, rss, cpu / sent, rss_with_mail
+    ours.worker_rss_with_mail = max(peak_rss_mb(process.pid) for process, _ in processes)
+    return ours
+
+
+def dispatch_seconds(processes) -> float | None:
+    """How long beat's dispatch task took, as its worker logged it ("... succeeded in 1.23s")."""
+    for _, log in processes:
+        found = re.search(rb"dispatch_due_issues\[[^]]+\] succeeded in ([0-9.]+)s", log.read_bytes())
+        if found:
+            return float(found.group(1))
+    return None
+
+
+def database_bytes(app) -> int:
+    """The database's size on disk: PostgreSQL's pg_database_size, or SQLite's files."""
+    from newsletter.core.extensions import db
+
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            size = db.session.scalar(text("SELECT pg_database_size(current_database())"))
+        else:
+            path = Path(db.engine.url.database)
+            size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+        db.session.remove()
+        return size
 
 
 def send_an_inquirys_mail(app) -> None:
@@ -351,15 +441,10 @@ def bench_practice_first(app, bot_inquiries: int, every: float) -> list[float]:
 
     from newsletter.core.extensions import db
     from newsletter.models import Issue
-    from newsletter.publishing import issues
     from newsletter.tasks import dispatch_due_issues
 
+    issue_id = make_issue(app)
     with app.app_context():
-        issue = issues.create_from_source(SAMPLE_ARTICLE.read_text(encoding="utf-8"), filename=SAMPLE_ARTICLE.name)
-        db.session.commit()
-        issues.send_now(issue)
-        db.session.commit()
-        issue_id = issue.id
         dispatch_due_issues.delay()
 
     def bot() -> None:
@@ -390,30 +475,9 @@ def percentile(values: list[float], share: float) -> float:
     return values[min(len(values) - 1, int(share * len(values)))]
 
 
-STARTED: list[subprocess.Popen] = []  # every process the bench started, stopped however it ends
-
-
-def main() -> None:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the clean-up below on `kill` too
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--readers", type=int, default=10_000)
-    parser.add_argument("--workers", type=int, default=2, help="worker processes for (c), sender processes for (a)")
-    parser.add_argument("--naive-sample", type=int, default=300)
-    parser.add_argument("--batch-size", type=int, default=0,
-                        help="SEND_BATCH_SIZE for (c); 0, the default configuration, follows the rate")
-    parser.add_argument("--bot-inquiries", type=int, default=1000, help="inquiries a bot sends in a minute during (d)")
-    parser.add_argument("--inquiry-every", type=float, default=2.0, help="seconds between real inquiries during (d)")
-    parser.add_argument("--sqlite", action="store_true", help="use SQLite even when PostgreSQL answers")
-    parser.add_argument("--celery-cli", action="store_true",
-                        help="start the workers with `celery -A worker worker` instead of `python -m worker`")
-    args = parser.parse_args()
-
-    workdir = Path(tempfile.mkdtemp(prefix="newsletter-bench-"))
-    sink_port, redis_port = free_port(), free_port()
-    STARTED.append(start_smtp_sink(sink_port))
-    STARTED.append(start_redis(redis_port, workdir))
-    database_url, drop_database = make_database(workdir, args.sqlite)
-    env = {
+def bench_env(workdir: Path, database_url: str, sink_port: int, redis_port: int, batch_size: int) -> dict:
+    """The environment of the workers (and of the bench process, which builds the same app)."""
+    return {
         **os.environ,
         "INSTANCE_PATH": str(workdir / "instance"),
         "DATABASE_URL": database_url,
@@ -426,40 +490,107 @@ def main() -> None:
         "MAIL_FROM": "Inner Calm Counseling <newsletter@bench.example.org>",
         # High enough that the limiter (still consulted for every message) never makes anyone wait.
         "SEND_RATE_PER_SECOND": "1000000",
-        "SEND_BATCH_SIZE": str(args.batch_size),
+        "SEND_BATCH_SIZE": str(batch_size),
     }
+
+
+STARTED: list[subprocess.Popen] = []  # every process the bench started, stopped however it ends
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--readers", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes for (c), sender processes for (a)")
+    parser.add_argument("--naive-sample", type=int, default=300)
+    parser.add_argument("--source-messages", type=int, default=100_000,
+                        help="messages smtp-source sends (at most --readers)")
+    parser.add_argument("--raw-messages", type=int, default=0,
+                        help="messages raw sends (default: --readers; it is a rate, a sample of 1M gives the same)")
+    parser.add_argument("--batch-size", type=int, default=0,
+                        help="SEND_BATCH_SIZE for (c); 0, the default configuration, follows the rate")
+    parser.add_argument("--bot-inquiries", type=int, default=1000, help="inquiries a bot sends in a minute during (d)")
+    parser.add_argument("--inquiry-every", type=float, default=2.0, help="seconds between real inquiries during (d)")
+    parser.add_argument("--skip-practice", action="store_true", help="leave out (d), which sends the issue again")
+    parser.add_argument("--sqlite", action="store_true", help="use SQLite even when PostgreSQL answers")
+    parser.add_argument("--celery-cli", action="store_true",
+                        help="start the workers with `celery -A worker worker` instead of `python -m worker`")
+    return parser.parse_args()
+
+
+def load() -> str:
+    return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the clean-up below on `kill` too
+    args = parse_args()
+    require_postfix_tools()
+    workdir = Path(tempfile.mkdtemp(prefix="newsletter-bench-"))
+    sink_port, redis_port = free_port(), free_port()
+    STARTED.append(start_smtp_sink(sink_port))
+    STARTED.append(start_redis(redis_port, workdir))
+    database_url, drop_database = make_database(workdir, args.sqlite)
+    env = bench_env(workdir, database_url, sink_port, redis_port, args.batch_size)
     os.environ.update(env)
     try:
         from newsletter import create_app
 
         app = create_app()
         backend = "PostgreSQL" if database_url.startswith("postgresql") else "SQLite"
-        print(f"bench: {args.readers} readers, {args.workers} workers, {backend}, smtp-sink on port {sink_port}",
-              flush=True)
-        issue_id = seed(app, args.readers)
-        raw, raw_cpu = bench_raw(app, issue_id, sink_port, args.readers, args.workers)
+        print(f"bench: {args.readers} readers, {args.workers} workers, {backend}, smtp-sink on port {sink_port}; "
+              f"{load()}", flush=True)
+        began = time.perf_counter()
+        seed(app, args.readers)
+        print(f"readers written in {time.perf_counter() - began:.1f} s", flush=True)
+        issue_id = make_issue(app)
+        raw, raw_cpu, raw_rss, size = bench_raw(app, issue_id, sink_port, min(args.raw_messages or args.readers,
+                                                                              args.readers), args.workers)
         print(f"(a) raw    {raw:9.0f} messages/s  (pre-built messages, one smtplib connection per process)", flush=True)
+        messages = min(args.source_messages, args.readers)
+        source = {sessions: bench_smtp_source(sink_port, messages, size, sessions) for sessions in (2, 4)}
+        for sessions, rate in source.items():
+            print(f"(a') smtp-source -s {sessions} {rate:7.0f} messages/s  ({messages} messages of {size} bytes)",
+                  flush=True)
         naive = bench_naive(app, issue_id, sink_port, min(args.naive_sample, args.readers))
         print(f"(b) naive  {naive:9.1f} messages/s  (Jinja + premailer + a connection per recipient, "
               f"{min(args.naive_sample, args.readers)} recipients)", flush=True)
-        ours, rss, ours_cpu, rss_with_mail = bench_ours(app, issue_id, env, args.workers, workdir, args.celery_cli)
-        delays = bench_practice_first(app, args.bot_inquiries, args.inquiry_every)
-        print(f"(c) ours   {ours:9.0f} messages/s  (dispatch, ledger, leases, rate limiter, marks; "
-              f"batch size {args.batch_size})", flush=True)
-        print(f"ours/raw   {ours / raw:9.2f}   (target >= 0.7)")
-        print(f"ours/naive {ours / naive:9.1f}   (target >= 20)")
-        print(f"peak worker RSS {rss:.0f} MiB  (target < 100 MB); {rss_with_mail:.0f} MiB once a worker has also "
-              f"sent an inquiry's two mails (premailer, Fernet)")
-        # Less at the mercy of other load on the machine than the rates: the sender's own CPU per message.
-        print(f"CPU per message: raw {raw_cpu * 1000:.2f} ms (senders), ours {ours_cpu * 1000:.2f} ms (workers, "
-              f"whole tasks; PostgreSQL, Redis and smtp-sink not counted)")
-        print(f"practice mail during the send: {len(delays)} forwards, p50 {percentile(delays, 0.5):.1f} s, "
-              f"p99 {percentile(delays, 0.99):.1f} s, max {delays[-1]:.1f} s  (a {args.readers}-reader issue going "
-              f"out and {args.bot_inquiries} inquiries from a bot in a minute)")
+        ours = bench_ours(app, issue_id, env, args.workers, workdir, args.celery_cli)
+        report(args, raw, raw_cpu, source, naive, ours)
+        print(f"peak RSS of every process, MiB: workers {', '.join(f'{rss:.0f}' for rss in ours.worker_rss)} "
+              f"(target < 100 MB; {ours.worker_rss_with_mail:.0f} once one has also sent an inquiry's two mails), "
+              f"raw senders {raw_rss:.0f}, redis-server {peak_rss_mb(STARTED[1].pid):.0f}, smtp-sink "
+              f"{peak_rss_mb(STARTED[0].pid):.0f}, this bench (seeds, dispatches nothing) "
+              f"{peak_rss_mb(os.getpid()):.0f}; {load()}", flush=True)
+        if not args.skip_practice:
+            delays = bench_practice_first(app, args.bot_inquiries, args.inquiry_every)
+            print(f"practice mail during the send: {len(delays)} forwards, p50 {percentile(delays, 0.5):.1f} s, "
+                  f"p99 {percentile(delays, 0.99):.1f} s, max {delays[-1]:.1f} s  (a {args.readers}-reader issue "
+                  f"going out and {args.bot_inquiries} inquiries from a bot in a minute)")
     finally:
         stop_all(STARTED)
         drop_database()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def report(args, raw: float, raw_cpu: float, source: dict, naive: float, ours: Ours) -> None:
+    mb = 1024 * 1024
+    database = ours.database
+    print(f"(c) ours   {ours.rate:9.0f} messages/s  (dispatch, ledger, leases, rate limiter, marks; "
+          f"batch size {args.batch_size})")
+    print(f"ours/raw   {ours.rate / raw:9.2f}   (target >= 1.0)")
+    for sessions, rate in source.items():
+        print(f"ours/smtp-source -s {sessions} {ours.rate / rate:5.2f}")
+    print(f"ours/naive {ours.rate / naive:9.1f}   (target >= 20)")
+    print(f"ledger creation: the dispatch task took {ours.dispatch:.2f} s for {args.readers} readers "
+          f"(INSERT ... SELECT, the count, {math.ceil(args.readers / 500)} or so batches handed out)")
+    sweeps = sorted(ours.sweeps) or [0.0]
+    print(f"beat: the delivery sweep took {percentile(sweeps, 0.5) * 1000:.0f} ms (median), "
+          f"{sweeps[-1] * 1000:.0f} ms (max) over {len(ours.sweeps)} sweeps during the send")
+    print(f"database: {database['readers'] / mb:.1f} MiB with the readers, +{(database['ledger'] - database['readers']) / mb:.1f}"
+          f" MiB for the ledger, +{(database['sent'] - database['ledger']) / mb:.1f} MiB by the end of the send")
+    # Less at the mercy of other load on the machine than the rates: the sender's own CPU per message.
+    print(f"CPU per message: raw {raw_cpu * 1000:.2f} ms (senders), ours {ours.cpu * 1000:.2f} ms (workers, "
+          f"whole tasks; PostgreSQL, Redis and smtp-sink not counted)", flush=True)
 
 
 if __name__ == "__main__":

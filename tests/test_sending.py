@@ -18,8 +18,11 @@ import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
+from newsletter.core import tokens
 from newsletter.core.extensions import db
 from newsletter.mail import compose
 from newsletter.mail.suppression import email_hash
@@ -89,6 +92,20 @@ def test_fast_message_matches_the_personalize_contract(app_ctx):
     body = mailer.for_reader(recipient).split(b"\r\n\r\n", 1)[1]
     assert max(len(line) for line in body.split(b"\r\n")) <= 76  # quoted-printable's limit
     assert mailer.message_id(reader.id) == issue_mail.IssueMail(issue).message_id(reader.id)
+
+
+def test_an_issues_links_carry_the_same_tokens_the_site_signs_and_reads(app_ctx):
+    purposes = (subscriptions.UNSUBSCRIBE_PURPOSE, personalize.PREFERENCES_PURPOSE)
+    make = tokens.permanent_maker(*purposes)
+
+    @given(reader_id=st.integers(1, 2**31 - 1), key=st.one_of(st.text(max_size=300), st.just("a" * 200)))
+    def same_tokens(reader_id, key):
+        payload = {"id": reader_id, "k": key}
+        for purpose, token in zip(purposes, make(payload), strict=True):
+            assert token == tokens.make_permanent(purpose, payload)
+            assert tokens.read(purpose, token) == payload
+
+    same_tokens()
 
 
 @pytest.mark.parametrize("pipelining", [True, False])

@@ -2,10 +2,14 @@
 never accepted as an unsubscribe token, and the reverse."""
 from __future__ import annotations
 
+import hmac
+import json
+import zlib
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode
 
 from newsletter.core.config import settings
 
@@ -35,6 +39,33 @@ def make(purpose: str, payload: Any) -> str:
 def make_permanent(purpose: str, payload: Any) -> str:
     """A token without a time: the same payload always gives the same link (unsubscribe links)."""
     return _permanent_serializer(purpose).dumps(payload)
+
+
+def permanent_maker(*purposes: str) -> Callable[[Any], tuple[str, ...]]:
+    """`make_permanent` for each purpose, for many payloads in a row (an issue's readers): the same tokens
+    (a test compares them), with what itsdangerous redoes for each token done once: the serializers, the
+    keys' derivation and their HMACs' keyed state, the JSON encoder; and a payload is encoded once for
+    all the purposes (only the signatures differ)."""
+    serializer = _permanent_serializer(purposes[0])
+    keyed = []
+    for purpose in purposes:
+        signer = _permanent_serializer(purpose).make_signer()
+        keyed.append(hmac.new(signer.derive_key(), digestmod=signer.algorithm.digest_method))
+    sep = serializer.make_signer().sep
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # itsdangerous' compact JSON
+
+    def make(payload: Any) -> tuple[str, ...]:
+        value = encoder.encode(payload).encode("utf-8")
+        compressed = zlib.compress(value)  # as URLSafeSerializer: compressed when that is shorter
+        value = b"." + base64_encode(compressed) if len(compressed) < len(value) - 1 else base64_encode(value)
+        tokens = []
+        for key in keyed:
+            mac = key.copy()
+            mac.update(value)
+            tokens.append((value + sep + base64_encode(mac.digest())).decode("ascii"))
+        return tuple(tokens)
+
+    return make
 
 
 def row_id(value: Any) -> int | None:

@@ -52,7 +52,7 @@ def check_header(value: str) -> str:
 
 def one_line(value: str, limit: int = 200) -> str:
     """Fold user text into a single line without control characters (for subjects and names)."""
-    printable = "".join(ch if ch.isprintable() else " " for ch in value)
+    printable = value if value.isprintable() else "".join(ch if ch.isprintable() else " " for ch in value)
     return " ".join(printable.split())[:limit]
 
 

@@ -13,7 +13,7 @@ import ssl
 import time
 import uuid
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 from newsletter.core.config import Settings, settings
 
@@ -42,7 +42,8 @@ class PermanentFailure(Exception):
 class Transport(Protocol):
     dot_stuffed: bool  # True when send() takes messages whose lines starting with "." are already doubled
 
-    def send(self, sender: str, recipient: str, message: bytes, *, stuffed: bool = False) -> None: ...
+    def send(self, sender: str, recipient: str, message: bytes, *, stuffed: bool = False,
+             before_data: Callable[[], None] | None = None) -> None: ...
 
     def close(self) -> None: ...
 
@@ -96,7 +97,10 @@ class SMTPTransport:
         self.pipelining = conn.has_extn("pipelining")
         return conn
 
-    def send(self, sender: str, recipient: str, message: bytes, *, stuffed: bool = False) -> None:
+    def send(self, sender: str, recipient: str, message: bytes, *, stuffed: bool = False,
+             before_data: Callable[[], None] | None = None) -> None:
+        """Send one message; `before_data` runs once the server took the envelope, before the data that
+        makes it deliver: if it raises, the connection is dropped mid-DATA and the message is not sent."""
         if self.connection is None:
             self.connection = self._connect()
         body = message if stuffed else dot_stuff(message)
@@ -107,6 +111,7 @@ class SMTPTransport:
         try:
             replies = self._commands(commands)
             if replies[-1][0] == 354 and len(replies) == 3 and replies[1][0] in (250, 251) and replies[0][0] == 250:
+                self._before_data(before_data)
                 self.connection.send(body + b".\r\n")
                 code, text = self.connection.getreply()
                 if code == 250:
@@ -142,6 +147,16 @@ class SMTPTransport:
             if replies[-1][0] not in (250, 251, 354):
                 break
         return replies
+
+    def _before_data(self, before_data: Callable[[], None] | None) -> None:
+        if before_data is None:
+            return
+        try:
+            before_data()
+        except BaseException:
+            self.connection.close()  # no QUIT: in DATA it would be message text; the server drops the message
+            self.connection = None
+            raise
 
     def _reset(self) -> None:
         """After a refusal, start the next message from a clean state (or a new connection)."""
@@ -186,13 +201,16 @@ class OutboxTransport:
         path = self.folder / name
         return path if "/" not in name and name.endswith(".eml") and path.is_file() else None
 
-    def send(self, sender: str, recipient: str, message: bytes, *, stuffed: bool = False) -> None:
+    def send(self, sender: str, recipient: str, message: bytes, *, stuffed: bool = False,
+             before_data: Callable[[], None] | None = None) -> None:
         if stuffed:
             raise ValueError("the outbox keeps messages as written: pass them without dot-stuffing")
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:12]}.eml"
         partial = self.folder / f".{name}.part"
         try:
+            if before_data is not None:
+                before_data()
             partial.write_bytes(message)
             partial.rename(self.folder / name)
         except OSError:  # a full disk: leave no half message behind, the outbox retries later

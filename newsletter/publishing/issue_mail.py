@@ -14,6 +14,7 @@ import time
 from email import policy
 from typing import Protocol
 
+from newsletter.core import tokens
 from newsletter.core.config import settings
 from newsletter.mail import compose
 from newsletter.mail.transports import dot_stuff
@@ -69,7 +70,10 @@ class IssueMail:
 
     def __init__(self, issue: Issue):
         self.issue_id = issue.id
-        self.secret = settings().secret_key.encode()
+        self.keyed = hmac.new(settings().secret_key.encode(), digestmod=hashlib.sha256)  # copied per reader
+        # subscriptions.unsubscribe_url and personalize.preferences_url, with their signers built once.
+        self.base_url = settings().base_url
+        self.link_tokens = tokens.permanent_maker(subscriptions.UNSUBSCRIBE_PURPOSE, personalize.PREFERENCES_PURPOSE)
         # personalize.issue_message_id once, with a slot for the reader's key: per reader it would
         # parse MAIL_FROM again (a sixth of building a message).
         self.message_id_pieces = _split(personalize.issue_message_id(self.issue_id, self._KEY).encode(),
@@ -91,22 +95,26 @@ class IssueMail:
 
     def message_id(self, subscriber_id: int) -> str:
         """Stable per (issue, reader) and opaque: it does not reveal the reader's id."""
-        digest = hmac.new(self.secret, f"{self.issue_id}:{subscriber_id}".encode(), hashlib.sha256).hexdigest()[:20]
+        mac = self.keyed.copy()
+        mac.update(f"{self.issue_id}:{subscriber_id}".encode())
+        digest = mac.hexdigest()[:20]
         before, after = self.message_id_pieces
         return (before + digest.encode() + after).decode()
 
     def for_reader(self, reader: Reader, *, stuffed: bool = False) -> bytes:
         """The complete message for one reader, CRLF line ends, ready for SMTP (and DKIM);
         `stuffed`: with SMTP's dot-stuffing done (then not for DKIM or the outbox)."""
-        url = subscriptions.unsubscribe_url(reader)
-        preferences = personalize.preferences_url(reader)
+        unsubscribe, preferences = self.link_tokens({"id": reader.id, "k": reader.token_key})
+        url = f"{self.base_url}/unsubscribe/{unsubscribe}"
+        preferences = f"{self.base_url}/preferences/{preferences}"
         name = reader.name or ""
+        memo: dict[str, bytes] = {}  # a value looks the same in both bodies unless HTML escapes it
         values = [
             _to_header(reader.email, compose.one_line(name, 100)),  # folded lines start with a space, never "."
             self.message_id(reader.subscriber_id).encode(),
             compose.check_header(url).encode(),
-            self.text.encode(url, name, stuffed, preferences),
-            self.html.encode(url, name, stuffed, preferences),
+            self.text.encode(url, name, stuffed, preferences, memo),
+            self.html.encode(url, name, stuffed, preferences, memo),
         ]
         pieces = self.stuffed_pieces if stuffed else self.pieces
         out = [pieces[0]]
@@ -132,25 +140,32 @@ class _Body:
         if not text.endswith("\n"):
             text += "\n"
         self.markers = personalize._PATTERN.findall(text)
+        self.used = set(self.markers)  # the values this body shows: only those are encoded per reader
         segments = [_qp_before_soft_break(part.encode("utf-8")) for part in personalize._PATTERN.split(text)]
         segments[-1] = segments[-1].rstrip(b"\r\n")
         self.segments = segments
         self.stuffed_segments = [dot_stuff(segment) for segment in segments]
 
-    def encode(self, unsubscribe_url: str, name: str, stuffed: bool = False, preferences_url: str = "") -> bytes:
+    def encode(self, unsubscribe_url: str, name: str, stuffed: bool = False, preferences_url: str = "",
+               memo: dict | None = None) -> bytes:
+        """The body for one reader; `memo` shares each value's encoding between the reader's two bodies."""
         values = {personalize.UNSUBSCRIBE_URL: unsubscribe_url, personalize.READER_NAME: name,
                   personalize.PREFERENCES_URL: preferences_url or unsubscribe_url}
-        if self.as_html:
-            values = {k: html.escape(v, quote=True) for k, v in values.items()}
-        encoded = {k: _qp_before_soft_break(v.encode("utf-8")) for k, v in values.items()}
-        segments = self.segments
-        if stuffed:
-            encoded = {k: dot_stuff(v) for k, v in encoded.items()}
-            segments = self.stuffed_segments
+        memo = {} if memo is None else memo
+        encoded = {marker: self._value(values[marker], stuffed, memo) for marker in self.used}
+        segments = self.stuffed_segments if stuffed else self.segments
         out = [segments[0]]
         for marker, segment in zip(self.markers, segments[1:]):
             out += [_SOFT_BREAK, encoded[marker], _SOFT_BREAK, segment]
         return b"".join(out)
+
+    def _value(self, value: str, stuffed: bool, memo: dict) -> bytes:
+        if self.as_html:
+            value = html.escape(value, quote=True)
+        if value not in memo:
+            encoded = _qp_before_soft_break(value.encode("utf-8"))
+            memo[value] = dot_stuff(encoded) if stuffed else encoded
+        return memo[value]
 
 
 _SOFT_BREAK = b"=\r\n"

@@ -39,6 +39,7 @@ ONE_CLICK_WORDING = "List-Unsubscribe=One-Click (the mail program's unsubscribe 
 
 # How the therapist vouches for imported readers; the wording goes on each reader's record.
 
+UNSUBSCRIBE_PURPOSE = "unsubscribe"  # the unsubscribe token's salt (publishing.issue_mail signs them too)
 RESEND_AFTER = timedelta(hours=1)
 RESENDS_PER_DAY = 3
 NOTE_AFTER = timedelta(days=1)
@@ -106,7 +107,7 @@ def confirm_url(subscriber: Subscriber) -> str:
 
 def unsubscribe_url(subscriber: Subscriber) -> str:
     """The reader's permanent unsubscribe link (rotating `token_key` revokes it); no query."""
-    return _link("/unsubscribe/" + tokens.make_permanent("unsubscribe", {"id": subscriber.id, "k": subscriber.token_key}))
+    return _link("/unsubscribe/" + tokens.make_permanent(UNSUBSCRIBE_PURPOSE, {"id": subscriber.id, "k": subscriber.token_key}))
 
 
 def _may_send_confirmation(subscriber: Subscriber, now: datetime) -> bool:
@@ -276,7 +277,7 @@ def queue_welcome(subscriber: Subscriber) -> int:
 
 def reader_for_unsubscribe(token: str) -> Subscriber:
     """The reader an unsubscribe token names; BadToken if forged or revoked. Never expires."""
-    payload = tokens.read("unsubscribe", token)
+    payload = tokens.read(UNSUBSCRIBE_PURPOSE, token)
     subscriber = db.session.get(Subscriber, payload.get("id")) if isinstance(payload, dict) else None
     if subscriber is None or not secrets.compare_digest(subscriber.token_key, str(payload.get("k"))):
         raise tokens.BadToken()

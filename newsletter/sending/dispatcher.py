@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import func, insert, literal, select
+from sqlalchemy import func, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.core.extensions import db
 from newsletter.deliverability import bounces
@@ -48,9 +49,12 @@ def dispatch(issue_id: int) -> int | None:
         return None
     # One statement copies the active readers into the ledger: they are never loaded into Python.
     # Whoever joins later is not in it; whoever leaves before their turn is skipped at send time.
+    # Readers the ledger has already (a welcome step sent the article) are left out by its unique
+    # (issue, reader) constraint, one index lookup a row: linear in the list's length.
     readers = recipients_query(issue_id, now).add_columns(literal(DELIVERY_PENDING), literal(0), literal(""))
     db.session.execute(
-        insert(deliveries).from_select(["issue_id", "subscriber_id", "status", "attempts", "error"], readers)
+        _insert_or_skip().from_select(["issue_id", "subscriber_id", "status", "attempts", "error"], readers)
+        .on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
     )
     recipients = db.session.scalar(
         select(func.count()).select_from(deliveries).where(deliveries.c.issue_id == issue_id)
@@ -60,6 +64,11 @@ def dispatch(issue_id: int) -> int | None:
     if complaints := bounces.should_pause(issue_id):
         control.pause(issue_id, complaints)
     return recipients
+
+
+def _insert_or_skip():
+    """An INSERT into the ledger that may skip rows already there (ON CONFLICT DO NOTHING)."""
+    return (postgresql if db.engine.dialect.name == "postgresql" else sqlite).insert(deliveries)
 
 
 def dispatch_due(now: datetime | None = None) -> list[int]:

@@ -78,9 +78,9 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult, heartb
     issue_id, message, day_cap = issue.id, issue_mail.for_issue(issue), warmup.daily_cap()
     db.session.commit()  # ends the read; nothing more is read through the session: `issue` is expired
     with (transports.open_transport() as connection, ledger.ledger_connection() as marks,
-          ledger.sent_marker(marks) as mark_sent):
-        batch = _Batch(issue_id, recipients, result, heartbeat, marks, mark_sent, day_cap)
-        post = _Post(connection, message)
+          ledger.sent_marker(marks) as sent_marks):
+        batch = _Batch(issue_id, recipients, result, heartbeat, marks, sent_marks, day_cap)
+        post = _Post(connection, message, sent_marks.confirm)
         for position in range(len(recipients)):
             if not batch.may_send(position) or not batch.deliver(post, position):
                 return
@@ -89,8 +89,10 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult, heartb
 class _Post:
     """One message out: the issue's mail for a reader, signed (or dot-stuffed), over the batch's connection."""
 
-    def __init__(self, connection: transports.Transport, message: issue_mail.IssueMail):
+    def __init__(self, connection: transports.Transport, message: issue_mail.IssueMail,
+                 before_data: Callable[[], None]):
         self.connection, self.message, self.config = connection, message, settings()
+        self.before_data = before_data  # the last message's mark confirmed before this one's data goes
         self.sender = compose.envelope_sender()
         # Dot-stuffed once per issue where the transport takes it so; a DKIM signature covers the unstuffed bytes.
         self.stuffed = connection.dot_stuffed and not self.config.dkim_enabled
@@ -99,21 +101,28 @@ class _Post:
         """Build and send one reader's copy."""
         data = self.message.for_reader(recipient, stuffed=self.stuffed)
         self.connection.send(verp.verp(self.sender, delivery_id=recipient.delivery_id), recipient.email,
-                             data if self.stuffed else compose.dkim_sign(data, self.config), stuffed=self.stuffed)
+                             data if self.stuffed else compose.dkim_sign(data, self.config), stuffed=self.stuffed,
+                             before_data=self.before_data)
 
 
 class _Batch:
     """What a batch knows while it sends: the lease, the issue's status, the rate grant, failures in a row."""
 
     def __init__(self, issue_id: int, recipients: list[Recipient], result: BatchResult, heartbeat: ledger.Heartbeat,
-                 marks: Connection, mark_sent: Callable[[int], None], day_cap: int | None):
+                 marks: Connection, sent_marks, day_cap: int | None):
         self.issue_id, self.recipients, self.result = issue_id, recipients, result
-        self.heartbeat, self.marks, self.mark_sent, self.day_cap = heartbeat, marks, mark_sent, day_cap
+        self.heartbeat, self._marks, self.sent_marks, self.day_cap = heartbeat, marks, sent_marks, day_cap
         self.limiter = _limiter()
         self.max_failures = settings().send_max_consecutive_failures
         self.failures_in_a_row = 0
         self.allowance = 0  # messages the rate limiter has granted and this batch has not sent yet
         self.next_status_check = time.monotonic() + STATUS_CHECK_EVERY
+
+    @property
+    def marks(self) -> Connection:
+        """The batch's ledger connection, once the last mark is answered: one statement at a time on it."""
+        self.sent_marks.confirm()
+        return self._marks
 
     def may_send(self, position: int) -> bool:
         """Whether the message at `position` may go: still ours, still sending, within the rate."""
@@ -135,6 +144,8 @@ class _Batch:
                     self.result.deferred += 1
                     return True
                 trouble = str(exc)
+            except ledger.MarkFailed:
+                raise  # the database is gone: stop before another message goes unrecorded
             except Exception as exc:  # noqa: BLE001 - a fault of ours (an unreadable DKIM key...): retry, then pause saying why
                 log.exception("issue %s: cannot build or send a message", self.issue_id)
                 trouble = f"the message could not be built or sent ({type(exc).__name__}: {exc})"
@@ -181,7 +192,7 @@ class _Batch:
         return True
 
     def _sent(self, recipient: Recipient) -> None:
-        self.mark_sent(recipient.delivery_id)
+        self.sent_marks.send(recipient.delivery_id)
         self.result.sent += 1
         if self.failures_in_a_row:
             self.failures_in_a_row = 0
