@@ -16,19 +16,20 @@ from newsletter.core import crypto
 from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.deliverability import bounces
+from newsletter.inquiries import jobs, waitlist
 from newsletter.mail import addresses, outgoing, suppression
 from newsletter.models import Issue, NewsletterList, utcnow
 from newsletter.models.users import ROLES
 from newsletter.publishing import feeds, issues, series
-from newsletter.inquiries import jobs, waitlist
 from newsletter.readers import csv_files, digests, lists, preferences, subscriptions
-from newsletter.sending import control, dispatcher, ledger
+from newsletter.sending import control, dispatcher, ledger, replies
 from newsletter.tasks import enqueue_batches, enqueue_mail, sweep_outgoing_mail
 
 CLI = "command line"  # where an action came from, in the audit log
 issue_cli = AppGroup("issue", help="Import, send, test and follow issues.")
 subscribers_cli = AppGroup("subscribers", help="Import, export and suppress readers.")
 bounces_cli = AppGroup("bounces", help="Bounces and complaints that arrive by mail.")
+replies_cli = AppGroup("replies", help="Readers' replies to issues, forwarded to be counted.")
 
 
 @contextmanager
@@ -231,6 +232,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(issue_cli)
     app.cli.add_command(subscribers_cli)
     app.cli.add_command(bounces_cli)
+    app.cli.add_command(replies_cli)
     app.cli.add_command(backup_database)
     app.cli.add_command(restore_database)
     app.cli.add_command(run_doctor)
@@ -270,6 +272,20 @@ def ingest_bounce(message) -> None:
         click.echo("Nothing to record: the report tells of no failed delivery and no complaint.")
         return
     click.echo("; ".join(f"{_KIND_WORDS[report.kind]}: {_OUTCOME_WORDS[outcome]}" for report, outcome in results) + ".")
+
+
+@replies_cli.command("count")
+@click.argument("message", type=click.File("rb"), default="-")
+def count_reply(message) -> None:
+    """Count one reader's reply to an issue (the reply, or her forward of it) from MESSAGE or stdin: which
+    issue it answers is all that is kept."""
+    try:  # read no more than one byte past the cap, however large the input
+        counted = replies.count(message.read(replies.MAX_REPLY_BYTES + 1))
+    except replies.NotAReply as exc:
+        raise click.ClickException(f"Not counted: {exc}.") from exc
+    db.session.commit()
+    click.echo(f"A reply to \u201c{counted.issue.title}\u201d: "
+               + ("counted." if counted.new else "counted before, not again."))
 
 
 

@@ -4,17 +4,19 @@ counts per link only when she turns them on, through a signed redirect that refu
 Through the real pages, CLI, worker, webhook and SMTP server."""
 from __future__ import annotations
 
+import io
 import re
 import secrets
 import time
 from collections import Counter
+from email.message import EmailMessage
 
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from newsletter.core.extensions import db
-from newsletter.models import Issue, LinkClick, PracticeProfile
+from newsletter.models import Issue, IssueReply, LinkClick, PracticeProfile
 from newsletter.publishing import clicks
 from tests.helpers import cli, copies, examples, import_issue, join, link_in
 from tests.relays import MAILGUN_KEY, mailgun_body
@@ -68,7 +70,8 @@ def test_reach_counts_a_bounce_a_complaint_an_unsubscribe_and_a_break_and_leaves
     page = wait_for(lambda: (page := client.get("/admin/reach").get_data(as_text=True))
                     and figures(page, issue_id)["bounced"] == 1 and page, timeout=60,
                     message=str(figures(client.get("/admin/reach").get_data(as_text=True), issue_id)))
-    assert figures(page, issue_id) == {"delivered": 4, "bounced": 1, "complaints": 1, "unsubscribes": 1, "breaks": 1}
+    assert figures(page, issue_id) == {"delivered": 4, "bounced": 1, "complaints": 1, "unsubscribes": 1, "breaks": 1,
+                                       "replies": 0}
     assert "Click counts" in page
 
     sent = html_of(copy_to(smtp, "keeps@example.org"))
@@ -128,3 +131,90 @@ def test_hostile_click_switch_input_never_gives_a_500(app, auth, value):
     with app.app_context():
         db.session.remove()
         assert db.session.scalar(select(PracticeProfile.count_clicks)) in (True, False)
+
+
+# -- replies she forwards to be counted: sending/replies.py
+
+def reply_to(copy, body: str = "Thank you, this helped us talk again.") -> EmailMessage:
+    reply = EmailMessage()
+    reply["From"], reply["To"] = copy["To"], "practice@newsletter.test"
+    reply["Subject"], reply["In-Reply-To"] = f"Re: {copy['Subject']}", copy["Message-ID"]
+    reply["Message-ID"] = f"<{secrets.token_hex(8)}@reader.example>"
+    reply.set_content(body)
+    return reply
+
+
+def forwarded(reply: EmailMessage, inline: bool = False) -> bytes:
+    forward = EmailMessage()
+    forward["From"], forward["To"] = "practice@newsletter.test", "counts@newsletter.test"
+    forward["Subject"] = f"Fwd: {reply['Subject']}"
+    if inline:  # what a mail program's "Forward" does by default: the reply's words, no Message-ID
+        forward.set_content(f"---------- Forwarded message ---------\nSubject: {reply['Subject']}\n\n"
+                            f"{reply.get_content()}")
+    else:
+        forward.set_content("For the count.")
+        forward.add_attachment(reply)
+    return forward.as_bytes()
+
+
+def upload(admin, raw: bytes):
+    return admin.post("/admin/reach/replies", data={"message": (io.BytesIO(raw), "reply.eml")},
+                      content_type="multipart/form-data")
+
+
+def test_a_forwarded_reply_counts_once_for_its_issue_and_keeps_nothing_of_the_reader(
+        app, client, runner, smtp, worker, tmp_path, auth):
+    for email in ("writes@example.org", "also@example.org"):
+        join(app, client, email)
+    issue_id = send_issue(app, runner, smtp, tmp_path, {"writes@example.org", "also@example.org"})
+    admin = auth.login(app.test_client())
+    first = reply_to(copy_to(smtp, "writes@example.org"))
+
+    assert upload(admin, forwarded(first)).status_code == 302
+    assert f"A reply to \u201c{TITLE}\u201d: counted." in admin.get("/admin/reach").get_data(as_text=True)
+    assert upload(admin, forwarded(first)).status_code == 302  # the same reply forwarded again
+    assert "it was counted before, so not again" in admin.get("/admin/reach").get_data(as_text=True)
+    # Piped in by her mail server as it came, and an inline forward of another reader's reply.
+    second = reply_to(copy_to(smtp, "also@example.org"), "We tried the exercise.")
+    piped = runner.invoke(args=["replies", "count"], input=second.as_bytes())
+    assert piped.exit_code == 0 and piped.output.strip() == f"A reply to \u201c{TITLE}\u201d: counted."
+    assert upload(admin, forwarded(reply_to(copy_to(smtp, "also@example.org")), inline=True)).status_code == 302
+
+    page = admin.get("/admin/reach").get_data(as_text=True)
+    assert figures(page, issue_id)["replies"] == 3
+    with app.app_context():
+        assert set(IssueReply.__table__.columns.keys()) == {"id", "issue_id", "fingerprint", "created_at"}
+        stored = " ".join(str(value) for row in db.session.execute(select(IssueReply)).scalars()
+                          for value in (row.issue_id, row.fingerprint))
+    assert "writes@" not in stored and "exercise" not in stored
+
+
+def test_a_message_that_answers_no_issue_is_not_counted_and_says_why(app, runner, auth):
+    admin = auth.login(app.test_client())
+    stranger = EmailMessage()
+    stranger["From"], stranger["Subject"] = "someone@example.org", "Re: A question about fees"
+    stranger["In-Reply-To"] = "<issue-999.abc@newsletter.test>"  # an issue that never went out
+    stranger.set_content("Hello")
+
+    response = upload(admin, stranger.as_bytes())
+    assert response.status_code == 400 and "That was not counted: it answers no issue" in response.get_data(as_text=True)
+    result = runner.invoke(args=["replies", "count"], input=stranger.as_bytes())
+    assert result.exit_code == 1 and "Not counted: it answers no issue" in result.output
+    assert upload(admin, b"").status_code == 400
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(IssueReply)) == 0
+
+
+@examples(30)
+@given(raw=st.one_of(st.binary(max_size=2000), st.text(max_size=500).map(lambda text: (
+    "Subject: =?utf-8?q?Re=3A_" + text.replace("\n", " ") + "?=\r\nIn-Reply-To: " + text + "\r\n\r\nhi").encode(
+        "utf-8", "surrogatepass"))))
+def test_hostile_reply_files_never_give_a_500_and_count_nothing(app, auth, raw):
+    admin = auth.login(app.test_client())
+
+    response = upload(admin, raw)
+
+    assert response.status_code == 400 and "That was not counted" in response.get_data(as_text=True)
+    with app.app_context():
+        db.session.remove()
+        assert db.session.scalar(select(func.count()).select_from(IssueReply)) == 0

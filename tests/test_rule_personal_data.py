@@ -138,6 +138,7 @@ CLEAR_ALLOWED = {
     # public links and a hash of their ids.
     **{("blog_feeds", column): "public feed" for column in ("url", "etag", "last_modified", "error")},
     ("feed_posts", "entry_key"): "hash", ("feed_posts", "link"): "a public post's address",
+    ("issue_replies", "fingerprint"): "hash of a counted reply's Message-ID (never who wrote it)",
     **{("consent_events", column): "reader" for column in ("action", "source", "wording", "ip", "user_agent")},
     ("deliveries", "status"): "fixed words", ("deliveries", "error"): "SMTP answer for a reader's issue",
     ("suppressions", "email_hash"): "hash", ("suppressions", "reason"): "fixed words",

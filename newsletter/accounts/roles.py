@@ -40,7 +40,7 @@ AREAS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         "admin.issue_duplicate", "admin.issue_delete", "admin.blog_feed", "admin.blog_feed_check"})),
     "newsletter sending": (frozenset({OWNER, EDITOR}), frozenset({
         "admin.issue_schedule", "admin.issue_cancel", "admin.issue_sending_pause", "admin.issue_sending_resume",
-        "admin.issue_sending_cancel", "admin.issue_sending_progress", "admin.reach_page",
+        "admin.issue_sending_cancel", "admin.issue_sending_progress", "admin.reach_page", "admin.reach_reply",
         "admin.blog_feed_save"})),
     # Readers' addresses and exports, every mail sent, the audit log, settings (click counting too, in no area),
     # people: the owner's.

@@ -203,6 +203,11 @@ class ClickCountsForm(FlaskForm):
     count_clicks = BooleanField("Count clicks on the links in my issues (how many per link; never who clicked)")
 
 
+class ReplyUploadForm(FlaskForm):
+    message = FileField("A reader's reply, saved from your mail program (.eml)",
+                        validators=[FileRequired("Please choose the saved reply (.eml).")])
+
+
 ROLE_CHOICES = [SelectChoice("owner", "Owner: everything"),
                 SelectChoice("coordinator", "Intake coordinator: every inquiry, bookings, waitlist"),
                 SelectChoice("clinician", "Clinician: the inquiries assigned to them"),

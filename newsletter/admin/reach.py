@@ -6,14 +6,13 @@ from flask import flash, redirect, render_template, url_for
 
 from newsletter.accounts import practice
 from newsletter.admin.blueprint import audit_action, bp
-from newsletter.admin.forms import ClickCountsForm
+from newsletter.admin.forms import ClickCountsForm, ReplyUploadForm
 from newsletter.core.extensions import db
 from newsletter.publishing import clicks
-from newsletter.sending import reach
+from newsletter.sending import reach, replies
 
 
-@bp.get("/reach")
-def reach_page():
+def _reach_page(reply_form: ReplyUploadForm | None = None, status: int = 200):
     rows = reach.by_issue()
     counting = clicks.enabled()
     if counting:
@@ -21,7 +20,30 @@ def reach_page():
             row.clicks = reach.clicks(row.issue, clicks.links(row.issue.email_html))
     return render_template("admin/reach.html", rows=rows, lists=reach.by_list(rows), counting=counting,
                            window_days=reach.WINDOW.days,
-                           form=ClickCountsForm(formdata=None, count_clicks=counting))
+                           form=ClickCountsForm(formdata=None, count_clicks=counting),
+                           reply_form=reply_form or ReplyUploadForm(formdata=None)), status
+
+
+@bp.get("/reach")
+def reach_page():
+    return _reach_page()
+
+
+@bp.post("/reach/replies")
+def reach_reply():
+    """Count a reader's reply she saved from her mail program: the issue it answers, nothing of who or what."""
+    form = ReplyUploadForm()
+    if form.validate():
+        try:
+            counted = replies.count(form.message.data.stream.read(replies.MAX_REPLY_BYTES + 1))
+        except replies.NotAReply as exc:
+            form.message.errors.append(f"That was not counted: {exc}.")
+        else:
+            db.session.commit()
+            flash(f"A reply to \u201c{counted.issue.title}\u201d: "
+                  + ("counted." if counted.new else "it was counted before, so not again."))
+            return redirect(url_for("admin.reach_page"))
+    return _reach_page(form, 400)
 
 
 @bp.post("/reach/clicks")

@@ -6,7 +6,7 @@ from newsletter.models.feeds import BlogFeed, FeedPost
 from newsletter.models.clinicians import Clinician
 from newsletter.models.heartbeats import Heartbeat
 from newsletter.models.inquiries import Inquiry, InquiryAccess, InquiryNote
-from newsletter.models.issues import Delivery, Issue, LinkClick
+from newsletter.models.issues import Delivery, Issue, IssueReply, LinkClick
 from newsletter.models.leads import Consultation, InquiryResponse, WaitlistEntry
 from newsletter.models.lists import IssueList, ListMembership, NewsletterList, SeriesStep
 from newsletter.models.outbox import OutgoingMail
@@ -32,6 +32,7 @@ __all__ = [
     "InquiryNote",
     "InquiryResponse",
     "Issue",
+    "IssueReply",
     "IssueList",
     "LinkClick",
     "ListMembership",

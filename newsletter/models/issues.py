@@ -98,3 +98,16 @@ class LinkClick(db.Model):
     issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
     link: Mapped[int]  # the link's index among the issue's counted links (publishing/clicks.py)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IssueReply(db.Model):
+    """A reader's reply to an issue that the practice forwarded to be counted: which issue, and when; never
+    who wrote or what they said. `fingerprint` (a hash of the reply's own Message-ID, else of its bytes)
+    makes the same reply forwarded twice one count."""
+
+    __tablename__ = "issue_replies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -12,9 +12,19 @@ from sqlalchemy import func, select
 
 from newsletter.core.extensions import db
 from newsletter.mail.suppression import email_hash
-from newsletter.models import BounceEvent, ConsentEvent, Delivery, Issue, IssueList, LinkClick, NewsletterList, Subscriber
+from newsletter.models import (
+    BounceEvent,
+    ConsentEvent,
+    Delivery,
+    Issue,
+    IssueList,
+    LinkClick,
+    NewsletterList,
+    Subscriber,
+)
 from newsletter.models.bounces import COMPLAINT, HARD
 from newsletter.models.issues import DELIVERY_FAILED, DELIVERY_SENT, PAUSED, SENDING, SENT
+from newsletter.sending import replies
 
 WINDOW = timedelta(days=7)
 ISSUES_SHOWN = 20
@@ -29,9 +39,10 @@ class Reach:
     complaints: int = 0
     unsubscribes: int = 0
     breaks: int = 0
+    replies: int = 0  # replies she forwarded to be counted (sending/replies.py), whenever they came
 
     def add(self, other: "Reach") -> None:
-        for name in ("delivered", "bounced", "complaints", "unsubscribes", "breaks"):
+        for name in ("delivered", "bounced", "complaints", "unsubscribes", "breaks", "replies"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -62,6 +73,7 @@ def for_issue(issue: Issue) -> Reach:
         complaints=_reported(issue, COMPLAINT, start, end),
         unsubscribes=_consent_count(readers, "unsubscribe", start, end),
         breaks=_consent_count(readers, "break", start, end),
+        replies=replies.counts([issue.id]).get(issue.id, 0),
     )
 
 
