@@ -23,6 +23,7 @@ from types import SimpleNamespace
 from typing import Callable, Iterator
 
 import pyotp
+from PIL import Image, PngImagePlugin
 from flask import current_app
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -109,6 +110,24 @@ def link_in(message, path: str) -> str:
 
 
 # -- readers
+
+def photo_file(fmt: str = "PNG", size: tuple[int, int] = (900, 1200), secret: str = "") -> bytes:
+    """A photo as a camera or an editor writes it; with `secret`, EXIF (camera, GPS-like text) and a PNG
+    comment carry it, so a test can look for it in what is stored."""
+    image = Image.new("RGB", size, (180, 120, 90))
+    out = io.BytesIO()
+    extra = {}
+    if secret:
+        exif = image.getexif()
+        exif[0x010F] = f"Camera {secret}"  # Make
+        exif[0x010E] = f"Taken at {secret}"  # ImageDescription
+        extra["exif"] = exif
+        if fmt == "PNG":
+            extra["pnginfo"] = PngImagePlugin.PngInfo()
+            extra["pnginfo"].add_text("Comment", secret)
+    image.save(out, fmt, **extra)
+    return out.getvalue()
+
 
 def add_reader(email: str = READER, name: str = "Dana", status: str = "active") -> Subscriber:
     reader = Subscriber(email=email, name=name, status=status, token_key=secrets.token_hex(16))

@@ -3,17 +3,20 @@ routing (to the named clinician alone, to the coordinator, or in turn), handing 
 reply-by reminders following it, their signature, booking link and .ics organizer in what is sent."""
 from __future__ import annotations
 
+import io
+import re
 from datetime import datetime, timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 from sqlalchemy import func, select
 
 from newsletter.core.extensions import db
-from newsletter.inquiries import booking
+from newsletter.inquiries import booking, photos
 from newsletter.models import AdminUser, Clinician, Consultation, Inquiry, InquiryNote
-from tests.helpers import CONFIRMED, FORM, PRACTICE, hostile_text, queued, run_due, text_of
+from tests.helpers import CONFIRMED, FORM, PRACTICE, examples, hostile_text, photo_file, queued, run_due, text_of
 from tests.support import apply_stored_forms, wait_for
 
 MAYA, LEO, ANA, SAM = "maya@newsletter.test", "leo@newsletter.test", "ana@newsletter.test", "sam@newsletter.test"
@@ -252,6 +255,95 @@ def test_the_sources_report_counts_by_clinician(app_ctx, admin_client):
     maya_row = report[report.index("Maya López, LMFT"):report.index("</tr>", report.index("Maya López, LMFT"))]
     leo_row = report[report.index("Leo Park, LPC"):report.index("</tr>", report.index("Leo Park, LPC"))]
     assert maya_row.count("<td>2</td>") == 1 and leo_row.count("<td>1</td>") >= 1
+
+
+def upload_photo(client, email: str, body: bytes, filename: str = "me.png", follow: bool = False):
+    """The photo form of this clinician's profile page, as the signed-in person sends it."""
+    clinician_id = db.session.scalar(select(Clinician.id).join(AdminUser).where(AdminUser.email == email))
+    return client.post(f"/admin/team/{clinician_id}/photo", content_type="multipart/form-data",
+                       data={"photo": (io.BytesIO(body), filename)}, follow_redirects=follow)
+
+
+def stored_photo(email: str) -> bytes | None:
+    db.session.expire_all()  # the test client shares this app context and its signed-in user
+    return db.session.scalar(select(Clinician.photo).join(AdminUser).where(AdminUser.email == email))
+
+
+def test_a_clinicians_photo_shows_on_the_team_page_and_their_profile_with_their_name(app_ctx, admin_client):
+    team_of(admin_client, MAYA, LEO)
+
+    saved = upload_photo(admin_client, MAYA, photo_file(), follow=True).get_data(as_text=True)
+
+    assert "Saved. The team page shows the new photo." in saved
+    team = admin_client.get("/team").get_data(as_text=True)
+    [(src, alt)] = re.findall(r'<img class="portrait" src="([^"]+)" alt="([^"]+)"', team)
+    assert alt == "Maya López, LMFT" and f'src="{src}" alt="Maya López, LMFT"' in saved, "Leo has none: no image"
+    served = admin_client.get(src)
+    assert served.status_code == 200 and served.mimetype == "image/jpeg" and served.data == stored_photo(MAYA)
+    assert "max-age=31536000" in served.headers["Cache-Control"] and "immutable" in served.headers["Cache-Control"]
+
+    upload_photo(admin_client, MAYA, photo_file(size=(300, 300)))
+    assert admin_client.get(src).status_code == 404, "a new photo is a new URL; the old one names nothing"
+    assert src not in admin_client.get("/team").get_data(as_text=True)
+
+
+def test_a_png_with_hidden_details_is_kept_as_a_small_jpeg_without_them(app_ctx, admin_client):
+    team_of(admin_client, MAYA)
+    original = photo_file("PNG", size=(1500, 900), secret="Quillbrook Lane 12")
+    assert b"Quillbrook" in original
+
+    upload_photo(admin_client, MAYA, original)
+
+    kept = stored_photo(MAYA)
+    image = Image.open(io.BytesIO(kept))
+    assert image.format == "JPEG" and image.size == (600, 360)
+    assert b"Quillbrook" not in kept and not image.getexif() and "exif" not in image.info
+    assert "icc_profile" not in image.info and "comment" not in image.info
+
+
+def test_a_photo_over_the_limit_is_refused_with_a_message_and_nothing_kept(app_ctx, admin_client):
+    team_of(admin_client, MAYA)
+    upload_photo(admin_client, MAYA, photo_file())
+    before = stored_photo(MAYA)
+
+    large = upload_photo(admin_client, MAYA, b"\xff\xd8\xff" + bytes(photos.MAX_BYTES))
+    over_request = upload_photo(admin_client, MAYA, bytes(6 * 1024 * 1024))
+    bomb = io.BytesIO()
+    Image.new("1", (9000, 9000)).save(bomb, "PNG")  # a few kilobytes that decode to 81 million pixels
+    many_pixels = upload_photo(admin_client, MAYA, bomb.getvalue())
+
+    assert large.status_code == 400 and "That photo is larger than 4 MB" in large.get_data(as_text=True)
+    assert over_request.status_code == 413 and "at most 5 MB" in over_request.get_data(as_text=True)
+    assert many_pixels.status_code == 400 and "too many pixels" in many_pixels.get_data(as_text=True)
+    assert stored_photo(MAYA) == before
+
+
+def _hostile_files():
+    real = photo_file("JPEG", size=(200, 200)), photo_file("PNG", size=(200, 200))
+    return st.one_of(
+        st.binary(max_size=3000),
+        st.sampled_from(real).flatmap(lambda body: st.integers(8, len(body) - 50).map(lambda cut: body[:cut])),
+        st.sampled_from(real).flatmap(lambda body: st.binary(min_size=1, max_size=200).map(lambda junk: body[:40] + junk)),
+        st.sampled_from([b"GIF89a\x01\x00\x01\x00", b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+                         b"%PDF-1.4", b"BM" + bytes(60), b""]))
+
+
+@examples(40)
+@given(body=_hostile_files(), filename=st.one_of(st.sampled_from(["me.png", "me.jpg", "x", "../../etc/passwd"]),
+                                                 hostile_text(40)))
+@example(body=b"\x89PNG\r\n\x1a\n" + bytes(100), filename="me.png")
+def test_hostile_photo_files_are_refused_with_a_message_and_nothing_kept(app, admin_client, body, filename):
+    with app.app_context():
+        if not db.session.scalar(select(func.count()).select_from(Clinician)):
+            db.session.add(Clinician(admin_id=person(MAYA, "clinician"), name="Maya López", slug="maya-lopez"))
+            db.session.commit()
+
+        response = upload_photo(admin_client, MAYA, body, filename or "x")
+
+        assert response.status_code == 400, response.status_code
+        page = response.get_data(as_text=True)
+        assert "Please choose a JPEG or PNG photo" in page or "Please choose a photo." in page
+        assert stored_photo(MAYA) is None
 
 
 SLUGS = st.sampled_from(["maya-lopez", "leo-park", "", "MAYA-LOPEZ", "maya-lopez\x00", "../admin", "leo park"])
