@@ -257,6 +257,42 @@ def test_the_sources_report_counts_by_clinician(app_ctx, admin_client):
     assert maya_row.count("<td>2</td>") == 1 and leo_row.count("<td>1</td>") >= 1
 
 
+def test_the_inquiry_list_says_who_answers_each_and_finds_the_unassigned(app_ctx, auth, admin_client):
+    team_of(admin_client, MAYA, LEO)
+    for_maya = write(admin_client, "kim@example.com", clinician="maya-lopez")
+    for_leo = write(admin_client, "lee@example.com", clinician="leo-park")
+    nobodys = write(admin_client, "ash@example.com")
+    db.session.get(Inquiry, nobodys).assignee_id = None  # as one from before the practice became a group
+    db.session.commit()
+
+    everyone = admin_client.get("/admin/inquiries").get_data(as_text=True)
+    unassigned = admin_client.get("/admin/inquiries?assigned=none").get_data(as_text=True)
+    maya = auth.login(admin_client.application.test_client(), role="clinician", email=MAYA)
+    hers = maya.get("/admin/inquiries").get_data(as_text=True)
+    hers_unassigned = maya.get("/admin/inquiries?assigned=none").get_data(as_text=True)
+
+    assert "<th>Answered by</th>" in everyone and "Unassigned (1)" in everyone
+    assert re.search(rf'href="/admin/inquiries/{for_maya}".*?class="assigned">Maya López, LMFT<', everyone, re.S)
+    assert re.search(rf'href="/admin/inquiries/{for_leo}".*?class="assigned">Leo Park, LPC<', everyone, re.S)
+    assert f'/admin/inquiries/{nobodys}"' in unassigned
+    assert f'/admin/inquiries/{for_maya}"' not in unassigned and f'/admin/inquiries/{for_leo}"' not in unassigned
+    for page in (hers, hers_unassigned):
+        assert f'/admin/inquiries/{for_maya}"' in page, "a clinician's list stays theirs, whatever the link asks"
+        assert f'/admin/inquiries/{for_leo}"' not in page and f'/admin/inquiries/{nobodys}"' not in page
+        assert "Answered by" not in page and "Unassigned (" not in page
+
+
+def test_a_solo_practices_inquiry_list_has_no_team_column(app_ctx, admin_client):
+    person(MAYA, "clinician")
+    add_profile(admin_client, MAYA)
+    write(admin_client, "kim@example.com")
+
+    page = admin_client.get("/admin/inquiries?assigned=none").get_data(as_text=True)
+
+    assert "Answered by" not in page and "Unassigned" not in page
+    assert FORM["name"] in page, "no filter either: the link shows the inbox"
+
+
 def upload_photo(client, email: str, body: bytes, filename: str = "me.png", follow: bool = False):
     """The photo form of this clinician's profile page, as the signed-in person sends it."""
     clinician_id = db.session.scalar(select(Clinician.id).join(AdminUser).where(AdminUser.email == email))

@@ -73,10 +73,15 @@ def reaches(user: AdminUser, endpoint: str | None) -> bool:
     return area is not None and bool(AREAS[area][0] & _kinds(user))
 
 
+def sees_every_inquiry(user: AdminUser) -> bool:
+    """The owner and the coordinator see (and hand out) every inquiry; a clinician only their own."""
+    return user.role in (OWNER, COORDINATOR)
+
+
 def inquiry_scope(user: AdminUser) -> ColumnElement[bool]:
     """The inquiries this person sees: a clinician those assigned to them, owner and coordinator all,
     anyone else none."""
-    if user.role in (OWNER, COORDINATOR):
+    if sees_every_inquiry(user):
         return true()
     if user.role == CLINICIAN:
         return Inquiry.assignee_id == user.id

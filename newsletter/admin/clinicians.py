@@ -74,10 +74,15 @@ def clinician_save(clinician_id: int):
         db.session.rollback()
         form.slug.errors.append("Another clinician has this web name: please choose another.")
         return _edit_page(db.get_or_404(Clinician, clinician_id), form, 400)
-    audit_action("clinician profile changed", clinician.slug)
+    return _saved(clinician, "clinician profile changed", "Saved. The team page shows the new details.")
+
+
+def _saved(clinician: Clinician, action: str, message: str):
+    """Audit and commit a change to the profile, say so, and show the profile page again."""
+    audit_action(action, clinician.slug)
     db.session.commit()
-    flash("Saved. The team page shows the new details.")
-    return redirect(url_for("admin.clinician_edit", clinician_id=clinician_id))
+    flash(message)
+    return redirect(url_for("admin.clinician_edit", clinician_id=clinician.id))
 
 
 @bp.post("/team/<int:clinician_id>/photo")
@@ -93,20 +98,14 @@ def clinician_photo(clinician_id: int):
     if form.errors:
         db.session.rollback()
         return _edit_page(clinician, ClinicianForm(formdata=None, obj=clinician), 400, photo_form=form)
-    audit_action("clinician photo changed", clinician.slug)
-    db.session.commit()
-    flash("Saved. The team page shows the new photo.")
-    return redirect(url_for("admin.clinician_edit", clinician_id=clinician_id))
+    return _saved(clinician, "clinician photo changed", "Saved. The team page shows the new photo.")
 
 
 @bp.post("/team/<int:clinician_id>/photo/remove")
 def clinician_photo_remove(clinician_id: int):
     clinician = db.get_or_404(Clinician, clinician_id)
     clinicians.remove_photo(clinician)
-    audit_action("clinician photo removed", clinician.slug)
-    db.session.commit()
-    flash("The photo is removed from the team page.")
-    return redirect(url_for("admin.clinician_edit", clinician_id=clinician_id))
+    return _saved(clinician, "clinician photo removed", "The photo is removed from the team page.")
 
 
 @bp.post("/team/routing")

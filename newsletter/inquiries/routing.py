@@ -145,6 +145,13 @@ def display_name(admin: AdminUser) -> str:
     return clinician.name if clinician else admin.email
 
 
+def names() -> dict[int, str]:
+    """Every person's clinician name, else their address, by id: who answers each row of the inquiry list."""
+    rows = db.session.execute(select(AdminUser.id, AdminUser.email, Clinician.name)
+                              .outerjoin(Clinician, Clinician.admin_id == AdminUser.id))
+    return {admin_id: name or email for admin_id, email, name in rows}
+
+
 def assignee_name(inquiry: Inquiry) -> str:
     """Who answers the inquiry, by name, or "" while nobody is assigned."""
     person = db.session.get(AdminUser, inquiry.assignee_id) if inquiry.assignee_id else None
