@@ -448,9 +448,11 @@ def mail_samples() -> dict[str, list[dict]]:
         "address_change": [{"subscriber": _sample_reader(), "hours": 48,
                             "confirm_url": f"{base}/preferences/address/eyJpZCI6MSwibmV3IjoibUBleC5vcmcifQ.ZxYw.q1w2"}],
         "inquiry_ack": [{"inquiry": _sample_inquiry(urgent=False), "reply_days": 2, "greeting_name": "Jordan",
-                         "reply_by": "Thursday, December 3"},
-                        {"inquiry": _sample_inquiry(urgent=True, preferred="phone"), "reply_days": 1, "greeting_name": ""},
-                        {"inquiry": _sample_inquiry(urgent=False, waitlist=True), "reply_days": 2, "check_weeks": 6}],
+                         "reply_by": "Thursday, December 3", "replier": "Maya López"},
+                        {"inquiry": _sample_inquiry(urgent=True, preferred="phone"), "reply_days": 1, "greeting_name": "",
+                         "replier": "Shoshana Adler"},
+                        {"inquiry": _sample_inquiry(urgent=False, waitlist=True), "reply_days": 2, "check_weeks": 6,
+                         "replier": "Shoshana Adler"}],
         "inquiry_forward": [
             {"inquiry": _sample_inquiry(urgent=urgent), "first_name": "Jordan", "message": SAMPLE_MESSAGE,
              "phone": "720-555-0142" if urgent else "", "admin_url": admin_url}

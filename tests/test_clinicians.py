@@ -92,6 +92,8 @@ def test_an_inquiry_for_a_named_clinician_reaches_only_their_inbox(app_ctx, admi
     assert forward.message["From"].addresses[0].addr_spec == LEO, "From equals To: rspamd's SPOOF_REPLYTO spares it"
     assert smtp.to(PRACTICE) == [] and smtp.to(MAYA) == [] and smtp.to(COORDINATOR) == []
     assert sorted(r for m in smtp.messages for r in m.rcpt_tos) == sorted([LEO, FORM["email"]])
+    [ack] = smtp.to(FORM["email"])
+    assert "Leo Park, LPC typically replies within" in ack.text, "the acknowledgement names who will answer"
 
 
 def test_whoever_fits_goes_to_the_coordinator_when_the_practice_chose_so(app_ctx, admin_client):
@@ -162,6 +164,22 @@ def test_an_editor_cannot_be_handed_an_inquiry(app_ctx, admin_client):
 
     assert "Not a valid choice" in response.get_data(as_text=True) and assignee_of(inquiry_id) == MAYA
     assert db.session.scalar(select(func.count()).select_from(InquiryNote)) == 0
+
+
+def test_a_discreet_acknowledgement_names_the_chosen_clinician_only_in_its_body(app_ctx, admin_client):
+    team_of(admin_client, MAYA, SAM)
+    write(admin_client, "kim@example.com", clinician="maya-lopez", discreet="y")
+    write(admin_client, "lee@example.com", clinician="sam-reed")
+    apply_stored_forms(app_ctx)
+
+    quiet, waiting = queued("inquiry_ack")
+
+    body = text_of(quiet)
+    first_line = next(line for line in body.splitlines() if line.strip())
+    assert "Maya López, LMFT typically replies within" in body
+    assert quiet["Subject"] == "Your message has been received" and "Maya" not in first_line
+    assert "LMFT" not in str(quiet["From"]), "the sender stays the quiet one"
+    assert "Sam Reed, LCSW isn't able to take new clients" in text_of(waiting)
 
 
 def test_a_clinician_not_accepting_offers_their_own_waitlist(app_ctx, admin_client):

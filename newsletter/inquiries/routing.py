@@ -115,9 +115,12 @@ def forward_to(inquiry: Inquiry) -> tuple[str, bool]:
 
 
 def forward_and_ack(inquiry: Inquiry) -> list[int]:
-    """Queue an inquiry's forward (to whoever answers it) and acknowledgement; the mail ids."""
+    """Queue an inquiry's forward (to whoever answers it) and acknowledgement, which names the clinician it
+    went to (the one the inquirer chose, or the one whose turn it was); the mail ids."""
     to, notice_only = forward_to(inquiry)
-    return composing.queue_forward_and_ack(inquiry, to, notice_only=notice_only)
+    clinician = clinician_of(inquiry.assignee_id)
+    return composing.queue_forward_and_ack(inquiry, to, notice_only=notice_only,
+                                           replier=clinician.name if clinician else "")
 
 
 def practice_copy_to(inquiry: Inquiry) -> str:
