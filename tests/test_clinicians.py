@@ -435,10 +435,12 @@ def _stored(app) -> int:
 def test_team_page_and_one_clinicians_contact_form_on_a_phone(app, admin_client, live_server, page, width):
     with app.app_context():
         team_of(admin_client, MAYA, LEO)
+        upload_photo(admin_client, LEO, photo_file(size=(900, 1200)))
     page.set_viewport_size({"width": width, "height": 800})
 
     page.goto(f"{live_server}/team")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.get_by_role("img", name="Leo Park, LPC").evaluate("img => img.naturalWidth") == 450, "drawn, 600 high"
     page.get_by_role("link", name="Write to Leo Park, LPC").click()
     page.get_by_role("heading", name="Write to Leo Park, LPC").wait_for()
     assert page.get_by_label("Who would you like to see? (optional)").input_value() == "leo-park"
