@@ -23,6 +23,7 @@ from types import SimpleNamespace
 from typing import Callable, Iterator
 
 import pyotp
+from PIL import Image, PngImagePlugin
 from flask import current_app
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -109,6 +110,24 @@ def link_in(message, path: str) -> str:
 
 
 # -- readers
+
+def photo_file(fmt: str = "PNG", size: tuple[int, int] = (900, 1200), secret: str = "") -> bytes:
+    """A photo as a camera or an editor writes it; with `secret`, EXIF (camera, GPS-like text) and a PNG
+    comment carry it, so a test can look for it in what is stored."""
+    image = Image.new("RGB", size, (180, 120, 90))
+    out = io.BytesIO()
+    extra = {}
+    if secret:
+        exif = image.getexif()
+        exif[0x010F] = f"Camera {secret}"  # Make
+        exif[0x010E] = f"Taken at {secret}"  # ImageDescription
+        extra["exif"] = exif
+        if fmt == "PNG":
+            extra["pnginfo"] = PngImagePlugin.PngInfo()
+            extra["pnginfo"].add_text("Comment", secret)
+    image.save(out, fmt, **extra)
+    return out.getvalue()
+
 
 def add_reader(email: str = READER, name: str = "Dana", status: str = "active") -> Subscriber:
     reader = Subscriber(email=email, name=name, status=status, token_key=secrets.token_hex(16))
@@ -429,9 +448,11 @@ def mail_samples() -> dict[str, list[dict]]:
         "address_change": [{"subscriber": _sample_reader(), "hours": 48,
                             "confirm_url": f"{base}/preferences/address/eyJpZCI6MSwibmV3IjoibUBleC5vcmcifQ.ZxYw.q1w2"}],
         "inquiry_ack": [{"inquiry": _sample_inquiry(urgent=False), "reply_days": 2, "greeting_name": "Jordan",
-                         "reply_by": "Thursday, December 3"},
-                        {"inquiry": _sample_inquiry(urgent=True, preferred="phone"), "reply_days": 1, "greeting_name": ""},
-                        {"inquiry": _sample_inquiry(urgent=False, waitlist=True), "reply_days": 2, "check_weeks": 6}],
+                         "reply_by": "Thursday, December 3", "replier": "Maya López"},
+                        {"inquiry": _sample_inquiry(urgent=True, preferred="phone"), "reply_days": 1, "greeting_name": "",
+                         "replier": "Shoshana Adler"},
+                        {"inquiry": _sample_inquiry(urgent=False, waitlist=True), "reply_days": 2, "check_weeks": 6,
+                         "replier": "Shoshana Adler"}],
         "inquiry_forward": [
             {"inquiry": _sample_inquiry(urgent=urgent), "first_name": "Jordan", "message": SAMPLE_MESSAGE,
              "phone": "720-555-0142" if urgent else "", "admin_url": admin_url}

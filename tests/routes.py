@@ -9,12 +9,12 @@ from sqlalchemy import select
 
 from newsletter.accounts import people, practice
 from newsletter.core.extensions import db
-from newsletter.inquiries import booking, waitlist
+from newsletter.inquiries import booking, clinicians, waitlist
 from newsletter.models import AdminUser, Clinician, Inquiry, Subscriber, WaitlistEntry
 from newsletter.models.issues import SENT
 from newsletter.publishing import clicks, issues
 from newsletter.readers import personalize, preferences, subscriptions
-from tests.helpers import ARTICLE, ONE_SLOT_A_DAY, submit
+from tests.helpers import ARTICLE, ONE_SLOT_A_DAY, photo_file, submit
 
 
 @dataclass
@@ -27,7 +27,7 @@ class Rows:
 
 def make_rows(app) -> Rows:
     """A pending and an active reader, a sent and a draft issue, an inquiry with a booking, one with a live
-    booking link, a waitlist entry, an outbox file and an invited colleague; committed."""
+    booking link, a waitlist entry, an outbox file and an invited colleague, a clinician with a photo; committed."""
     with app.app_context():
         practice.ensure_profile().consultation_hours = ONE_SLOT_A_DAY
         practice.ensure_profile().count_clicks = True  # so the click redirect counts, as it may on a GET
@@ -50,6 +50,7 @@ def make_rows(app) -> Rows:
         db.session.add(colleague)
         db.session.flush()
         clinician = Clinician(admin_id=colleague.id, name="Maya López", slug="maya-lopez")
+        clinicians.set_photo(clinician, photo_file())
         db.session.add(clinician)
         db.session.commit()
         outbox_file = Path(app.extensions["settings"].outbox_dir) / "sample.eml"
@@ -59,7 +60,7 @@ def make_rows(app) -> Rows:
             values={"issue_id": draft.id, "inquiry_id": booked.id, "entry_id": entry.id, "reader_id": active.id,
                     "slug": sent.slug, "name": outbox_file.name, "filename": "css/site.css",
                     "link": 0, "signature": clicks.signature(draft.id, 0), "person_id": invited.id,
-                    "clinician_id": clinician.id},
+                    "clinician_id": clinician.id, "version": clinician.photo_version},
             tokens={"confirm": token_of(subscriptions.confirm_url(pending)),
                     "unsubscribe": token_of(subscriptions.unsubscribe_url(active)),
                     "consultation": token_of(booking.booking_url(offered)),

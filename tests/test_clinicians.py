@@ -3,17 +3,20 @@ routing (to the named clinician alone, to the coordinator, or in turn), handing 
 reply-by reminders following it, their signature, booking link and .ics organizer in what is sent."""
 from __future__ import annotations
 
+import io
+import re
 from datetime import datetime, timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 from sqlalchemy import func, select
 
 from newsletter.core.extensions import db
-from newsletter.inquiries import booking
+from newsletter.inquiries import booking, photos
 from newsletter.models import AdminUser, Clinician, Consultation, Inquiry, InquiryNote
-from tests.helpers import CONFIRMED, FORM, PRACTICE, hostile_text, queued, run_due, text_of
+from tests.helpers import CONFIRMED, FORM, PRACTICE, examples, hostile_text, photo_file, queued, run_due, text_of
 from tests.support import apply_stored_forms, wait_for
 
 MAYA, LEO, ANA, SAM = "maya@newsletter.test", "leo@newsletter.test", "ana@newsletter.test", "sam@newsletter.test"
@@ -89,6 +92,8 @@ def test_an_inquiry_for_a_named_clinician_reaches_only_their_inbox(app_ctx, admi
     assert forward.message["From"].addresses[0].addr_spec == LEO, "From equals To: rspamd's SPOOF_REPLYTO spares it"
     assert smtp.to(PRACTICE) == [] and smtp.to(MAYA) == [] and smtp.to(COORDINATOR) == []
     assert sorted(r for m in smtp.messages for r in m.rcpt_tos) == sorted([LEO, FORM["email"]])
+    [ack] = smtp.to(FORM["email"])
+    assert "Leo Park, LPC typically replies within" in ack.text, "the acknowledgement names who will answer"
 
 
 def test_whoever_fits_goes_to_the_coordinator_when_the_practice_chose_so(app_ctx, admin_client):
@@ -159,6 +164,22 @@ def test_an_editor_cannot_be_handed_an_inquiry(app_ctx, admin_client):
 
     assert "Not a valid choice" in response.get_data(as_text=True) and assignee_of(inquiry_id) == MAYA
     assert db.session.scalar(select(func.count()).select_from(InquiryNote)) == 0
+
+
+def test_a_discreet_acknowledgement_names_the_chosen_clinician_only_in_its_body(app_ctx, admin_client):
+    team_of(admin_client, MAYA, SAM)
+    write(admin_client, "kim@example.com", clinician="maya-lopez", discreet="y")
+    write(admin_client, "lee@example.com", clinician="sam-reed")
+    apply_stored_forms(app_ctx)
+
+    quiet, waiting = queued("inquiry_ack")
+
+    body = text_of(quiet)
+    first_line = next(line for line in body.splitlines() if line.strip())
+    assert "Maya López, LMFT typically replies within" in body
+    assert quiet["Subject"] == "Your message has been received" and "Maya" not in first_line
+    assert "LMFT" not in str(quiet["From"]), "the sender stays the quiet one"
+    assert "Sam Reed, LCSW isn't able to take new clients" in text_of(waiting)
 
 
 def test_a_clinician_not_accepting_offers_their_own_waitlist(app_ctx, admin_client):
@@ -254,6 +275,131 @@ def test_the_sources_report_counts_by_clinician(app_ctx, admin_client):
     assert maya_row.count("<td>2</td>") == 1 and leo_row.count("<td>1</td>") >= 1
 
 
+def test_the_inquiry_list_says_who_answers_each_and_finds_the_unassigned(app_ctx, auth, admin_client):
+    team_of(admin_client, MAYA, LEO)
+    for_maya = write(admin_client, "kim@example.com", clinician="maya-lopez")
+    for_leo = write(admin_client, "lee@example.com", clinician="leo-park")
+    nobodys = write(admin_client, "ash@example.com")
+    db.session.get(Inquiry, nobodys).assignee_id = None  # as one from before the practice became a group
+    db.session.commit()
+
+    everyone = admin_client.get("/admin/inquiries").get_data(as_text=True)
+    unassigned = admin_client.get("/admin/inquiries?assigned=none").get_data(as_text=True)
+    maya = auth.login(admin_client.application.test_client(), role="clinician", email=MAYA)
+    hers = maya.get("/admin/inquiries").get_data(as_text=True)
+    hers_unassigned = maya.get("/admin/inquiries?assigned=none").get_data(as_text=True)
+
+    assert "<th>Answered by</th>" in everyone and "Unassigned (1)" in everyone
+    assert re.search(rf'href="/admin/inquiries/{for_maya}".*?class="assigned">Maya López, LMFT<', everyone, re.S)
+    assert re.search(rf'href="/admin/inquiries/{for_leo}".*?class="assigned">Leo Park, LPC<', everyone, re.S)
+    assert f'/admin/inquiries/{nobodys}"' in unassigned
+    assert f'/admin/inquiries/{for_maya}"' not in unassigned and f'/admin/inquiries/{for_leo}"' not in unassigned
+    for page in (hers, hers_unassigned):
+        assert f'/admin/inquiries/{for_maya}"' in page, "a clinician's list stays theirs, whatever the link asks"
+        assert f'/admin/inquiries/{for_leo}"' not in page and f'/admin/inquiries/{nobodys}"' not in page
+        assert "Answered by" not in page and "Unassigned (" not in page
+
+
+def test_a_solo_practices_inquiry_list_has_no_team_column(app_ctx, admin_client):
+    person(MAYA, "clinician")
+    add_profile(admin_client, MAYA)
+    write(admin_client, "kim@example.com")
+
+    page = admin_client.get("/admin/inquiries?assigned=none").get_data(as_text=True)
+
+    assert "Answered by" not in page and "Unassigned" not in page
+    assert FORM["name"] in page, "no filter either: the link shows the inbox"
+
+
+def upload_photo(client, email: str, body: bytes, filename: str = "me.png", follow: bool = False):
+    """The photo form of this clinician's profile page, as the signed-in person sends it."""
+    clinician_id = db.session.scalar(select(Clinician.id).join(AdminUser).where(AdminUser.email == email))
+    return client.post(f"/admin/team/{clinician_id}/photo", content_type="multipart/form-data",
+                       data={"photo": (io.BytesIO(body), filename)}, follow_redirects=follow)
+
+
+def stored_photo(email: str) -> bytes | None:
+    db.session.expire_all()  # the test client shares this app context and its signed-in user
+    return db.session.scalar(select(Clinician.photo).join(AdminUser).where(AdminUser.email == email))
+
+
+def test_a_clinicians_photo_shows_on_the_team_page_and_their_profile_with_their_name(app_ctx, admin_client):
+    team_of(admin_client, MAYA, LEO)
+
+    saved = upload_photo(admin_client, MAYA, photo_file(), follow=True).get_data(as_text=True)
+
+    assert "Saved. The team page shows the new photo." in saved
+    team = admin_client.get("/team").get_data(as_text=True)
+    [(src, alt)] = re.findall(r'<img class="portrait" src="([^"]+)" alt="([^"]+)"', team)
+    assert alt == "Maya López, LMFT" and f'src="{src}" alt="Maya López, LMFT"' in saved, "Leo has none: no image"
+    served = admin_client.get(src)
+    assert served.status_code == 200 and served.mimetype == "image/jpeg" and served.data == stored_photo(MAYA)
+    assert "max-age=31536000" in served.headers["Cache-Control"] and "immutable" in served.headers["Cache-Control"]
+
+    upload_photo(admin_client, MAYA, photo_file(size=(300, 300)))
+    assert admin_client.get(src).status_code == 404, "a new photo is a new URL; the old one names nothing"
+    assert src not in admin_client.get("/team").get_data(as_text=True)
+
+
+def test_a_png_with_hidden_details_is_kept_as_a_small_jpeg_without_them(app_ctx, admin_client):
+    team_of(admin_client, MAYA)
+    original = photo_file("PNG", size=(1500, 900), secret="Quillbrook Lane 12")
+    assert b"Quillbrook" in original
+
+    upload_photo(admin_client, MAYA, original)
+
+    kept = stored_photo(MAYA)
+    image = Image.open(io.BytesIO(kept))
+    assert image.format == "JPEG" and image.size == (600, 360)
+    assert b"Quillbrook" not in kept and not image.getexif() and "exif" not in image.info
+    assert "icc_profile" not in image.info and "comment" not in image.info
+
+
+def test_a_photo_over_the_limit_is_refused_with_a_message_and_nothing_kept(app_ctx, admin_client):
+    team_of(admin_client, MAYA)
+    upload_photo(admin_client, MAYA, photo_file())
+    before = stored_photo(MAYA)
+
+    large = upload_photo(admin_client, MAYA, b"\xff\xd8\xff" + bytes(photos.MAX_BYTES))
+    over_request = upload_photo(admin_client, MAYA, bytes(6 * 1024 * 1024))
+    bomb = io.BytesIO()
+    Image.new("1", (9000, 9000)).save(bomb, "PNG")  # a few kilobytes that decode to 81 million pixels
+    many_pixels = upload_photo(admin_client, MAYA, bomb.getvalue())
+
+    assert large.status_code == 400 and "That photo is larger than 4 MB" in large.get_data(as_text=True)
+    assert over_request.status_code == 413 and "at most 5 MB" in over_request.get_data(as_text=True)
+    assert many_pixels.status_code == 400 and "too many pixels" in many_pixels.get_data(as_text=True)
+    assert stored_photo(MAYA) == before
+
+
+def _hostile_files():
+    real = photo_file("JPEG", size=(200, 200)), photo_file("PNG", size=(200, 200))
+    return st.one_of(
+        st.binary(max_size=3000),
+        st.sampled_from(real).flatmap(lambda body: st.integers(8, len(body) - 50).map(lambda cut: body[:cut])),
+        st.sampled_from(real).flatmap(lambda body: st.binary(min_size=1, max_size=200).map(lambda junk: body[:40] + junk)),
+        st.sampled_from([b"GIF89a\x01\x00\x01\x00", b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+                         b"%PDF-1.4", b"BM" + bytes(60), b""]))
+
+
+@examples(40)
+@given(body=_hostile_files(), filename=st.one_of(st.sampled_from(["me.png", "me.jpg", "x", "../../etc/passwd"]),
+                                                 hostile_text(40)))
+@example(body=b"\x89PNG\r\n\x1a\n" + bytes(100), filename="me.png")
+def test_hostile_photo_files_are_refused_with_a_message_and_nothing_kept(app, admin_client, body, filename):
+    with app.app_context():
+        if not db.session.scalar(select(func.count()).select_from(Clinician)):
+            db.session.add(Clinician(admin_id=person(MAYA, "clinician"), name="Maya López", slug="maya-lopez"))
+            db.session.commit()
+
+        response = upload_photo(admin_client, MAYA, body, filename or "x")
+
+        assert response.status_code == 400, response.status_code
+        page = response.get_data(as_text=True)
+        assert "Please choose a JPEG or PNG photo" in page or "Please choose a photo." in page
+        assert stored_photo(MAYA) is None
+
+
 SLUGS = st.sampled_from(["maya-lopez", "leo-park", "", "MAYA-LOPEZ", "maya-lopez\x00", "../admin", "leo park"])
 
 
@@ -289,10 +435,12 @@ def _stored(app) -> int:
 def test_team_page_and_one_clinicians_contact_form_on_a_phone(app, admin_client, live_server, page, width):
     with app.app_context():
         team_of(admin_client, MAYA, LEO)
+        upload_photo(admin_client, LEO, photo_file(size=(900, 1200)))
     page.set_viewport_size({"width": width, "height": 800})
 
     page.goto(f"{live_server}/team")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.get_by_role("img", name="Leo Park, LPC").evaluate("img => img.naturalWidth") == 450, "drawn, 600 high"
     page.get_by_role("link", name="Write to Leo Park, LPC").click()
     page.get_by_role("heading", name="Write to Leo Park, LPC").wait_for()
     assert page.get_by_label("Who would you like to see? (optional)").input_value() == "leo-park"

@@ -117,7 +117,8 @@ CLEAR_ALLOWED = {
     # A clinician's profile: published on the team page (the reply signature and booking link go out in replies).
     **{("clinicians", column): "public" for column in (
         "name", "slug", "credentials", "bio", "works_with", "languages", "fees", "consultation_hours", "signature",
-        "booking_link")},
+        "booking_link", "photo_version")},
+    ("clinicians", "photo"): "public: the team page's photo, re-encoded without metadata",
     # The audit log: admins' actions; details name issues, readers by number, or an admin's address.
     ("audit_log", "action"): "fixed words", ("audit_log", "detail"): "admin actions", ("audit_log", "ip"): "admin's IP",
     # Newsletter issues: published articles.

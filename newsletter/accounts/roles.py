@@ -33,7 +33,8 @@ AREAS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "intake": (frozenset({OWNER, COORDINATOR}), frozenset({
         "admin.waitlist", "admin.waitlist_invite", "admin.inquiry_sources", "admin.clinicians_list"})),
     # A clinician's own profile, hours, signature and booking link (profile_scope: only their own).
-    "own profile": (frozenset({OWNER, CLINICIAN}), frozenset({"admin.clinician_edit", "admin.clinician_save"})),
+    "own profile": (frozenset({OWNER, CLINICIAN}), frozenset({
+        "admin.clinician_edit", "admin.clinician_save", "admin.clinician_photo", "admin.clinician_photo_remove"})),
     "newsletter writing": (frozenset({OWNER, EDITOR, WRITER}), frozenset({
         "admin.issues_list", "admin.issue_new", "admin.issue_new_import", "admin.issue_edit", "admin.issue_save",
         "admin.issue_autosave", "admin.issue_preview", "admin.issue_email", "admin.issue_test",
@@ -72,10 +73,15 @@ def reaches(user: AdminUser, endpoint: str | None) -> bool:
     return area is not None and bool(AREAS[area][0] & _kinds(user))
 
 
+def sees_every_inquiry(user: AdminUser) -> bool:
+    """The owner and the coordinator see (and hand out) every inquiry; a clinician only their own."""
+    return user.role in (OWNER, COORDINATOR)
+
+
 def inquiry_scope(user: AdminUser) -> ColumnElement[bool]:
     """The inquiries this person sees: a clinician those assigned to them, owner and coordinator all,
     anyone else none."""
-    if user.role in (OWNER, COORDINATOR):
+    if sees_every_inquiry(user):
         return true()
     if user.role == CLINICIAN:
         return Inquiry.assignee_id == user.id

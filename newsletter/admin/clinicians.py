@@ -10,9 +10,9 @@ from wtforms.fields.choices import SelectChoice
 from newsletter.accounts import practice
 from newsletter.admin.blueprint import audit_action, bp
 from newsletter.admin.confirm import ask_first
-from newsletter.admin.forms import ClinicianForm, NewClinicianForm, RoutingForm, assign_form
+from newsletter.admin.forms import ClinicianForm, NewClinicianForm, PhotoForm, RoutingForm, assign_form
 from newsletter.core.extensions import db
-from newsletter.inquiries import clinicians, routing
+from newsletter.inquiries import clinicians, photos, routing
 from newsletter.models import AdminUser, Clinician, Inquiry
 from newsletter.web import send_after_response
 
@@ -57,8 +57,9 @@ def clinician_edit(clinician_id: int):
     return _edit_page(clinician, ClinicianForm(formdata=None, obj=clinician))
 
 
-def _edit_page(clinician: Clinician, form: ClinicianForm, code: int = 200):
-    return render_template("admin/clinician_edit.html", clinician=clinician, form=form), code
+def _edit_page(clinician: Clinician, form: ClinicianForm, code: int = 200, photo_form: PhotoForm | None = None):
+    return render_template("admin/clinician_edit.html", clinician=clinician, form=form,
+                           photo_form=photo_form or PhotoForm(formdata=None)), code
 
 
 @bp.post("/team/<int:clinician_id>")
@@ -73,10 +74,38 @@ def clinician_save(clinician_id: int):
         db.session.rollback()
         form.slug.errors.append("Another clinician has this web name: please choose another.")
         return _edit_page(db.get_or_404(Clinician, clinician_id), form, 400)
-    audit_action("clinician profile changed", clinician.slug)
+    return _saved(clinician, "clinician profile changed", "Saved. The team page shows the new details.")
+
+
+def _saved(clinician: Clinician, action: str, message: str):
+    """Audit and commit a change to the profile, say so, and show the profile page again."""
+    audit_action(action, clinician.slug)
     db.session.commit()
-    flash("Saved. The team page shows the new details.")
-    return redirect(url_for("admin.clinician_edit", clinician_id=clinician_id))
+    flash(message)
+    return redirect(url_for("admin.clinician_edit", clinician_id=clinician.id))
+
+
+@bp.post("/team/<int:clinician_id>/photo")
+def clinician_photo(clinician_id: int):
+    """Their photo for the team page: re-encoded without metadata, or refused with a message and nothing kept."""
+    clinician = db.get_or_404(Clinician, clinician_id)
+    form = PhotoForm()
+    if form.validate():
+        try:
+            clinicians.set_photo(clinician, form.photo.data.read(photos.MAX_BYTES + 1))
+        except photos.PhotoRefused as refused:
+            form.photo.errors.append(str(refused))
+    if form.errors:
+        db.session.rollback()
+        return _edit_page(clinician, ClinicianForm(formdata=None, obj=clinician), 400, photo_form=form)
+    return _saved(clinician, "clinician photo changed", "Saved. The team page shows the new photo.")
+
+
+@bp.post("/team/<int:clinician_id>/photo/remove")
+def clinician_photo_remove(clinician_id: int):
+    clinician = db.get_or_404(Clinician, clinician_id)
+    clinicians.remove_photo(clinician)
+    return _saved(clinician, "clinician photo removed", "The photo is removed from the team page.")
 
 
 @bp.post("/team/routing")

@@ -29,7 +29,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from newsletter.inquiries import booking, business_days
+from newsletter.inquiries import booking, business_days, photos
 from newsletter.inquiries import routing as inquiry_routing
 from newsletter.inquiries.states import ACTION_LABELS, MANUAL_ACTIONS
 from newsletter.mail.addresses import Address
@@ -268,6 +268,13 @@ class ClinicianForm(FlaskForm):
     booking_link = _short("Booking link (their own scheduler; empty: the practice's consultation page)", 300, _WEB_LINK)
 
     validate_consultation_hours = OfficeDaysForm.validate_consultation_hours
+
+
+class PhotoForm(FlaskForm):
+    """A clinician's photo for the team page: a JPEG or PNG, re-encoded before it is kept."""
+
+    photo = FileField(f"Photo (JPEG or PNG, at most {photos.MAX_BYTES // (1024 * 1024)} MB)",
+                      validators=[FileRequired("Please choose a photo.")])
 
 
 class NewClinicianForm(ClinicianForm):

@@ -4,7 +4,8 @@ the state table (inquiries/states.py), a refused one is a message; every action 
 asks first (admin/confirm.py)."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -32,12 +33,18 @@ def inquiries_list():
     if status not in states.STATUS_LABELS:
         status = None
     scope = roles.inquiry_scope(current_user)
-    rows = pipeline.list_inquiries(spam=spam, status=status, scope=scope)
+    # In a group practice the owner and the coordinator see who answers each, and which nobody does yet.
+    handing_out = routing.is_group() and roles.sees_every_inquiry(current_user)
+    unassigned = handing_out and request.args.get("assigned") == "none"
+    rows = pipeline.list_inquiries(spam=spam, status=status, unassigned=unassigned, scope=scope)
     return render_template(
         "admin/inquiries.html",
         rows=rows,
         spam=spam,
         status=status,
+        unassigned=unassigned,
+        assignees=routing.names() if handing_out else None,
+        unassigned_count=reports.unassigned_count(scope) if handing_out else 0,
         counts=reports.status_counts(scope),
         spam_count=reports.spam_count(scope),
         median_wait=reports.describe_wait(reports.median_response_time(pipeline.list_inquiries(scope=scope))),
@@ -109,31 +116,36 @@ def _inquiry_url(inquiry_id: int) -> str:
     return url_for("admin.inquiry_detail", inquiry_id=inquiry_id)
 
 
-def _refused(inquiry: Inquiry, action: str):
-    """The state table has no such move: say so on the inquiry page, change nothing."""
-    flash(states.refusal(inquiry, action))
-    return redirect(_inquiry_url(inquiry.id))
+def _submitted(inquiry_id: int, form_class: type[FlaskForm], slot: str) -> tuple[Inquiry, FlaskForm]:
+    """The inquiry (in this person's scope) and the form posted about it, valid; else the answer is the inquiry
+    page again with the form's messages in its `slot` (400), nothing changed."""
+    inquiry = _inquiry_or_404(inquiry_id)
+    form = form_class()
+    if not form.validate():
+        abort(make_response(_detail_page(inquiry_id, code=400, **{slot: form})))
+    return inquiry, form
+
+
+def _allowed(inquiry: Inquiry, *actions: str) -> None:
+    """Go on only if the state table allows each move; else say why on the inquiry page, nothing changed."""
+    for action in actions:
+        if not states.allows(inquiry, action):
+            flash(states.refusal(inquiry, action))
+            abort(redirect(_inquiry_url(inquiry.id)))
 
 
 @bp.post("/inquiries/<int:inquiry_id>/status")
 def inquiry_status(inquiry_id: int):
     """A move by hand: close, reopen, mark contacted or scheduled."""
-    inquiry = _inquiry_or_404(inquiry_id)
-    form = InquiryStatusForm()
-    if not form.validate():
-        return _detail_page(inquiry_id, status_form=form, code=400)
-    if not states.allows(inquiry, form.action.data):
-        return _refused(inquiry, form.action.data)
+    inquiry, form = _submitted(inquiry_id, InquiryStatusForm, "status_form")
+    _allowed(inquiry, form.action.data)
     states.transition(inquiry, form.action.data, current_user.id)
     return _done(f"Status set to “{states.STATUS_LABELS[inquiry.status]}”.", _inquiry_url(inquiry_id))
 
 
 @bp.post("/inquiries/<int:inquiry_id>/notes")
 def inquiry_note(inquiry_id: int):
-    inquiry = _inquiry_or_404(inquiry_id)
-    form = InquiryNoteForm()
-    if not form.validate():
-        return _detail_page(inquiry_id, note_form=form, code=400)
+    inquiry, form = _submitted(inquiry_id, InquiryNoteForm, "note_form")
     pipeline.add_note(inquiry, form.body.data, current_user.id)
     return _done("Note saved.", _inquiry_url(inquiry_id))
 
@@ -141,15 +153,10 @@ def inquiry_note(inquiry_id: int):
 @bp.post("/inquiries/<int:inquiry_id>/reply")
 def inquiry_reply(inquiry_id: int):
     """Send her answer from the practice address, threaded under the acknowledgement, once she confirmed."""
-    inquiry = _inquiry_or_404(inquiry_id)
-    form = InquiryReplyForm()
-    if not form.validate():
-        return _detail_page(inquiry_id, reply_form=form, code=400)
+    inquiry, form = _submitted(inquiry_id, InquiryReplyForm, "reply_form")
     if inquiry.purged_at is not None or not inquiry.email:
         abort(404)  # purged: there is no one to reply to
-    for action in ("reply", "refer") if form.close_as.data == "referred" else ("reply",):
-        if not states.allows(inquiry, action):
-            return _refused(inquiry, action)
+    _allowed(inquiry, *(("reply", "refer") if form.close_as.data == "referred" else ("reply",)))
     closing = " and close the inquiry as referred elsewhere" if form.close_as.data else ""
     question = f"Send this reply to {inquiry.email}{closing}?"
     if (page := ask_first(question, url_for("admin.inquiry_detail", inquiry_id=inquiry_id, _anchor="reply"),
@@ -167,12 +174,8 @@ def inquiry_reply(inquiry_id: int):
 @bp.post("/inquiries/<int:inquiry_id>/call")
 def inquiry_call(inquiry_id: int):
     """Record that she called the inquirer."""
-    inquiry = _inquiry_or_404(inquiry_id)
-    form = InquiryCallForm()
-    if not form.validate():
-        return _detail_page(inquiry_id, call_form=form, code=400)
-    if not states.allows(inquiry, "call"):
-        return _refused(inquiry, "call")
+    inquiry, form = _submitted(inquiry_id, InquiryCallForm, "call_form")
+    _allowed(inquiry, "call")
     pipeline.record_call(inquiry, form.note.data or "", current_user.id)
     return _done("Call recorded.", _inquiry_url(inquiry_id))
 
@@ -182,8 +185,7 @@ def inquiry_spam(inquiry_id: int):
     """Move to the spam folder, or back to the inbox (which sends the mails it never got, so it asks first)."""
     inquiry = _inquiry_or_404(inquiry_id)
     action = "not_spam" if request.form.get("action") == "not_spam" else "spam"
-    if not states.allows(inquiry, action):
-        return _refused(inquiry, action)
+    _allowed(inquiry, action)
     if action == "spam":
         states.transition(inquiry, "spam", current_user.id)
         return _done("Moved to the spam folder. It is kept there until the retention period ends.",
@@ -239,8 +241,7 @@ def consultation_cancel(inquiry_id: int):
     consultation = booking.booked(inquiry)
     if consultation is None:
         abort(404)
-    if not states.allows(inquiry, "cancel_consultation"):
-        return _refused(inquiry, "cancel_consultation")
+    _allowed(inquiry, "cancel_consultation")
     when = practice.local_time(consultation.starts_at, "%A, %B %-d at %-I:%M %p")
     if (page := ask_first(f"Cancel the consultation on {when} and tell {inquiry.email}?",
                           _inquiry_url(inquiry_id), button="Yes, cancel it")) is not None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from newsletter.core.extensions import db
-from newsletter.inquiries import routing
+from newsletter.inquiries import photos, routing
 from newsletter.models import AdminUser, Clinician
 
 # What a profile form edits, besides whose profile it is.
@@ -54,3 +54,19 @@ def update(clinician: Clinician, values: dict) -> None:
             value = " ".join(value.split()) if name in _ONE_LINE else "\n".join(
                 line.rstrip() for line in value.strip().splitlines())
         setattr(clinician, name, value if value is not None else "")
+
+
+def set_photo(clinician: Clinician, data: bytes) -> None:
+    """Their photo from an uploaded file, re-encoded (photos.reencode); photos.PhotoRefused leaves the old one."""
+    jpeg = photos.reencode(data)
+    clinician.photo, clinician.photo_version = jpeg, photos.version(jpeg)
+
+
+def remove_photo(clinician: Clinician) -> None:
+    clinician.photo, clinician.photo_version = None, ""
+
+
+def photo(clinician_id: int, version: str) -> bytes | None:
+    """The stored photo when this is its current version (an old URL names nothing)."""
+    return db.session.scalar(select(Clinician.photo).where(
+        Clinician.id == clinician_id, Clinician.photo_version == version, Clinician.photo.is_not(None)))

@@ -92,9 +92,10 @@ def admin_url(inquiry: Inquiry) -> str:
     return f"{settings().base_url}/admin/inquiries/{inquiry.id}"
 
 
-def queue_forward_and_ack(inquiry: Inquiry, to: str, *, notice_only: bool) -> list[int]:
+def queue_forward_and_ack(inquiry: Inquiry, to: str, *, notice_only: bool, replier: str = "") -> list[int]:
     """The forward (or notice) to `to` (the practice inbox, or the inquiry's assignee: routing.forward_to)
-    and the acknowledgement to the inquirer (and, for a waitlist inquiry, its place on the list)."""
+    and the acknowledgement to the inquirer (and, for a waitlist inquiry, its place on the list), which names
+    `replier` as who will answer (the assigned clinician), else the practice's therapist."""
     if inquiry.waitlist:  # in the order they wrote, whenever a worker gets here
         db.session.add(WaitlistEntry(inquiry_id=inquiry.id, joined_at=inquiry.created_at))
     inquiry.forwarded_at = utcnow()
@@ -119,6 +120,7 @@ def queue_forward_and_ack(inquiry: Inquiry, to: str, *, notice_only: bool) -> li
         to_name=greeting,
         message_id=inquiry.ack_message_id,
         greeting_name=greeting,
+        replier=replier or profile().therapist_name,
         reply_days=settings().inquiry_reply_business_days,
         reply_by=business_days.long_date(inquiry.reply_by) if inquiry.reply_by else "",
         check_weeks=profile().waitlist_check_weeks,

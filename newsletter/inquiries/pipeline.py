@@ -26,11 +26,15 @@ class NoOneToReplyTo(ValueError):
     """The inquiry's content was purged: there is no address left to write to."""
 
 
-def list_inquiries(*, spam: bool = False, status: str | None = None, scope=true()) -> list[Inquiry]:
-    """Inquiries in the inbox or the spam folder, newest first; `scope` is whose (accounts.roles.inquiry_scope)."""
+def list_inquiries(*, spam: bool = False, status: str | None = None, unassigned: bool = False,
+                   scope=true()) -> list[Inquiry]:
+    """Inquiries in the inbox or the spam folder, newest first; `scope` is whose (accounts.roles.inquiry_scope);
+    `unassigned`: only those nobody answers yet."""
     query = select(Inquiry).where(Inquiry.spam.is_(spam), scope)
     if status:
         query = query.where(Inquiry.status == status)
+    if unassigned:
+        query = query.where(Inquiry.assignee_id.is_(None))
     return list(db.session.scalars(query.order_by(Inquiry.created_at.desc(), Inquiry.id.desc())))
 
 

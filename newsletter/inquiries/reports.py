@@ -31,6 +31,12 @@ def spam_count(scope=true()) -> int:
     return db.session.scalar(select(func.count()).select_from(Inquiry).where(Inquiry.spam.is_(True), scope)) or 0
 
 
+def unassigned_count(scope=true()) -> int:
+    """How many inquiries (spam aside, of those in `scope`) nobody is assigned to answer."""
+    return db.session.scalar(select(func.count()).select_from(Inquiry).where(
+        Inquiry.spam.is_(False), Inquiry.assignee_id.is_(None), scope)) or 0
+
+
 def response_time(inquiry: Inquiry) -> timedelta | None:
     """How long the inquirer waited for a first response, if there has been one."""
     if inquiry.first_response_at is None:

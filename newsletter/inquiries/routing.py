@@ -115,9 +115,12 @@ def forward_to(inquiry: Inquiry) -> tuple[str, bool]:
 
 
 def forward_and_ack(inquiry: Inquiry) -> list[int]:
-    """Queue an inquiry's forward (to whoever answers it) and acknowledgement; the mail ids."""
+    """Queue an inquiry's forward (to whoever answers it) and acknowledgement, which names the clinician it
+    went to (the one the inquirer chose, or the one whose turn it was); the mail ids."""
     to, notice_only = forward_to(inquiry)
-    return composing.queue_forward_and_ack(inquiry, to, notice_only=notice_only)
+    clinician = clinician_of(inquiry.assignee_id)
+    return composing.queue_forward_and_ack(inquiry, to, notice_only=notice_only,
+                                           replier=clinician.name if clinician else "")
 
 
 def practice_copy_to(inquiry: Inquiry) -> str:
@@ -143,6 +146,13 @@ def display_name(admin: AdminUser) -> str:
     """A person's clinician name, else their address."""
     clinician = clinician_of(admin.id)
     return clinician.name if clinician else admin.email
+
+
+def names() -> dict[int, str]:
+    """Every person's clinician name, else their address, by id: who answers each row of the inquiry list."""
+    rows = db.session.execute(select(AdminUser.id, AdminUser.email, Clinician.name)
+                              .outerjoin(Clinician, Clinician.admin_id == AdminUser.id))
+    return {admin_id: name or email for admin_id, email, name in rows}
 
 
 def assignee_name(inquiry: Inquiry) -> str:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, true
+from sqlalchemy import ForeignKey, LargeBinary, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from newsletter.core.extensions import db
@@ -31,6 +31,10 @@ class Clinician(db.Model):
     consultation_hours: Mapped[str] = mapped_column(Text, default="", server_default="")  # "Tue 14:00-16:00" a line
     signature: Mapped[str] = mapped_column(Text, default="", server_default="")  # the lines their replies end with
     booking_link: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    # Their photo, re-encoded as a bounded JPEG without metadata (inquiries/photos.py); kept in the database so a
+    # backup carries it. Deferred: only the photo route reads the bytes. The version (a content hash) is in its URL.
+    photo: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    photo_version: Mapped[str] = mapped_column(String(16), default="", server_default="")
     # Round-robin hands the next "whoever fits" inquiry to the matching clinician who got one longest ago.
     last_assigned_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
