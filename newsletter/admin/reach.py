@@ -20,7 +20,7 @@ def reach_page():
         for row in rows:
             row.clicks = reach.clicks(row.issue, clicks.links(row.issue.email_html))
     return render_template("admin/reach.html", rows=rows, lists=reach.by_list(rows), counting=counting,
-                           window_days=reach.WINDOW.days,
+                           window_days=reach.WINDOW.days, figures=reach.FIGURES,
                            form=ClickCountsForm(formdata=None, count_clicks=counting))
 
 
