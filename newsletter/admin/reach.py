@@ -19,7 +19,7 @@ def _reach_page(reply_form: ReplyUploadForm | None = None, status: int = 200):
         for row in rows:
             row.clicks = reach.clicks(row.issue, clicks.links(row.issue.email_html))
     return render_template("admin/reach.html", rows=rows, lists=reach.by_list(rows), counting=counting,
-                           window_days=reach.WINDOW.days,
+                           window_days=reach.WINDOW.days, figures=reach.FIGURES,
                            form=ClickCountsForm(formdata=None, count_clicks=counting),
                            reply_form=reply_form or ReplyUploadForm(formdata=None)), status
 

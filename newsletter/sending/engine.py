@@ -25,6 +25,7 @@ from newsletter.models.issues import PAUSED, SENDING
 from newsletter.publishing import issue_mail
 from newsletter.sending import control, ledger, warmup
 from newsletter.sending.ledger import Recipient, issue_update, issues
+from newsletter.sending.marks import MarkFailed, sent_marker
 from newsletter.sending.ratelimit import SendRateLimiter
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def _send(issue: Issue, recipients: list[Recipient], result: BatchResult, heartb
     issue_id, message, day_cap = issue.id, issue_mail.for_issue(issue), warmup.daily_cap()
     db.session.commit()  # ends the read; nothing more is read through the session: `issue` is expired
     with (transports.open_transport() as connection, ledger.ledger_connection() as marks,
-          ledger.sent_marker(marks) as sent_marks):
+          sent_marker(marks) as sent_marks):
         batch = _Batch(issue_id, recipients, result, heartbeat, marks, sent_marks, day_cap)
         post = _Post(connection, message, sent_marks.confirm)
         for position in range(len(recipients)):
@@ -144,7 +145,7 @@ class _Batch:
                     self.result.deferred += 1
                     return True
                 trouble = str(exc)
-            except ledger.MarkFailed:
+            except MarkFailed:
                 raise  # the database is gone: stop before another message goes unrecorded
             except Exception as exc:  # noqa: BLE001 - a fault of ours (an unreadable DKIM key...): retry, then pause saying why
                 log.exception("issue %s: cannot build or send a message", self.issue_id)

@@ -5,6 +5,7 @@ where the practice turned them on (publishing/clicks.py). Reads only.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -30,20 +31,14 @@ WINDOW = timedelta(days=7)
 ISSUES_SHOWN = 20
 
 
-@dataclass
-class Reach:
-    """One issue's week (or a list's issues, added up)."""
+# The figures of a week, in the order the Reach page shows them, with their column headings.
+FIGURES = {"delivered": "Delivered", "bounced": "Bounced", "complaints": "Complaints",
+           "unsubscribes": "Unsubscribed", "breaks": "Took a break",
+           "replies": "Replies"}  # replies she forwarded to be counted (sending/replies.py), whenever they came
 
-    delivered: int = 0
-    bounced: int = 0
-    complaints: int = 0
-    unsubscribes: int = 0
-    breaks: int = 0
-    replies: int = 0  # replies she forwarded to be counted (sending/replies.py), whenever they came
 
-    def add(self, other: "Reach") -> None:
-        for name in ("delivered", "bounced", "complaints", "unsubscribes", "breaks", "replies"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+class Reach(Counter):
+    """One issue's week (or a list's issues, added up with `update`): a count for each of FIGURES, 0 when absent."""
 
 
 @dataclass
@@ -129,7 +124,7 @@ def by_list(rows: list[IssueReach]) -> list[ListReach]:
         total, count = Reach(), 0
         for row in rows:
             if newsletter.id in chosen.get(row.issue.id, {default_id}):
-                total.add(row.reach)
+                total.update(row.reach)
                 count += 1
         result.append(ListReach(newsletter, count, total))
     return result
