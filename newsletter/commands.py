@@ -228,18 +228,9 @@ def issue_cancel(issue_id: int) -> None:
 
 
 def register(app: Flask) -> None:
-    app.cli.add_command(create_admin)
-    app.cli.add_command(issue_cli)
-    app.cli.add_command(subscribers_cli)
-    app.cli.add_command(bounces_cli)
-    app.cli.add_command(replies_cli)
-    app.cli.add_command(backup_database)
-    app.cli.add_command(restore_database)
-    app.cli.add_command(run_doctor)
-    app.cli.add_command(lists_cli)
-    app.cli.add_command(series_cli)
-    app.cli.add_command(run_due)
-    app.cli.add_command(rotate_key)
+    for command in (create_admin, issue_cli, subscribers_cli, bounces_cli, replies_cli, backup_database,
+                    restore_database, run_doctor, lists_cli, series_cli, run_due, rotate_key):
+        app.cli.add_command(command)
 
 
 @click.command("doctor")
