@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
@@ -185,6 +185,7 @@ def _as_csv(rows: list[list[str]]) -> str:
 
 
 @examples(40)
+@example(rows=[], raw=None, filename="clients\x00.csv", consent="ask", confirmed=True)  # a NUL in the audit entry
 @given(rows=ROWS, raw=st.one_of(st.none(), st.binary(max_size=200)), filename=FILENAMES,
        consent=st.sampled_from(["ask", "elsewhere", None, "<script>"]), confirmed=st.booleans())
 def test_hostile_files_never_give_a_500_and_a_refusal_changes_nothing(app, admin_client, rows, raw, filename,

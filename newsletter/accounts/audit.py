@@ -52,8 +52,11 @@ class Entry:
 
 
 def record(action: str, detail: str = "", admin_id: int | None = None, ip: str | None = None) -> None:
-    """Add one entry to the log; it is saved with the caller's commit."""
-    db.session.add(AuditEntry(action=action[:40], detail=(detail or "")[:500], admin_id=admin_id, ip=(ip or "")[:64]))
+    """Add one entry to the log; it is saved with the caller's commit. A detail quotes what someone sent (an
+    uploaded file's name, a title): any character that is not printable, a NUL that PostgreSQL refuses or a line
+    break, is shown as "?"."""
+    shown = "".join(character if character.isprintable() else "?" for character in (detail or "")[:500])
+    db.session.add(AuditEntry(action=action[:40], detail=shown, admin_id=admin_id, ip=(ip or "")[:64]))
 
 
 def _inquiry_name():
