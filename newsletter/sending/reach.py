@@ -68,7 +68,7 @@ def for_issue(issue: Issue) -> Reach:
         complaints=_reported(issue, COMPLAINT, start, end),
         unsubscribes=_consent_count(readers, "unsubscribe", start, end),
         breaks=_consent_count(readers, "break", start, end),
-        replies=replies.counts([issue.id]).get(issue.id, 0),
+        replies=replies.counted_for(issue.id),
     )
 
 

@@ -61,10 +61,9 @@ def count(raw: bytes) -> Counted:
     return Counted(issue, new=True)
 
 
-def counts(issue_ids: list[int]) -> dict[int, int]:
-    """Replies counted per issue."""
-    return dict(db.session.execute(select(IssueReply.issue_id, func.count()).where(
-        IssueReply.issue_id.in_(issue_ids)).group_by(IssueReply.issue_id)).all())
+def counted_for(issue_id: int) -> int:
+    """Replies counted for the issue."""
+    return db.session.scalar(select(func.count()).where(IssueReply.issue_id == issue_id))
 
 
 def _with_attached(message: Message) -> list[Message]:
