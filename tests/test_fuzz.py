@@ -29,12 +29,6 @@ from newsletter.sending import ledger
 from tests.helpers import EMAILS, LOCAL_PART, add_issue, assert_answered, examples, hostile_text
 from tests.support import apply_stored_forms, wait_for
 
-# -- what a hostile visitor types
-
-
-
-
-
 # -- what every mail must look like, on the bytes written
 
 SINGLE_ADDRESS = ("from", "to", "reply-to")
