@@ -49,8 +49,8 @@ def _old_rows() -> list[tuple[str, dict]]:
         rows.append((PROFILE, {**common, "id": n, "admin_id": n + 1, "name": slug.title(), "slug": slug,
                                "hours": ONE_SLOT_A_DAY}))
     for inquiry_id, assignee_id, start in ((MAYAS, 2, tomorrow_at(9, 0)), (THE_PRACTICES, None, tomorrow_at(9, 15))):
-        rows.append((INQUIRY, {**common, "id": inquiry_id, "assignee_id": assignee_id,
-                               "name": crypto.encrypt("Dana Reyes"), "email": crypto.encrypt(f"{inquiry_id}@example.com")}))
+        rows.append((INQUIRY, {**common, "id": inquiry_id, "assignee_id": assignee_id, "name": crypto.encrypt("Dana Reyes"),
+                               "email": crypto.encrypt(f"{inquiry_id}@example.com")}))
         rows.append((CONSULTATION, {**common, "inquiry_id": inquiry_id, "starts_at": start}))
     return rows
 
