@@ -35,8 +35,10 @@ from newsletter.core.extensions import db
 from newsletter.inquiries import intake
 from newsletter.mail import compose, outgoing
 from newsletter.models import (
+    AdminUser,
     AuditEntry,
     BounceEvent,
+    Clinician,
     ConsentEvent,
     Delivery,
     Inquiry,
@@ -243,6 +245,18 @@ def submit(**fields) -> intake.Submitted:
     intake.queue_mails(result.inquiry_id)
     db.session.commit()
     return result
+
+
+def clinician(slug: str, hours: str = "") -> int:
+    """A clinician with a profile (and their own consultation hours, when given), made directly; two make a
+    group practice. The profile's id."""
+    person = AdminUser(email=f"{slug}@newsletter.test", password_hash="not-a-usable-hash", role="clinician")
+    db.session.add(person)
+    db.session.flush()
+    profile = Clinician(admin_id=person.id, name=slug.title(), slug=slug, consultation_hours=hours)
+    db.session.add(profile)
+    db.session.commit()
+    return profile.id
 
 
 def inquiry_count() -> int:

@@ -1,5 +1,6 @@
 """Free 15-minute consultations: weekly hours, the signed booking page, .ics invites to both sides,
-cancelling, and a slot that is never booked twice, even by two people at the same moment."""
+cancelling, and a slot that is never booked twice, even by two people at the same moment; in a group
+practice, each clinician's own calendar."""
 from __future__ import annotations
 
 import re
@@ -18,7 +19,7 @@ from newsletter.accounts import practice
 from newsletter.core.extensions import db
 from newsletter.inquiries import booking
 from newsletter.models import Consultation, Inquiry
-from tests.helpers import ONE_SLOT_A_DAY, PRACTICE, queued, submit, text_of
+from tests.helpers import ONE_SLOT_A_DAY, PRACTICE, clinician, queued, submit, text_of
 
 
 def test_weekly_hours_are_read_and_mistakes_named():
@@ -157,16 +158,73 @@ def test_the_invite_is_an_imip_alternative_with_its_method_and_charset(auth, app
     assert "e-mails you the link" in event_of(to_person)[1]["SUMMARY"]
 
 
-def test_the_database_refuses_a_second_booking_of_the_same_start(app_ctx):
+@pytest.mark.parametrize("host", ["the practice", "a clinician"])
+def test_the_database_refuses_a_second_booking_of_the_same_start_by_the_same_host(app_ctx, host):
+    host_id = clinician("maya") if host == "a clinician" else None
     first, second = submit().inquiry_id, submit(email="sam@example.com").inquiry_id
     start = datetime(2026, 12, 8, 16, 0)
-    db.session.add(Consultation(inquiry_id=first, starts_at=start))
+    db.session.add(Consultation(inquiry_id=first, host_id=host_id, starts_at=start))
     db.session.commit()
 
-    db.session.add(Consultation(inquiry_id=second, starts_at=start))
+    db.session.add(Consultation(inquiry_id=second, host_id=host_id, starts_at=start))
     with pytest.raises(IntegrityError):
         db.session.commit()
     db.session.rollback()
+
+
+def test_the_database_lets_each_host_book_the_same_start(app_ctx):
+    hosts = [clinician("maya"), clinician("leo"), None]
+    start = datetime(2026, 12, 8, 16, 0)
+    for n, host_id in enumerate(hosts):
+        db.session.add(Consultation(inquiry_id=submit(email=f"person{n}@example.com").inquiry_id, host_id=host_id,
+                                    starts_at=start))
+    db.session.commit()
+
+    assert db.session.scalar(select(func.count()).select_from(Consultation).where(Consultation.starts_at == start)) == 3
+
+
+def slots_on(client, path: str) -> list[str]:
+    """The times the booking page offers, as its form sends them."""
+    return re.findall(r'name="slot" value="([^"]+)"', client.get(path).get_data(as_text=True))
+
+
+def test_in_a_group_practice_a_booking_takes_the_time_only_from_its_clinician(auth, app, client):
+    with app.app_context():
+        auth.login(client)
+        maya, leo = clinician("maya"), clinician("leo")
+    set_hours(client, "Tuesday 10:00-10:30")
+    mayas_client = offer(app, client, clinician="maya")
+    mayas_next = offer(app, client, clinician="maya", email="sam@example.com", name="Sam Ortiz")
+    leos_client = offer(app, client, clinician="leo", email="kim@example.com", name="Kim Lee")
+    tuesday_ten = slots_on(client, mayas_client)[0]
+    assert datetime.strptime(tuesday_ten, "%Y-%m-%dT%H:%M").replace(tzinfo=UTC).astimezone(
+        ZoneInfo(app.extensions["settings"].practice_timezone)).strftime("%A %H:%M") == "Tuesday 10:00"
+
+    assert "You're booked" in client.post(mayas_client, data={"slot": tuesday_ten}).get_data(as_text=True)
+
+    assert tuesday_ten not in slots_on(client, mayas_next), "Maya is busy then"
+    taken = client.post(mayas_next, data={"slot": tuesday_ten})
+    assert taken.status_code == 409 and "that time was just taken" in taken.get_data(as_text=True)
+    assert tuesday_ten in slots_on(client, leos_client), "Leo is free then"
+    assert "You're booked" in client.post(leos_client, data={"slot": tuesday_ten}).get_data(as_text=True)
+    with app.app_context():
+        assert sorted(db.session.scalars(select(Consultation.host_id))) == sorted([maya, leo])
+
+
+def test_in_a_solo_practice_a_booking_takes_the_time_from_everyone(auth, app, client):
+    with app.app_context():
+        auth.login(client)
+        clinician("maya")  # one profile: still a solo practice, one calendar
+    set_hours(client, "Tuesday 10:00-10:30")
+    first, second = offer(app, client), offer(app, client, email="sam@example.com", name="Sam Ortiz")
+    tuesday_ten = slots_on(client, first)[0]
+
+    assert "You're booked" in client.post(first, data={"slot": tuesday_ten}).get_data(as_text=True)
+
+    assert tuesday_ten not in slots_on(client, second)
+    assert client.post(second, data={"slot": tuesday_ten}).status_code == 409
+    with app.app_context():
+        assert list(db.session.scalars(select(Consultation.host_id))) == [None]
 
 
 def test_two_people_choosing_the_same_time_at_once_get_one_booking(auth, app, client):

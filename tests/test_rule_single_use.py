@@ -1,20 +1,24 @@
 """One rule, one place: what may be used once is used once, even when the requests arrive together.
 
 Recovery codes, TOTP steps and the lockout counter are each claimed with one conditional UPDATE
-(users.claim); these tests fire the same thing from several browser sessions at the same moment,
-on both databases, and look at what a user would notice: who got in, how many codes were checked
-(the audit log), how many lockout notices went to the practice.
+(users.claim); a clinician's consultation slot by the database's unique (host, start). These tests fire
+the same thing from several browser sessions at the same moment, on both databases, and look at what a
+user would notice: who got in, how many codes were checked (the audit log), how many lockout notices went
+to the practice, who got the slot and who the "just taken" page.
 """
 from __future__ import annotations
 
+import re
 import time
 
 import pyotp
 from sqlalchemy import func, select
 
+from newsletter.core import tokens
 from newsletter.core.extensions import db
-from newsletter.models import OutgoingMail
-from tests.helpers import ADMIN_PASSWORD, at_once, audit_actions, next_code
+from newsletter.inquiries import booking
+from newsletter.models import Consultation, OutgoingMail
+from tests.helpers import ADMIN_PASSWORD, ONE_SLOT_A_DAY, at_once, audit_actions, clinician, next_code, submit
 from tests.support import change_settings
 
 
@@ -109,3 +113,29 @@ def test_a_right_password_gives_its_attempt_back(auth, app, admin):
     auth.sign_in(admin, "wrong guess", client=client)
     auth.sign_in(admin, "wrong guess again", client=client)
     assert auth.sign_in(admin, ADMIN_PASSWORD, client=client).status_code == 302
+
+
+def booking_page(email: str, slug: str) -> str:
+    """The booking page of a new inquiry for this clinician (the link her reply would carry)."""
+    return f"/consultation/{tokens.make(booking.TOKEN_PURPOSE, submit(email=email, clinician=slug).inquiry_id)}"
+
+
+def test_one_clinicians_slot_chosen_by_two_of_her_inquirers_at_once_is_booked_once(app):
+    """A third inquirer, another clinician's, books the same time at the same moment: her calendar is her own."""
+    with app.app_context():
+        maya, leo = clinician("maya", hours=ONE_SLOT_A_DAY), clinician("leo", hours=ONE_SLOT_A_DAY)
+        pages = [booking_page("dana@example.com", "maya"), booking_page("sam@example.com", "maya"),
+                 booking_page("kim@example.com", "leo")]
+    slot = re.search(r'name="slot" value="([^"]+)"', app.test_client().get(pages[0]).get_data(as_text=True)).group(1)
+    browsers = [app.test_client() for _ in pages]
+
+    answers = at_once([lambda browser=browser, page=page: browser.post(page, data={"slot": slot})
+                       for browser, page in zip(browsers, pages)])
+
+    mayas = sorted(answers[:2], key=lambda response: response.status_code)
+    assert [response.status_code for response in mayas] == [200, 409]
+    assert "You're booked" in mayas[0].get_data(as_text=True)
+    assert "that time was just taken" in mayas[1].get_data(as_text=True)
+    assert answers[2].status_code == 200 and "You're booked" in answers[2].get_data(as_text=True)
+    with app.app_context():
+        assert sorted(db.session.scalars(select(Consultation.host_id))) == sorted([maya, leo])

@@ -1,5 +1,7 @@
 """Free 15-minute consultations: weekly hours in the Practice settings, slots a person picks from a signed
-link in her reply, an .ics invite to both, cancelling. A unique start time means a slot is never booked twice.
+link in her reply, an .ics invite to both, cancelling. Each consultation is in its host's calendar (the
+inquiry's clinician in a group practice, else the practice's), and a start time unique per host means a slot
+is never booked twice: one clinician's booking leaves the others' free.
 
 Times are stored as naive UTC and offered in the practice's timezone. No Flask request, no Celery; callers commit.
 """
@@ -18,7 +20,7 @@ from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.inquiries import business_days, composing, routing, states
 from newsletter.mail import compose, outgoing
-from newsletter.models import Consultation, Inquiry, InquiryAccess, utcnow
+from newsletter.models import Clinician, Consultation, Inquiry, InquiryAccess, utcnow
 
 LENGTH = timedelta(minutes=15)
 DAYS_AHEAD = 14
@@ -75,11 +77,14 @@ def _day(word: str) -> int | None:
 
 def open_slots(now: datetime | None = None, inquiry: Inquiry | None = None) -> list[datetime]:
     """Free starts (naive UTC) over the next DAYS_AHEAD days in the weekly hours (the assigned clinician's
-    when they set their own), holidays skipped."""
+    when they set their own), holidays skipped; a start is taken only by a consultation of the same host."""
     now = now or utcnow()
     calendar = business_days.practice_calendar()
     windows = parse_hours(hours_for(inquiry))
-    taken = set(db.session.scalars(select(Consultation.starts_at).where(Consultation.starts_at >= now)))
+    host = host_of(inquiry)
+    taken = set(db.session.scalars(select(Consultation.starts_at).where(
+        Consultation.starts_at >= now,
+        Consultation.host_id.is_(None) if host is None else Consultation.host_id == host.id)))
     today = calendar.local_date(now)
     slots = []
     for offset in range(DAYS_AHEAD + 1):
@@ -102,6 +107,12 @@ def hours_for(inquiry: Inquiry | None) -> str:
     clinician = routing.clinician_of(inquiry.assignee_id) if inquiry is not None else None
     return (clinician.consultation_hours if clinician and clinician.consultation_hours
             else practice.profile().consultation_hours or "")
+
+
+def host_of(inquiry: Inquiry | None) -> Clinician | None:
+    """Whose calendar a consultation for this inquiry is in: its clinician's in a group practice; None, the
+    practice's, in a solo practice or when nobody with a profile answers it."""
+    return routing.clinician_of(inquiry.assignee_id) if inquiry is not None and routing.is_group() else None
 
 
 def booking_url(inquiry: Inquiry) -> str:
@@ -148,13 +159,14 @@ def booked(inquiry: Inquiry) -> Consultation | None:
 def book(inquiry: Inquiry, starts_at: datetime) -> tuple[Consultation, list[int]]:
     """Book a free slot and queue the invites; SlotTaken if it is not free, AlreadyBooked if they have one.
 
-    The unique start time settles a race between two people: the second insert fails and rolls back.
+    The start time unique per host settles a race between two people: the second insert fails and rolls back.
     """
     if booked(inquiry) is not None:
         raise AlreadyBooked(inquiry.id)
     if starts_at not in open_slots(inquiry=inquiry):
         raise SlotTaken(starts_at)
-    consultation = Consultation(inquiry_id=inquiry.id, starts_at=starts_at)
+    host = host_of(inquiry)
+    consultation = Consultation(inquiry_id=inquiry.id, host_id=host.id if host else None, starts_at=starts_at)
     try:
         with db.session.begin_nested():
             db.session.add(consultation)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from newsletter.core.crypto import Encrypted
@@ -43,12 +43,20 @@ class WaitlistEntry(db.Model):
 
 
 class Consultation(db.Model):
-    """A booked free 15-minute consultation. One per start time (never double-booked) and one per inquiry;
-    cancelling deletes the row, so the slot is free again."""
+    """A booked free 15-minute consultation, in its host's calendar: the clinician it is with in a group
+    practice, else (host NULL) the practice's. One per host and start time (never double-booked; the partial
+    index covers the practice, as NULLs never clash in a UNIQUE) and one per inquiry; cancelling deletes the
+    row, so the slot is free again."""
 
     __tablename__ = "consultations"
+    __table_args__ = (
+        UniqueConstraint("host_id", "starts_at", name="uq_consultations_host_starts_at"),
+        Index("uq_consultations_practice_starts_at", "starts_at", unique=True,
+              sqlite_where=text("host_id IS NULL"), postgresql_where=text("host_id IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiries.id", ondelete="CASCADE"), unique=True)
-    starts_at: Mapped[datetime] = mapped_column(unique=True)  # naive UTC
+    host_id: Mapped[int | None] = mapped_column(ForeignKey("clinicians.id", ondelete="SET NULL"))
+    starts_at: Mapped[datetime]  # naive UTC
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
