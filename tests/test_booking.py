@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from newsletter.accounts import practice
 from newsletter.core.extensions import db
 from newsletter.inquiries import booking
-from newsletter.models import Consultation, Inquiry
+from newsletter.models import AdminUser, Consultation, Inquiry
 from tests.helpers import ONE_SLOT_A_DAY, PRACTICE, clinician, queued, submit, text_of
 
 
@@ -209,6 +209,29 @@ def test_in_a_group_practice_a_booking_takes_the_time_only_from_its_clinician(au
     assert "You're booked" in client.post(leos_client, data={"slot": tuesday_ten}).get_data(as_text=True)
     with app.app_context():
         assert sorted(db.session.scalars(select(Consultation.host_id))) == sorted([maya, leo])
+
+
+def test_a_booked_consultation_stays_with_its_clinician_when_the_inquiry_is_handed_on(auth, app, client):
+    with app.app_context():
+        auth.login(client)
+        clinician("maya"), clinician("leo")
+        leo_id = db.session.scalar(select(AdminUser.id).where(AdminUser.email == "leo@newsletter.test"))
+    set_hours(client, "Tuesday 10:00-10:30")
+    path = offer(app, client, clinician="maya")
+    client.post(path, data={"slot": slots_on(client, path)[0]})
+    with app.app_context():
+        inquiry_id = db.session.scalar(select(Consultation.inquiry_id))
+    client.post(f"/admin/inquiries/{inquiry_id}/assign",
+                data={"assignee": str(leo_id), "note": "Maya is away.", "confirmed": "yes"})
+
+    assert client.post(f"/admin/inquiries/{inquiry_id}/consultation/cancel", data={"confirmed": "yes"}).status_code == 302
+
+    with app.app_context():
+        invite, to_maya, cancel_person, cancel_practice = queued("consultation_invite")
+    assert [m["To"].addresses[0].addr_spec for m in (to_maya, cancel_practice)] == ["maya@newsletter.test"] * 2
+    (_, booked), (_, cancelled) = event_of(invite), event_of(cancel_person)
+    assert str(cancelled["ORGANIZER"]) == str(booked["ORGANIZER"]) == "mailto:maya@newsletter.test"
+    assert cancelled["UID"] == booked["UID"]
 
 
 def test_in_a_solo_practice_a_booking_takes_the_time_from_everyone(auth, app, client):

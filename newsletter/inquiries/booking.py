@@ -20,7 +20,7 @@ from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.inquiries import business_days, composing, routing, states
 from newsletter.mail import compose, outgoing
-from newsletter.models import Clinician, Consultation, Inquiry, InquiryAccess, utcnow
+from newsletter.models import AdminUser, Clinician, Consultation, Inquiry, InquiryAccess, utcnow
 
 LENGTH = timedelta(minutes=15)
 DAYS_AHEAD = 14
@@ -189,21 +189,32 @@ def cancel(consultation: Consultation, admin_id: int | None) -> list[int]:
 def _invites(inquiry: Inquiry, consultation: Consultation, *, cancelled: bool) -> list[int]:
     """The invite (or cancellation) to the person, and a notice of it to the practice; see calendar_file."""
     when = practice.local_time(consultation.starts_at, "%A, %B %-d at %-I:%M %p")
+    host = organizer(consultation, inquiry)
     context = {"when": when, "cancelled": cancelled, "minutes": int(LENGTH.total_seconds() // 60),
-               "how": _how(inquiry, for_practice=False)}
+               "how": _how(inquiry, host, for_practice=False)}
     to_person = composing.queue_to_inquirer(
         "consultation_invite", inquiry, for_practice=False, **context,
         calendar=calendar_file(consultation, inquiry, cancelled=cancelled, for_practice=False))
     to_practice = outgoing.queue_template(
-        "consultation_invite", to=routing.practice_copy_to(inquiry), for_practice=True, inquiry=inquiry,
-        admin_url=composing.admin_url(inquiry), **{**context, "how": _how(inquiry, for_practice=True)},
+        "consultation_invite", to=host.address if consultation.host_id else routing.practice_copy_to(inquiry),
+        for_practice=True, inquiry=inquiry, admin_url=composing.admin_url(inquiry),
+        **{**context, "how": _how(inquiry, host, for_practice=True)},
         calendar=calendar_file(consultation, inquiry, cancelled=cancelled, for_practice=True))
     return [to_person.id, to_practice.id]
 
 
-def _how(inquiry: Inquiry, *, for_practice: bool) -> str:
+def organizer(consultation: Consultation, inquiry: Inquiry) -> compose.Mailbox:
+    """Who the consultation is with: the clinician whose calendar holds it, even after the inquiry was handed
+    on (the invitation and its cancellation name one organizer); else whoever the inquiry's mail is from."""
+    host = db.session.get(Clinician, consultation.host_id) if consultation.host_id else None
+    if host is None:
+        return routing.organizer(inquiry)
+    return compose.Mailbox(db.session.get(AdminUser, host.admin_id).email, host.name)
+
+
+def _how(inquiry: Inquiry, host: compose.Mailbox, *, for_practice: bool) -> str:
     """Who calls whom, and how: the therapist phones the number the person gave, or sends a video link."""
-    caller = "we" if inquiry.discreet and not for_practice else routing.organizer(inquiry).name
+    caller = "we" if inquiry.discreet and not for_practice else host.name
     calls, emails = ("call", "e-mail") if caller == "we" else ("calls", "e-mails")
     whom = inquiry.name if for_practice else "you"
     if inquiry.phone:
@@ -222,9 +233,9 @@ def calendar_file(consultation: Consultation, inquiry: Inquiry, *, cancelled: bo
     from icalendar import Calendar, Event, vCalAddress  # only here: 2 MB a web process need not hold
 
     profile = practice.profile()
-    organizer = routing.organizer(inquiry)
+    host = organizer(consultation, inquiry)
     title = "Call" if inquiry.discreet else f"Free consultation with {profile.practice_name}"
-    how = _how(inquiry, for_practice=for_practice)
+    how = _how(inquiry, host, for_practice=for_practice)
     minutes = int(LENGTH.total_seconds() // 60)
     calendar = Calendar()
     calendar.add("prodid", "-//Inner Calm newsletter//Consultations//EN")
@@ -233,14 +244,14 @@ def calendar_file(consultation: Consultation, inquiry: Inquiry, *, cancelled: bo
     calendar.add("method", "PUBLISH" if for_practice else "CANCEL" if cancelled else "REQUEST")
     event = Event()
     event.add("uid", f"consultation-{consultation.inquiry_id}-{consultation.starts_at:%Y%m%dT%H%M}"
-                     f"@{compose.domain_of(organizer)}")
+                     f"@{compose.domain_of(host)}")
     event.add("dtstamp", utcnow().replace(tzinfo=UTC))
     event.add("dtstart", consultation.starts_at.replace(tzinfo=UTC))
     event.add("dtend", (consultation.starts_at + LENGTH).replace(tzinfo=UTC))
     event.add("summary", f"{title} — {how}")
     event.add("description", f"A free {minutes}-minute conversation: {how}. "
                              "To change or cancel it, reply to the e-mail.")
-    event.add("organizer", vCalAddress(f"mailto:{organizer.address}"), parameters={"CN": organizer.name})
+    event.add("organizer", vCalAddress(f"mailto:{host.address}"), parameters={"CN": host.name})
     if not for_practice:
         event.add("attendee", vCalAddress(f"mailto:{inquiry.email}"),
                   parameters={"ROLE": "REQ-PARTICIPANT", "PARTSTAT": "NEEDS-ACTION", "RSVP": "FALSE"})
