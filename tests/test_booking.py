@@ -221,8 +221,10 @@ def test_a_booked_consultation_stays_with_its_clinician_when_the_inquiry_is_hand
     client.post(path, data={"slot": slots_on(client, path)[0]})
     with app.app_context():
         inquiry_id = db.session.scalar(select(Consultation.inquiry_id))
-    client.post(f"/admin/inquiries/{inquiry_id}/assign",
-                data={"assignee": str(leo_id), "note": "Maya is away.", "confirmed": "yes"})
+    hand_on = {"assignee": str(leo_id), "note": "Maya is away."}
+    asked = client.post(f"/admin/inquiries/{inquiry_id}/assign", data=hand_on).get_data(as_text=True)
+    assert re.search(r"The consultation on Tuesday, \w+ \d+ at 10:00 AM stays with Maya\.", asked)
+    client.post(f"/admin/inquiries/{inquiry_id}/assign", data={**hand_on, "confirmed": "yes"})
 
     assert client.post(f"/admin/inquiries/{inquiry_id}/consultation/cancel", data={"confirmed": "yes"}).status_code == 302
 

@@ -12,7 +12,7 @@ from newsletter.admin.blueprint import audit_action, bp
 from newsletter.admin.confirm import ask_first
 from newsletter.admin.forms import ClinicianForm, NewClinicianForm, PhotoForm, RoutingForm, assign_form
 from newsletter.core.extensions import db
-from newsletter.inquiries import clinicians, photos, routing
+from newsletter.inquiries import booking, clinicians, photos, routing
 from newsletter.models import AdminUser, Clinician, Inquiry
 from newsletter.web import send_after_response
 
@@ -135,7 +135,8 @@ def inquiry_assign(inquiry_id: int):
         flash("It is already theirs.")
         return redirect(back)
     person = db.session.get(AdminUser, form.assignee.data)
-    if (page := ask_first(f"Hand this inquiry to {routing.display_name(person)} and tell them by e-mail?", back,
+    question = f"Hand this inquiry to {routing.display_name(person)} and tell them by e-mail? "
+    if (page := ask_first(question + booking.stays_with_host(inquiry), back,
                           detail=form.note.data or "", button="Yes, hand it on")) is not None:
         return page
     audit_action("inquiry handed off", f"inquiry {inquiry_id} to {person.email}")

@@ -203,6 +203,15 @@ def _invites(inquiry: Inquiry, consultation: Consultation, *, cancelled: bool) -
     return [to_person.id, to_practice.id]
 
 
+def stays_with_host(inquiry: Inquiry) -> str:
+    """What handing the inquiry on does not move: a booked consultation stays in its host's calendar."""
+    consultation = booked(inquiry)
+    if consultation is None or consultation.host_id is None:
+        return ""
+    when = practice.local_time(consultation.starts_at, "%A, %B %-d at %-I:%M %p")
+    return f"The consultation on {when} stays with {organizer(consultation, inquiry).name}."
+
+
 def organizer(consultation: Consultation, inquiry: Inquiry) -> compose.Mailbox:
     """Who the consultation is with: the clinician whose calendar holds it, even after the inquiry was handed
     on (the invitation and its cancellation name one organizer); else whoever the inquiry's mail is from."""
