@@ -279,7 +279,6 @@ def count_reply(message) -> None:
                + ("counted." if counted.new else "counted before, not again."))
 
 
-
 # -- backups (reliability)
 
 ENCRYPTION_NOTE = ("Inquiries stay encrypted in the backup: keep INQUIRY_ENCRYPTION_KEY safe, and apart from the "

@@ -198,7 +198,6 @@ class ReferralsForm(FlaskForm):
                                      validators=[Optional(), Length(max=5000, message="Please keep the list under 5,000 characters.")])
 
 
-
 class ClickCountsForm(FlaskForm):
     count_clicks = BooleanField("Count clicks on the links in my issues (how many per link; never who clicked)")
 

@@ -37,7 +37,6 @@ MAX_LINKS = 2
 DUPLICATE_WINDOW = timedelta(minutes=30)
 
 
-
 @dataclass(frozen=True)
 class InquiryDetails:
     """The contact form's optional answers: a partner, how they found the practice, safe-contact wishes."""

@@ -38,7 +38,6 @@ def list_inquiries(*, spam: bool = False, status: str | None = None, unassigned:
     return list(db.session.scalars(query.order_by(Inquiry.created_at.desc(), Inquiry.id.desc())))
 
 
-
 @dataclass(frozen=True)
 class OpenedInquiry:
     """An inquiry with its words decrypted, for one admin page view."""

@@ -51,8 +51,6 @@ class AlreadyConfirmed(Exception):
     """A confirm link used again: the reader is already active, nothing changes."""
 
 
-
-
 @dataclass(frozen=True)
 class Origin:
     """Where a change came from, for the consent record."""
@@ -60,8 +58,6 @@ class Origin:
     source: str = "site"  # site, embed, import, admin, email
     ip: str = ""
     user_agent: str = ""
-
-
 
 
 def clean_name(raw: str | None) -> str:
@@ -320,14 +316,6 @@ def purge_unconfirmed(now: datetime | None = None) -> int:
         delete(Subscriber).where(*stale, Subscriber.confirmed_at.is_(None)).execution_options(synchronize_session=False)
     ).rowcount
     return removed
-
-
-
-
-
-
-
-
 
 
 def reader_data(subscriber: Subscriber) -> dict:
