@@ -43,7 +43,7 @@ class Transport(Protocol):
     dot_stuffed: bool  # True when send() takes messages whose lines starting with "." are already doubled
 
     def send(self, sender: str, recipient: str, message: bytes, *, stuffed: bool = False,
-             before_data: Callable[[], None] | None = None, then: tuple[str, str] | None = None) -> None: ...
+             before_end: Callable[[], None] | None = None, then: tuple[str, str] | None = None) -> None: ...
 
     def close(self) -> None: ...
 
@@ -99,21 +99,26 @@ class SMTPTransport:
         except (OSError, smtplib.SMTPException) as exc:
             raise TemporaryFailure(0, f"cannot connect to {host}:{port}: {exc}") from exc
         self.pipelining = conn.has_extn("pipelining")
+        # The end of data follows the message in a write of its own: sent at once, not held back for
+        # the ACK of the message's last segment (Nagle's algorithm, 40 ms with a delayed ACK).
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return conn
 
     def send(self, sender: str, recipient: str, message: bytes, *, stuffed: bool = False,
-             before_data: Callable[[], None] | None = None, then: tuple[str, str] | None = None) -> None:
-        """Send one message; `before_data` runs once the server took the envelope, before the data that
-        makes it deliver: if it raises, the connection is dropped mid-DATA and the message is not sent.
-        `then` is the (sender, recipient) the next call will send to, announced ahead where pipelining."""
+             before_end: Callable[[], None] | None = None, then: tuple[str, str] | None = None) -> None:
+        """Send one message; `before_end` runs once the server took the envelope and the message, before
+        the end of data that makes it deliver: if it raises, the connection is dropped mid-DATA and the
+        server discards the message. `then` is the (sender, recipient) the next call will send to,
+        written ahead where pipelining."""
         body = message if stuffed else dot_stuff(message)
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
         try:
             replies = self._envelope(sender, recipient)
             if replies[-1][0] == 354 and len(replies) == 3 and replies[1][0] in (250, 251) and replies[0][0] == 250:
-                self._before_data(before_data)
-                self._data(body, then)
+                self.connection.send(body)  # nothing is delivered before its end: it overlaps `before_end`
+                self._before_end(before_end)
+                self._end_data(then)
                 code, text = self.connection.getreply()  # this message's own answer, whatever follows it
                 if code == 250:
                     return
@@ -149,13 +154,13 @@ class SMTPTransport:
             self.connection = self._connect()
         return self._commands(_envelope_commands(sender, recipient))
 
-    def _data(self, body: bytes, then: tuple[str, str] | None) -> None:
-        """The message and its end, and behind them the next message's envelope where pipelining."""
+    def _end_data(self, then: tuple[str, str] | None) -> None:
+        """The end of data, and behind it the next message's envelope where pipelining."""
         if then is None or not self.pipelining:
-            self.connection.send(body + b".\r\n")
+            self.connection.send(b".\r\n")
             return
         self.announced = then
-        self.connection.send(b"".join([body, b".\r\n", *_envelope_commands(*then)]))
+        self.connection.send(b"".join([b".\r\n", *_envelope_commands(*then)]))
 
     def _commands(self, commands: list[bytes]) -> list[tuple[int, bytes]]:
         """Send the envelope commands and read their answers: all at once when pipelining, else
@@ -171,11 +176,11 @@ class SMTPTransport:
                 break
         return replies
 
-    def _before_data(self, before_data: Callable[[], None] | None) -> None:
-        if before_data is None:
+    def _before_end(self, before_end: Callable[[], None] | None) -> None:
+        if before_end is None:
             return
         try:
-            before_data()
+            before_end()
         except BaseException:
             self._drop()
             raise
@@ -231,15 +236,15 @@ class OutboxTransport:
         return path if "/" not in name and name.endswith(".eml") and path.is_file() else None
 
     def send(self, sender: str, recipient: str, message: bytes, *, stuffed: bool = False,
-             before_data: Callable[[], None] | None = None, then: tuple[str, str] | None = None) -> None:
+             before_end: Callable[[], None] | None = None, then: tuple[str, str] | None = None) -> None:
         if stuffed:
             raise ValueError("the outbox keeps messages as written: pass them without dot-stuffing")
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:12]}.eml"
         partial = self.folder / f".{name}.part"
         try:
-            if before_data is not None:
-                before_data()
+            if before_end is not None:
+                before_end()
             partial.write_bytes(message)
             partial.rename(self.folder / name)
         except OSError:  # a full disk: leave no half message behind, the outbox retries later

@@ -91,9 +91,9 @@ class _Post:
     """One message out: the issue's mail for a reader, signed (or dot-stuffed), over the batch's connection."""
 
     def __init__(self, connection: transports.Transport, message: issue_mail.IssueMail,
-                 before_data: Callable[[], None]):
+                 before_end: Callable[[], None]):
         self.connection, self.message, self.config = connection, message, settings()
-        self.before_data = before_data  # the last message's mark confirmed before this one's data goes
+        self.before_end = before_end  # the last message's mark confirmed before this one's end of data goes
         self.sender = compose.envelope_sender()
         self._last_sender: tuple[int | None, str] = (None, "")
         # Dot-stuffed once per issue where the transport takes it so; a DKIM signature covers the unstuffed bytes.
@@ -104,7 +104,7 @@ class _Post:
         data = self.message.for_reader(recipient, stuffed=self.stuffed)
         self.connection.send(self._sender(recipient), recipient.email,
                              data if self.stuffed else compose.dkim_sign(data, self.config), stuffed=self.stuffed,
-                             before_data=self.before_data, then=then and (self._sender(then), then.email))
+                             before_end=self.before_end, then=then and (self._sender(then), then.email))
 
     def _sender(self, recipient: Recipient) -> str:
         """The reader's envelope sender, kept from when it was written ahead as `then`."""
