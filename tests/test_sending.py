@@ -122,7 +122,8 @@ def test_refusals_are_told_apart_with_and_without_smtp_pipelining(app_ctx, smtp,
 
     assert (result.sent, result.failed, result.deferred) == (2, 1, 1)
     assert copies_by_reader(smtp) == Counter({"reader0@example.org": 1, "reader3@example.org": 1})
-    assert smtp.answers == [451, 250, 550, 452, 250]
+    # With PIPELINING reader1's envelope went out behind reader0's refused data: refused once more on its own.
+    assert smtp.answers == ([451, 550] if pipelining else [451]) + [250, 550, 452, 250]
     assert db.session.scalar(select(func.count()).select_from(Suppression)) == 1  # only the 550
 
 

@@ -43,7 +43,7 @@ class Transport(Protocol):
     dot_stuffed: bool  # True when send() takes messages whose lines starting with "." are already doubled
 
     def send(self, sender: str, recipient: str, message: bytes, *, stuffed: bool = False,
-             before_data: Callable[[], None] | None = None) -> None: ...
+             before_end: Callable[[], None] | None = None, then: tuple[str, str] | None = None) -> None: ...
 
     def close(self) -> None: ...
 
@@ -64,9 +64,12 @@ class SMTPTransport:
     """One SMTP connection, opened on first use and kept for a batch; errors are classified.
 
     Where the server offers PIPELINING (RFC 2920), MAIL FROM, RCPT TO and DATA go in one write
-    and their three answers are read together: two round trips per message instead of four.
-    Messages are sent as given, CRLF line ends expected; a caller that dot-stuffed them already
-    (sending.py does it once per issue) says so with `stuffed=True`.
+    and their three answers are read together; and a caller that names the next message's envelope
+    (`then`) has it written right behind this message's end of data (RFC 2920 3.1: message content
+    may open a group, DATA must close it), so a run of messages costs one round trip each. The next
+    envelope's answers are read by the next `send`, never by this one: this message's result is its
+    own end-of-data answer. Messages are sent as given, CRLF line ends expected; a caller that
+    dot-stuffed them already (sending.py does it once per issue) says so with `stuffed=True`.
     """
 
     dot_stuffed = True
@@ -75,6 +78,7 @@ class SMTPTransport:
         self.config = config
         self.connection: smtplib.SMTP | None = None
         self.pipelining = False
+        self.announced: tuple[str, str] | None = None  # the envelope written ahead, its answers not read yet
 
     def _connect(self) -> smtplib.SMTP:
         cfg = self.config
@@ -95,29 +99,32 @@ class SMTPTransport:
         except (OSError, smtplib.SMTPException) as exc:
             raise TemporaryFailure(0, f"cannot connect to {host}:{port}: {exc}") from exc
         self.pipelining = conn.has_extn("pipelining")
+        # The end of data follows the message in a write of its own: sent at once, not held back for
+        # the ACK of the message's last segment (Nagle's algorithm, 40 ms with a delayed ACK).
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return conn
 
     def send(self, sender: str, recipient: str, message: bytes, *, stuffed: bool = False,
-             before_data: Callable[[], None] | None = None) -> None:
-        """Send one message; `before_data` runs once the server took the envelope, before the data that
-        makes it deliver: if it raises, the connection is dropped mid-DATA and the message is not sent."""
-        if self.connection is None:
-            self.connection = self._connect()
+             before_end: Callable[[], None] | None = None, then: tuple[str, str] | None = None) -> None:
+        """Send one message; `before_end` runs once the server took the envelope and the message, before
+        the end of data that makes it deliver: if it raises, the connection is dropped mid-DATA and the
+        server discards the message. `then` is the (sender, recipient) the next call will send to,
+        written ahead where pipelining."""
         body = message if stuffed else dot_stuff(message)
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
-        commands = [f"MAIL FROM:<{sender}>\r\n".encode("ascii"), f"RCPT TO:<{recipient}>\r\n".encode("ascii"),
-                    b"DATA\r\n"]
         try:
-            replies = self._commands(commands)
+            replies = self._envelope(sender, recipient)
             if replies[-1][0] == 354 and len(replies) == 3 and replies[1][0] in (250, 251) and replies[0][0] == 250:
-                self._before_data(before_data)
-                self.connection.send(body + b".\r\n")
-                code, text = self.connection.getreply()
+                self.connection.send(body)  # nothing is delivered before its end: it overlaps `before_end`
+                self._before_end(before_end)
+                self._end_data(then)
+                code, text = self.connection.getreply()  # this message's own answer, whatever follows it
                 if code == 250:
                     return
-                self._reset()
-                raise _classify(code, text)
+                if code == 421:  # the server closes the connection
+                    self._drop()
+                raise _classify(code, text)  # no RSET: the answer to the end of data ends the transaction
             if replies[-1][0] == 354:  # DATA went through after a refusal (a lax server): end it empty
                 self.connection.send(b".\r\n")
                 self.connection.getreply()
@@ -134,6 +141,27 @@ class SMTPTransport:
             raise _classify(rcpt_code, rcpt_text, recipient_only=True)
         raise _classify(*rest[1])
 
+    def _envelope(self, sender: str, recipient: str) -> list[tuple[int, bytes]]:
+        """The answers to this message's MAIL FROM, RCPT TO and DATA: read where they were written ahead
+        with the last message's data, else sent now. Written ahead for another message (the caller retries
+        the last one, or skips), the connection is dropped: the server waits for data that must not come."""
+        if self.announced is not None:
+            if self.announced == (sender, recipient):
+                self.announced = None
+                return [self.connection.getreply() for _ in range(3)]
+            self._drop()
+        if self.connection is None:
+            self.connection = self._connect()
+        return self._commands(_envelope_commands(sender, recipient))
+
+    def _end_data(self, then: tuple[str, str] | None) -> None:
+        """The end of data, and behind it the next message's envelope where pipelining."""
+        if then is None or not self.pipelining:
+            self.connection.send(b".\r\n")
+            return
+        self.announced = then
+        self.connection.send(b"".join([b".\r\n", *_envelope_commands(*then)]))
+
     def _commands(self, commands: list[bytes]) -> list[tuple[int, bytes]]:
         """Send the envelope commands and read their answers: all at once when pipelining, else
         one by one, stopping at the first refusal."""
@@ -148,15 +176,19 @@ class SMTPTransport:
                 break
         return replies
 
-    def _before_data(self, before_data: Callable[[], None] | None) -> None:
-        if before_data is None:
+    def _before_end(self, before_end: Callable[[], None] | None) -> None:
+        if before_end is None:
             return
         try:
-            before_data()
+            before_end()
         except BaseException:
-            self.connection.close()  # no QUIT: in DATA it would be message text; the server drops the message
-            self.connection = None
+            self._drop()
             raise
+
+    def _drop(self) -> None:
+        """Close without QUIT: in DATA it would be message text; the server drops the unfinished message."""
+        self.connection.close()
+        self.connection, self.announced = None, None
 
     def _reset(self) -> None:
         """After a refusal, start the next message from a clean state (or a new connection)."""
@@ -167,6 +199,8 @@ class SMTPTransport:
             self.close()
 
     def close(self) -> None:
+        if self.announced is not None:
+            self._drop()  # an envelope written ahead for a message that will not come
         if self.connection is not None:
             try:
                 self.connection.quit()
@@ -202,15 +236,15 @@ class OutboxTransport:
         return path if "/" not in name and name.endswith(".eml") and path.is_file() else None
 
     def send(self, sender: str, recipient: str, message: bytes, *, stuffed: bool = False,
-             before_data: Callable[[], None] | None = None) -> None:
+             before_end: Callable[[], None] | None = None, then: tuple[str, str] | None = None) -> None:
         if stuffed:
             raise ValueError("the outbox keeps messages as written: pass them without dot-stuffing")
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:12]}.eml"
         partial = self.folder / f".{name}.part"
         try:
-            if before_data is not None:
-                before_data()
+            if before_end is not None:
+                before_end()
             partial.write_bytes(message)
             partial.rename(self.folder / name)
         except OSError:  # a full disk: leave no half message behind, the outbox retries later
@@ -225,6 +259,10 @@ class OutboxTransport:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+def _envelope_commands(sender: str, recipient: str) -> list[bytes]:
+    return [f"MAIL FROM:<{sender}>\r\n".encode("ascii"), f"RCPT TO:<{recipient}>\r\n".encode("ascii"), b"DATA\r\n"]
 
 
 def _text(value: bytes | str) -> str:

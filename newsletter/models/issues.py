@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, false
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from newsletter.core.extensions import db
@@ -72,6 +72,10 @@ class Delivery(db.Model):
         UniqueConstraint("issue_id", "subscriber_id", name="uq_deliveries_issue_subscriber"),
         # Batches are claimed in id order among the pending rows of one issue.
         Index("ix_deliveries_issue_status_id", "issue_id", "status", "id"),
+        # Beat's sweep looks for expired leases: only rows claimed and not yet marked have one, a few
+        # batches' worth, so it reads those instead of every delivery of every issue ever sent.
+        Index("ix_deliveries_leased", "lease_until", sqlite_where=text("lease_until IS NOT NULL"),
+              postgresql_where=text("lease_until IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -91,19 +91,26 @@ class _Post:
     """One message out: the issue's mail for a reader, signed (or dot-stuffed), over the batch's connection."""
 
     def __init__(self, connection: transports.Transport, message: issue_mail.IssueMail,
-                 before_data: Callable[[], None]):
+                 before_end: Callable[[], None]):
         self.connection, self.message, self.config = connection, message, settings()
-        self.before_data = before_data  # the last message's mark confirmed before this one's data goes
+        self.before_end = before_end  # the last message's mark confirmed before this one's end of data goes
         self.sender = compose.envelope_sender()
+        self._last_sender: tuple[int | None, str] = (None, "")
         # Dot-stuffed once per issue where the transport takes it so; a DKIM signature covers the unstuffed bytes.
         self.stuffed = connection.dot_stuffed and not self.config.dkim_enabled
 
-    def send(self, recipient: Recipient) -> None:
-        """Build and send one reader's copy."""
+    def send(self, recipient: Recipient, then: Recipient | None = None) -> None:
+        """Build and send one reader's copy; `then`, the reader sent next, has its envelope written ahead."""
         data = self.message.for_reader(recipient, stuffed=self.stuffed)
-        self.connection.send(verp.verp(self.sender, delivery_id=recipient.delivery_id), recipient.email,
+        self.connection.send(self._sender(recipient), recipient.email,
                              data if self.stuffed else compose.dkim_sign(data, self.config), stuffed=self.stuffed,
-                             before_data=self.before_data)
+                             before_end=self.before_end, then=then and (self._sender(then), then.email))
+
+    def _sender(self, recipient: Recipient) -> str:
+        """The reader's envelope sender, kept from when it was written ahead as `then`."""
+        if self._last_sender[0] != recipient.delivery_id:
+            self._last_sender = (recipient.delivery_id, verp.verp(self.sender, delivery_id=recipient.delivery_id))
+        return self._last_sender[1]
 
 
 class _Batch:
@@ -131,10 +138,10 @@ class _Batch:
 
     def deliver(self, post: _Post, position: int) -> bool:
         """Send one message, retrying in place while the server says "later"; False when the batch must stop."""
-        recipient = self.recipients[position]
+        recipient, then = self.recipients[position], self._next(position)
         while True:
             try:
-                post.send(recipient)
+                post.send(recipient, then)
             except transports.PermanentFailure as exc:
                 ledger.mark_failed(self.marks, recipient, exc)
                 self.result.failed += 1
@@ -158,6 +165,14 @@ class _Batch:
             delay = min(RETRY_FIRST_DELAY * 2 ** (self.failures_in_a_row - 1), RETRY_MAX_DELAY)
             log.info("issue %s: %s; retrying in %.2fs", self.issue_id, trouble, delay)
             time.sleep(delay)  # the heartbeat keeps the lease meanwhile
+
+    def _next(self, position: int) -> Recipient | None:
+        """The reader after `position` when it may follow at once (the rate already granted it): its envelope
+        goes right behind this message's data. Where it then does not follow (the batch stops, this message is
+        tried again), the transport drops the connection: the server discards what it waited for."""
+        if self.allowance and position + 1 < len(self.recipients):
+            return self.recipients[position + 1]
+        return None
 
     def _holds(self, position: int) -> bool:
         if self.recipients[position].delivery_id in self.heartbeat.held:

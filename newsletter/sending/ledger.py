@@ -4,8 +4,8 @@ Every step is a conditional UPDATE on it, so any number of workers, schedulers a
 
 - `claim` leases up to a batch of pending rows (LEASE); a `Heartbeat` renews the lease while the batch is alive;
 - the batch marks each row sent on a connection of its own (`ledger_connection`; `marks.sent_marker`), in its
-  own commit, right after the SMTP server accepted it, and has the mark's answer before the next message's data
-  goes; `mark_failed`, `defer_one` and `release` close the others;
+  own commit, right after the SMTP server accepted it, and has the mark's answer before the next message's end of
+  data goes (the "." that makes the server deliver it); `mark_failed`, `defer_one` and `release` close the others;
 - `sweep` frees leases a killed worker left behind and says which issues need batches again.
 
 A worker killed at any instant therefore loses nobody (its rows come back when the lease expires, within LEASE,

@@ -1,5 +1,5 @@
 """How a batch records "the server accepted this one": one autocommitted UPDATE per message on the batch's
-ledger connection (`ledger.ledger_connection`), confirmed before the next message's data goes, so a worker
+ledger connection (`ledger.ledger_connection`), confirmed before the next message's end of data goes, so a worker
 killed at any instant doubles at most the message in flight (the protocol is described in `ledger`).
 """
 from __future__ import annotations
@@ -27,9 +27,10 @@ def sent_marker(ledger: Connection) -> Iterator["CursorMarks | PipelinedMarks"]:
     own autocommitted UPDATE; `confirm()` returns once the database has answered the last one.
 
     The rule that keeps a worker's death from doubling more than one message: a message's mark is
-    confirmed before the next message's data goes (`confirm` runs between the next envelope's
-    answers and its data: transports.SMTPTransport's `before_data`), so its round trip overlaps the
-    SMTP server's. On PostgreSQL the mark is sent without waiting (PipelinedMarks); elsewhere it
+    confirmed before the next message's end of data goes (`confirm` runs once the next message's
+    envelope is answered and its data written, before the final "." that makes the server deliver
+    it: transports.SMTPTransport's `before_end`), so its round trip overlaps the server reading that
+    data. On PostgreSQL the mark is sent without waiting (PipelinedMarks); elsewhere it
     is run at once and `confirm` has nothing left to do.
     """
     if ledger.get_execution_options().get("isolation_level") != "AUTOCOMMIT":

@@ -6,6 +6,11 @@ exchange, timed by the SMTP test server's hooks:
    that one message goes twice, with the same Message-ID;
 3. after the previous message was marked sent (at the next MAIL FROM): no double.
 
+The next message's MAIL FROM and RCPT TO travel with the previous message's data (PIPELINING), so
+the server reads them a moment after it stored that message, maybe before the worker has its 250:
+cases 1 and 3 kill once the ledger shows that message marked (the worker then waits for the next
+envelope's answers, and the next data cannot go before them). A kill before the mark is case 2.
+
 Leases: a batch's lease (ledger.LEASE, 30 s) lapses once its worker's heartbeat stops. Each case runs
 beat's sweep with its clock just past the lease, which is what the sweep does once the dead worker's
 lease has expired; test_sending_workers.py waits for that in real time (under a minute).
@@ -16,8 +21,10 @@ import uuid
 from collections import Counter
 from datetime import timedelta
 
+from sqlalchemy import func, select
+
 from newsletter.core.extensions import db
-from newsletter.models import utcnow
+from newsletter.models import Delivery, utcnow
 from newsletter.sending import dispatcher, ledger
 from tests.helpers import add_issue, add_readers, copies_by_reader, delivery_statuses, hand_out_batches, issue_status
 from tests.support import wait_for
@@ -27,11 +34,22 @@ READERS = 40
 ONE_BATCH = {"SEND_RATE_PER_SECOND": "50", "SEND_BATCH_SIZE": "50"}
 
 
-def kill_at(smtp, event: str, accepted: int, worker) -> None:
-    """SIGKILL `worker` from the SMTP server's thread at `event` once `accepted` messages are stored."""
+def kill_at(smtp, event: str, accepted: int, worker, once_marked: tuple[int, int] | None = None) -> None:
+    """SIGKILL `worker` from the SMTP server's thread at `event` once `accepted` messages are stored,
+    and, with `once_marked` (issue id, deliveries), once the ledger has that many marked sent."""
+    engine = db.engine
+
+    def marked() -> bool:
+        issue_id, count = once_marked
+        with engine.connect() as connection:
+            return connection.scalar(select(func.count()).where(
+                Delivery.issue_id == issue_id, Delivery.status == "sent")) == count
+
     def hook(count: int) -> None:
         if count == accepted:
             smtp.on(event, None)
+            if once_marked:
+                wait_for(marked, timeout=20, message="the accepted message was never marked")
             worker.kill()
     smtp.on(event, hook)
 
@@ -52,7 +70,7 @@ def test_three_sigkills_in_one_send_lose_nobody_and_double_only_the_message_in_f
 
     # 1. Before the message is accepted.
     first = start_worker(env=ONE_BATCH, queues=queue)
-    kill_at(smtp, "RCPT", 5, first)
+    kill_at(smtp, "RCPT", 5, first, once_marked=(issue.id, 5))
     hand_out_batches(issue.id, queue, ledger.batches_needed(issue.id))
     wait_for(lambda: first.process.poll() is not None, timeout=30, message="worker 1 was not killed")
     assert len(smtp.messages) == 5 and delivery_statuses(issue.id)["sent"] == 5
@@ -66,7 +84,7 @@ def test_three_sigkills_in_one_send_lose_nobody_and_double_only_the_message_in_f
 
     # 3. After message 25 was marked sent, before the next exchange.
     third = start_worker(env=ONE_BATCH, queues=queue)
-    kill_at(smtp, "MAIL", 25, third)
+    kill_at(smtp, "MAIL", 25, third, once_marked=(issue.id, 24))
     resume_after_lease_expiry(issue.id, queue)
     wait_for(lambda: third.process.poll() is not None, timeout=30, message="worker 3 was not killed")
     assert len(smtp.messages) == 25 and delivery_statuses(issue.id)["sent"] == 24  # 25 minus the double
