@@ -1,7 +1,7 @@
 """deliveries leased index: beat's sweep reads the rows with a lease, not the whole ledger
 
 Revision ID: c5c9a1b3f7d6
-Revises: e7a8b9c0d1f2
+Revises: f8b9c0d1e2a3
 Create Date: 2026-12-06 19:40:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = 'c5c9a1b3f7d6'
-down_revision = "e7a8b9c0d1f2"
+down_revision = "f8b9c0d1e2a3"
 branch_labels = None
 depends_on = None
 
