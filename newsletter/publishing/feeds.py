@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
-import feedparser
-import requests
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -106,6 +104,8 @@ class _Answer:
 
 def _fetch(row: BlogFeed) -> _Answer | None:
     """The feed's bytes, or None when the site says nothing changed (304)."""
+    import requests  # here, not at the top: every worker imports this module; few practices poll a feed
+
     headers = {"User-Agent": USER_AGENT, "Accept": "application/atom+xml, application/rss+xml, application/xml;q=0.9"}
     if row.etag:
         headers["If-None-Match"] = row.etag
@@ -129,6 +129,8 @@ def _fetch(row: BlogFeed) -> _Answer | None:
 
 
 def _parse(content: bytes) -> list:
+    import feedparser  # see _fetch
+
     parsed = feedparser.parse(content)
     if not parsed.entries and (parsed.bozo or not parsed.get("version")):
         raise FeedError("That address does not give an RSS or Atom feed.")
