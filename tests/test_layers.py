@@ -4,6 +4,8 @@ Reads every import in newsletter/ with ast, so an arrow that points up or sidewa
 """
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,3 +118,16 @@ def test_no_module_or_function_grows_past_a_screen_unless_the_docs_say_why():
     assert long - kept == set(), (f"shorten these (modules over {MODULE_LINES} lines, functions over "
                                   f"{FUNCTION_LINES}), or say why in docs/architecture.md's kept-long block")
     assert kept - long == set(), "docs/architecture.md keeps as long what is short now: take it off the list"
+
+
+# Libraries a sending worker never needs, each a few MB a process (docs/performance.md): the code that uses one
+# imports it where it runs (the blog feed's poll, the .ics, premailer for transactional mail, photos, Fernet).
+NOT_AT_START = ("requests", "feedparser", "icalendar", "premailer", "PIL", "cryptography.fernet", "flask_migrate")
+
+
+def test_a_worker_starts_without_the_libraries_only_some_tasks_use():
+    probe = ("import sys; from worker.celery import app; import newsletter.tasks; "
+             f"print(' '.join(m for m in {NOT_AT_START!r} if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True,
+                            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}).stdout.split()
+    assert loaded == [], f"a worker imports {loaded} at start: import it inside the function that uses it"
