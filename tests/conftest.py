@@ -15,6 +15,7 @@ from contextlib import nullcontext
 
 import pyotp
 import pytest
+from argon2 import PasswordHasher, profiles
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from dnslib.server import DNSLogger, DNSServer
@@ -57,6 +58,34 @@ def pytest_terminal_summary(terminalreporter):
                                     red=True, bold=True)
         terminalreporter.write_line("Every database test ran on SQLite only. Start PostgreSQL or set TEST_POSTGRES_URL.",
                                     red=True, bold=True)
+
+
+# -- password hashes
+
+@pytest.fixture(scope="session", autouse=True)
+def _production_hasher():
+    """Passwords are hashed at argon2's cheapest cost in the tests: the product's (64 MB, a third of a second
+    per hash and per check here) paid at every sign-in was minutes of the suite. Yields the product's own
+    hasher, for `production_password_hashes`."""
+    from newsletter.accounts import users
+
+    production = users._hasher
+    users._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    users._dummy_hash.cache_clear()
+    yield production
+    users._hasher = production
+    users._dummy_hash.cache_clear()
+
+
+@pytest.fixture
+def production_password_hashes(_production_hasher, monkeypatch):
+    """The product's own argon2 cost for this test (the tests of what is stored and how it is checked)."""
+    from newsletter.accounts import users
+
+    monkeypatch.setattr(users, "_hasher", _production_hasher)
+    users._dummy_hash.cache_clear()
+    yield _production_hasher
+    users._dummy_hash.cache_clear()
 
 
 # -- real services, once per session
