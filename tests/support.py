@@ -41,7 +41,8 @@ def free_port() -> int:
 def required_program(name: str, package: str) -> str:
     """The program's path. A missing one fails under CI=true (scripts/test.sh installs Debian's `package`), and
     elsewhere skips the test saying what to install: a checker that quietly skips in CI checks nothing."""
-    path = shutil.which(name)
+    # Daemons (spamd) live in sbin, which a user's PATH may leave out.
+    path = shutil.which(name) or shutil.which(name, path="/usr/local/sbin:/usr/sbin:/sbin")
     if path is None:
         missing_tool(f"{name} is not installed (scripts/test.sh installs Debian's {package})")
     return path
