@@ -388,10 +388,11 @@ class Auth:
         return client
 
     def stay_signed_in(self, client=None):
-        """Sign in again when an earlier request (a previous hypothesis example) signed the therapist out; the client."""
+        """Sign in again when an earlier request (a previous hypothesis example) signed the therapist out; the client.
+        Asks her own two-step page, which every signed-in person reaches: the dashboard costs ten times as much."""
         client = client or self.client
         with nullcontext() if has_app_context() else self.app.app_context():
-            if client.get("/admin/").status_code != 200:
+            if client.get("/admin/two-factor").status_code != 200:
                 self.login(client)
         return client
 
