@@ -39,6 +39,7 @@ from tests.support import (
     WorkerProcess,
     Zone,
     app_config,
+    compile_each_route_builder_once,
     free_port,
     make_app,
     process_fixture,
@@ -49,6 +50,8 @@ from tests.support import (
 REDIS_DB = {"sqlite": 11, "postgresql": 12}
 
 _postgres_skipped: list[str] = []
+
+compile_each_route_builder_once()
 
 
 def pytest_terminal_summary(terminalreporter):
