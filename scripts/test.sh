@@ -11,7 +11,9 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 # tests/test_security_headers.py validates docker-compose.yml as a deployer would, with Debian's docker-compose.
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 # tests/test_mail_filters.py scores every mail with the spam filters receiving servers run.
-command -v spamassassin >/dev/null 2>&1 || missing+=(spamassassin)
+# SpamAssassin as a daemon (spamd, in /usr/sbin) and its client: the rules are loaded once, not once per mail.
+[ -x /usr/sbin/spamd ] || command -v spamd >/dev/null 2>&1 || missing+=(spamd)
+command -v spamc >/dev/null 2>&1 || missing+=(spamc)
 command -v rspamd >/dev/null 2>&1 || missing+=(rspamd)
 # ... verifies each mail's DKIM signature with Perl's Mail::DKIM, and tests/test_mail_quality.py runs the Nu HTML
 # checker (vnu.jar, from npm's vnu-jar) with Java 17 or later.

@@ -15,6 +15,7 @@ from contextlib import nullcontext
 
 import pyotp
 import pytest
+from argon2 import PasswordHasher, profiles
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from dnslib.server import DNSLogger, DNSServer
@@ -38,6 +39,7 @@ from tests.support import (
     WorkerProcess,
     Zone,
     app_config,
+    compile_each_route_builder_once,
     free_port,
     make_app,
     process_fixture,
@@ -49,6 +51,8 @@ REDIS_DB = {"sqlite": 11, "postgresql": 12}
 
 _postgres_skipped: list[str] = []
 
+compile_each_route_builder_once()
+
 
 def pytest_terminal_summary(terminalreporter):
     if _postgres_skipped:
@@ -57,6 +61,34 @@ def pytest_terminal_summary(terminalreporter):
                                     red=True, bold=True)
         terminalreporter.write_line("Every database test ran on SQLite only. Start PostgreSQL or set TEST_POSTGRES_URL.",
                                     red=True, bold=True)
+
+
+# -- password hashes
+
+@pytest.fixture(scope="session", autouse=True)
+def _production_hasher():
+    """Passwords are hashed at argon2's cheapest cost in the tests: the product's (64 MB, a third of a second
+    per hash and per check here) paid at every sign-in was minutes of the suite. Yields the product's own
+    hasher, for `production_password_hashes`."""
+    from newsletter.accounts import users
+
+    production = users._hasher
+    users._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    users._dummy_hash.cache_clear()
+    yield production
+    users._hasher = production
+    users._dummy_hash.cache_clear()
+
+
+@pytest.fixture
+def production_password_hashes(_production_hasher, monkeypatch):
+    """The product's own argon2 cost for this test (the tests of what is stored and how it is checked)."""
+    from newsletter.accounts import users
+
+    monkeypatch.setattr(users, "_hasher", _production_hasher)
+    users._dummy_hash.cache_clear()
+    yield _production_hasher
+    users._dummy_hash.cache_clear()
 
 
 # -- real services, once per session
@@ -193,26 +225,40 @@ def app_factory(settings, _schema, monkeypatch):
 
 
 def _empty_database(app, attempts: int = 3) -> None:
-    """Empty every table. The session worker may still be finishing a task the test handed off; if its
-    transaction and the TRUNCATE deadlock, PostgreSQL cancels one of the two, and we try again."""
+    """Empty every table, and start PostgreSQL's ids again at 1 (tests name rows by id).
+
+    Row by row, after locking every table as TRUNCATE would: TRUNCATE makes new files for 32 tables, 0.7 s a
+    test, where deleting the few rows a test made takes a hundredth of that. The session worker may still be
+    finishing a task the test handed off; if its transaction and ours deadlock, PostgreSQL cancels one of the
+    two, and we try again."""
     from newsletter.core.extensions import db
 
+    tables = list(reversed(db.metadata.sorted_tables))
     with app.app_context():
         db.session.remove()
         for attempt in range(attempts):
             try:
                 with db.engine.begin() as conn:
-                    if conn.dialect.name == "postgresql":
-                        names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
-                        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-                    else:
-                        for table in reversed(db.metadata.sorted_tables):
-                            conn.execute(table.delete())
+                    postgresql = conn.dialect.name == "postgresql"
+                    if postgresql:
+                        names = ", ".join(f'"{t.name}"' for t in tables)
+                        conn.execute(text(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE"))
+                    for table in tables:
+                        conn.execute(table.delete())
+                    if postgresql:
+                        conn.execute(text(_RESTART_SEQUENCES))
                 break
             except OperationalError:
                 if attempt == attempts - 1:
                     raise
         db.engine.dispose()
+
+
+# Every sequence this database has used back to its start, as TRUNCATE ... RESTART IDENTITY does.
+_RESTART_SEQUENCES = """
+SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, start_value, false)
+FROM pg_sequences WHERE schemaname = current_schema() AND last_value IS NOT NULL
+"""
 
 
 @pytest.fixture
@@ -345,10 +391,11 @@ class Auth:
         return client
 
     def stay_signed_in(self, client=None):
-        """Sign in again when an earlier request (a previous hypothesis example) signed the therapist out; the client."""
+        """Sign in again when an earlier request (a previous hypothesis example) signed the therapist out; the client.
+        Asks her own two-step page, which every signed-in person reaches: the dashboard costs ten times as much."""
         client = client or self.client
         with nullcontext() if has_app_context() else self.app.app_context():
-            if client.get("/admin/").status_code != 200:
+            if client.get("/admin/two-factor").status_code != 200:
                 self.login(client)
         return client
 

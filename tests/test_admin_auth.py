@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from argon2 import extract_parameters, profiles
 from sqlalchemy import select
 
 from newsletter.core.extensions import db
@@ -9,7 +10,7 @@ from newsletter.models import AdminUser
 from tests.helpers import ADMIN_PASSWORD
 
 
-def test_create_admin_stores_an_argon2_hash_not_the_password(app, runner, monkeypatch):
+def test_create_admin_stores_an_argon2_hash_not_the_password(app, runner, monkeypatch, production_password_hashes):
     monkeypatch.setenv("ADMIN_PASSWORD", ADMIN_PASSWORD)
     assert runner.invoke(args=["create-admin", "Therapist@Example.com"]).exit_code == 0
     with app.app_context():
@@ -17,9 +18,13 @@ def test_create_admin_stores_an_argon2_hash_not_the_password(app, runner, monkey
     assert user.email == "therapist@example.com"
     assert user.password_hash.startswith("$argon2id$")
     assert ADMIN_PASSWORD not in user.password_hash
+    # At least RFC 9106's cost for hosts short of memory (the other tests hash at argon2's cheapest).
+    stored, recommended = extract_parameters(user.password_hash), profiles.RFC_9106_LOW_MEMORY
+    assert stored.memory_cost >= recommended.memory_cost and stored.time_cost >= recommended.time_cost
 
 
-def test_create_admin_again_resets_the_password(auth, app, runner, admin, client, monkeypatch):
+def test_create_admin_again_resets_the_password(auth, app, runner, admin, client, monkeypatch,
+                                                production_password_hashes):
     monkeypatch.setenv("ADMIN_PASSWORD", "a brand new passphrase")
     assert runner.invoke(args=["create-admin", admin]).exit_code == 0
 
