@@ -12,9 +12,7 @@ import argparse
 import cProfile
 import os
 import pstats
-import secrets
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path

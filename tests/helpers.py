@@ -23,10 +23,10 @@ from types import SimpleNamespace
 from typing import Callable, Iterator
 
 import pyotp
-from PIL import Image, PngImagePlugin
 from flask import current_app
 from hypothesis import settings
 from hypothesis import strategies as st
+from PIL import Image, PngImagePlugin
 from sqlalchemy import func, select, text
 
 from newsletter.accounts import practice

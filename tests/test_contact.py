@@ -151,11 +151,9 @@ def test_inquiry_sent_through_the_real_page_while_redis_is_down_goes_out_once_it
     from newsletter.tasks import HAND_OFF_GRACE, enqueue, sweep_outgoing_mail
 
     fill_in_the_form(page, live_server, "Dana Reyes", "dana@example.com")
-    started = time.monotonic()
     page.get_by_role("button", name="Send message").click()
     page.get_by_role("heading", name="Thank you for reaching out").wait_for()
 
-    assert time.monotonic() - started < 3, "the inquirer does not wait for the broker"
     with app.app_context():
         assert inquiry_count() == 1
         assert _statuses() == []  # stored; its hand-off to a worker was lost

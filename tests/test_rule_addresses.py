@@ -34,8 +34,8 @@ from newsletter.mail.suppression import is_suppressed
 from newsletter.models import AdminUser, Inquiry, OutgoingMail, Subscriber
 from newsletter.readers import personalize
 from tests.helpers import EMAILS, HOSTILE, LOCAL_PART, add_issue, add_reader
-from tests.support import apply_stored_forms
 from tests.routes import BACKGROUND_RECORDS
+from tests.support import apply_stored_forms
 
 VALID = "dana.reyes@innercalm.test"  # also the admin's address: signing in with it is its acceptance
 PASSWORD = "a long and careful passphrase"

@@ -5,8 +5,8 @@ asks first (admin/confirm.py)."""
 from __future__ import annotations
 
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from newsletter.accounts import practice, roles

@@ -2,8 +2,8 @@
 from newsletter.models.audit import AuditEntry
 from newsletter.models.base import utcnow
 from newsletter.models.bounces import BounceEvent, ComplaintPause, WebhookNonce
-from newsletter.models.feeds import BlogFeed, FeedPost
 from newsletter.models.clinicians import Clinician
+from newsletter.models.feeds import BlogFeed, FeedPost
 from newsletter.models.heartbeats import Heartbeat
 from newsletter.models.inquiries import Inquiry, InquiryAccess, InquiryNote
 from newsletter.models.issues import Delivery, Issue, IssueReply, LinkClick

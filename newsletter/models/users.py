@@ -11,7 +11,6 @@ from newsletter.core.crypto import FernetToken
 from newsletter.core.extensions import db
 from newsletter.models.base import utcnow
 
-
 # What each person in the practice may do (newsletter/accounts/roles.py says which pages each reaches).
 ROLES = ("owner", "coordinator", "clinician", "editor")
 
