@@ -11,7 +11,7 @@ import os
 import re
 import threading
 import uuid
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 
 import pyotp
 import pytest
@@ -27,7 +27,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.serving import make_server
 
 from newsletter.deliverability import domain_check
-from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, add_reader, next_code
+from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, add_reader, next_code, upgraded_from
 from tests.relays import MAILGUN_KEY, POSTMARK_LOGIN, TOPIC, CertServer
 from tests.support import (
     FERNET_TEST_KEY,
@@ -523,3 +523,13 @@ def empty_database_url(database, tmp_path):
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def upgrade_from(settings, empty_database_url, monkeypatch):
+    """`upgrade_from(revision, old_rows)`: the app on a new database that held `old_rows()` at `revision` and was
+    then upgraded to head, as an installation is (tests.helpers.upgraded_from)."""
+    monkeypatch.setenv("INSTANCE_PATH", settings["INSTANCE_PATH"])
+    with ExitStack() as apps:
+        yield lambda revision, old_rows: apps.enter_context(
+            upgraded_from(settings, empty_database_url, revision, old_rows))

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from newsletter.core import crypto
 from newsletter.core.extensions import db
 from newsletter.models import Inquiry
-from tests.helpers import queued, upgraded_from
+from tests.helpers import queued
 
 BEFORE_BACKFILL = "d3a9f6c2e417"
 WHEN = datetime(2026, 11, 2, 15, 30)
@@ -61,11 +61,9 @@ def _old_rows() -> list[tuple[str, dict]]:
 
 
 @pytest.fixture
-def upgraded(settings, empty_database_url, monkeypatch):
+def upgraded(upgrade_from):
     """The app on a new database that held those rows at BEFORE_BACKFILL and was then upgraded to head."""
-    monkeypatch.setenv("INSTANCE_PATH", settings["INSTANCE_PATH"])
-    with upgraded_from(settings, empty_database_url, BEFORE_BACKFILL, _old_rows) as app:
-        yield app
+    return upgrade_from(BEFORE_BACKFILL, _old_rows)
 
 
 def test_old_inquiries_get_their_acknowledgements_message_id_and_replies_thread_under_it(upgraded, auth):

@@ -16,7 +16,7 @@ from newsletter.core.config import settings as app_settings
 from newsletter.core.extensions import db
 from newsletter.inquiries import booking
 from newsletter.models import Clinician, Consultation
-from tests.helpers import ONE_SLOT_A_DAY, submit, upgraded_from
+from tests.helpers import ONE_SLOT_A_DAY, submit
 
 BEFORE_HOSTS = "e7a8b9c0d1f2"
 WHEN = datetime(2026, 11, 2, 15, 30)
@@ -56,11 +56,9 @@ def _old_rows() -> list[tuple[str, dict]]:
 
 
 @pytest.fixture
-def upgraded(settings, empty_database_url, monkeypatch):
+def upgraded(upgrade_from):
     """The app on a new database that held those rows at BEFORE_HOSTS and was then upgraded to head."""
-    monkeypatch.setenv("INSTANCE_PATH", settings["INSTANCE_PATH"])
-    with upgraded_from(settings, empty_database_url, BEFORE_HOSTS, _old_rows) as app:
-        yield app
+    return upgrade_from(BEFORE_HOSTS, _old_rows)
 
 
 def offered_to(app, email: str, slug: str) -> list[str]:
