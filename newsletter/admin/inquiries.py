@@ -242,8 +242,7 @@ def consultation_cancel(inquiry_id: int):
     if consultation is None:
         abort(404)
     _allowed(inquiry, "cancel_consultation")
-    when = practice.local_time(consultation.starts_at, "%A, %B %-d at %-I:%M %p")
-    if (page := ask_first(f"Cancel the consultation on {when} and tell {inquiry.email}?",
+    if (page := ask_first(f"Cancel the consultation on {booking.local_start(consultation)} and tell {inquiry.email}?",
                           _inquiry_url(inquiry_id), button="Yes, cancel it")) is not None:
         return page
     mail_ids = booking.cancel(consultation, current_user.id)

@@ -188,7 +188,7 @@ def cancel(consultation: Consultation, admin_id: int | None) -> list[int]:
 
 def _invites(inquiry: Inquiry, consultation: Consultation, *, cancelled: bool) -> list[int]:
     """The invite (or cancellation) to the person, and a notice of it to the practice; see calendar_file."""
-    when = practice.local_time(consultation.starts_at, "%A, %B %-d at %-I:%M %p")
+    when = local_start(consultation)
     host = organizer(consultation, inquiry)
     context = {"when": when, "cancelled": cancelled, "minutes": int(LENGTH.total_seconds() // 60),
                "how": _how(inquiry, host, for_practice=False)}
@@ -203,13 +203,17 @@ def _invites(inquiry: Inquiry, consultation: Consultation, *, cancelled: bool) -
     return [to_person.id, to_practice.id]
 
 
+def local_start(consultation: Consultation) -> str:
+    """When it starts, as the practice and the person read it: "Tuesday, December 8 at 10:00 AM"."""
+    return practice.local_time(consultation.starts_at, "%A, %B %-d at %-I:%M %p")
+
+
 def stays_with_host(inquiry: Inquiry) -> str:
     """What handing the inquiry on does not move: a booked consultation stays in its host's calendar."""
     consultation = booked(inquiry)
     if consultation is None or consultation.host_id is None:
         return ""
-    when = practice.local_time(consultation.starts_at, "%A, %B %-d at %-I:%M %p")
-    return f"The consultation on {when} stays with {organizer(consultation, inquiry).name}."
+    return f"The consultation on {local_start(consultation)} stays with {organizer(consultation, inquiry).name}."
 
 
 def organizer(consultation: Consultation, inquiry: Inquiry) -> compose.Mailbox:
