@@ -292,9 +292,10 @@ def session_worker(settings, _schema, tmp_path_factory):
 def worker(app, session_worker):
     """One real Celery worker process for the session's database, consuming every queue.
 
-    Tasks that earlier tests handed off while no worker ran are dropped first: they name rows by id,
-    ids start again with each test, and the worker would apply them to this test's rows."""
+    Tasks that earlier tests handed off are dropped first, from the broker and from the worker's hands:
+    they name rows by id, ids start again with each test, and the worker would apply them to this test's rows."""
     app.extensions["celery"].control.purge()
+    session_worker.drop_held_tasks(app.extensions["celery"])
     return session_worker
 
 

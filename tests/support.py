@@ -303,9 +303,10 @@ class WorkerProcess:
                  pool: str = "solo", queues: str | None = None, command: tuple[str, ...] = DEPLOYED_WORKER) -> None:
         self.log_path = log_path
         self.name = name
+        self.hostname = f"{name}@{socket.gethostname()}"  # what control commands address it by
         self.env = {**os.environ, **env}
         self.args = [sys.executable, "-m", *command, "--loglevel", "INFO",
-                     "--hostname", f"{name}@%h", "--pool", pool, "--concurrency", str(concurrency),
+                     "--hostname", self.hostname, "--pool", pool, "--concurrency", str(concurrency),
                      "--without-gossip", "--without-mingle", "--without-heartbeat"]
         if queues:  # a test's own queue, so the session worker never takes its tasks
             self.args += ["--queues", queues]
@@ -327,6 +328,24 @@ class WorkerProcess:
         with self.log_path.open("rb") as handle:
             handle.seek(offset)
             return b" ready." in handle.read()
+
+    def drop_held_tasks(self, celery) -> None:
+        """Revoke what this worker still holds from earlier tests (prefetched, or waiting out a retry's
+        countdown), once it is between tasks: those tasks name rows by id, and ids start again with each test."""
+        hostname = self.hostname
+
+        def between_tasks_holding_nothing() -> bool:
+            inspector = celery.control.inspect(destination=[hostname], timeout=1)
+            scheduled, reserved = inspector.scheduled(), inspector.reserved()
+            if scheduled is None or reserved is None:  # a solo pool answers only between tasks
+                return False
+            held = [task["request"]["id"] for task in scheduled.get(hostname, [])]
+            held += [task["id"] for task in reserved.get(hostname, [])]
+            if held:
+                celery.control.revoke(held, destination=[hostname])
+            return not held
+
+        wait_for(between_tasks_holding_nothing, timeout=120, message=f"worker {self.name} stayed busy")
 
     def kill(self) -> None:
         """SIGKILL the whole process group: what a crash or an OOM kill does."""

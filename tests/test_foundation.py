@@ -1,7 +1,6 @@
 """The plumbing end to end: web → database → real worker → real SMTP server; health; config."""
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import uuid
@@ -41,7 +40,7 @@ def test_the_spec_command_celery_a_worker_worker_runs_the_same_worker(settings, 
                             queues=f"cli-{uuid.uuid4().hex[:6]}", command=CELERY_WORKER).start()
     try:
         with Celery(broker=settings["REDIS_URL"]) as client_app:
-            reply = client_app.control.ping(destination=[f"{process.name}@{socket.gethostname()}"], timeout=5)
+            reply = client_app.control.ping(destination=[process.hostname], timeout=5)
         assert reply, "the worker started by `celery -A worker worker` did not answer a ping"
     finally:
         process.stop()

@@ -21,9 +21,8 @@ from kombu import Exchange, Queue
 
 
 def _new_fernet_key() -> str:
-    from cryptography.fernet import Fernet  # only here: see newsletter/crypto.py
-
-    return Fernet.generate_key().decode()
+    """What Fernet.generate_key() returns, without importing cryptography into every process's first start."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 class ConfigError(RuntimeError):
