@@ -335,15 +335,16 @@ class WorkerProcess:
         hostname = self.hostname
 
         def between_tasks_holding_nothing() -> bool:
-            inspector = celery.control.inspect(destination=[hostname], timeout=1)
-            scheduled, reserved = inspector.scheduled(), inspector.reserved()
-            if scheduled is None or reserved is None:  # a solo pool answers only between tasks
-                return False
-            held = [task["request"]["id"] for task in scheduled.get(hostname, [])]
-            held += [task["id"] for task in reserved.get(hostname, [])]
-            if held:
-                celery.control.revoke(held, destination=[hostname])
-            return not held
+            with celery.connection() as connection:  # not the pool's: an earlier test may have restarted Redis
+                inspector = celery.control.inspect(destination=[hostname], timeout=1, connection=connection)
+                scheduled, reserved = inspector.scheduled(), inspector.reserved()
+                if scheduled is None or reserved is None:  # a solo pool answers only between tasks
+                    return False
+                held = [task["request"]["id"] for task in scheduled.get(hostname, [])]
+                held += [task["id"] for task in reserved.get(hostname, [])]
+                if held:
+                    celery.control.revoke(held, destination=[hostname], connection=connection)
+                return not held
 
         wait_for(between_tasks_holding_nothing, timeout=120, message=f"worker {self.name} stayed busy")
 
