@@ -12,7 +12,8 @@ from sqlalchemy import select
 from newsletter.core.config import settings
 from newsletter.core.extensions import db
 from newsletter.mail import transports
-from newsletter.models import Subscriber
+from newsletter.models import Issue, Subscriber
+from newsletter.publishing import issue_mail
 from newsletter.sending import dispatcher, engine
 from tests.helpers import add_issue, add_readers, copies_by_reader, delivery_statuses
 
@@ -102,3 +103,44 @@ def test_a_server_without_pipelining_gets_one_command_at_a_time_and_every_messag
         connection.send(SENDER, _to(1), MESSAGE)
 
     assert copies_by_reader(smtp) == Counter({_to(0): 1, _to(1): 1})
+
+
+def test_each_copy_built_while_the_last_one_was_taken_in_goes_to_its_own_reader(app_ctx, smtp):
+    """A reader's copy is built while the server takes in the copy before it: it still names that reader."""
+    readers = add_readers(6)
+    issue = add_issue()
+    dispatcher.dispatch(issue.id)
+
+    assert engine.send_batch(issue.id).sent == 6
+
+    assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers})
+    for received in smtp.messages:
+        assert received.message["To"].addresses[0].addr_spec == received.rcpt_tos[0]
+
+
+def test_a_copy_that_cannot_be_built_ahead_leaves_the_message_in_flight_delivered_once(app_factory, smtp,
+                                                                                        monkeypatch):
+    """Reader2's copy fails to build while reader1's is taken in: reader1 gets one copy, not a retry; reader2's
+    failure is met at its own turn, and pauses the issue saying why."""
+    app = app_factory(SEND_MAX_CONSECUTIVE_FAILURES=2)
+    built = issue_mail.IssueMail.for_reader
+
+    def for_reader(self, reader, **kwargs):
+        if reader.email == _to(2):
+            raise ValueError("no copy for reader2")
+        return built(self, reader, **kwargs)
+
+    monkeypatch.setattr(issue_mail.IssueMail, "for_reader", for_reader)
+    monkeypatch.setattr(engine, "RETRY_FIRST_DELAY", 0.01)
+    with app.app_context():
+        readers = add_readers(4)
+        issue = add_issue()
+        dispatcher.dispatch(issue.id)
+
+        result = engine.send_batch(issue.id)
+
+        assert copies_by_reader(smtp) == Counter({_to(0): 1, _to(1): 1})
+        assert result.sent == 2 and result.stopped == "paused"
+        assert "no copy for reader2" in db.session.get(Issue, issue.id).pause_reason
+        assert delivery_statuses(issue.id) == Counter(sent=2, pending=2)
+        assert [r.email for r in readers][:3] == [_to(0), _to(1), _to(2)]

@@ -43,7 +43,8 @@ class Transport(Protocol):
     dot_stuffed: bool  # True when send() takes messages whose lines starting with "." are already doubled
 
     def send(self, sender: str, recipient: str, message: bytes, *, stuffed: bool = False,
-             before_end: Callable[[], None] | None = None, then: tuple[str, str] | None = None) -> None: ...
+             before_end: Callable[[], None] | None = None, then: tuple[str, str] | None = None,
+             while_waiting: Callable[[], None] | None = None) -> None: ...
 
     def close(self) -> None: ...
 
@@ -105,11 +106,14 @@ class SMTPTransport:
         return conn
 
     def send(self, sender: str, recipient: str, message: bytes, *, stuffed: bool = False,
-             before_end: Callable[[], None] | None = None, then: tuple[str, str] | None = None) -> None:
+             before_end: Callable[[], None] | None = None, then: tuple[str, str] | None = None,
+             while_waiting: Callable[[], None] | None = None) -> None:
         """Send one message; `before_end` runs once the server took the envelope and the message, before
         the end of data that makes it deliver: if it raises, the connection is dropped mid-DATA and the
         server discards the message. `then` is the (sender, recipient) the next call will send to,
-        written ahead where pipelining."""
+        written ahead where pipelining. `while_waiting` runs while the server takes in the message, after
+        its end of data went and before the answer is read (the caller builds the next message then);
+        it must not raise: the message may be delivered already."""
         body = message if stuffed else dot_stuff(message)
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
@@ -119,6 +123,8 @@ class SMTPTransport:
                 self.connection.send(body)  # nothing is delivered before its end: it overlaps `before_end`
                 self._before_end(before_end)
                 self._end_data(then)
+                if while_waiting is not None:
+                    while_waiting()
                 code, text = self.connection.getreply()  # this message's own answer, whatever follows it
                 if code == 250:
                     return
@@ -236,7 +242,9 @@ class OutboxTransport:
         return path if "/" not in name and name.endswith(".eml") and path.is_file() else None
 
     def send(self, sender: str, recipient: str, message: bytes, *, stuffed: bool = False,
-             before_end: Callable[[], None] | None = None, then: tuple[str, str] | None = None) -> None:
+             before_end: Callable[[], None] | None = None, then: tuple[str, str] | None = None,
+             while_waiting: Callable[[], None] | None = None) -> None:
+        """Write the message as a file; there is no server to wait for, so `while_waiting` is not called."""
         if stuffed:
             raise ValueError("the outbox keeps messages as written: pass them without dot-stuffing")
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -96,15 +96,32 @@ class _Post:
         self.before_end = before_end  # the last message's mark confirmed before this one's end of data goes
         self.sender = compose.envelope_sender()
         self._last_sender: tuple[int | None, str] = (None, "")
+        self._ahead: tuple[int | None, bytes] = (None, b"")  # the next reader's copy, built while the server worked
         # Dot-stuffed once per issue where the transport takes it so; a DKIM signature covers the unstuffed bytes.
         self.stuffed = connection.dot_stuffed and not self.config.dkim_enabled
 
     def send(self, recipient: Recipient, then: Recipient | None = None) -> None:
-        """Build and send one reader's copy; `then`, the reader sent next, has its envelope written ahead."""
+        """Send one reader's copy; `then`, the reader sent next, has its envelope written ahead and its copy
+        built while the server takes in this one (the worker's CPU and the server's then overlap)."""
+        self.connection.send(self._sender(recipient), recipient.email, self._copy(recipient), stuffed=self.stuffed,
+                             before_end=self.before_end, then=then and (self._sender(then), then.email),
+                             while_waiting=then and (lambda: self._build_ahead(then)))
+
+    def _copy(self, recipient: Recipient) -> bytes:
+        delivery_id, data = self._ahead
+        self._ahead = (None, b"")
+        if delivery_id == recipient.delivery_id:
+            return data
         data = self.message.for_reader(recipient, stuffed=self.stuffed)
-        self.connection.send(self._sender(recipient), recipient.email,
-                             data if self.stuffed else compose.dkim_sign(data, self.config), stuffed=self.stuffed,
-                             before_end=self.before_end, then=then and (self._sender(then), then.email))
+        return data if self.stuffed else compose.dkim_sign(data, self.config)
+
+    def _build_ahead(self, recipient: Recipient) -> None:
+        """Build the next copy now; where that fails, the next `send` builds it again and meets the error."""
+        try:
+            copy = self._copy(recipient)
+        except Exception:  # noqa: BLE001 - reported by the next send, where a failure is handled
+            return
+        self._ahead = (recipient.delivery_id, copy)
 
     def _sender(self, recipient: Recipient) -> str:
         """The reader's envelope sender, kept from when it was written ahead as `then`."""
