@@ -47,6 +47,8 @@ def main() -> None:
         with app.app_context():
             for issue_id in issue_ids:
                 dispatcher.dispatch(issue_id)
+                while not dispatcher.write_ledger_step(issue_id).finished:  # what the dispatch task goes on to do
+                    pass
             db.session.commit()
             for issue_id, profiler in zip(issue_ids, (None, cProfile.Profile(time.process_time))):
                 began, wall, sent = time.process_time(), time.perf_counter(), 0

@@ -23,7 +23,7 @@ from newsletter.models.users import ROLES
 from newsletter.publishing import feeds, issues, series
 from newsletter.readers import csv_files, digests, lists, preferences, subscriptions
 from newsletter.sending import control, dispatcher, ledger, replies
-from newsletter.tasks import enqueue_batches, enqueue_mail, sweep_outgoing_mail
+from newsletter.tasks import enqueue_batches, enqueue_mail, sweep_outgoing_mail, write_ledger
 
 CLI = "command line"  # where an action came from, in the audit log
 issue_cli = AppGroup("issue", help="Import, send, test and follow issues.")
@@ -403,6 +403,8 @@ def run_due(now_text: str | None) -> None:
     db.session.commit()
     for issue_id in sorted(set(started) | set(steps)):
         enqueue_batches(issue_id)
+    for issue_id in started:
+        write_ledger(issue_id)
     click.echo(f"scheduled issues started: {', '.join(map(str, started)) or 'none'}")
     click.echo(f"welcome steps queued, issues: {', '.join(map(str, steps)) or 'none'}")
     for label, job in _MAIL_JOBS:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from datetime import timedelta
 from typing import Any, Callable, Iterable
@@ -128,6 +129,32 @@ def commit_and_hand_out(work: Callable[[], Iterable[int]]) -> Iterable[int]:
     return issue_ids
 
 
+def write_ledger(issue_id: int) -> None:
+    """Write the rest of a dispatched issue's ledger, step by step, each step's batches handed out as it commits."""
+    while True:
+        try:
+            step = commit(lambda: dispatcher.write_ledger_step(issue_id))
+        except dispatcher.LedgerStepTaken:
+            db.session.rollback()  # another writer goes on (or the issue was canceled)
+            return
+        if step is None:
+            return
+        for _ in range(math.ceil(step.added / ledger.batch_size())):
+            if not enqueue(send_batch, issue_id):
+                break  # the sweeper covers a broker outage
+        if step.finished:
+            return
+
+
+def dispatch_and_write_ledgers() -> list[int]:
+    """Beat's dispatch: start what is due (and take over a stopped ledger writer), hand out the first batches,
+    then write the rest of each ledger while those go."""
+    issue_ids = commit_and_hand_out(dispatcher.dispatch_due)
+    for issue_id in issue_ids:
+        write_ledger(issue_id)
+    return issue_ids
+
+
 def enqueue_batches(issue_id: int) -> int:
     """One send_batch task per batch of the issue's claimable deliveries; the sweeper covers a broker outage."""
     count = ledger.batches_needed(issue_id)
@@ -161,8 +188,8 @@ send_inquiry_digest, nudge_inquiries_due, check_in_with_waitlist, end_breaks, se
     "send_monthly_digests": digests.queue_due,  # the 1st, from SERIES_SEND_HOUR: each digest reader's last month
 })
 # Beat's jobs that start sending: each hands out the batches of the issues it returns.
-dispatch_due_issues, send_series_steps, sweep_deliveries = beat_jobs(commit_and_hand_out, {
-    "dispatch_due_issues": dispatcher.dispatch_due,  # every due scheduled issue starts
+dispatch_due_issues = shared_task(name=f"{__name__}.dispatch_due_issues")(dispatch_and_write_ledgers)
+send_series_steps, sweep_deliveries = beat_jobs(commit_and_hand_out, {
     "send_series_steps": series.queue_due,  # welcome series steps that came due go into the ledger
     "sweep_deliveries": ledger.sweep,  # requeue deliveries a dead worker held and batches a lost queue dropped
 })

@@ -60,6 +60,9 @@ class Issue(db.Model):
     # claimed tells the sweeper whether anyone is still working on it.
     consecutive_failures: Mapped[int] = mapped_column(default=0)
     batch_claimed_at: Mapped[datetime | None]
+    # While the dispatcher still writes the ledger (in steps, the first batches going meanwhile): the last
+    # reader id it holds. None once every reader is in it: only then can the issue be sent.
+    ledger_through: Mapped[int | None]
 
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="issue", lazy="dynamic", passive_deletes=True)
 

@@ -1,4 +1,9 @@
-"""Starting an issue: scheduled → sending, with its delivery ledger written in the same transaction.
+"""Starting an issue: scheduled → sending, and its delivery ledger written in steps.
+
+The first step is in the dispatch's own transaction, small, so that the first batches go at once; each
+further step (LEDGER_STEP readers) is a commit of its own, and the batches it made go out while the next is
+written. Until the last step the issue cannot be sent (`ledger.finish_if_done`); a writer killed in between
+is replaced by the next dispatch round (`stalled_ledgers`).
 
 These do not commit: the caller (beat's dispatch task) commits, and until then the issue's row lock
 (PostgreSQL) or the write lock (SQLite) keeps any other scheduler from starting the same issue.
@@ -6,20 +11,27 @@ These do not commit: the caller (beat's dispatch task) commits, and until then t
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.core.extensions import db
 from newsletter.deliverability import bounces
-from newsletter.models import utcnow
-from newsletter.models.issues import DELIVERY_PENDING, SCHEDULED, SENDING
+from newsletter.models import Subscriber, utcnow
+from newsletter.models.issues import DELIVERY_PENDING, PAUSED, SCHEDULED, SENDING
 from newsletter.readers.lists import recipients_query
 from newsletter.sending import control
-from newsletter.sending.ledger import deliveries, issue_update, issues
+from newsletter.sending.ledger import IDLE_AFTER, deliveries, issue_update, issues
 
 log = logging.getLogger(__name__)
+
+# Readers the dispatch itself puts in the ledger (two batches at the largest size: sending starts within
+# a few hundredths of a second), then how many each further step adds (about a third of a second to write).
+FIRST_STEP, LEDGER_STEP = 1_000, 20_000
+# A paused issue's ledger is still written: only a cancel stops it.
+WRITING = (SENDING, PAUSED)
 
 
 def due_issue_ids(now: datetime | None = None) -> list[int]:
@@ -31,10 +43,11 @@ def due_issue_ids(now: datetime | None = None) -> list[int]:
 
 
 def dispatch(issue_id: int) -> int | None:
-    """Start sending: scheduled → sending, and fix the recipients in the ledger.
+    """Start sending: scheduled → sending, and the first FIRST_STEP readers into the ledger.
 
-    Returns the number of recipients, or None when the issue was not scheduled (already started
-    by another scheduler, or unscheduled meanwhile): a repeated dispatch changes nothing.
+    Returns the number of recipients written so far, or None when the issue was not scheduled (already
+    started by another scheduler, or unscheduled meanwhile): a repeated dispatch changes nothing. The
+    caller commits, hands out those readers' batches, then writes the rest (`write_ledger_step`).
     An issue started while readers complain too much pauses at once (bounces.should_pause, which
     commits its own record of that pause, and with it this dispatch).
     """
@@ -43,27 +56,71 @@ def dispatch(issue_id: int) -> int | None:
     # UPDATE through; the other then finds the status changed and updates nothing.
     started = db.session.execute(
         issue_update(issue_id, issues.c.status == SCHEDULED)
-        .values(status=SENDING, dispatched_at=now, consecutive_failures=0, pause_reason="", batch_claimed_at=now)
+        .values(status=SENDING, dispatched_at=now, consecutive_failures=0, pause_reason="", batch_claimed_at=now,
+                recipients_count=0, ledger_through=0)
     ).rowcount
     if started != 1:
         return None
-    # One statement copies the active readers into the ledger: they are never loaded into Python.
-    # Whoever joins later is not in it; whoever leaves before their turn is skipped at send time.
-    # Readers the ledger has already (a welcome step sent the article) are left out by its unique
-    # (issue, reader) constraint, one index lookup a row: linear in the list's length.
-    readers = recipients_query(issue_id, now).add_columns(literal(DELIVERY_PENDING), literal(0), literal(""))
-    db.session.execute(
-        _insert_or_skip().from_select(["issue_id", "subscriber_id", "status", "attempts", "error"], readers)
-        .on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
-    )
-    recipients = db.session.scalar(
-        select(func.count()).select_from(deliveries).where(deliveries.c.issue_id == issue_id)
-    )
-    db.session.execute(issue_update(issue_id).values(recipients_count=recipients))
-    log.info("issue %s dispatched to %s readers", issue_id, recipients)
+    step = write_ledger_step(issue_id, FIRST_STEP)
+    log.info("issue %s dispatched to %s readers%s", issue_id, step.added, "" if step.finished else " so far")
     if complaints := bounces.should_pause(issue_id):
         control.pause(issue_id, complaints)
-    return recipients
+    return step.added
+
+
+@dataclass
+class LedgerStep:
+    added: int  # readers this step put in the ledger
+    finished: bool  # every reader is in it now
+
+
+class LedgerStepTaken(Exception):
+    """Another writer wrote this step first, or the issue was canceled meanwhile: roll the step back."""
+
+
+def write_ledger_step(issue_id: int, size: int = LEDGER_STEP) -> LedgerStep | None:
+    """Put the issue's next `size` readers (in id order, after `ledger_through`) in its ledger.
+
+    None when it has no ledger left to write. One statement copies them: they are never loaded into Python.
+    Whoever joins after the dispatch is not in it; whoever leaves before their turn is skipped at send
+    time. Readers the ledger has already (a welcome step sent the article) are left out by its unique
+    (issue, reader) constraint, one index lookup a row: linear in the list's length.
+    Does not commit; raises LedgerStepTaken when the step must be rolled back.
+    """
+    issue = db.session.execute(
+        select(issues.c.ledger_through, issues.c.dispatched_at)
+        .where(issues.c.id == issue_id, issues.c.status.in_(WRITING), issues.c.ledger_through.is_not(None))
+    ).first()
+    if issue is None:
+        return None
+    after = issue.ledger_through
+    readers = recipients_query(issue_id, issue.dispatched_at).where(Subscriber.id > after)
+    last = db.session.scalar(readers.with_only_columns(Subscriber.id).order_by(Subscriber.id).offset(size - 1).limit(1))
+    if last is not None:
+        readers = readers.where(Subscriber.id <= last)
+    added = db.session.execute(
+        _insert_or_skip().from_select(["issue_id", "subscriber_id", "status", "attempts", "error"],
+                                      readers.add_columns(literal(DELIVERY_PENDING), literal(0), literal("")))
+        .on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"]),
+        execution_options={"preserve_rowcount": True},  # an INSERT's count is kept only when asked for
+    ).rowcount
+    # Written first, claimed after: the issue row is locked only this long, and claims never wait for a step.
+    moved = db.session.execute(
+        issue_update(issue_id, issues.c.status.in_(WRITING), issues.c.ledger_through == after)
+        .values(ledger_through=last, recipients_count=issues.c.recipients_count + added, batch_claimed_at=utcnow())
+    ).rowcount
+    if not moved:
+        raise LedgerStepTaken(f"issue {issue_id}: the ledger after reader {after} was written or canceled meanwhile")
+    return LedgerStep(added=added, finished=last is None)
+
+
+def stalled_ledgers(now: datetime | None = None) -> list[int]:
+    """Sending issues whose ledger writer stopped (killed mid-write): nothing claimed or written for IDLE_AFTER."""
+    now = now or utcnow()
+    return list(db.session.scalars(
+        select(issues.c.id).where(issues.c.status == SENDING, issues.c.ledger_through.is_not(None),
+                                  issues.c.batch_claimed_at < now - IDLE_AFTER)
+    ))
 
 
 def _insert_or_skip():
@@ -72,5 +129,7 @@ def _insert_or_skip():
 
 
 def dispatch_due(now: datetime | None = None) -> list[int]:
-    """Dispatch every due issue; returns the ids this call started."""
-    return [issue_id for issue_id in due_issue_ids(now) if dispatch(issue_id) is not None]
+    """Dispatch every due issue; returns the ids this call started, and those whose ledger writer stopped:
+    the caller commits, hands out their batches and writes the rest of their ledgers."""
+    started = [issue_id for issue_id in due_issue_ids(now) if dispatch(issue_id) is not None]
+    return started + stalled_ledgers(now)

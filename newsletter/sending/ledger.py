@@ -312,10 +312,11 @@ def release(ledger: Connection, recipients: list[Recipient], retry_in: float = 0
 # -- the end of an issue, and the sweeper
 
 def finish_if_done(issue_id: int) -> bool:
-    """sending → sent once no delivery is pending; True if this call finished it."""
+    """sending → sent once its whole ledger is written and no delivery is pending; True if this call finished it."""
     pending = exists().where(deliveries.c.issue_id == issue_id, deliveries.c.status == DELIVERY_PENDING)
     done = db.session.execute(
-        issue_update(issue_id, issues.c.status == SENDING, ~pending).values(status=SENT, sent_at=utcnow())
+        issue_update(issue_id, issues.c.status == SENDING, issues.c.ledger_through.is_(None), ~pending)
+        .values(status=SENT, sent_at=utcnow())
     ).rowcount
     if done:
         log.info("issue %s sent", issue_id)
