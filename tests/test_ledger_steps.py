@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event, update
 
 from newsletter.core.extensions import db
-from newsletter.models import Issue, utcnow
+from newsletter.models import Delivery, Issue, utcnow
 from newsletter.sending import control, dispatcher, ledger
 from newsletter.tasks import dispatch_due_issues
 from tests.helpers import add_issue, add_readers, copies_by_reader, delivery_statuses, issue_status, send_all
@@ -114,3 +114,19 @@ def test_a_cancel_stops_the_writing_and_leaves_nobody_waiting(app_ctx, small_ste
 
     assert dispatcher.write_ledger_step(issue_id) is None
     assert delivery_statuses(issue_id) == Counter(skipped=3)
+
+
+def test_a_reader_a_welcome_step_already_sent_the_article_counts_once_among_the_recipients(app_ctx, smtp, small_steps):
+    readers = add_readers(READERS)
+    issue_id = add_issue().id
+    db.session.add(Delivery(issue_id=issue_id, subscriber_id=readers[0].id, status="sent", attempts=1))
+    db.session.commit()
+
+    dispatcher.dispatch(issue_id)
+    db.session.commit()
+    _write_the_rest(issue_id)
+    send_all(issue_id)
+
+    assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers[1:]})
+    progress = control.progress(issue_id)
+    assert (progress.recipients, progress.sent, progress.percent_done) == (READERS, READERS, 100.0)

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import literal, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.core.extensions import db
@@ -57,7 +57,7 @@ def dispatch(issue_id: int) -> int | None:
     started = db.session.execute(
         issue_update(issue_id, issues.c.status == SCHEDULED)
         .values(status=SENDING, dispatched_at=now, consecutive_failures=0, pause_reason="", batch_claimed_at=now,
-                recipients_count=0, ledger_through=0)
+                recipients_count=_already_in_ledger(issue_id), ledger_through=0)
     ).rowcount
     if started != 1:
         return None
@@ -66,6 +66,11 @@ def dispatch(issue_id: int) -> int | None:
     if complaints := bounces.should_pause(issue_id):
         control.pause(issue_id, complaints)
     return step.added
+
+
+def _already_in_ledger(issue_id: int):
+    """Readers a welcome step sent the article before its dispatch: recipients too, counted from the start."""
+    return select(func.count()).select_from(deliveries).where(deliveries.c.issue_id == issue_id).scalar_subquery()
 
 
 @dataclass

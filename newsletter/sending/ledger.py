@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterator
 
-from sqlalchemy import Connection, Engine, and_, any_, exists, func, or_, select, update
+from sqlalchemy import Connection, ColumnElement, Engine, and_, any_, exists, func, literal, or_, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 
 from newsletter.core.config import settings
@@ -88,6 +89,14 @@ class Recipient:
         return self.subscriber_id
 
 
+def one_of(column, values) -> ColumnElement[bool]:
+    """`column IN values` for a batch's worth of values. On PostgreSQL one array parameter (`= ANY`): the
+    statement's text, and the work SQLAlchemy and psycopg do on it for every batch, stays the same size."""
+    if db.engine.dialect.name == "postgresql":
+        return column == any_(literal(list(values), postgresql.ARRAY(column.type)))
+    return column.in_(values)
+
+
 def batch_size() -> int:
     """SEND_BATCH_SIZE, or (0, the default) BATCH_SECONDS of sending at the configured rate, so
     a batch's fixed cost (a task, the claim, an SMTP greeting) is small beside its messages."""
@@ -142,7 +151,7 @@ def claim(issue_id: int) -> list[Recipient]:
         select(deliveries.c.id, deliveries.c.subscriber_id, Subscriber.email, Subscriber.name,
                Subscriber.token_key, Subscriber.status, deliveries.c.attempts, deliveries.c.lease_until)
         .select_from(deliveries.outerjoin(Subscriber.__table__, Subscriber.id == deliveries.c.subscriber_id))
-        .where(deliveries.c.id.in_(claimed))
+        .where(one_of(deliveries.c.id, claimed))
         .order_by(deliveries.c.id)
     ).all()
     db.session.commit()  # ends the read: the batch sends for a while and must hold no snapshot meanwhile
@@ -171,7 +180,7 @@ def skip_unwanted(recipients: list[Recipient]) -> tuple[list[Recipient], int]:
     """
     hashes = {r.delivery_id: email_hash(r.email) for r in recipients if r.email}
     suppressed = set(db.session.scalars(
-        select(Suppression.email_hash).where(Suppression.email_hash.in_(set(hashes.values())))
+        select(Suppression.email_hash).where(one_of(Suppression.email_hash, set(hashes.values())))
     )) if hashes else set()
     keep, skip = [], []
     for recipient in recipients:
@@ -181,7 +190,7 @@ def skip_unwanted(recipients: list[Recipient]) -> tuple[list[Recipient], int]:
             keep.append(recipient)
     if skip:
         db.session.execute(
-            update(deliveries).where(deliveries.c.id.in_(skip), deliveries.c.status == DELIVERY_PENDING)
+            update(deliveries).where(one_of(deliveries.c.id, skip), deliveries.c.status == DELIVERY_PENDING)
             .values(status=DELIVERY_SKIPPED, lease_until=None, error="no longer an active reader")
         )
     db.session.commit()
@@ -305,7 +314,7 @@ def release(ledger: Connection, recipients: list[Recipient], retry_in: float = 0
     if retry_in:
         values["next_attempt_at"] = utcnow() + timedelta(seconds=retry_in)
     return ledger.execute(
-        update(deliveries).where(deliveries.c.id.in_(ids), deliveries.c.status == DELIVERY_PENDING).values(**values)
+        update(deliveries).where(one_of(deliveries.c.id, ids), deliveries.c.status == DELIVERY_PENDING).values(**values)
     ).rowcount
 
 
