@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterator
 
-from sqlalchemy import Connection, ColumnElement, Engine, and_, any_, exists, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, any_, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 
