@@ -2,6 +2,7 @@
 never accepted as an unsubscribe token, and the reverse."""
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import zlib
@@ -9,7 +10,6 @@ from datetime import datetime
 from typing import Any, Callable
 
 from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
-from itsdangerous.encoding import base64_encode
 
 from newsletter.core.config import settings
 
@@ -44,28 +44,25 @@ def make_permanent(purpose: str, payload: Any) -> str:
 def permanent_maker(*purposes: str) -> Callable[[Any], tuple[str, ...]]:
     """`make_permanent` for each purpose, for many payloads in a row (an issue's readers): the same tokens
     (a test compares them), with what itsdangerous redoes for each token done once: the serializers, the
-    keys' derivation and their HMACs' keyed state, the JSON encoder; and a payload is encoded once for
-    all the purposes (only the signatures differ)."""
-    serializer = _permanent_serializer(purposes[0])
-    keyed = []
-    for purpose in purposes:
-        signer = _permanent_serializer(purpose).make_signer()
-        keyed.append(hmac.new(signer.derive_key(), digestmod=signer.algorithm.digest_method))
-    sep = serializer.make_signer().sep
+    keys' derivation, the JSON encoder; a payload is encoded once for all the purposes (only the signatures
+    differ), and each signature is one call into OpenSSL (hmac.digest)."""
+    signers = [_permanent_serializer(purpose).make_signer() for purpose in purposes]
+    keys = [signer.derive_key() for signer in signers]
+    digest, sep = signers[0].digest_method().name, signers[0].sep
     encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # itsdangerous' compact JSON
 
     def make(payload: Any) -> tuple[str, ...]:
         value = encoder.encode(payload).encode("utf-8")
         compressed = zlib.compress(value)  # as URLSafeSerializer: compressed when that is shorter
-        value = b"." + base64_encode(compressed) if len(compressed) < len(value) - 1 else base64_encode(value)
-        tokens = []
-        for key in keyed:
-            mac = key.copy()
-            mac.update(value)
-            tokens.append((value + sep + base64_encode(mac.digest())).decode("ascii"))
-        return tuple(tokens)
+        value = b"." + _base64(compressed) if len(compressed) < len(value) - 1 else _base64(value)
+        return tuple((value + sep + _base64(hmac.digest(key, value, digest))).decode("ascii") for key in keys)
 
     return make
+
+
+def _base64(data: bytes) -> bytes:
+    """itsdangerous' base64_encode, for bytes."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 def row_id(value: Any) -> int | None:

@@ -70,7 +70,7 @@ class IssueMail:
 
     def __init__(self, issue: Issue):
         self.issue_id = issue.id
-        self.keyed = hmac.new(settings().secret_key.encode(), digestmod=hashlib.sha256)  # copied per reader
+        self.message_id_key = settings().secret_key.encode()
         # subscriptions.unsubscribe_url and personalize.preferences_url, with their signers built once.
         self.base_url = settings().base_url
         self.link_tokens = tokens.permanent_maker(subscriptions.UNSUBSCRIBE_PURPOSE, personalize.PREFERENCES_PURPOSE)
@@ -95,9 +95,7 @@ class IssueMail:
 
     def message_id(self, subscriber_id: int) -> str:
         """Stable per (issue, reader) and opaque: it does not reveal the reader's id."""
-        mac = self.keyed.copy()
-        mac.update(f"{self.issue_id}:{subscriber_id}".encode())
-        digest = mac.hexdigest()[:20]
+        digest = hmac.digest(self.message_id_key, f"{self.issue_id}:{subscriber_id}".encode(), "sha256").hex()[:20]
         before, after = self.message_id_pieces
         return (before + digest.encode() + after).decode()
 
