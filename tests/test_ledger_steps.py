@@ -130,3 +130,35 @@ def test_a_reader_a_welcome_step_already_sent_the_article_counts_once_among_the_
     assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers[1:]})
     progress = control.progress(issue_id)
     assert (progress.recipients, progress.sent, progress.percent_done) == (READERS, READERS, 100.0)
+
+
+def test_who_joins_while_the_list_is_written_is_left_out_as_after_any_dispatch(app_ctx, smtp, small_steps):
+    readers = add_readers(READERS)
+    waiting = add_readers(1, status="pending", prefix="waiting")[0]
+    issue_id = add_issue().id
+    dispatcher.dispatch(issue_id)
+    db.session.commit()
+
+    add_readers(1, prefix="latecomer")  # imported after the dispatch, a higher id than anyone written yet
+    waiting.status, waiting.confirmed_at = "active", utcnow()  # confirmed after the dispatch
+    db.session.commit()
+    _write_the_rest(issue_id)
+    send_all(issue_id)
+
+    assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers})
+
+
+def test_the_first_step_starts_at_the_first_reader_however_far_the_ids_have_come(app_ctx, smtp, small_steps):
+    gone = add_readers(50, prefix="gone")
+    for reader in gone:  # erased long ago: the list's ids now start at 51
+        db.session.delete(reader)
+    db.session.commit()
+    readers = add_readers(READERS)
+    issue_id = add_issue().id
+
+    assert dispatcher.dispatch(issue_id) == 3
+    db.session.commit()
+    _write_the_rest(issue_id)
+    send_all(issue_id)
+
+    assert copies_by_reader(smtp) == Counter({r.email: 1 for r in readers})
