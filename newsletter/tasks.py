@@ -139,9 +139,7 @@ def write_ledger(issue_id: int) -> None:
             return
         if step is None:
             return
-        for _ in range(math.ceil(step.added / ledger.batch_size())):
-            if not enqueue(send_batch, issue_id):
-                break  # the sweeper covers a broker outage
+        hand_out(issue_id, math.ceil(step.added / ledger.batch_size()))
         if step.finished:
             return
 
@@ -156,8 +154,12 @@ def dispatch_and_write_ledgers() -> list[int]:
 
 
 def enqueue_batches(issue_id: int) -> int:
-    """One send_batch task per batch of the issue's claimable deliveries; the sweeper covers a broker outage."""
-    count = ledger.batches_needed(issue_id)
+    """One send_batch task per batch of the issue's claimable deliveries."""
+    return hand_out(issue_id, ledger.batches_needed(issue_id))
+
+
+def hand_out(issue_id: int, count: int) -> int:
+    """`count` send_batch tasks for the issue; how many the broker took (the sweeper covers an outage)."""
     for number in range(count):
         if not enqueue(send_batch, issue_id):
             return number
