@@ -27,7 +27,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.serving import make_server
 
 from newsletter.deliverability import domain_check
-from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, add_reader, next_code, upgraded_from
+from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, add_reader, csrf_token, next_code, upgraded_from
 from tests.relays import MAILGUN_KEY, POSTMARK_LOGIN, TOPIC, CertServer
 from tests.support import (
     FERNET_TEST_KEY,
@@ -363,9 +363,17 @@ class Auth:
             db.session.commit()
         return email
 
+    def on(self, app) -> "Auth":
+        """The same, for another app (one `app_factory` made with other settings, CSRF on say) and a client of it."""
+        return Auth(app, app.test_client())
+
     def sign_in(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD, client=None, **request):
-        """Post the sign-in form (the password step); the response."""
-        return (client or self.client).post("/admin/login", data={"email": email, "password": password}, **request)
+        """Post the sign-in form (the password step), with the page's CSRF token when the app checks it; the response."""
+        client = client or self.client
+        data = {"email": email, "password": password}
+        if self.app.config["WTF_CSRF_ENABLED"]:
+            data["csrf_token"] = csrf_token(client, "/admin/login")
+        return client.post("/admin/login", data=data, **request)
 
     def turn_on_second_factor(self, client=None) -> tuple[str, list[str]]:
         """Turn two-step sign-in on through the pages (signed in); the secret and the recovery codes shown."""

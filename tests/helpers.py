@@ -530,3 +530,11 @@ def _sample_issue() -> compose.RenderedMail:
     fill = {"unsubscribe_url": f"{current_app.extensions['settings'].base_url}/u/abc", "name": "Maya"}
     return compose.RenderedMail(subject=issue.subject, text=personalize.fill(issue.email_text, as_html=False, **fill),
                                 html=personalize.fill(issue.email_html, as_html=True, **fill))
+
+
+CSRF_TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token(client, path: str) -> str:
+    """The CSRF token of the form on `path`, as a browser would send it back (apps made with WTF_CSRF_ENABLED)."""
+    return CSRF_TOKEN.search(client.get(path).get_data(as_text=True)).group(1)

@@ -1,7 +1,6 @@
 """Admin sign-in worth a therapist's data: second factor, lockout, server-side sessions, the audit log."""
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -11,7 +10,7 @@ from sqlalchemy import func, select
 
 from newsletter.core.extensions import db
 from newsletter.models import AdminUser, InquiryAccess, OutgoingMail, RecoveryCode, Subscriber, utcnow
-from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, audit_actions, make_active, next_code
+from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, audit_actions, csrf_token, make_active, next_code
 
 
 def from_ip(ip: str) -> dict:
@@ -65,8 +64,7 @@ def test_a_session_ends_after_its_lifetime_even_when_busy(auth, app, admin, clie
 def test_sign_in_gives_a_new_csrf_token(app_factory, admin):
     app = app_factory(WTF_CSRF_ENABLED=True)
     client = app.test_client()
-    page = client.get("/admin/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    token = csrf_token(client, "/admin/login")
     with client.session_transaction() as session:
         before = session["csrf_token"]
 

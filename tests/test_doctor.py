@@ -14,7 +14,6 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from newsletter import heartbeats
-from newsletter.accounts import users
 from newsletter.core.extensions import db
 from newsletter.mail import outgoing
 from newsletter.models import Heartbeat, OutgoingMail, utcnow
@@ -129,16 +128,6 @@ def test_doctor_says_what_to_do(healthy):
     _, _, output = doctor(healthy)
     assert "Check SMTP_HOST, SMTP_PORT" in output
     assert "docker compose up -d beat" in output
-
-
-@pytest.fixture
-def admin_client(app, client):
-    with app.app_context():
-        users.set_admin("therapist@example.com", "correct horse battery")
-        db.session.commit()
-    signed_in = client.post("/admin/login", data={"email": "therapist@example.com", "password": "correct horse battery"})
-    assert signed_in.status_code == 302, "the test admin could not sign in"
-    return client
 
 
 def test_admin_health_page_shows_one_line_per_check(healthy, admin_client):

@@ -2,7 +2,6 @@
 own, and what the page shows changes as soon as the practice or the issues do."""
 from __future__ import annotations
 
-import re
 import time
 
 from sqlalchemy import update
@@ -13,15 +12,14 @@ from newsletter.models import Issue, Subscriber, utcnow
 from newsletter.models.issues import SENT
 from newsletter.public.pages import HOME_KEY_FOR
 from newsletter.publishing import issues
+from tests.helpers import csrf_token
 from tests.support import apply_stored_forms
-
-TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
 def test_each_visitor_gets_a_working_form_of_their_own(app_factory):
     app = app_factory(WTF_CSRF_ENABLED=True)
     first, second = app.test_client(), app.test_client()
-    tokens = [TOKEN.search(c.get("/").get_data(as_text=True)).group(1) for c in (first, second)]
+    tokens = [csrf_token(c, "/") for c in (first, second)]
     assert tokens[0] != tokens[1]
 
     answer = first.post("/subscribe", data={"email": "first@example.org", "csrf_token": tokens[0]})

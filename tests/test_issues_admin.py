@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import re
 from datetime import datetime
 
 import pytest
@@ -14,7 +13,7 @@ from newsletter.models import Issue, OutgoingMail, Subscriber
 from newsletter.models.issues import SCHEDULED
 from newsletter.models.readers import ACTIVE
 from newsletter.publishing import issues
-from tests.helpers import ADMIN_PASSWORD, upload_sample
+from tests.helpers import csrf_token, upload_sample
 from tests.support import SAMPLE_ARTICLE as SAMPLE
 from tests.support import wait_for
 
@@ -186,23 +185,15 @@ def test_a_bad_article_file_gets_a_message_and_creates_nothing(app, admin_client
         assert db.session.scalar(select(Issue.id)) is None
 
 
-def test_the_live_preview_works_with_csrf_protection_on(app_factory, runner, monkeypatch):
+def test_the_live_preview_works_with_csrf_protection_on(app_factory, auth):
     app = app_factory(WTF_CSRF_ENABLED=True)
-    monkeypatch.setenv("ADMIN_PASSWORD", ADMIN_PASSWORD)
-    assert app.test_cli_runner().invoke(args=["create-admin", "therapist@example.com"]).exit_code == 0
-    client = app.test_client()
-    login_page = client.get("/admin/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login_page).group(1)
-    client.post("/admin/login", data={"email": "therapist@example.com", "password": ADMIN_PASSWORD, "csrf_token": token})
+    client = auth.on(app).login()
     with app.app_context():
         issue_id = issues.create_from_source(SAMPLE.read_text(encoding="utf-8")).id
         db.session.commit()
-    editor = client.get(f"/admin/issues/{issue_id}").get_data(as_text=True)  # sign-in gave a new token
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', editor).group(1)
 
     assert client.post(f"/admin/issues/{issue_id}/preview", data=editor_data()).status_code == 400
     # Signing in gives a new token (the one from the sign-in page no longer works): take it from the editor.
-    editor = client.get(f"/admin/issues/{issue_id}").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', editor).group(1)
+    token = csrf_token(client, f"/admin/issues/{issue_id}")
     response = client.post(f"/admin/issues/{issue_id}/preview", data=editor_data(csrf_token=token))
     assert response.status_code == 200 and b"A first paragraph, with care." in response.data

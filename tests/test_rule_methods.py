@@ -5,21 +5,16 @@ it cannot build fails the test instead of being skipped.
 """
 from __future__ import annotations
 
-import re
-
 import pytest
 from sqlalchemy import select
 
-from newsletter.accounts import users
 from newsletter.core.extensions import db
 from newsletter.inquiries import booking
 from newsletter.models import Issue
 from newsletter.models.issues import SENT
-from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.helpers import ADMIN_PASSWORD, csrf_token
 from tests.routes import changes, make_rows, snapshot, url_for_rule
 
-# Tables where a GET may add a row: the records of who looked at what (an admin opening an inquiry, an
-# export). They record a read; they change nothing a reader, a client or the practice sees.
 # A form that would change something on every route, were a GET or HEAD handler to read it.
 HOSTILE_FORM = {
     "slot": "", "answer": "leave", "email": "someone@example.org", "name": "Someone", "message": "Please call me back.",
@@ -29,32 +24,10 @@ HOSTILE_FORM = {
 }
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-def signed_in(app) -> tuple:
-    """A client signed in as the therapist with CSRF on; and a valid CSRF token of its session."""
-    client = app.test_client()
-    with app.app_context():
-        users.set_admin(ADMIN_EMAIL, ADMIN_PASSWORD)
-        db.session.commit()
-    response = client.post("/admin/login", data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD,
-                                                 "csrf_token": csrf_token(client, "/admin/login")})
-    assert response.status_code == 302, "the test admin could not sign in"
+def signed_in(auth, app) -> tuple:
+    """A client of `app` (CSRF on) signed in as the therapist; and a valid CSRF token of its session."""
+    client = auth.on(app).login()
     return client, csrf_token(client, "/admin/practice")
-
-
-def csrf_token(client, path: str) -> str:
-    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
 
 
 @pytest.fixture
@@ -62,9 +35,9 @@ def csrf_app(app_factory):
     return app_factory(WTF_CSRF_ENABLED=True)
 
 
-def test_head_and_get_change_nothing_on_any_route(csrf_app, smtp):
+def test_head_and_get_change_nothing_on_any_route(auth, csrf_app, smtp):
     rows = make_rows(csrf_app)
-    client, token = signed_in(csrf_app)
+    client, token = signed_in(auth, csrf_app)
     with csrf_app.app_context():
         slot = booking.open_slots()[0].strftime("%Y-%m-%dT%H:%M")
     form = {**HOSTILE_FORM, "slot": slot, "csrf_token": token}
@@ -84,9 +57,9 @@ def test_head_and_get_change_nothing_on_any_route(csrf_app, smtp):
     assert failures == []
 
 
-def test_head_is_answered_as_get(csrf_app, smtp):
+def test_head_is_answered_as_get(auth, csrf_app, smtp):
     rows = make_rows(csrf_app)
-    client, _ = signed_in(csrf_app)
+    client, _ = signed_in(auth, csrf_app)
     for rule in csrf_app.url_map.iter_rules():
         if "GET" not in rule.methods:
             continue
