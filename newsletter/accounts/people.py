@@ -7,7 +7,7 @@ setting the password raises the version, so the link works once.
 """
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from newsletter.accounts import users
 from newsletter.accounts.roles import CLINICIAN, OWNER
@@ -30,6 +30,12 @@ def current() -> list[AdminUser]:
     order = {role: index for index, role in enumerate(ROLES)}
     people = db.session.scalars(select(AdminUser).where(AdminUser.removed_at.is_(None))).all()
     return sorted(people, key=lambda person: (order.get(person.role, len(order)), person.email))
+
+
+def member() -> ColumnElement[bool]:
+    """The one condition for someone who is in the practice now: not removed, and (when invited) has set a
+    password from the link. Only they are handed inquiries, hear of missed days, or show on the team page."""
+    return AdminUser.removed_at.is_(None) & (AdminUser.password_hash != "")
 
 
 def count() -> int:
@@ -116,8 +122,7 @@ def remove(person: AdminUser) -> None:
 def _keep_an_owner(person: AdminUser) -> None:
     others = db.session.scalar(
         select(func.count()).select_from(AdminUser)
-        .where(AdminUser.role == OWNER, AdminUser.removed_at.is_(None), AdminUser.password_hash != "",
-               AdminUser.id != person.id)
+        .where(AdminUser.role == OWNER, member(), AdminUser.id != person.id)
     )
     if not others:
         raise PeopleError("The practice needs at least one owner who can sign in: make someone else an owner first.")

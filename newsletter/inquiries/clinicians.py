@@ -45,7 +45,7 @@ def create(admin_id: int, values: dict) -> Clinician:
 
 def update(clinician: Clinician, values: dict) -> None:
     """Set the profile's fields from the form's values; SlugTaken when another has the web name."""
-    other = routing.by_slug(values["slug"])
+    other = db.session.scalar(select(Clinician).where(Clinician.slug == values["slug"]))  # anyone's, removed too
     if other is not None and other is not clinician:
         raise SlugTaken(values["slug"])
     for name in FIELDS:

@@ -29,8 +29,9 @@ NUDGE_KIND = "inquiry_nudge"
 
 def queue_nudges(now: datetime | None = None) -> list[int]:
     """Remind whoever answers each inquiry, once, that it is still unanswered on its reply-by day (the
-    assignee, else the practice inbox), and tell the coordinator or owner of an assigned inquiry whose day
-    has passed (`routing.escalation_to`). One mail per person; returns the mail ids."""
+    assignee, else the practice inbox), and tell someone other than the assignee (the coordinator or an
+    owner: `routing.escalation_to`) of an assigned inquiry whose day has passed. One mail per person;
+    returns the mail ids."""
     now = now or utcnow()
     today = business_days.practice_calendar().local_date(now)
     unanswered = (Inquiry.status == "new", Inquiry.first_response_at.is_(None), Inquiry.spam.is_(False),
@@ -47,7 +48,7 @@ def queue_nudges(now: datetime | None = None) -> list[int]:
         by_person.setdefault((routing.practice_copy_to(inquiry), False), []).append(inquiry)
     for inquiry in missed:
         inquiry.escalated_at = now
-        by_person.setdefault((routing.escalation_to(), True), []).append(inquiry)
+        by_person.setdefault((routing.escalation_to(inquiry), True), []).append(inquiry)
     return [mail_id for (to, overdue), inquiries in by_person.items() for mail_id in _remind_practice(
         NUDGE_KIND, to=to, overdue=overdue,
         due=[(inquiry, admin_url(inquiry), business_days.long_date(inquiry.reply_by), time_left(inquiry, now))

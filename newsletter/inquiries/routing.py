@@ -3,6 +3,10 @@ or in turn an accepting clinician who works with what was asked, as the practice
 on to someone else. A practice with fewer than two clinician profiles is solo: nothing here applies and
 the owner answers everything through the practice inbox, as before.
 
+Only people in the practice now (`people.member`: not removed, invitation accepted) are routed to, handed an
+inquiry, told of a missed day or shown on the team page; an inquiry left with someone removed is reminded to
+whoever hears of missed days.
+
 No Flask request and no Celery here; callers commit.
 """
 from __future__ import annotations
@@ -10,8 +14,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 
+from newsletter.accounts import people
 from newsletter.accounts.practice import profile
 from newsletter.core.config import settings
 from newsletter.core.extensions import db
@@ -37,8 +42,13 @@ class NotAssignable(ValueError):
 
 
 def team() -> list[Clinician]:
-    """Every clinician profile, by name."""
-    return list(db.session.scalars(select(Clinician).order_by(Clinician.name, Clinician.id)))
+    """Every clinician profile of someone in the practice now, by name."""
+    return list(db.session.scalars(_profiles().order_by(Clinician.name, Clinician.id)))
+
+
+def _profiles():
+    """The clinician profiles of people in the practice now (people.member)."""
+    return select(Clinician).join(AdminUser, AdminUser.id == Clinician.admin_id).where(people.member())
 
 
 def is_group() -> bool:
@@ -47,7 +57,8 @@ def is_group() -> bool:
 
 
 def by_slug(slug: str) -> Clinician | None:
-    return db.session.scalar(select(Clinician).where(Clinician.slug == slug)) if slug else None
+    """The clinician the contact form can name by this web name (someone removed or not yet joined: None)."""
+    return db.session.scalar(_profiles().where(Clinician.slug == slug)) if slug else None
 
 
 def clinician_of(admin_id: int | None) -> Clinician | None:
@@ -88,8 +99,8 @@ def _next_in_turn(inquiry: Inquiry) -> Clinician | None:
     """The accepting clinician who works with what was asked and got an inquiry longest ago (any accepting
     one when nobody's tags match the message). On PostgreSQL the rows are locked until the commit, so two
     inquiries arriving together take turns rather than both going to the same person."""
-    accepting = list(db.session.scalars(select(Clinician).where(Clinician.accepting_clients.is_(True))
-                                        .order_by(Clinician.id).with_for_update()))
+    accepting = list(db.session.scalars(_profiles().where(Clinician.accepting_clients.is_(True))
+                                        .order_by(Clinician.id).with_for_update(of=Clinician)))
     words = f"{inquiry.message or ''} {'couples' if inquiry.partner_name else ''}"
     matching = [c for c in accepting if any(_asks_for(tag, words) for tag in c.tags)] or accepting
     return min(matching, key=lambda c: (c.last_assigned_at or datetime.min, c.id), default=None)
@@ -101,17 +112,26 @@ def _asks_for(tag: str, text: str) -> bool:
     return bool(stem) and re.search(rf"\b{re.escape(stem)}", text, re.IGNORECASE) is not None
 
 
-def _first_with_role(role: str) -> int | None:
-    return db.session.scalar(select(AdminUser.id).where(AdminUser.role == role).order_by(AdminUser.id).limit(1))
+def _first_with_role(role: str, besides: int | None = None) -> int | None:
+    """The first person in the practice now with this role (other than `besides`), by id."""
+    other = AdminUser.id != besides if besides is not None else true()
+    return db.session.scalar(select(AdminUser.id).where(AdminUser.role == role, people.member(), other)
+                             .order_by(AdminUser.id).limit(1))
+
+
+def _member(admin_id: int | None) -> AdminUser | None:
+    """This person, if they are in the practice now."""
+    return db.session.scalar(select(AdminUser).where(AdminUser.id == admin_id, people.member())) if admin_id else None
 
 
 def forward_to(inquiry: Inquiry) -> tuple[str, bool]:
-    """Where an inquiry's forward goes and whether it is only a notice: the assignee's own inbox (in full or
-    as a notice, as the practice chose), else the practice inbox (INQUIRY_FORWARD_MODE)."""
-    assignee = db.session.get(AdminUser, inquiry.assignee_id) if inquiry.assignee_id else None
-    if assignee is None:
+    """Where an inquiry's forward and reminders go and whether it is only a notice: the assignee's own inbox (in
+    full or as a notice, as the practice chose; once they have left the practice, whoever hears of a missed day),
+    else the practice inbox (INQUIRY_FORWARD_MODE)."""
+    if inquiry.assignee_id is None:
         return composing.practice_inbox(), settings().inquiry_forward_mode == "notice"
-    return assignee.email, profile().assignee_mail == "notice"
+    assignee = _member(inquiry.assignee_id)
+    return (assignee.email if assignee else escalation_to(inquiry)), profile().assignee_mail == "notice"
 
 
 def forward_and_ack(inquiry: Inquiry) -> list[int]:
@@ -130,15 +150,15 @@ def practice_copy_to(inquiry: Inquiry) -> str:
 
 def organizer(inquiry: Inquiry) -> compose.Mailbox:
     """Who a consultation is with: the assigned clinician (their address and name), else the practice."""
-    clinician = clinician_of(inquiry.assignee_id)
+    clinician = clinician_of(inquiry.assignee_id) if _member(inquiry.assignee_id) else None
     if clinician is None:
         return compose.Mailbox(compose.practice_inbox().address, profile().therapist_name)
     return compose.Mailbox(forward_to(inquiry)[0], clinician.name)
 
 
 def assignable() -> list[AdminUser]:
-    """The people an inquiry can be handed to, by address."""
-    return list(db.session.scalars(select(AdminUser).where(AdminUser.role.in_(ASSIGNABLE_ROLES))
+    """The people an inquiry can be handed to (in the practice now, not an editor), by address."""
+    return list(db.session.scalars(select(AdminUser).where(AdminUser.role.in_(ASSIGNABLE_ROLES), people.member())
                                    .order_by(AdminUser.email)))
 
 
@@ -164,8 +184,8 @@ def assignee_name(inquiry: Inquiry) -> str:
 def reassign(inquiry: Inquiry, admin_id: int, note: str, by_admin_id: int | None) -> list[int]:
     """Hand an inquiry to someone else: a handoff note on it, a mail telling them, and the reply-by clock
     with its reminders starting over for them (the day promised to the inquirer stays). Returns the mail ids;
-    NotAssignable for an editor or nobody."""
-    new = db.session.get(AdminUser, admin_id)
+    NotAssignable for an editor, someone not (or no longer) in the practice, or nobody."""
+    new = _member(admin_id)
     if new is None or new.role not in ASSIGNABLE_ROLES:
         raise NotAssignable(admin_id)
     old = db.session.get(AdminUser, inquiry.assignee_id) if inquiry.assignee_id else None
@@ -185,11 +205,14 @@ def _long_date(inquiry: Inquiry) -> str:
     return business_days.long_date(inquiry.reply_by) if inquiry.reply_by else ""
 
 
-def escalation_to() -> str:
-    """Who hears of an inquiry whose assignee let the reply-by day pass: the coordinator, else the owner,
-    else the practice inbox."""
+def escalation_to(inquiry: Inquiry) -> str:
+    """Who hears of an inquiry whose assignee let the reply-by day pass: always someone other than the assignee,
+    or a coordinator's own inquiry would be told only to her. The coordinator, else an owner (the first by id
+    who is not the assignee), else the practice inbox: that is left only when the assignee is the practice's
+    one owner and there is no coordinator, and the practice's address is hers. Only people in the practice now
+    count, so an inquiry left with someone removed reaches the coordinator or an owner."""
     for role in ("coordinator", "owner"):
-        person_id = _first_with_role(role)
+        person_id = _first_with_role(role, besides=inquiry.assignee_id)
         if person_id is not None:
             return db.session.get(AdminUser, person_id).email
     return composing.practice_inbox()
