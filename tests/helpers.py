@@ -538,3 +538,21 @@ CSRF_TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 def csrf_token(client, path: str) -> str:
     """The CSRF token of the form on `path`, as a browser would send it back (apps made with WTF_CSRF_ENABLED)."""
     return CSRF_TOKEN.search(client.get(path).get_data(as_text=True)).group(1)
+
+
+# -- a group practice, each person signed in on their own client (tests/test_group_week.py)
+
+def group_practice(app, auth, owner, people: dict[str, str], profiles: dict[str, tuple[str, str]]) -> dict:
+    """Everyone of `people` (address: role) signed in on a client of their own; the owner gives each of
+    `profiles` (address: (name, web name)) a profile on the Team page and sends whoever fits to the coordinator.
+    Requests run outside any app context, so each client keeps its own signed-in user. The clients by address,
+    the owner's (already signed in, as ADMIN_EMAIL) too."""
+    clients = {email: auth.login(app.test_client(), role=role, email=email) for email, role in people.items()}
+    for email, (name, slug) in profiles.items():
+        with app.app_context():
+            admin_id = db.session.scalar(select(AdminUser.id).where(AdminUser.email == email))
+        response = owner.post("/admin/team", data={"admin_id": str(admin_id), "name": name, "slug": slug,
+                                                   "accepting_clients": "y"})
+        assert response.status_code == 302, response.get_data(as_text=True)
+    assert owner.post("/admin/team/routing", data={"routing": "coordinator", "assignee_mail": "full"}).status_code == 302
+    return {ADMIN_EMAIL: owner, **clients}
