@@ -226,6 +226,25 @@ def test_the_team_page_lists_each_clinician_with_a_contact_link(app_ctx, admin_c
     assert 'href="/contact?clinician=maya-lopez"' in page and "Join Sam Reed, LCSW&#39;s waitlist" in page
 
 
+def test_a_profile_for_someone_not_yet_joined_stays_on_the_owners_list_only_and_a_removed_ones_goes(
+        app_ctx, admin_client):
+    from newsletter.accounts import people
+
+    team_of(admin_client, MAYA, LEO)
+    invited = AdminUser(email=ANA, password_hash="", role="clinician")  # invited, has not set a password yet
+    db.session.add(invited)
+    db.session.commit()
+    add_profile(admin_client, ANA)
+
+    owners_list = admin_client.get("/admin/team").get_data(as_text=True)
+    assert "Ana Silva, PhD" in owners_list and "has not joined yet" in owners_list
+    assert "Ana Silva" not in admin_client.get("/team").get_data(as_text=True)
+    people.remove(db.session.scalar(select(AdminUser).where(AdminUser.email == LEO)))
+    db.session.commit()
+    owners_list = admin_client.get("/admin/team").get_data(as_text=True)
+    assert "Leo Park" not in owners_list and "Maya López" in owners_list
+
+
 def test_a_profile_with_a_taken_web_name_or_bad_hours_is_refused_with_a_message(app_ctx, admin_client):
     team_of(admin_client, MAYA)
     person(LEO, "clinician")

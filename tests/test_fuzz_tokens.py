@@ -57,9 +57,10 @@ def rows(app) -> tuple[str, str, int]:
 
 
 def books(app, slot: str) -> bool:
-    """True when the consultation page would book this slot value (what the view parses)."""
+    """True when the consultation page would book this slot value (what the view parses, once the request has
+    dropped any NUL character from it: web.FormRequest)."""
     try:
-        starts_at = datetime.strptime(slot, "%Y-%m-%dT%H:%M")
+        starts_at = datetime.strptime(slot.replace("\x00", ""), "%Y-%m-%dT%H:%M")
     except ValueError:
         return False
     with app.app_context():

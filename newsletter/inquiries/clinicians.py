@@ -25,11 +25,21 @@ class ProfileExists(ValueError):
     """This person already has a profile."""
 
 
+def every_profile() -> list[tuple[Clinician, bool]]:
+    """The owner's list: the profile of each person not removed, by name, and whether they have joined. A profile
+    made for someone invited stays in reach before they accept; only those who joined are routed to or shown
+    publicly (routing.team)."""
+    return [(clinician, joined) for clinician, joined in db.session.execute(
+        select(Clinician, AdminUser.password_hash != "").join(AdminUser, AdminUser.id == Clinician.admin_id)
+        .where(AdminUser.removed_at.is_(None)).order_by(Clinician.name, Clinician.id))]
+
+
 def without_profile() -> list[AdminUser]:
-    """People who could see clients and have no profile yet (an editor never does)."""
+    """People of the practice (not removed) who could see clients and have no profile yet (an editor never does)."""
     taken = select(Clinician.admin_id)
-    return list(db.session.scalars(select(AdminUser).where(AdminUser.role.in_(routing.ASSIGNABLE_ROLES),
-                                                           AdminUser.id.not_in(taken)).order_by(AdminUser.email)))
+    return list(db.session.scalars(select(AdminUser).where(
+        AdminUser.role.in_(routing.ASSIGNABLE_ROLES), AdminUser.removed_at.is_(None), AdminUser.id.not_in(taken),
+    ).order_by(AdminUser.email)))
 
 
 def create(admin_id: int, values: dict) -> Clinician:
