@@ -2,25 +2,32 @@
 every log, never cached, never sent on as a Referer, and refused once expired or revoked.
 
 The list of token routes comes from app.url_map (any rule argument named like "token"), so a token route
-added later without token_route fails here.
+added later without token_route fails here. A token can also come in the query string, under any name: so
+every rule is requested, by every method, with a query string that holds a token under whatever name its view
+asks for, and every token the app reads (each goes through itsdangerous with a "newsletter." salt, in
+core/tokens.py alone) must be read inside a token_route view, or by a page QUERY_TOKEN_PAGES lists with its reason.
 """
 from __future__ import annotations
 
+import ast
 import logging
 import time
 from datetime import timedelta
 
 import pytest
 import requests
-from itsdangerous import TimestampSigner
+from flask import current_app, has_request_context, request
+from itsdangerous import Signer, TimestampSigner
 from sqlalchemy import select
+from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.utils import cached_property
 
 from newsletter.core import logredact, tokens
 from newsletter.core.extensions import db
 from newsletter.inquiries import booking, states, waitlist
-from newsletter.models import Consultation, Inquiry, WaitlistEntry
+from newsletter.models import Consultation, Inquiry, Issue, WaitlistEntry
 from tests.routes import make_rows, token_kind, url_for_rule
-from tests.support import wait_for
+from tests.support import ROOT, wait_for
 
 
 def token_rules(app) -> list:
@@ -38,6 +45,100 @@ def test_every_token_route_is_registered(app):
         assert getattr(app.view_functions[rule.endpoint], "is_token_route", False), \
             f"{rule.rule} ({rule.endpoint}) carries a token: route it with web.token_route"
         assert rule.rule in logredact.rules(), f"{rule.rule}: its token is not redacted from the logs"
+
+
+# -- a token in the query string: read only inside a token route, or by a page listed here with its reason
+
+# endpoint: (the query parameter that carries its token, why it is not a token route)
+QUERY_TOKEN_PAGES = {
+    "public.issue_page": ("preview", "a test copy's 'View in browser' link: /issues/<slug> is the public page of a sent "
+                                     "issue without it; the parameter is in logredact.QUERY_TOKENS, so it is redacted "
+                                     "from every log and security.is_token_page makes the page no-store, no-referrer"),
+}
+
+
+class EveryName(ImmutableMultiDict):
+    """A query string that holds `token` under every name a view asks for (besides what the URL carries);
+    the names asked are noted in `asked`."""
+
+    token: str
+    asked: set[str]
+
+    def __contains__(self, key) -> bool:
+        self.asked.add(key)
+        return True
+
+    def __getitem__(self, key):
+        self.asked.add(key)
+        return super().__getitem__(key) if dict.__contains__(self, key) else self.token
+
+    def getlist(self, key, type=None):
+        self.asked.add(key)
+        return super().getlist(key, type) if dict.__contains__(self, key) else [self.token]
+
+
+def offer_a_token_under_every_name(app, monkeypatch, token: str) -> set[str]:
+    """From now on, request.args holds `token` under any name; returns the set of the names asked."""
+    asked = set()
+    parsed = app.request_class.args
+
+    def args(request) -> EveryName:
+        offered = EveryName(parsed.__get__(request, type(request)))
+        offered.token, offered.asked = token, asked
+        return offered
+
+    monkeypatch.setattr(app.request_class, "args", cached_property(args, "args"))
+    return asked
+
+
+def record_token_reads(monkeypatch) -> dict[bool, dict[str, set[str]]]:
+    """From now on, every check of one of our tokens' signatures (the app's salts start "newsletter.") made while
+    answering a request is noted: {inside a token route: {endpoint: {method}}}."""
+    reads = {True: {}, False: {}}
+    unsign = Signer.unsign
+
+    def noting_unsign(signer, value):
+        if signer.salt.startswith(b"newsletter.") and has_request_context():
+            view = current_app.view_functions.get(request.endpoint)
+            reads[getattr(view, "is_token_route", False)].setdefault(request.endpoint, set()).add(request.method)
+        return unsign(signer, value)
+
+    monkeypatch.setattr(Signer, "unsign", noting_unsign)  # TimestampSigner.unsign calls it too
+    return reads
+
+
+def test_a_token_is_read_only_by_a_token_route_or_a_listed_query_token_page(auth, app, client, monkeypatch):
+    rows = make_rows(app)
+    with app.app_context():
+        auth.login(client)
+        draft_slug = db.session.get(Issue, rows.values["issue_id"]).slug  # a page only a preview token shows
+    asked = offer_a_token_under_every_name(app, monkeypatch, rows.tokens["preferences"])
+    reads = record_token_reads(monkeypatch)
+    for rule in app.url_map.iter_rules():
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            if rule.endpoint.startswith("admin."):
+                auth.stay_signed_in(client)  # a POST before may have signed her out
+            client.open(url_for_rule(rule, rows), method=method)
+    client.get(f"/issues/{draft_slug}")
+
+    assert reads[True], "the token routes' reads were not seen: the check sees nothing"
+    assert reads[False].keys() - QUERY_TOKEN_PAGES.keys() == set(), \
+        "these read a token outside web.token_route: carry it in the path (<token>), routed with web.token_route"
+    assert reads[False].keys() == QUERY_TOKEN_PAGES.keys(), "a listed page that reads no token any more"
+    for endpoint, (name, _) in QUERY_TOKEN_PAGES.items():
+        assert name in logredact.QUERY_TOKENS and name in asked, f"{endpoint}: ?{name}= is not redacted"
+
+
+def test_tokens_are_signed_and_read_in_core_tokens_alone():
+    """So the check above sees every token read: nothing else signs with itsdangerous."""
+    importers = []
+    for path in [*(ROOT / "newsletter").rglob("*.py"), *(ROOT / "worker").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if any(name.split(".")[0] == "itsdangerous" for name in names):
+                importers.append(str(path.relative_to(ROOT)))
+    assert importers == ["newsletter/core/tokens.py"]
 
 
 def requests_to_every_token_route(app) -> list[tuple[str, str, str]]:
