@@ -2,7 +2,9 @@
 
 Everything goes through the `Encrypted` column type (newsletter/core/crypto.py). These tests look at
 the database as an intruder with a dump would, enumerate every text column so a new clear one fails,
-rotate the key, and check what a wrong key and a backup file look like.
+rotate the key, and check what a wrong key and a backup file look like. Every column counts as one that may
+hold typed text (JSON, arrays, pickles, binaries, our own types too) unless its type is encrypted or plainly not
+text (numbers, booleans, times), so a new column of any kind fails until it is encrypted or allowed with a reason.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, select, text
+from sqlalchemy.dialects import postgresql
 
 import newsletter.models  # noqa: F401 - every table in the metadata
 from newsletter import backup
@@ -167,12 +170,38 @@ def stored_columns() -> list[tuple[str, str, object]]:
     return [(table.name, column.name, column.type) for table in db.metadata.sorted_tables for column in table.columns]
 
 
+# Types that cannot hold what someone typed: numbers, yes/no, times, ids. Every other type (String, Text, JSON,
+# ARRAY, PickleType, LargeBinary, Enum (a String), a type of our own...) may: it is encrypted or allowed above.
+NOT_TEXT = (sa.Integer, sa.Numeric, sa.Float, sa.Boolean, sa.DateTime, sa.Date, sa.Time, sa.Interval, sa.Uuid)
+
+
+def may_hold_text(kind) -> bool:
+    """Whether a column of this type may hold typed words in clear (an encrypted type holds none)."""
+    if isinstance(kind, (Encrypted, FernetToken)):
+        return False
+    if isinstance(kind, sa.TypeDecorator):
+        kind = kind.impl_instance
+    return not isinstance(kind, NOT_TEXT)
+
+
 def test_every_text_column_is_encrypted_or_allowed_in_clear_for_a_stated_reason():
-    clear = {(table, column) for table, column, kind in stored_columns()
-             if isinstance(kind, (sa.String, sa.LargeBinary)) and not isinstance(kind, (Encrypted, FernetToken))}
+    clear = {(table, column) for table, column, kind in stored_columns() if may_hold_text(kind)}
 
     assert clear - CLEAR_ALLOWED.keys() == set(), "clear columns: encrypt them (Encrypted) or allow them, saying why"
     assert CLEAR_ALLOWED.keys() - clear == set(), "allowed columns that no longer exist or are now encrypted"
+
+
+@pytest.mark.parametrize("kind", [sa.String(30), sa.Text(), sa.JSON(), postgresql.JSONB(), sa.ARRAY(sa.String()),
+                                  sa.PickleType(), sa.LargeBinary(), sa.Enum("a", "b"), sa.Unicode(10)], ids=repr)
+def test_a_column_of_any_type_that_can_hold_words_counts_as_text(kind):
+    assert may_hold_text(kind)
+
+
+@pytest.mark.parametrize("kind", [sa.Integer(), sa.BigInteger(), sa.SmallInteger(), sa.Boolean(), sa.DateTime(),
+                                  sa.Date(), sa.Double(), sa.Float(), sa.Numeric(), sa.Uuid(), Encrypted(),
+                                  FernetToken()], ids=repr)
+def test_only_encrypted_and_plainly_wordless_types_do_not(kind):
+    assert not may_hold_text(kind)
 
 
 def test_what_an_inquirer_fills_in_and_the_mail_to_them_is_declared_encrypted():
