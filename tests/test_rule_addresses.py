@@ -1,7 +1,9 @@
 """One address rule (newsletter/mail/addresses.py) wherever a person types an address.
 
 Every form field and CLI option that takes an address is found by looking (the form classes, the
-commands' parameters), so one added later without a place in FORM_PLACES or CLI_PLACES fails here.
+commands' parameters): an EmailField, or a typed field named with an address word ("email" or "address"
+anywhere, or a word like "to", "cc", "recipient"), so one added later without a place in FORM_PLACES or
+CLI_PLACES fails here; a field named so that takes none is listed in NOT_ADDRESSES with why.
 Each place is fed the same hostile addresses, listed and hypothesis-generated: refused with the
 rule's message, nothing stored, never a 500. A `.test` address is accepted by every one of them.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 import csv
 import importlib
 import pkgutil
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
@@ -24,7 +27,19 @@ from flask_wtf import FlaskForm
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
-from wtforms import EmailField
+from wtforms import (
+    BooleanField,
+    DateField,
+    DateTimeField,
+    DecimalField,
+    EmailField,
+    FileField,
+    FloatField,
+    IntegerField,
+    SubmitField,
+    TimeField,
+)
+from wtforms.fields.choices import SelectFieldBase
 
 import newsletter
 from newsletter.accounts import practice, users
@@ -110,17 +125,33 @@ def _every_form_class() -> set[type]:
     return {form for form in below(FlaskForm) if form.__module__.startswith("newsletter.")}
 
 
+# A name takes an address when one of its words is one of these ("to", "reply_to", "new_email", "cc_addresses"),
+# or when it holds "email" or "address" anywhere ("emailaddress", "email_address", "partneremail").
+ADDRESS_WORDS = {"email", "emails", "mail", "address", "addresses", "to", "cc", "bcc", "recipient", "recipients",
+                 "sender"}  # not "from": heard_from
+# Fields whose value is picked from what the page offers (or a file: see import_csv), never typed in.
+NOT_TYPED = (BooleanField, SelectFieldBase, IntegerField, DecimalField, FloatField, DateField, DateTimeField, TimeField,
+             FileField, SubmitField)
+# Fields and options named like an address that take none, each with why.
+NOT_ADDRESSES = {
+    ("PracticeProfileForm", "postal_address"): "the practice's street address, printed in mail footers, never mailed to",
+}
+
+
 def _takes_an_address(name: str) -> bool:
-    return name in ("email", "to", "address") or name.endswith("_email")
+    words = set(re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()))
+    return bool(words & ADDRESS_WORDS) or any(part in name.lower() for part in ("email", "address"))
 
 
 def address_fields() -> dict[tuple[str, str], list]:
-    """Every (form class, field) that takes an address, with the field's validators."""
+    """Every (form class, field) whose name or type says it takes a typed address, with the field's validators."""
     found = {}
     for form in _every_form_class():
         for name in dir(form):
             field_class = getattr(getattr(form, name), "field_class", None)
-            if field_class is not None and (issubclass(field_class, EmailField) or _takes_an_address(name)):
+            if field_class is None or (form.__name__, name) in NOT_ADDRESSES:
+                continue
+            if issubclass(field_class, EmailField) or _takes_an_address(name) and not issubclass(field_class, NOT_TYPED):
                 found[(form.__name__, name)] = getattr(form, name).kwargs.get("validators", [])
     return found
 
@@ -241,6 +272,19 @@ def test_every_address_field_of_every_form_has_a_place_here_and_the_one_rule(app
     assert set(fields) == set(FORM_PLACES), "an address field without a place in FORM_PLACES (or a place gone)"
     for key, validators in fields.items():
         assert [type(v) for v in validators] == [addresses.Address], f"{key} must use addresses.Address alone"
+
+
+def test_every_field_listed_as_no_address_exists_and_is_named_like_one(app):
+    fields = {(form.__name__, name) for form in _every_form_class() for name in dir(form)
+              if getattr(getattr(form, name), "field_class", None) is not None}
+    for key in NOT_ADDRESSES:
+        assert key in fields and _takes_an_address(key[1]), f"{key}: no such field, or not named like an address"
+
+
+@pytest.mark.parametrize("name", ["email", "new_email", "email_address", "emailAddress", "partneremail", "to",
+                                  "reply_to", "cc", "bcc_addresses", "recipient", "address", "sender"])
+def test_a_name_that_says_address_is_found(name):
+    assert _takes_an_address(name)
 
 
 def test_every_address_option_of_every_command_has_a_place_here(app):
