@@ -2,13 +2,15 @@
 which every change of an inquiry's status goes through (a reply, a call, a booking, a cancelled
 consultation, a waitlist invitation, a referral, closing, reopening, the spam folder).
 
-The status is stored once, on the inquiry; the detail page, the lists and the dashboard all read it.
-No Flask request and no Celery here; callers commit.
+The status is stored once, on the inquiry; the detail page, the lists and the dashboard all read it. The model
+holds the rule: once stored, an inquiry's status set by the app's code anywhere but in `transition` raises
+models.inquiries.StatusNotByTransition. No Flask request and no Celery here; callers commit.
 """
 from __future__ import annotations
 
 from newsletter.core.extensions import db
 from newsletter.models import Inquiry, InquiryAccess, utcnow
+from newsletter.models.inquiries import changing_status
 
 STATUS_LABELS = {
     "new": "New",
@@ -107,7 +109,9 @@ def transition(inquiry: Inquiry, action: str, admin_id: int | None) -> str:
     if target != inquiry.status:
         if action not in MANUAL_ACTIONS:
             log(inquiry, admin_id, f"status: {target}")
-        inquiry.status, inquiry.status_changed_at = target, now
+        with changing_status(inquiry):  # the one place the app sets a stored inquiry's status
+            inquiry.status = target
+        inquiry.status_changed_at = now
     if action in ("spam", "not_spam"):
         inquiry.spam = action == "spam"
         inquiry.spam_reason = "marked as spam by the practice" if inquiry.spam else ""

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime
+from typing import Iterator
 
-from sqlalchemy import ForeignKey, Index, String, false
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, Index, String, false, inspect
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from newsletter.core.crypto import Encrypted
 from newsletter.core.extensions import db
@@ -20,6 +24,36 @@ HEARD_FROM = {
     "social": "Social media",
     "other": "Somewhere else",
 }
+
+
+# The inquiry whose status states.transition is setting now: the one way the app changes a stored inquiry's status.
+_changing: ContextVar[object | None] = ContextVar("inquiry_status_change", default=None)
+# The app's code; a test or a shell arranging rows (an inquiry already in some status) is not held to the rule.
+APP_PACKAGES = frozenset({"newsletter", "worker"})
+
+
+class StatusNotByTransition(RuntimeError):
+    """The app's code set a stored inquiry's status itself, not through states.transition."""
+
+
+@contextmanager
+def changing_status(inquiry: Inquiry) -> Iterator[None]:
+    """For states.transition alone: inside, the inquiry's status may be set."""
+    token = _changing.set(inquiry)
+    try:
+        yield
+    finally:
+        _changing.reset(token)
+
+
+def _set_by_the_app() -> bool:
+    """Whether the code that set the attribute (the first frame outside SQLAlchemy's attribute events, above the
+    validator) is the app's own."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] in ("sqlalchemy",
+                                                                                          "flask_sqlalchemy"):
+        frame = frame.f_back
+    return frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] in APP_PACKAGES
 
 
 # Decrypting costs about 0.05 ms a value: the lists show only the name, so the other fields an inquirer
@@ -68,6 +102,14 @@ class Inquiry(db.Model):
     fingerprint: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     notes: Mapped[list[InquiryNote]] = relationship(order_by="InquiryNote.id", passive_deletes=True)
+
+    @validates("status")
+    def _status_only_by_transition(self, _key: str, status: str) -> str:
+        """A new inquiry is made with its status; after that the app changes it through states.transition alone
+        (StatusNotByTransition otherwise), so every change follows the table and leaves its trail."""
+        if _changing.get() is not self and not inspect(self).transient and _set_by_the_app():
+            raise StatusNotByTransition(f"inquiry {self.id}: a status changes through states.transition alone")
+        return status
 
 
 class InquiryNote(db.Model):
