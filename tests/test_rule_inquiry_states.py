@@ -3,15 +3,18 @@
 Every (status, action) pair of the state table is tried through the real routes: an allowed one lands
 the same label on the inquiry page, the list and the dashboard; a refused one changes nothing and says
 why. Then every admin POST route is run: none that queues mail to someone other than the practice does
-so before the confirmation step."""
+so before the confirmation step. The model refuses a stored inquiry's status set by the app's code anywhere but in
+states.transition: shown here directly, on every POST route (the admin's, the public ones) and on bulk updates."""
 from __future__ import annotations
 
+import ast
 import html
 import re
 from functools import partial
 from html.parser import HTMLParser
 from itertools import product
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from sqlalchemy import delete, func, select
 from werkzeug.datastructures import MultiDict
@@ -29,7 +32,10 @@ from newsletter.models import (
     WaitlistEntry,
     utcnow,
 )
+from newsletter.models.inquiries import StatusNotByTransition
 from tests.helpers import ADMIN_EMAIL, CONFIRMED, EVERY_DAY, PRACTICE, hostile_text
+from tests.routes import make_rows, url_for_rule
+from tests.support import ROOT
 
 
 def _forget_inquiries() -> None:
@@ -223,3 +229,76 @@ def test_hostile_moves_are_refused_and_a_confirmed_reply_goes_out_as_typed(auth,
     with app.app_context():
         [response] = db.session.scalars(select(InquiryResponse)).all()
         assert response.body == body.replace("\x00", "").strip()
+
+
+# -- the status changes through states.transition alone
+
+def _set_in(module: str, inquiry: Inquiry, status: str) -> None:
+    """`inquiry.status = status`, as a line of `module` would run it."""
+    code = compile("inquiry.status = status", module.replace(".", "/") + ".py", "exec")
+    exec(code, {"__name__": module, "inquiry": inquiry, "status": status})
+
+
+def test_the_apps_code_changes_a_stored_inquirys_status_through_transition_alone(app):
+    with app.app_context():
+        inquiry = _world("contacted")
+        for module in ("newsletter.admin.inquiries", "newsletter.inquiries.jobs", "newsletter.tasks", "worker.celery"):
+            with pytest.raises(StatusNotByTransition, match="states.transition alone"):
+                _set_in(module, inquiry, "client")
+        assert inquiry.status == "contacted"
+        states.transition(inquiry, "close_client", None)
+        db.session.commit()
+        assert db.session.get(Inquiry, inquiry.id).status == "client"
+        made = Inquiry(name="Robin", email="robin@example.com", status="referred")  # made with its status
+        _set_in("newsletter.inquiries.intake", made, "new")  # and changed before it is stored
+        assert made.status == "new"
+
+
+# A form for any public POST route: enough for each to do its work (book, answer the waitlist, sign up, write).
+PUBLIC_FORM = {"name": "Robin", "email": "robin@example.com", "message": "Hello.", "preferred_contact": "email",
+               "answer": "leave", "consent": "y", **CONFIRMED}
+
+
+def test_no_public_post_route_sets_a_status_but_through_transition(app, client):
+    """The admin's POST routes are all run above; here every other one, with live tokens: a status set outside
+    states.transition raises StatusNotByTransition, and the test client passes it on."""
+    rows = make_rows(app)
+    with app.app_context():
+        slot = booking.open_slots()[0].strftime("%Y-%m-%dT%H:%M")
+    ran = []
+    for rule in app.url_map.iter_rules():
+        if "POST" in rule.methods and not rule.endpoint.startswith("admin."):
+            response = client.post(url_for_rule(rule, rows), data={**PUBLIC_FORM, "slot": slot})
+            assert response.status_code < 500, f"{rule.rule}: {response.status_code}"
+            ran.append(rule.endpoint)
+    assert {"public.consultation_book", "public.waitlist_answer_submit", "public.contact_submit"} <= set(ran)
+
+
+def _writes_status(node: ast.Call) -> bool:
+    """Whether a `.values(...)` call sets status, by keyword or in a dict."""
+    return any(keyword.arg == "status" for keyword in node.keywords) or any(
+        isinstance(arg, ast.Dict) and any(isinstance(key, ast.Constant) and key.value == "status" for key in arg.keys)
+        for arg in node.args)
+
+
+def _on_inquiries(node: ast.AST) -> bool:
+    """Whether a statement chain starts with update(Inquiry) (or sa.update(Inquiry))."""
+    while isinstance(node, (ast.Call, ast.Attribute)):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "update":
+            return any(isinstance(arg, ast.Name) and arg.id == "Inquiry" for arg in node.args)
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return False
+
+
+def test_no_bulk_update_in_the_app_writes_an_inquirys_status():
+    """The model's check sees attributes, not UPDATE statements: none of the app's may write the status."""
+    found = []
+    for path in [*(ROOT / "newsletter").rglob("*.py"), *(ROOT / "worker").rglob("*.py")]:
+        source = path.read_text()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "values" \
+                    and _on_inquiries(node.func.value) and _writes_status(node):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+        sql = re.finditer(r"UPDATE\s+inquiries\b[^;]*?\bSET\b[^;]*?\bstatus\b", source, re.I)
+        found += [f"{path.relative_to(ROOT)}: {match.group(0)[:40]}" for match in sql]
+    assert found == []
