@@ -17,7 +17,7 @@ from newsletter.readers.subscriptions import Origin
 from newsletter.sending import dispatcher
 from newsletter.sending.ledger import batches_needed
 from newsletter.tasks import send_batch
-from tests.helpers import ADMIN_EMAIL, add_issue, add_readers
+from tests.helpers import ADMIN_EMAIL, add_issue, add_readers, place_in
 from tests.support import wait_for
 
 ARTICLE = "Repair after a rough evening\n\nA first paragraph about turning toward each other.\n\nA closing thought.\n"
@@ -165,7 +165,7 @@ def test_dashboard_adds_up_and_every_admin_page_fits_a_phone(app, admin_page, li
                              preferred_contact="email", message=message, origin=origin)
         db.session.flush()
         first = db.session.scalar(select(Inquiry).order_by(Inquiry.id))
-        first.status = "contacted"
+        place_in(first, "contacted")
         first.first_response_at = first.created_at + timedelta(hours=3)
         db.session.commit()
         draft = issues.create_from_source(ARTICLE)

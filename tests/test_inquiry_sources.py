@@ -7,14 +7,15 @@ from newsletter.core.extensions import db
 from newsletter.inquiries.intake import InquiryDetails
 from newsletter.inquiries.reports import SourceCount, source_report
 from newsletter.models import Inquiry
-from tests.helpers import submit
+from tests.helpers import place_in, submit
 
 
 def received(heard_from: str, at: datetime, status: str = "new", spam: bool = False, n: int = 0) -> None:
     result = submit(email=f"person{heard_from}{at:%m%d%H}{n}@example.com", details=InquiryDetails(heard_from=heard_from),
                     message="casino" if spam else f"Hello {n}")
     inquiry = db.session.get(Inquiry, result.inquiry_id)
-    inquiry.created_at, inquiry.status = at, status
+    inquiry.created_at = at
+    place_in(inquiry, status)
     db.session.commit()
 
 
