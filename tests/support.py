@@ -70,15 +70,18 @@ def vnu_errors(paths: list[Path]) -> dict[str, list[str]]:
     return errors
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 15.0, interval: float = 0.05, message: str = ""):
-    """Poll until predicate() is truthy and return its value; fail the test after `timeout`."""
+def wait_for(predicate: Callable[[], object], timeout: float = 15.0, interval: float = 0.05,
+             message: str | Callable[[], str] = ""):
+    """Poll until predicate() is truthy and return its value; fail the test after `timeout`, saying `message`
+    (called then, when it is a function: the state at the end, not at the start)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(message or f"condition not met within {timeout}s")
+            said = message() if callable(message) else message
+            raise AssertionError(said or f"condition not met within {timeout}s")
         time.sleep(interval)
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from newsletter.core.extensions import db
-from newsletter.models import Issue, IssueReply, LinkClick, PracticeProfile
+from newsletter.models import Delivery, Issue, IssueReply, LinkClick, PracticeProfile, Subscriber
 from newsletter.publishing import clicks
 from tests.helpers import cli, copies, examples, import_issue, join, link_in
 from tests.relays import MAILGUN_KEY, mailgun_body
@@ -37,6 +37,16 @@ def copy_to(smtp, address: str):
 
 def html_of(message) -> str:
     return message.get_body(("html",)).get_content()
+
+
+def ledger_of(app, issue_id: int) -> list[tuple]:
+    """Each delivery of the issue: (reader, status, attempts, next attempt, error)."""
+    with app.app_context():
+        rows = db.session.execute(
+            select(Subscriber.email, Delivery.status, Delivery.attempts, Delivery.next_attempt_at, Delivery.error)
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(Delivery.issue_id == issue_id).order_by(Delivery.id)).all()
+        return [tuple(row) for row in rows]
 
 
 def send_issue(app, runner, smtp, tmp_path, readers: set[str]) -> int:
@@ -69,7 +79,8 @@ def test_reach_counts_a_bounce_a_complaint_an_unsubscribe_and_a_break_and_leaves
     auth.login(client)
     page = wait_for(lambda: (page := client.get("/admin/reach").get_data(as_text=True))
                     and figures(page, issue_id)["bounced"] == 1 and page, timeout=60,
-                    message=str(figures(client.get("/admin/reach").get_data(as_text=True), issue_id)))
+                    message=lambda: f"{figures(client.get('/admin/reach').get_data(as_text=True), issue_id)}; "
+                                    f"the ledger: {ledger_of(app, issue_id)}")
     assert figures(page, issue_id) == {"delivered": 4, "bounced": 1, "complaints": 1, "unsubscribes": 1, "breaks": 1,
                                        "replies": 0}
     assert "Click counts" in page
