@@ -68,7 +68,7 @@ def add_practice_life(issue_id: int) -> int:
     from datetime import timedelta
 
     from newsletter.core.extensions import db
-    from newsletter.inquiries import intake
+    from newsletter.inquiries import intake, states
     from newsletter.models import Delivery, Subscriber, utcnow
     from newsletter.readers.subscriptions import Origin
 
@@ -95,7 +95,8 @@ def add_practice_life(issue_id: int) -> int:
     db.session.flush()
     from newsletter.models import Inquiry
     first = db.session.query(Inquiry).order_by(Inquiry.id).first()
-    first.status, first.first_response_at = "contacted", first.created_at + timedelta(hours=5, minutes=20)
+    states.transition(first, "reply", None)  # the one way a status changes
+    first.first_response_at = first.created_at + timedelta(hours=5, minutes=20)
     urgent = db.session.query(Inquiry).filter_by(urgent=True).one()
     db.session.commit()
     return urgent.id

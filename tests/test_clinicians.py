@@ -13,10 +13,22 @@ from hypothesis import strategies as st
 from PIL import Image
 from sqlalchemy import func, select
 
+from newsletter.accounts import practice
 from newsletter.core.extensions import db
 from newsletter.inquiries import booking, photos
 from newsletter.models import AdminUser, Clinician, Consultation, Inquiry, InquiryNote
-from tests.helpers import CONFIRMED, FORM, PRACTICE, examples, hostile_text, photo_file, queued, run_due, text_of
+from tests.helpers import (
+    CONFIRMED,
+    FORM,
+    ONE_SLOT_A_DAY,
+    PRACTICE,
+    examples,
+    hostile_text,
+    photo_file,
+    queued,
+    run_due,
+    text_of,
+)
 from tests.support import apply_stored_forms, wait_for
 
 MAYA, LEO, ANA, SAM = "maya@newsletter.test", "leo@newsletter.test", "ana@newsletter.test", "sam@newsletter.test"
@@ -243,6 +255,30 @@ def test_a_profile_for_someone_not_yet_joined_stays_on_the_owners_list_only_and_
     db.session.commit()
     owners_list = admin_client.get("/admin/team").get_data(as_text=True)
     assert "Leo Park" not in owners_list and "Maya López" in owners_list
+
+
+def test_someone_removed_no_longer_answers_what_was_theirs_and_one_profile_left_is_a_solo_practice(
+        app_ctx, admin_client):
+    from newsletter.accounts import people
+
+    team_of(admin_client, MAYA, LEO)
+    practice.ensure_profile().consultation_hours = ONE_SLOT_A_DAY
+    db.session.query(Clinician).filter_by(slug="leo-park").one().consultation_hours = "Wed 18:00-19:00"
+    db.session.commit()
+    kim = write(admin_client, "kim@example.com", clinician="leo-park")
+    assert assignee_of(kim) == LEO
+    people.remove(db.session.scalar(select(AdminUser).where(AdminUser.email == LEO)))
+    db.session.commit()
+    assert admin_client.get("/team").status_code == 404, "Maya alone is left: no team"
+    assert 'name="clinician"' not in admin_client.get("/contact").get_data(as_text=True)
+
+    inquiry = db.session.get(Inquiry, kim)
+    consultation, _ = booking.book(inquiry, booking.open_slots(inquiry=inquiry)[0])
+    db.session.commit()
+    assert consultation.host_id is None, "in the practice's calendar, not in the removed clinician's"
+    assert practice.local_time(consultation.starts_at, "%H:%M") == "09:00", "at the practice's hours, not Leo's"
+    invites = queued("consultation_invite")
+    assert invites and all(LEO not in str(mail["To"]) and LEO not in text_of(mail) for mail in invites)
 
 
 def test_a_profile_with_a_taken_web_name_or_bad_hours_is_refused_with_a_message(app_ctx, admin_client):

@@ -104,7 +104,7 @@ def open_slots(now: datetime | None = None, inquiry: Inquiry | None = None) -> l
 
 def hours_for(inquiry: Inquiry | None) -> str:
     """The weekly consultation hours that apply to an inquiry: its clinician's own, else the practice's."""
-    clinician = routing.clinician_of(inquiry.assignee_id) if inquiry is not None else None
+    clinician = routing.answering(inquiry)
     return (clinician.consultation_hours if clinician and clinician.consultation_hours
             else practice.profile().consultation_hours or "")
 
@@ -112,7 +112,7 @@ def hours_for(inquiry: Inquiry | None) -> str:
 def host_of(inquiry: Inquiry | None) -> Clinician | None:
     """Whose calendar a consultation for this inquiry is in: its clinician's in a group practice; None, the
     practice's, in a solo practice or when nobody with a profile answers it."""
-    return routing.clinician_of(inquiry.assignee_id) if inquiry is not None and routing.is_group() else None
+    return routing.answering(inquiry) if routing.is_group() else None
 
 
 def booking_url(inquiry: Inquiry) -> str:
@@ -121,13 +121,13 @@ def booking_url(inquiry: Inquiry) -> str:
 
 def offered(inquiry: Inquiry) -> bool:
     """Whether a reply to this inquiry can offer a consultation (weekly hours, or the clinician's own link)."""
-    clinician = routing.clinician_of(inquiry.assignee_id)
+    clinician = routing.answering(inquiry)
     return bool(hours_for(inquiry) or (clinician and clinician.booking_link))
 
 
 def link_for(inquiry: Inquiry) -> str:
     """The booking link a reply offers: the assigned clinician's own (their scheduler), else ours."""
-    clinician = routing.clinician_of(inquiry.assignee_id)
+    clinician = routing.answering(inquiry)
     return clinician.booking_link if clinician and clinician.booking_link else booking_url(inquiry)
 
 

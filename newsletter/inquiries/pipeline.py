@@ -106,7 +106,7 @@ def send_reply(inquiry: Inquiry, body: str, *, quote_inquiry: bool, admin_id: in
     body = body.strip()
     thread_headers = {"In-Reply-To": inquiry.ack_message_id, "References": inquiry.ack_message_id} \
         if inquiry.ack_message_id else None
-    clinician = routing.clinician_of(inquiry.assignee_id)
+    clinician = routing.answering(inquiry)
     row = composing.queue_to_inquirer(
         "inquiry_reply", inquiry, headers=thread_headers, body=body,
         quoted=(inquiry.message or "") if quote_inquiry else "", booking_link=booking_link,

@@ -53,7 +53,7 @@ def _profiles():
 
 def is_group() -> bool:
     """Two clinicians or more: the team page, the contact form's clinician choice and routing show."""
-    return (db.session.scalar(select(func.count()).select_from(Clinician)) or 0) >= 2
+    return (db.session.scalar(select(func.count()).select_from(_profiles().subquery())) or 0) >= 2
 
 
 def by_slug(slug: str) -> Clinician | None:
@@ -62,8 +62,16 @@ def by_slug(slug: str) -> Clinician | None:
 
 
 def clinician_of(admin_id: int | None) -> Clinician | None:
-    """The profile of the person an inquiry is assigned to, if they have one."""
+    """This person's profile, if they have one (still there once they have left: their name in the history)."""
     return db.session.scalar(select(Clinician).where(Clinician.admin_id == admin_id)) if admin_id else None
+
+
+def answering(inquiry: Inquiry | None) -> Clinician | None:
+    """The profile of whoever answers the inquiry now: its assignee's, while they are in the practice. Their
+    hours, calendar, booking link and signature apply to it; once they have left, the practice's do."""
+    if inquiry is None or inquiry.assignee_id is None:
+        return None
+    return db.session.scalar(_profiles().where(Clinician.admin_id == inquiry.assignee_id))
 
 
 def offers_waitlist(slug: str = "") -> bool:
@@ -138,7 +146,7 @@ def forward_and_ack(inquiry: Inquiry) -> list[int]:
     """Queue an inquiry's forward (to whoever answers it) and acknowledgement, which names the clinician it
     went to (the one the inquirer chose, or the one whose turn it was); the mail ids."""
     to, notice_only = forward_to(inquiry)
-    clinician = clinician_of(inquiry.assignee_id)
+    clinician = answering(inquiry)
     return composing.queue_forward_and_ack(inquiry, to, notice_only=notice_only,
                                            replier=clinician.name if clinician else "")
 
@@ -150,7 +158,7 @@ def practice_copy_to(inquiry: Inquiry) -> str:
 
 def organizer(inquiry: Inquiry) -> compose.Mailbox:
     """Who a consultation is with: the assigned clinician (their address and name), else the practice."""
-    clinician = clinician_of(inquiry.assignee_id) if _member(inquiry.assignee_id) else None
+    clinician = answering(inquiry)
     if clinician is None:
         return compose.Mailbox(compose.practice_inbox().address, profile().therapist_name)
     return compose.Mailbox(forward_to(inquiry)[0], clinician.name)
