@@ -28,19 +28,29 @@ class PeopleError(ValueError):
 def current() -> list[AdminUser]:
     """Everyone in the practice now (invited or signed up), owners first."""
     order = {role: index for index, role in enumerate(ROLES)}
-    people = db.session.scalars(select(AdminUser).where(AdminUser.removed_at.is_(None))).all()
+    people = db.session.scalars(select(AdminUser).where(present())).all()
     return sorted(people, key=lambda person: (order.get(person.role, len(order)), person.email))
+
+
+def present() -> ColumnElement[bool]:
+    """Not removed from the practice (an invitation not yet accepted included)."""
+    return AdminUser.removed_at.is_(None)
+
+
+def joined() -> ColumnElement[bool]:
+    """Has set a password: signed up, or accepted their invitation."""
+    return AdminUser.password_hash != ""
 
 
 def member() -> ColumnElement[bool]:
     """The one condition for someone who is in the practice now: not removed, and (when invited) has set a
     password from the link. Only they are handed inquiries, hear of missed days, or show on the team page."""
-    return AdminUser.removed_at.is_(None) & (AdminUser.password_hash != "")
+    return present() & joined()
 
 
 def count() -> int:
     """How many people are in the practice (1 for a solo practice)."""
-    return db.session.scalar(select(func.count()).select_from(AdminUser).where(AdminUser.removed_at.is_(None))) or 0
+    return db.session.scalar(select(func.count()).select_from(AdminUser).where(present())) or 0
 
 
 def invite(email: str, role: str) -> AdminUser:

@@ -30,7 +30,8 @@ def _new_form(**kwargs) -> NewClinicianForm:
 
 def _list_page(form: NewClinicianForm | None = None, routing_form: RoutingForm | None = None, code: int = 200):
     form = form or _new_form(formdata=None, accepting_clients=True)
-    return render_template("admin/clinicians.html", team=clinicians.every_profile(), form=form, group=routing.is_group(),
+    return render_template("admin/clinicians.html", team=clinicians.every_profile(), form=form,
+                           group=routing.is_group(),
                            routing_form=routing_form or RoutingForm(formdata=None, obj=practice.profile())), code
 
 

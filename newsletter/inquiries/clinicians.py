@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from newsletter.accounts import people
 from newsletter.core.extensions import db
 from newsletter.inquiries import photos, routing
 from newsletter.models import AdminUser, Clinician
@@ -30,15 +31,15 @@ def every_profile() -> list[tuple[Clinician, bool]]:
     made for someone invited stays in reach before they accept; only those who joined are routed to or shown
     publicly (routing.team)."""
     return [(clinician, joined) for clinician, joined in db.session.execute(
-        select(Clinician, AdminUser.password_hash != "").join(AdminUser, AdminUser.id == Clinician.admin_id)
-        .where(AdminUser.removed_at.is_(None)).order_by(Clinician.name, Clinician.id))]
+        select(Clinician, people.joined()).join(AdminUser, AdminUser.id == Clinician.admin_id)
+        .where(people.present()).order_by(Clinician.name, Clinician.id))]
 
 
 def without_profile() -> list[AdminUser]:
     """People of the practice (not removed) who could see clients and have no profile yet (an editor never does)."""
     taken = select(Clinician.admin_id)
     return list(db.session.scalars(select(AdminUser).where(
-        AdminUser.role.in_(routing.ASSIGNABLE_ROLES), AdminUser.removed_at.is_(None), AdminUser.id.not_in(taken),
+        AdminUser.role.in_(routing.ASSIGNABLE_ROLES), people.present(), AdminUser.id.not_in(taken),
     ).order_by(AdminUser.email)))
 
 

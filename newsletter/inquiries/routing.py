@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import func, select, true
+from sqlalchemy import func, select
 
 from newsletter.accounts import people
 from newsletter.accounts.practice import profile
@@ -122,8 +122,8 @@ def _asks_for(tag: str, text: str) -> bool:
 
 def _first_with_role(role: str, besides: int | None = None) -> int | None:
     """The first person in the practice now with this role (other than `besides`), by id."""
-    other = AdminUser.id != besides if besides is not None else true()
-    return db.session.scalar(select(AdminUser.id).where(AdminUser.role == role, people.member(), other)
+    return db.session.scalar(select(AdminUser.id).where(AdminUser.role == role, people.member(),
+                                                        AdminUser.id != besides)  # None: IS NOT NULL, anyone
                              .order_by(AdminUser.id).limit(1))
 
 

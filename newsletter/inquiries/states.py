@@ -3,7 +3,7 @@ which every change of an inquiry's status goes through (a reply, a call, a booki
 consultation, a waitlist invitation, a referral, closing, reopening, the spam folder).
 
 The status is stored once, on the inquiry; the detail page, the lists and the dashboard all read it. The model
-holds the rule: once stored, an inquiry's status set by the app's code anywhere but in `transition` raises
+holds the rule: once stored, an inquiry's status set anywhere but in `transition` raises
 models.inquiries.StatusNotByTransition. No Flask request and no Celery here; callers commit.
 """
 from __future__ import annotations
