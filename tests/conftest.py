@@ -294,9 +294,12 @@ def worker(app, session_worker):
 
     Tasks that earlier tests handed off are dropped first, from the broker and from the worker's hands:
     they name rows by id, ids start again with each test, and the worker would apply them to this test's rows."""
-    app.extensions["celery"].control.purge()
-    session_worker.drop_held_tasks(app.extensions["celery"])
-    return session_worker
+    celery = app.extensions["celery"]
+    celery.control.purge()
+    session_worker.drop_held_tasks(celery)
+    session_worker.consume(celery, taking=True)
+    yield session_worker
+    session_worker.consume(celery, taking=False)  # a test without a worker has its hand-offs to itself
 
 
 start_worker = process_fixture(WorkerProcess, "extra", """Start extra worker processes (for crash tests); all are

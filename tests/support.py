@@ -1,6 +1,7 @@
 """Real parts for the test suite: a controllable SMTP server, Celery worker processes, Redis, the checker programs."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -350,6 +351,18 @@ class WorkerProcess:
                 return not held
 
         wait_for(between_tasks_holding_nothing, timeout=120, message=f"worker {self.name} stayed busy")
+
+    def consume(self, celery, taking: bool) -> None:
+        """Start (`taking`) or stop taking tasks from every queue. Between the tests that ask for a worker the
+        session worker takes nothing: another test's hand-offs stay in Redis (the next `worker` purges them)
+        instead of being applied while that test applies or checks the same rows itself."""
+        with contextlib.suppress(Exception), celery.connection() as connection:  # Redis may be down: as before
+            for queue in ("practice", "mail", "bulk"):
+                if taking:
+                    celery.control.add_consumer(queue, destination=[self.hostname], reply=True, timeout=5,
+                                                connection=connection)
+                else:
+                    celery.control.cancel_consumer(queue, destination=[self.hostname], connection=connection)
 
     def kill(self) -> None:
         """SIGKILL the whole process group: what a crash or an OOM kill does."""
